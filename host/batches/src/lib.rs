@@ -1,0 +1,11 @@
+//! Host-side data for the sandbox: Parquet files are read natively and handed
+//! to guests as bounded Arrow IPC batches; guests' IPC output is validated
+//! and written back as Parquet. Guests never see a file.
+
+mod ipc;
+mod parquet_source;
+mod parquet_sink;
+
+pub use ipc::{decode_ipc, encode_ipc, IpcError};
+pub use parquet_sink::{write_parquet, ParquetSink, SinkError};
+pub use parquet_source::{ParquetSource, SourceError};

@@ -1,0 +1,93 @@
+//! Guest output to Parquet: every IPC stream the guest wrote is decoded,
+//! checked against the first batch's schema and appended to one file.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use arrow_schema::SchemaRef;
+use parquet::arrow::ArrowWriter;
+
+use crate::ipc::{decode_ipc, IpcError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    #[error("output batch {index}")]
+    Ipc {
+        index: usize,
+        #[source]
+        source: IpcError,
+    },
+    #[error("output batch {index} changes the schema: expected {expected}, got {got}")]
+    SchemaChanged { index: usize, expected: String, got: String },
+    #[error("writing {path}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("writing Parquet to {path}")]
+    Parquet {
+        path: String,
+        #[source]
+        source: parquet::errors::ParquetError,
+    },
+}
+
+/// Accumulates an output's batches into one Parquet file.
+pub struct ParquetSink {
+    path: PathBuf,
+    writer: Option<ArrowWriter<File>>,
+    schema: Option<SchemaRef>,
+    batches: usize,
+    rows: u64,
+}
+
+impl ParquetSink {
+    pub fn new(path: &Path) -> Self {
+        Self { path: path.to_owned(), writer: None, schema: None, batches: 0, rows: 0 }
+    }
+
+    /// Append one IPC stream written by the guest.
+    pub fn append_ipc(&mut self, bytes: &[u8]) -> Result<(), SinkError> {
+        let index = self.batches;
+        self.batches += 1;
+        let batches = decode_ipc(bytes).map_err(|source| SinkError::Ipc { index, source })?;
+        for batch in batches {
+            let schema = batch.schema();
+            if let Some(expected) = &self.schema {
+                if expected.fields() != schema.fields() {
+                    return Err(SinkError::SchemaChanged { index, expected: expected.to_string(), got: schema.to_string() });
+                }
+            }
+            let path = self.path.display().to_string();
+            if self.writer.is_none() {
+                let file = File::create(&self.path).map_err(|source| SinkError::Io { path: path.clone(), source })?;
+                let writer = ArrowWriter::try_new(file, schema.clone(), None).map_err(|source| SinkError::Parquet { path: path.clone(), source })?;
+                self.writer = Some(writer);
+                self.schema = Some(schema);
+            }
+            self.rows += batch.num_rows() as u64;
+            let writer = self.writer.as_mut().expect("writer created above");
+            writer.write(&batch).map_err(|source| SinkError::Parquet { path, source })?;
+        }
+        Ok(())
+    }
+
+    /// Finish the file; returns the rows written (no file if there were none).
+    pub fn finish(self) -> Result<u64, SinkError> {
+        if let Some(writer) = self.writer {
+            let path = self.path.display().to_string();
+            writer.close().map_err(|source| SinkError::Parquet { path, source })?;
+        }
+        Ok(self.rows)
+    }
+}
+
+/// Write `ipc_batches` to a Parquet file at `path`; returns rows written.
+pub fn write_parquet(path: &Path, ipc_batches: &[Vec<u8>]) -> Result<u64, SinkError> {
+    let mut sink = ParquetSink::new(path);
+    for b in ipc_batches {
+        sink.append_ipc(b)?;
+    }
+    sink.finish()
+}

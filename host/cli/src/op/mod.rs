@@ -1,0 +1,3 @@
+//! `trace op …`: the operator author's commands.
+
+pub mod run;

@@ -1,0 +1,12 @@
+//! Trace's shared vocabulary. Every other crate speaks in these types; this
+//! crate depends on nothing heavy so it builds in seconds.
+
+pub mod digest;
+pub mod event;
+pub mod io;
+pub mod task;
+
+pub use digest::Digest;
+pub use event::{Event, InputEvent, Range};
+pub use io::{BatchSource, VecSource};
+pub use task::TaskContext;

@@ -1,0 +1,52 @@
+//! The host side of each `trace:operator` interface, one module per
+//! capability. Each implementation treats what the guest passes as untrusted:
+//! sizes and counts are charged against the task's [`crate::Limits`].
+
+mod events;
+mod input;
+mod log;
+mod output;
+mod rpc;
+mod state;
+
+use std::collections::HashMap;
+
+
+/// Durable operator state underneath a task, scoped by the caller to one
+/// `(org, job)`. The sandbox only reads from it; writes come back in the
+/// task report and are committed with the task's completion.
+pub trait StateStore: Send {
+    fn get(&self, key: &str) -> Option<Vec<u8>>;
+}
+
+/// State held in memory (local runs and tests).
+#[derive(Debug, Clone, Default)]
+pub struct MemoryState(pub HashMap<String, Vec<u8>>);
+
+impl StateStore for MemoryState {
+    fn get(&self, key: &str) -> Option<Vec<u8>> {
+        self.0.get(key).cloned()
+    }
+}
+
+impl MemoryState {
+    /// Apply a task's state writes (`None` deletes).
+    pub fn apply(&mut self, writes: HashMap<String, Option<Vec<u8>>>) {
+        for (k, v) in writes {
+            match v {
+                Some(v) => {
+                    self.0.insert(k, v);
+                }
+                None => {
+                    self.0.remove(&k);
+                }
+            }
+        }
+    }
+}
+
+/// The RPC endpoint of a source job. The host holds the endpoint and its
+/// credentials; the guest only names a method and passes JSON parameters.
+pub trait RpcClient: Send {
+    fn call(&mut self, method: &str, params: &str) -> Result<String, String>;
+}

@@ -1,0 +1,31 @@
+//! Trace's sandbox: runs an operator, shipped as a WASI preview-2 component,
+//! with nothing but the capabilities of its WIT world and under explicit
+//! limits. One [`Runtime`] per process; one fresh store per task.
+//!
+//! ```text
+//! Runtime::new(config) ─ load(bytes, World) ─▶ Operator ─ run(Task) ─▶ TaskReport | TaskFailure
+//! ```
+
+mod admission;
+pub mod bindings;
+mod cache;
+mod capabilities;
+mod engine;
+mod error;
+mod guest_output;
+mod limits;
+mod linker;
+mod outcome;
+mod runtime;
+mod task;
+mod task_state;
+
+pub use admission::{refusal, World};
+pub use capabilities::{MemoryState, RpcClient, StateStore};
+pub use engine::{compatibility_key, wasmtime_version, EngineConfig};
+pub use error::{LoadError, TaskError};
+pub use limits::{LimitExceeded, Limits};
+pub use outcome::{TaskFailure, TaskReport, Usage};
+pub use runtime::{Operator, Runtime, RuntimeConfig};
+pub use task::Task;
+pub use wasmtime::Trap;

@@ -1,0 +1,10 @@
+//! End-to-end tests of the sandbox: real components compiled from this
+//! repository's sources, run in the real host. One binary, fast to link.
+
+mod support;
+
+mod admission;
+mod cache;
+mod hostile;
+mod limits;
+mod operators;
