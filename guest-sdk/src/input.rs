@@ -1,10 +1,10 @@
 //! Read input batches: each arrives from the host as Arrow IPC and is
 //! decoded here into a `RecordBatch`.
 
-use std::io::Cursor;
-
 use arrow_array::RecordBatch;
-use arrow_ipc::reader::StreamReader;
+use arrow_buffer::Buffer;
+use arrow_ipc::reader::StreamDecoder;
+use arrow_schema::ArrowError;
 
 use crate::bindings::trace::operator::input as wit;
 use crate::{fatal, retryable, OperatorError};
@@ -38,7 +38,7 @@ impl Iterator for Batches {
                 return None;
             }
             match wit::read_batch(self.index) {
-                Ok(Some(bytes)) => match decode(&bytes) {
+                Ok(Some(bytes)) => match decode(bytes) {
                     Ok(batches) => self.pending = batches.into_iter(),
                     Err(e) => return Some(Err(e)),
                 },
@@ -49,11 +49,19 @@ impl Iterator for Batches {
     }
 }
 
-/// Decode one Arrow IPC stream into its batches.
-pub fn decode(bytes: &[u8]) -> Result<Vec<RecordBatch>, OperatorError> {
-    let reader = StreamReader::try_new(Cursor::new(bytes), None)
-        .map_err(|e| fatal(format!("input batch is not Arrow IPC: {e}")))?;
-    reader
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| fatal(format!("input batch is not Arrow IPC: {e}")))
+/// Decode one Arrow IPC stream into its batches, without copying: the
+/// arrays point into `bytes`, which the batches keep alive.
+pub fn decode(bytes: Vec<u8>) -> Result<Vec<RecordBatch>, OperatorError> {
+    let bad = |e: ArrowError| fatal(format!("input batch is not Arrow IPC: {e}"));
+    let mut buffer = Buffer::from_vec(bytes);
+    let mut decoder = StreamDecoder::new();
+    let mut batches = Vec::new();
+    while !buffer.is_empty() {
+        match decoder.decode(&mut buffer).map_err(bad)? {
+            Some(batch) => batches.push(batch),
+            None => break,
+        }
+    }
+    decoder.finish().map_err(bad)?;
+    Ok(batches)
 }

@@ -43,6 +43,7 @@ pub mod events;
 pub mod input;
 pub mod log;
 pub mod output;
+pub mod rpc;
 pub mod state;
 
 #[doc(hidden)]
@@ -72,7 +73,7 @@ pub fn retryable(message: impl std::fmt::Display) -> OperatorError {
 /// What most operators need, in one `use`.
 pub mod prelude {
     pub use crate::{
-        config, events, fatal, input, log, output, retryable, state, Event, InputEvent, Operator,
+        config, events, fatal, input, log, output, retryable, rpc, state, Event, InputEvent, Operator,
         OperatorError, Range, TaskContext,
     };
 }

@@ -14,6 +14,7 @@ const GUESTS: &[(&str, &str, &str)] = &[
     ("HOSTILE", "op-hostile", "op_hostile"),
     ("HOSTILE_SOCKETS", "op-hostile-sockets", "op_hostile_sockets"),
     ("HOSTILE_HTTP", "op-hostile-http", "op_hostile_http"),
+    ("RPC_PROBE", "op-rpc-probe", "op_rpc_probe"),
 ];
 
 fn main() {

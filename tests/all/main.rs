@@ -5,6 +5,8 @@ mod support;
 
 mod admission;
 mod cache;
+mod examples;
 mod hostile;
 mod limits;
 mod operators;
+mod rpc;

@@ -1,9 +1,8 @@
 //! Arrow IPC stream encoding, the wire format between host and guest.
 
-use std::io::Cursor;
-
 use arrow_array::RecordBatch;
-use arrow_ipc::reader::StreamReader;
+use arrow_buffer::Buffer;
+use arrow_ipc::reader::StreamDecoder;
 use arrow_ipc::writer::StreamWriter;
 use arrow_schema::ArrowError;
 
@@ -26,7 +25,22 @@ pub fn encode_ipc(batches: &[RecordBatch]) -> Result<Vec<u8>, IpcError> {
 }
 
 /// Decode one IPC stream. Untrusted input: any malformation is an error.
+/// The arrays share `bytes`' allocation rather than copying it.
 pub fn decode_ipc(bytes: &[u8]) -> Result<Vec<RecordBatch>, IpcError> {
-    let reader = StreamReader::try_new(Cursor::new(bytes), None).map_err(IpcError)?;
-    reader.collect::<Result<Vec<_>, _>>().map_err(IpcError)
+    decode_ipc_owned(bytes.to_vec())
+}
+
+/// [`decode_ipc`] for bytes the caller no longer needs: no copy at all.
+pub fn decode_ipc_owned(bytes: Vec<u8>) -> Result<Vec<RecordBatch>, IpcError> {
+    let mut buffer = Buffer::from_vec(bytes);
+    let mut decoder = StreamDecoder::new();
+    let mut batches = Vec::new();
+    while !buffer.is_empty() {
+        match decoder.decode(&mut buffer).map_err(IpcError)? {
+            Some(batch) => batches.push(batch),
+            None => break,
+        }
+    }
+    decoder.finish().map_err(IpcError)?;
+    Ok(batches)
 }

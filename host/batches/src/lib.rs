@@ -6,6 +6,6 @@ mod ipc;
 mod parquet_source;
 mod parquet_sink;
 
-pub use ipc::{decode_ipc, encode_ipc, IpcError};
+pub use ipc::{decode_ipc, decode_ipc_owned, encode_ipc, IpcError};
 pub use parquet_sink::{write_parquet, ParquetSink, SinkError};
 pub use parquet_source::{ParquetSource, SourceError};

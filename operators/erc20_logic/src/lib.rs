@@ -7,9 +7,8 @@ mod synthetic;
 
 use std::sync::Arc;
 
-use arrow_array::builder::{Decimal256Builder, FixedSizeBinaryBuilder, UInt32Builder, UInt64Builder};
-use arrow_array::{Array, ArrowNativeTypeOp, BinaryArray, FixedSizeBinaryArray, RecordBatch, UInt32Array, UInt64Array};
-use arrow_buffer::i256;
+use arrow_array::{Array, ArrowNativeTypeOp, BinaryArray, Decimal256Array, FixedSizeBinaryArray, RecordBatch, UInt32Array, UInt64Array};
+use arrow_buffer::{i256, Buffer};
 use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef};
 
 pub use synthetic::{synthetic_logs, APPROVAL_TOPIC};
@@ -62,68 +61,110 @@ fn column<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> Result<&'a T, A
 pub fn filter_transfers(logs: &RecordBatch, min_value: u128) -> Result<RecordBatch, ArrowError> {
     let block = column::<UInt64Array>(logs, "block_number")?;
     let log_index = column::<UInt32Array>(logs, "log_index")?;
-    let address = column::<FixedSizeBinaryArray>(logs, "address")?;
-    let topic0 = column::<FixedSizeBinaryArray>(logs, "topic0")?;
-    let topic1 = column::<FixedSizeBinaryArray>(logs, "topic1")?;
-    let topic2 = column::<FixedSizeBinaryArray>(logs, "topic2")?;
+    let address = fixed_column::<20>(logs, "address")?;
+    let topic0 = fixed_column::<32>(logs, "topic0")?;
+    let topic1 = fixed_column::<32>(logs, "topic1")?;
+    let topic2 = fixed_column::<32>(logs, "topic2")?;
     let data = column::<BinaryArray>(logs, "data")?;
     let threshold = i256::from_i128(i128::try_from(min_value).unwrap_or(i128::MAX));
     let max_value = i256::from_i128(10).pow_wrapping(u32::from(VALUE_PRECISION));
+    let transfer = Words::of(&TRANSFER_TOPIC);
 
-    let mut out = Builders::default();
+    let mut out = Columns::with_capacity(logs.num_rows());
     for row in 0..logs.num_rows() {
-        if topic0.is_null(row) || topic0.value(row) != TRANSFER_TOPIC || topic1.is_null(row) || topic2.is_null(row) {
+        if topic0.is_null(row) || topic1.is_null(row) || topic2.is_null(row) {
             continue;
         }
-        let Ok(raw) = <[u8; 32]>::try_from(data.value(row)) else { continue };
-        // A uint256 at or above 2^255 reads as negative; it cannot be stored.
-        let value = i256::from_be_bytes(raw);
-        if value < threshold || value.is_negative() || value >= max_value {
+        if Words::of(fixed_value(topic0, row)) != transfer {
             continue;
         }
-        out.block.append_value(block.value(row));
-        out.log_index.append_value(log_index.value(row));
-        out.token.append_value(address.value(row))?;
-        out.from.append_value(&topic1.value(row)[12..])?;
-        out.to.append_value(&topic2.value(row)[12..])?;
-        out.value.append_value(value);
+        let Ok(raw) = <&[u8; 32]>::try_from(data.value(row)) else { continue };
+        let Some(value) = decode_value(raw, min_value, threshold, max_value) else { continue };
+        out.block.push(block.value(row));
+        out.log_index.push(log_index.value(row));
+        out.token.extend_from_slice(fixed_value::<20>(address, row));
+        out.from.extend_from_slice(&fixed_value::<32>(topic1, row)[12..]);
+        out.to.extend_from_slice(&fixed_value::<32>(topic2, row)[12..]);
+        out.value.push(value);
     }
     out.finish()
 }
 
-struct Builders {
-    block: UInt64Builder,
-    log_index: UInt32Builder,
-    token: FixedSizeBinaryBuilder,
-    from: FixedSizeBinaryBuilder,
-    to: FixedSizeBinaryBuilder,
-    value: Decimal256Builder,
+/// The transfer's value if it is at least the threshold and storable.
+#[inline]
+fn decode_value(raw: &[u8; 32], min_value: u128, threshold: i256, max_value: i256) -> Option<i256> {
+    let (high, low) = raw.split_at(16);
+    if high.iter().all(|&b| b == 0) {
+        // Fast path: the value fits in 128 bits (nearly every real transfer);
+        // one byte swap instead of two, and a plain integer compare.
+        let low = u128::from_be_bytes(low.try_into().expect("16 bytes"));
+        return (low >= min_value).then(|| i256::from_parts(low, 0));
+    }
+    // A uint256 at or above 2^255 reads as negative; it cannot be stored.
+    let value = i256::from_be_bytes(*raw);
+    (value >= threshold && !value.is_negative() && value < max_value).then_some(value)
 }
 
-impl Default for Builders {
-    fn default() -> Self {
-        Self {
-            block: UInt64Builder::new(),
-            log_index: UInt32Builder::new(),
-            token: FixedSizeBinaryBuilder::new(20),
-            from: FixedSizeBinaryBuilder::new(20),
-            to: FixedSizeBinaryBuilder::new(20),
-            value: Decimal256Builder::new(),
-        }
+/// A fixed-size binary column of width `N`, checked once so that rows can be
+/// read as `&[u8; N]` (constant-size copies and compares, no per-row calls).
+fn fixed_column<'a, const N: usize>(batch: &'a RecordBatch, name: &str) -> Result<&'a FixedSizeBinaryArray, ArrowError> {
+    let col = column::<FixedSizeBinaryArray>(batch, name)?;
+    if col.value_length() as usize != N {
+        return Err(ArrowError::SchemaError(format!("column `{name}` must be {N} bytes wide, is {}", col.value_length())));
+    }
+    Ok(col)
+}
+
+fn fixed_value<const N: usize>(col: &FixedSizeBinaryArray, row: usize) -> &[u8; N] {
+    col.value(row).try_into().expect("width checked by fixed_column")
+}
+
+/// A 32-byte word as four integers: compares without a `memcmp` call.
+#[derive(PartialEq, Eq)]
+struct Words([u64; 4]);
+
+impl Words {
+    fn of(b: &[u8; 32]) -> Self {
+        let w = |i: usize| u64::from_ne_bytes(b[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
+        Self([w(0), w(1), w(2), w(3)])
     }
 }
 
-impl Builders {
-    fn finish(mut self) -> Result<RecordBatch, ArrowError> {
-        let value = self.value.finish().with_precision_and_scale(VALUE_PRECISION, 0)?;
+/// Output columns as plain buffers: the kept rows have no nulls, so there is
+/// no validity bitmap to maintain per row.
+struct Columns {
+    block: Vec<u64>,
+    log_index: Vec<u32>,
+    token: Vec<u8>,
+    from: Vec<u8>,
+    to: Vec<u8>,
+    value: Vec<i256>,
+}
+
+impl Columns {
+    /// Room for every input row, so no push ever reallocates.
+    fn with_capacity(rows: usize) -> Self {
+        Self {
+            block: Vec::with_capacity(rows),
+            log_index: Vec::with_capacity(rows),
+            token: Vec::with_capacity(rows * 20),
+            from: Vec::with_capacity(rows * 20),
+            to: Vec::with_capacity(rows * 20),
+            value: Vec::with_capacity(rows),
+        }
+    }
+
+    fn finish(self) -> Result<RecordBatch, ArrowError> {
+        let fixed = |width: i32, bytes: Vec<u8>| FixedSizeBinaryArray::try_new(width, Buffer::from_vec(bytes), None);
+        let value = Decimal256Array::from(self.value).with_precision_and_scale(VALUE_PRECISION, 0)?;
         RecordBatch::try_new(
             transfers_schema(),
             vec![
-                Arc::new(self.block.finish()),
-                Arc::new(self.log_index.finish()),
-                Arc::new(self.token.finish()),
-                Arc::new(self.from.finish()),
-                Arc::new(self.to.finish()),
+                Arc::new(UInt64Array::from(self.block)),
+                Arc::new(UInt32Array::from(self.log_index)),
+                Arc::new(fixed(20, self.token)?),
+                Arc::new(fixed(20, self.from)?),
+                Arc::new(fixed(20, self.to)?),
                 Arc::new(value),
             ],
         )

@@ -1,0 +1,23 @@
+//! `cargo bench -p trace-bench --bench sandbox`: the sandbox's per-task cost
+//! and the example UDF's throughput, each beside its baseline.
+
+use trace_bench::report::line;
+use trace_bench::{per_task, udf_throughput};
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let (tasks, rows) = if quick { (200, 100_000) } else { (5_000, 1_000_000) };
+
+    println!("per-task cost, no-op Rust operator ({tasks} tasks, best of 5):");
+    let p = per_task::measure(trace_artifacts::NOOP, tasks, 5);
+    line("Trace runtime (store+instantiate+run+drop)", &format!("{:.1} µs", p.trace.as_secs_f64() * 1e6));
+    line("bare wasmtime, same engine settings", &format!("{:.1} µs", p.bare.as_secs_f64() * 1e6));
+    line("ratio Trace / bare (target <= 1.5)", &format!("{:.2}x", p.ratio()));
+
+    println!("example UDF (ERC-20 transfers >= 1e6) over {rows} rows, 8192-row batches (best of 3):");
+    let t = udf_throughput::measure(trace_artifacts::ERC20_TRANSFERS, rows, 8192, 1_000_000, 3);
+    line("sandboxed", &format!("{:.2} M rows/s ({:.0} ms)", t.rows_per_sec(t.sandboxed) / 1e6, t.sandboxed.as_secs_f64() * 1e3));
+    line("native Rust, same code", &format!("{:.2} M rows/s ({:.0} ms)", t.rows_per_sec(t.native) / 1e6, t.native.as_secs_f64() * 1e3));
+    line("ratio sandboxed / native (target >= 0.8)", &format!("{:.2}x", t.ratio()));
+    line("rows kept", &t.rows_out.to_string());
+}

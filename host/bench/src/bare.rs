@@ -1,0 +1,48 @@
+//! The baseline: the same component run on bare wasmtime, the way a careful
+//! embedder would without Trace (same pooling allocator and copy-on-write
+//! settings, full WASI from wasmtime-wasi, no limits, no capture, no checks).
+
+use trace_sandbox::bindings::{SourcePre, WitInputEvent, WitTaskContext};
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{Engine, Store};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+pub struct BareState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+}
+
+impl WasiView for BareState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+pub struct Bare {
+    engine: Engine,
+    pre: SourcePre<BareState>,
+}
+
+impl Bare {
+    /// Load the component at `path` with Trace's engine settings but none of
+    /// its per-task machinery.
+    pub fn load(path: &str) -> wasmtime::Result<Self> {
+        let mut config = trace_sandbox::EngineConfig::default().wasmtime_config();
+        config.epoch_interruption(false);
+        let engine = Engine::new(&config)?;
+        let component = Component::from_file(&engine, path)?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        let pre = SourcePre::new(linker.instantiate_pre(&component)?)?;
+        Ok(Self { engine, pre })
+    }
+
+    /// New store, instantiate, call `run`, drop.
+    pub fn run_once(&self, ctx: &WitTaskContext, event: &WitInputEvent) -> wasmtime::Result<()> {
+        let mut store = Store::new(&self.engine, BareState { wasi: WasiCtx::builder().build(), table: ResourceTable::new() });
+        let instance = self.pre.instantiate(&mut store)?;
+        instance
+            .call_run(&mut store, ctx, event)?
+            .map_err(|e| wasmtime::Error::msg(format!("{e:?}")))
+    }
+}

@@ -1,0 +1,114 @@
+//! The `trace` binary, driven as a user would: arguments in, exit code and
+//! text out, files on disk.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn trace(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_trace")).args(args).current_dir(dir).output().expect("running trace")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn example_logs() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/data/erc20_logs.parquet")
+}
+
+#[test]
+fn op_run_filters_the_example_parquet_and_writes_the_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = example_logs();
+    let o = trace(
+        &[
+            "op", "run", trace_artifacts::ERC20_TRANSFERS,
+            "--input", logs.to_str().unwrap(),
+            "--range", "17000000..17000500",
+            "--config", r#"{"min_value": "100000000000"}"#,
+            "--out-dir", "out",
+        ],
+        dir.path(),
+    );
+    let out = stdout(&o);
+    assert!(o.status.success(), "{out}\n{}", stderr(&o));
+    assert!(out.contains("events (1):\n  output=0 partition_key=17000000_17000500 range=[17000000, 17000500)"), "{out}");
+    assert!(out.contains("usage: time"), "{out}");
+    assert!(out.contains("INFO kept "), "{out}");
+    let rows: u64 = out
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("output 0: ")?.split(' ').next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no output line in {out}"));
+    assert!(rows > 0 && rows < 5_000, "{rows}");
+    assert!(dir.path().join("out/output-0.parquet").exists());
+}
+
+#[test]
+fn op_run_reports_a_contained_attack_and_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = trace(&["op", "run", trace_artifacts::HOSTILE, "--config", r#"{"attack": "event_flood"}"#], dir.path());
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("task failed: guest emitted too many events: got=10001, limit=10000"), "{out}");
+    assert!(!dir.path().join("trace-out/output-0.parquet").exists(), "a failed task writes nothing");
+}
+
+#[test]
+fn op_run_times_out_an_infinite_loop() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = trace(&["op", "run", trace_artifacts::HOSTILE, "--config", r#"{"attack": "infinite_loop"}"#, "--timeout", "300ms"], dir.path());
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stdout(&o).contains("task failed: guest ran past its time limit"), "{}", stdout(&o));
+}
+
+#[test]
+fn op_run_refuses_a_networked_component_with_the_whole_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = trace(&["op", "run", trace_artifacts::HOSTILE_SOCKETS], dir.path());
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("error: loading the component"), "{err}");
+    assert!(err.contains("caused by: component sha256:") && err.contains("imports `wasi:sockets/"), "{err}");
+}
+
+#[test]
+fn op_run_carries_operator_state_between_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |range: &str| {
+        trace(
+            &["op", "run", trace_artifacts::RANGE_AGGREGATOR, "--range", range, "--config", r#"{"range_size": 100}"#, "--state", "state.json"],
+            dir.path(),
+        )
+    };
+    let first = run("0..60");
+    assert!(first.status.success(), "{}", stdout(&first));
+    assert!(stdout(&first).contains("events (0):"));
+    let second = run("60..250");
+    let out = stdout(&second);
+    assert!(out.contains("partition_key=0_100 range=[0, 100)") && out.contains("partition_key=100_200"), "{out}");
+    let gap = run("300..400");
+    assert_eq!(gap.status.code(), Some(1));
+    assert!(stdout(&gap).contains("expected a range starting at 250"), "{}", stdout(&gap));
+}
+
+#[test]
+fn bad_arguments_get_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = trace(&["op", "run", trace_artifacts::NOOP, "--range", "9..3"], dir.path());
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--range is backwards: start=9 > end=3"), "{}", stderr(&o));
+    let o = trace(&["op", "run", trace_artifacts::NOOP, "--max-memory", "lots"], dir.path());
+    assert!(stderr(&o).contains("is not a size like 256MiB"), "{}", stderr(&o));
+}
+
+#[test]
+fn help_explains_op_run() {
+    let o = trace(&["op", "run", "--help"], Path::new("."));
+    let out = stdout(&o);
+    assert!(out.contains("Run a component locally on Parquet files"), "{out}");
+    assert!(out.contains("--fuel"), "{out}");
+}
