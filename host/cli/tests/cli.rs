@@ -5,7 +5,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn trace(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_trace")).args(args).current_dir(dir).output().expect("running trace")
+    // Compiled components are cached under the test's own directory.
+    Command::new(env!("CARGO_BIN_EXE_trace"))
+        .args(args)
+        .current_dir(dir)
+        .env("XDG_CACHE_HOME", dir.join("cache"))
+        .output()
+        .expect("running trace")
 }
 
 fn stdout(o: &Output) -> String {
@@ -103,6 +109,19 @@ fn bad_arguments_get_a_clear_message() {
     assert!(stderr(&o).contains("--range is backwards: start=9 > end=3"), "{}", stderr(&o));
     let o = trace(&["op", "run", trace_artifacts::NOOP, "--max-memory", "lots"], dir.path());
     assert!(stderr(&o).contains("is not a size like 256MiB"), "{}", stderr(&o));
+}
+
+#[test]
+fn op_run_caches_the_compiled_component() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = trace(&["op", "run", trace_artifacts::NOOP], dir.path());
+    assert!(first.status.success(), "{}", stderr(&first));
+    let cached: Vec<_> = std::fs::read_dir(dir.path().join("cache/trace/components")).unwrap().collect();
+    assert_eq!(cached.len(), 1);
+    let none = tempfile::tempdir().unwrap();
+    let o = trace(&["op", "run", trace_artifacts::NOOP, "--no-cache"], none.path());
+    assert!(o.status.success());
+    assert!(!none.path().join("cache").exists(), "--no-cache writes nothing");
 }
 
 #[test]

@@ -58,40 +58,48 @@ fn column<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> Result<&'a T, A
 }
 
 /// The ERC-20 transfers in `logs` whose value is at least `min_value`.
+///
+/// The loop reads the columns as plain slices (fixed-width values by index,
+/// variable-width `data` through its offsets) rather than through per-row
+/// accessors: small, branch-light code that compiles as well to wasm as to
+/// native.
 pub fn filter_transfers(logs: &RecordBatch, min_value: u128) -> Result<RecordBatch, ArrowError> {
-    let block = column::<UInt64Array>(logs, "block_number")?;
-    let log_index = column::<UInt32Array>(logs, "log_index")?;
-    let address = fixed_column::<20>(logs, "address")?;
-    let topic0 = fixed_column::<32>(logs, "topic0")?;
-    let topic1 = fixed_column::<32>(logs, "topic1")?;
-    let topic2 = fixed_column::<32>(logs, "topic2")?;
+    let block = column::<UInt64Array>(logs, "block_number")?.values();
+    let log_index = column::<UInt32Array>(logs, "log_index")?.values();
+    let address = Fixed::<20>::new(logs, "address")?;
+    let topic0 = Fixed::<32>::new(logs, "topic0")?;
+    let topic1 = Fixed::<32>::new(logs, "topic1")?;
+    let topic2 = Fixed::<32>::new(logs, "topic2")?;
     let data = column::<BinaryArray>(logs, "data")?;
+    let (offsets, bytes) = (data.value_offsets(), data.value_data());
     let threshold = i256::from_i128(i128::try_from(min_value).unwrap_or(i128::MAX));
     let max_value = i256::from_i128(10).pow_wrapping(u32::from(VALUE_PRECISION));
     let transfer = Words::of(&TRANSFER_TOPIC);
+    let any_nulls = topic0.has_nulls() || topic1.has_nulls() || topic2.has_nulls();
 
     let mut out = Columns::with_capacity(logs.num_rows());
     for row in 0..logs.num_rows() {
-        if topic0.is_null(row) || topic1.is_null(row) || topic2.is_null(row) {
+        if Words::of(topic0.get(row)) != transfer {
             continue;
         }
-        if Words::of(fixed_value(topic0, row)) != transfer {
+        if any_nulls && (topic0.is_null(row) || topic1.is_null(row) || topic2.is_null(row)) {
             continue;
         }
-        let Ok(raw) = <&[u8; 32]>::try_from(data.value(row)) else { continue };
+        let raw = &bytes[offsets[row] as usize..offsets[row + 1] as usize];
+        let Ok(raw) = <&[u8; 32]>::try_from(raw) else { continue };
         let Some(value) = decode_value(raw, min_value, threshold, max_value) else { continue };
-        out.block.push(block.value(row));
-        out.log_index.push(log_index.value(row));
-        out.token.extend_from_slice(fixed_value::<20>(address, row));
-        out.from.extend_from_slice(&fixed_value::<32>(topic1, row)[12..]);
-        out.to.extend_from_slice(&fixed_value::<32>(topic2, row)[12..]);
+        out.block.push(block[row]);
+        out.log_index.push(log_index[row]);
+        out.token.push(*address.get(row));
+        out.from.push(last_20(topic1.get(row)));
+        out.to.push(last_20(topic2.get(row)));
         out.value.push(value);
     }
     out.finish()
 }
 
 /// The transfer's value if it is at least the threshold and storable.
-#[inline]
+#[inline(always)]
 fn decode_value(raw: &[u8; 32], min_value: u128, threshold: i256, max_value: i256) -> Option<i256> {
     let (high, low) = raw.split_at(16);
     if high.iter().all(|&b| b == 0) {
@@ -105,18 +113,42 @@ fn decode_value(raw: &[u8; 32], min_value: u128, threshold: i256, max_value: i25
     (value >= threshold && !value.is_negative() && value < max_value).then_some(value)
 }
 
-/// A fixed-size binary column of width `N`, checked once so that rows can be
-/// read as `&[u8; N]` (constant-size copies and compares, no per-row calls).
-fn fixed_column<'a, const N: usize>(batch: &'a RecordBatch, name: &str) -> Result<&'a FixedSizeBinaryArray, ArrowError> {
-    let col = column::<FixedSizeBinaryArray>(batch, name)?;
-    if col.value_length() as usize != N {
-        return Err(ArrowError::SchemaError(format!("column `{name}` must be {N} bytes wide, is {}", col.value_length())));
-    }
-    Ok(col)
+/// A fixed-size binary column of width `N` as one byte slice, so row `i`
+/// is `&[u8; N]`: constant-size copies and compares, no per-row calls.
+struct Fixed<'a, const N: usize> {
+    bytes: &'a [u8],
+    array: &'a FixedSizeBinaryArray,
 }
 
-fn fixed_value<const N: usize>(col: &FixedSizeBinaryArray, row: usize) -> &[u8; N] {
-    col.value(row).try_into().expect("width checked by fixed_column")
+impl<'a, const N: usize> Fixed<'a, N> {
+    fn new(batch: &'a RecordBatch, name: &str) -> Result<Self, ArrowError> {
+        let array = column::<FixedSizeBinaryArray>(batch, name)?;
+        if array.value_length() as usize != N {
+            return Err(ArrowError::SchemaError(format!("column `{name}` must be {N} bytes wide, is {}", array.value_length())));
+        }
+        // `value_data` starts at this (possibly sliced) array's first value.
+        let bytes = &array.value_data()[..array.len() * N];
+        Ok(Self { bytes, array })
+    }
+
+    #[inline(always)]
+    fn get(&self, row: usize) -> &'a [u8; N] {
+        self.bytes[row * N..row * N + N].try_into().expect("N bytes")
+    }
+
+    fn has_nulls(&self) -> bool {
+        self.array.null_count() > 0
+    }
+
+    fn is_null(&self, row: usize) -> bool {
+        self.array.is_null(row)
+    }
+}
+
+/// An address from a 32-byte topic word (its last 20 bytes).
+#[inline(always)]
+fn last_20(word: &[u8; 32]) -> [u8; 20] {
+    word[12..].try_into().expect("20 bytes")
 }
 
 /// A 32-byte word as four integers: compares without a `memcmp` call.
@@ -124,6 +156,7 @@ fn fixed_value<const N: usize>(col: &FixedSizeBinaryArray, row: usize) -> &[u8; 
 struct Words([u64; 4]);
 
 impl Words {
+    #[inline(always)]
     fn of(b: &[u8; 32]) -> Self {
         let w = |i: usize| u64::from_ne_bytes(b[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
         Self([w(0), w(1), w(2), w(3)])
@@ -135,9 +168,9 @@ impl Words {
 struct Columns {
     block: Vec<u64>,
     log_index: Vec<u32>,
-    token: Vec<u8>,
-    from: Vec<u8>,
-    to: Vec<u8>,
+    token: Vec<[u8; 20]>,
+    from: Vec<[u8; 20]>,
+    to: Vec<[u8; 20]>,
     value: Vec<i256>,
 }
 
@@ -147,24 +180,24 @@ impl Columns {
         Self {
             block: Vec::with_capacity(rows),
             log_index: Vec::with_capacity(rows),
-            token: Vec::with_capacity(rows * 20),
-            from: Vec::with_capacity(rows * 20),
-            to: Vec::with_capacity(rows * 20),
+            token: Vec::with_capacity(rows),
+            from: Vec::with_capacity(rows),
+            to: Vec::with_capacity(rows),
             value: Vec::with_capacity(rows),
         }
     }
 
     fn finish(self) -> Result<RecordBatch, ArrowError> {
-        let fixed = |width: i32, bytes: Vec<u8>| FixedSizeBinaryArray::try_new(width, Buffer::from_vec(bytes), None);
+        let fixed = |values: Vec<[u8; 20]>| FixedSizeBinaryArray::try_new(20, Buffer::from_vec(values.into_flattened()), None);
         let value = Decimal256Array::from(self.value).with_precision_and_scale(VALUE_PRECISION, 0)?;
         RecordBatch::try_new(
             transfers_schema(),
             vec![
                 Arc::new(UInt64Array::from(self.block)),
                 Arc::new(UInt32Array::from(self.log_index)),
-                Arc::new(fixed(20, self.token)?),
-                Arc::new(fixed(20, self.from)?),
-                Arc::new(fixed(20, self.to)?),
+                Arc::new(fixed(self.token)?),
+                Arc::new(fixed(self.from)?),
+                Arc::new(fixed(self.to)?),
                 Arc::new(value),
             ],
         )
@@ -184,6 +217,25 @@ mod tests {
         assert!(big.num_rows() < all.num_rows(), "the threshold drops small transfers");
         let values = big.column(5).as_any().downcast_ref::<arrow_array::Decimal256Array>().unwrap();
         assert!(values.iter().all(|v| v.unwrap() >= i256::from_i128(1_000_000)));
+    }
+
+    #[test]
+    fn a_sliced_batch_keeps_exactly_the_rows_of_its_slice() {
+        let logs = synthetic_logs(0, 2_000, 11);
+        let full = filter_transfers(&logs, 1_000).unwrap();
+        let part = filter_transfers(&logs.slice(700, 300), 1_000).unwrap();
+        // Row i of the input is block i / 10, log index i % 10.
+        let position = |b: &RecordBatch, r: usize| {
+            let block = b.column(0).as_any().downcast_ref::<UInt64Array>().unwrap().value(r);
+            let index = b.column(1).as_any().downcast_ref::<UInt32Array>().unwrap().value(r);
+            block * 10 + u64::from(index)
+        };
+        let expected: Vec<usize> = (0..full.num_rows()).filter(|&r| (700..1000).contains(&position(&full, r))).collect();
+        assert_eq!(part.num_rows(), expected.len());
+        assert!(part.num_rows() > 0);
+        for (i, &r) in expected.iter().enumerate() {
+            assert_eq!(full.slice(r, 1), part.slice(i, 1));
+        }
     }
 
     #[test]

@@ -66,6 +66,27 @@ pub struct RunArgs {
     /// Rows per input batch handed to the guest.
     #[arg(long, default_value_t = 8192)]
     pub batch_rows: usize,
+    /// Where compiled components are cached between runs
+    /// [default: $XDG_CACHE_HOME/trace/components or ~/.cache/trace/components].
+    #[arg(long, value_name = "DIR", conflicts_with = "no_cache")]
+    pub cache_dir: Option<PathBuf>,
+    /// Compile the component afresh and keep nothing on disk.
+    #[arg(long)]
+    pub no_cache: bool,
+}
+
+/// The compiled-component cache directory for this run, if any.
+fn cache_dir(args: &RunArgs) -> Option<PathBuf> {
+    if args.no_cache {
+        return None;
+    }
+    if let Some(dir) = &args.cache_dir {
+        return Some(dir.clone());
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    Some(base.join("trace").join("components"))
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
@@ -74,6 +95,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let state = read_state(args.state.as_deref())?;
     let runtime = Runtime::new(RuntimeConfig {
         engine: EngineConfig::default().with_fuel(args.fuel.is_some()),
+        cache_dir: cache_dir(&args),
         ..RuntimeConfig::default()
     })
     .map_err(|e| anyhow::anyhow!("{e:?}"))
