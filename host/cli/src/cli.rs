@@ -19,6 +19,19 @@ pub enum Command {
     /// Work with operator components.
     #[command(subcommand)]
     Op(OpCommand),
+    /// Work with DAG files.
+    #[command(subcommand)]
+    Dag(DagCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DagCommand {
+    /// Validate a DAG file and summarise it: jobs, wiring, publishes and
+    /// each job's materialization hash. Errors name the line.
+    Check {
+        /// The DAG's YAML file.
+        file: std::path::PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -33,5 +46,6 @@ pub enum OpCommand {
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Op(OpCommand::Run(args)) => op::run::run(args),
+        Command::Dag(DagCommand::Check { file }) => crate::dag::check(&file),
     }
 }

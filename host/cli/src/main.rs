@@ -2,8 +2,8 @@
 //! errors print with their whole chain.
 
 mod cli;
+mod dag;
 mod op;
-mod units;
 
 use std::process::ExitCode;
 

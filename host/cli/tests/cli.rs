@@ -125,6 +125,25 @@ fn op_run_caches_the_compiled_component() {
 }
 
 #[test]
+fn dag_check_summarises_a_valid_dag_and_points_at_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let example = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/dags/erc20.yaml");
+    let o = trace(&["dag", "check", example.to_str().unwrap()], dir.path());
+    let out = stdout(&o);
+    assert!(o.status.success(), "{out}{}", stderr(&o));
+    assert!(out.contains("DAG `erc20`: 3 job(s), 1 worker pool(s)"), "{out}");
+    assert!(out.contains("windows (Transform, concurrency 1) <- blocks[0]  sha256:"), "{out}");
+    assert!(out.contains("publish transfers[0] as erc20_transfers"), "{out}");
+
+    let text = std::fs::read_to_string(&example).unwrap().replace("range_size: 10000 }", "range_size: 10000 }\n    execution_strategy: Bulk");
+    std::fs::write(dir.path().join("bulk.yaml"), text).unwrap();
+    let o = trace(&["dag", "check", "bulk.yaml"], dir.path());
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(err.contains("invalid DAG: bulk.yaml:23: job `windows`: execution_strategy: Bulk is not supported"), "{err}");
+}
+
+#[test]
 fn help_explains_op_run() {
     let o = trace(&["op", "run", "--help"], Path::new("."));
     let out = stdout(&o);

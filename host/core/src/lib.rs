@@ -5,6 +5,7 @@ pub mod digest;
 pub mod event;
 pub mod io;
 pub mod task;
+pub mod units;
 
 pub use digest::Digest;
 pub use event::{Event, InputEvent, Range};

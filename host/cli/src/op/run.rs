@@ -11,7 +11,7 @@ use trace_batches::{write_parquet, ParquetSource};
 use trace_core::{InputEvent, Range, TaskContext};
 use trace_sandbox::{EngineConfig, Limits, MemoryState, Runtime, RuntimeConfig, Task, TaskFailure, TaskReport, Usage, World};
 
-use crate::units::{human_bytes, parse_bytes, parse_duration};
+use trace_core::units::{human_bytes, parse_bytes, parse_duration};
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum WorldArg {

@@ -1,4 +1,5 @@
-//! Parsing and printing of sizes and durations on the command line.
+//! Sizes and durations as people write them (`256MiB`, `30s`), for the CLI
+//! and DAG files alike.
 
 use std::time::Duration;
 

@@ -1,0 +1,172 @@
+//! The DAG file's shape. Unknown keys are errors everywhere (a typo must not
+//! silently change what runs).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// A DAG file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dag {
+    pub name: String,
+    #[serde(default)]
+    pub worker_pools: BTreeMap<String, WorkerPool>,
+    pub jobs: Vec<Job>,
+    #[serde(default)]
+    pub publish: Vec<Publish>,
+}
+
+/// A named set of worker slots. Each running task leases one slot; its `env`
+/// is injected by the worker wrapper, its `secret_env` resolved host-side and
+/// never handed to guest code.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerPool {
+    pub slots: Vec<Slot>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Slot {
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Environment name → secret reference.
+    #[serde(default)]
+    pub secret_env: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobKind {
+    Source,
+    #[default]
+    Transform,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UpdateStrategy {
+    /// Rewriting a range replaces it and invalidates it downstream.
+    #[default]
+    Replace,
+    /// Rows are inserted and deduplicated by `unique_key`.
+    Append,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Capability {
+    /// The host-held RPC endpoint (sources only).
+    Rpc,
+}
+
+/// One job. Fields are either materialization-affecting (they change what a
+/// job produces: editing them rematerializes the job and its downstream) or
+/// execution-only (how and where it runs); see [`crate::materialization_hash`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Job {
+    pub name: String,
+    // --- materialization-affecting ---
+    #[serde(default)]
+    pub kind: JobKind,
+    /// A component digest (`sha256:…`) or a path to a `.wasm` file.
+    pub operator: String,
+    #[serde(default)]
+    pub inputs: Vec<JobInput>,
+    /// Number of outputs, addressed by index.
+    #[serde(default = "one")]
+    pub outputs: u32,
+    #[serde(default)]
+    pub config: serde_json::Value,
+    #[serde(default)]
+    pub update_strategy: UpdateStrategy,
+    #[serde(default)]
+    pub unique_key: Vec<String>,
+    // --- execution-only ---
+    #[serde(default)]
+    pub pool: Option<String>,
+    #[serde(default)]
+    pub scaling: Scaling,
+    #[serde(default = "three")]
+    pub max_attempts: u32,
+    /// Per-attempt time limit, e.g. `60s`.
+    #[serde(default = "sixty_seconds")]
+    pub timeout: String,
+    #[serde(default)]
+    pub capabilities: Vec<Capability>,
+    /// Present only to be refused with a clear message: batching is modelled
+    /// with range_aggregator/range_splitter, never by the dispatcher.
+    #[serde(default, skip_serializing)]
+    pub execution_strategy: Option<String>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn three() -> u32 {
+    3
+}
+
+fn sixty_seconds() -> String {
+    "60s".into()
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scaling {
+    /// Most tasks of this job running at once; the effective limit is
+    /// `min(max_concurrency, pool size)`.
+    #[serde(default = "one")]
+    pub max_concurrency: u32,
+}
+
+impl Default for Scaling {
+    fn default() -> Self {
+        Self { max_concurrency: 1 }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobInput {
+    pub from: InputSource,
+}
+
+/// Where an input comes from: another job's output in this DAG, or a
+/// published dataset (a shared read, gated by its `read_roles`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged, deny_unknown_fields)]
+pub enum InputSource {
+    Job { job: String, output: u32 },
+    Dataset { dataset: String },
+}
+
+/// `{job, output_index} → dataset` (metadata only).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Publish {
+    pub job: String,
+    pub output_index: u32,
+    pub dataset: String,
+}
+
+impl Dag {
+    pub fn job(&self, name: &str) -> Option<&Job> {
+        self.jobs.iter().find(|j| j.name == name)
+    }
+}
+
+impl Job {
+    /// Effective concurrency: `min(max_concurrency, pool size)`; without a
+    /// pool, `max_concurrency` alone.
+    pub fn effective_concurrency(&self, dag: &Dag) -> u32 {
+        let pool = self.pool.as_ref().and_then(|p| dag.worker_pools.get(p));
+        match pool {
+            Some(p) => self.scaling.max_concurrency.min(p.slots.len() as u32),
+            None => self.scaling.max_concurrency,
+        }
+    }
+}

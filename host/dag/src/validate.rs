@@ -1,0 +1,209 @@
+//! Whole-DAG checks beyond the YAML shape: names, references, indexes,
+//! cycles, single producers, and refused features.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use trace_core::units::parse_duration;
+
+use crate::error::Problem;
+use crate::model::{Capability, Dag, InputSource, Job, JobKind, UpdateStrategy};
+use crate::names::{is_valid_dataset_name, is_valid_job_name};
+
+/// Upper bounds that keep one DAG file from asking for unbounded work.
+pub const MAX_JOBS: usize = 1_000;
+pub const MAX_OUTPUTS: u32 = 64;
+pub const MAX_ATTEMPTS: u32 = 100;
+pub const MAX_CONCURRENCY: u32 = 10_000;
+pub const MAX_SLOTS: usize = 10_000;
+
+pub(crate) fn validate(dag: &Dag) -> Result<(), Problem> {
+    if !is_valid_job_name(&dag.name) {
+        return Err(Problem::at("name", &dag.name, format!("DAG name {:?} must match ^[a-z][a-z0-9_]{{0,63}}$", dag.name)));
+    }
+    if dag.jobs.is_empty() {
+        return Err(Problem { anchor: None, message: "a DAG needs at least one job".into() });
+    }
+    if dag.jobs.len() > MAX_JOBS {
+        return Err(Problem { anchor: None, message: format!("too many jobs: got={}, limit={MAX_JOBS}", dag.jobs.len()) });
+    }
+    for (name, pool) in &dag.worker_pools {
+        if !is_valid_job_name(name) {
+            return Err(Problem::at(name.as_str(), "", format!("worker pool name {name:?} must match ^[a-z][a-z0-9_]{{0,63}}$")));
+        }
+        if pool.slots.is_empty() || pool.slots.len() > MAX_SLOTS {
+            return Err(Problem::at(name.as_str(), "", format!("worker pool `{name}` must have between 1 and {MAX_SLOTS} slots, has {}", pool.slots.len())));
+        }
+    }
+    let mut seen = BTreeSet::new();
+    for job in &dag.jobs {
+        if !seen.insert(job.name.as_str()) {
+            return Err(Problem::at("name", &job.name, format!("job `{}` is defined twice", job.name)));
+        }
+    }
+    for job in &dag.jobs {
+        check_job(dag, job)?;
+    }
+    check_acyclic(dag)?;
+    check_publish(dag)
+}
+
+fn check_job(dag: &Dag, job: &Job) -> Result<(), Problem> {
+    let at = |message: String| Problem::at("name", &job.name, message);
+    let name = &job.name;
+    if !is_valid_job_name(name) {
+        return Err(at(format!("job name {name:?} must match ^[a-z][a-z0-9_]{{0,63}}$")));
+    }
+    if let Some(strategy) = &job.execution_strategy {
+        let message = if strategy.eq_ignore_ascii_case("bulk") {
+            format!("job `{name}`: execution_strategy: Bulk is not supported; model batching explicitly with range_aggregator / range_splitter operators")
+        } else {
+            format!("job `{name}`: unknown execution_strategy {strategy:?}; the dispatcher runs one task per event")
+        };
+        return Err(Problem::at("execution_strategy", strategy, message));
+    }
+    if job.operator.trim().is_empty() {
+        return Err(at(format!("job `{name}` has an empty operator")));
+    }
+    if let Some(hex) = job.operator.strip_prefix("sha256:") {
+        if hex.len() != 64 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(at(format!("job `{name}`: operator {:?} is not sha256: followed by 64 hex characters", job.operator)));
+        }
+    }
+    if job.outputs == 0 || job.outputs > MAX_OUTPUTS {
+        return Err(at(format!("job `{name}`: outputs must be between 1 and {MAX_OUTPUTS}, got {}", job.outputs)));
+    }
+    if job.max_attempts == 0 || job.max_attempts > MAX_ATTEMPTS {
+        return Err(at(format!("job `{name}`: max_attempts must be between 1 and {MAX_ATTEMPTS}, got {}", job.max_attempts)));
+    }
+    if job.scaling.max_concurrency == 0 || job.scaling.max_concurrency > MAX_CONCURRENCY {
+        return Err(at(format!("job `{name}`: scaling.max_concurrency must be between 1 and {MAX_CONCURRENCY}, got {}", job.scaling.max_concurrency)));
+    }
+    if let Err(e) = parse_duration(&job.timeout) {
+        return Err(at(format!("job `{name}`: timeout: {e}")));
+    }
+    if let Some(pool) = &job.pool {
+        if !dag.worker_pools.contains_key(pool) {
+            return Err(at(format!("job `{name}` uses worker pool `{pool}`, which is not defined under worker_pools")));
+        }
+    }
+    if job.capabilities.contains(&Capability::Rpc) && job.kind != JobKind::Source {
+        return Err(at(format!("job `{name}`: the rpc capability is granted only to `kind: source` jobs")));
+    }
+    match job.update_strategy {
+        UpdateStrategy::Append if job.unique_key.is_empty() => {
+            return Err(at(format!("job `{name}`: update_strategy append needs a unique_key to deduplicate by")));
+        }
+        UpdateStrategy::Replace if !job.unique_key.is_empty() => {
+            return Err(at(format!("job `{name}`: unique_key applies only to update_strategy append")));
+        }
+        _ => {}
+    }
+    if job.kind == JobKind::Transform && job.inputs.is_empty() {
+        return Err(at(format!("job `{name}` is a transform with no inputs; a job without inputs must be `kind: source`")));
+    }
+    for (index, input) in job.inputs.iter().enumerate() {
+        match &input.from {
+            InputSource::Job { job: upstream, output } => {
+                let Some(up) = dag.job(upstream) else {
+                    return Err(at(format!("job `{name}` input {index} reads job `{upstream}`, which does not exist")));
+                };
+                if *output >= up.outputs {
+                    return Err(at(format!(
+                        "job `{name}` input {index} reads output {output} of job `{upstream}`, which has {} output(s)",
+                        up.outputs
+                    )));
+                }
+            }
+            InputSource::Dataset { dataset } => {
+                if !is_valid_dataset_name(dataset) {
+                    return Err(at(format!("job `{name}` input {index}: dataset name {dataset:?} must match ^[a-z][a-z0-9_]{{0,127}}$")));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Jobs wired through `inputs: from: {job}` must form no cycle.
+fn check_acyclic(dag: &Dag) -> Result<(), Problem> {
+    let edges: BTreeMap<&str, Vec<&str>> = dag
+        .jobs
+        .iter()
+        .map(|j| {
+            let ups = j.inputs.iter().filter_map(|i| match &i.from {
+                InputSource::Job { job, .. } => Some(job.as_str()),
+                InputSource::Dataset { .. } => None,
+            });
+            (j.name.as_str(), ups.collect())
+        })
+        .collect();
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        Visiting,
+        Done,
+    }
+    fn visit<'a>(
+        node: &'a str,
+        edges: &BTreeMap<&'a str, Vec<&'a str>>,
+        marks: &mut BTreeMap<&'a str, Mark>,
+        path: &mut Vec<&'a str>,
+    ) -> Option<Vec<&'a str>> {
+        match marks.get(node) {
+            Some(Mark::Done) => return None,
+            Some(Mark::Visiting) => {
+                let start = path.iter().position(|n| *n == node).unwrap_or(0);
+                let mut cycle = path[start..].to_vec();
+                cycle.push(node);
+                return Some(cycle);
+            }
+            None => {}
+        }
+        marks.insert(node, Mark::Visiting);
+        path.push(node);
+        for up in edges.get(node).into_iter().flatten() {
+            if let Some(cycle) = visit(up, edges, marks, path) {
+                return Some(cycle);
+            }
+        }
+        path.pop();
+        marks.insert(node, Mark::Done);
+        None
+    }
+    let mut marks = BTreeMap::new();
+    for job in &dag.jobs {
+        let mut path = Vec::new();
+        if let Some(mut cycle) = visit(&job.name, &edges, &mut marks, &mut path) {
+            // Report in data-flow order: upstream → downstream.
+            cycle.reverse();
+            let first = cycle[0].to_owned();
+            return Err(Problem::at("name", first, format!("jobs form a cycle: {}", cycle.join(" -> "))));
+        }
+    }
+    Ok(())
+}
+
+fn check_publish(dag: &Dag) -> Result<(), Problem> {
+    let mut producers: BTreeMap<&str, &str> = BTreeMap::new();
+    for p in &dag.publish {
+        let at = |message: String| Problem::at("dataset", &p.dataset, message);
+        if !is_valid_dataset_name(&p.dataset) {
+            return Err(at(format!("dataset name {:?} must match ^[a-z][a-z0-9_]{{0,127}}$", p.dataset)));
+        }
+        let Some(job) = dag.job(&p.job) else {
+            return Err(at(format!("publish of `{}` names job `{}`, which does not exist", p.dataset, p.job)));
+        };
+        if p.output_index >= job.outputs {
+            return Err(at(format!(
+                "publish of `{}` names output {} of job `{}`, which has {} output(s)",
+                p.dataset, p.output_index, p.job, job.outputs
+            )));
+        }
+        if let Some(first) = producers.insert(&p.dataset, &p.job) {
+            return Err(at(format!(
+                "dataset `{}` is published twice (by `{first}` and `{}`); a dataset has exactly one producer",
+                p.dataset, p.job
+            )));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,158 @@
+//! DAG files: a good one parses; each kind of mistake is rejected with a
+//! message that says what is wrong and on which line.
+
+use trace_dag::{materialization_hash, parse, Dag, DagError, InputSource};
+
+const GOOD: &str = r#"name: erc20
+worker_pools:
+  ingest:
+    slots:
+      - env: { RPC_URL: "https://node-1" }
+        secret_env: { RPC_KEY: "rpc/key-1" }
+      - env: { RPC_URL: "https://node-2" }
+        secret_env: { RPC_KEY: "rpc/key-2" }
+jobs:
+  - name: blocks
+    kind: source
+    operator: operators/block_source.wasm
+    pool: ingest
+    scaling: { max_concurrency: 8 }
+    capabilities: [rpc]
+  - name: windows
+    operator: operators/range_aggregator.wasm
+    inputs:
+      - from: { job: blocks, output: 0 }
+    config: { range_size: 10000 }
+  - name: transfers
+    operator: operators/erc20_transfers.wasm
+    inputs:
+      - from: { job: windows, output: 0 }
+      - from: { dataset: token_list }
+    config: { min_value: "1000000" }
+    timeout: 30s
+publish:
+  - { job: transfers, output_index: 0, dataset: erc20_transfers }
+"#;
+
+fn good() -> Dag {
+    parse("dag.yaml", GOOD).expect("the example DAG is valid")
+}
+
+fn rejected(text: &str) -> DagError {
+    parse("dag.yaml", text).expect_err("the DAG must be rejected")
+}
+
+/// The good DAG with `from` replaced by `to` (which must occur).
+fn edit(from: &str, to: &str) -> String {
+    assert!(GOOD.contains(from), "{from:?} not in the example");
+    GOOD.replacen(from, to, 1)
+}
+
+#[test]
+fn parses_a_valid_dag() {
+    let dag = good();
+    assert_eq!(dag.jobs.len(), 3);
+    let transfers = dag.job("transfers").unwrap();
+    assert_eq!(transfers.inputs[1].from, InputSource::Dataset { dataset: "token_list".into() });
+    assert_eq!(dag.job("blocks").unwrap().effective_concurrency(&dag), 2, "min(8, pool of 2)");
+    assert_eq!(transfers.effective_concurrency(&dag), 1);
+    assert_eq!(transfers.max_attempts, 3, "default");
+}
+
+#[test]
+fn rejects_unknown_keys_with_their_line() {
+    let e = rejected(&edit("    timeout: 30s\n", "    timeout: 30s\n    retries: 5\n"));
+    assert_eq!(e.line, Some(28), "{e}");
+    assert!(e.message.contains("unknown field `retries`"), "{e}");
+    assert!(e.to_string().starts_with("dag.yaml:28: "), "{e}");
+}
+
+#[test]
+fn rejects_cycles() {
+    let text = edit("      - from: { job: blocks, output: 0 }", "      - from: { job: transfers, output: 0 }");
+    let text = text.replacen("    kind: source\n", "    kind: source\n    inputs:\n      - from: { job: windows, output: 0 }\n", 1);
+    let e = rejected(&text);
+    assert!(e.message.starts_with("jobs form a cycle: "), "{e}");
+    assert!(e.message.contains("windows -> transfers -> windows"), "{e}");
+    assert!(e.line.is_some());
+}
+
+#[test]
+fn rejects_bad_dataset_names_on_the_publish_line() {
+    let e = rejected(&edit("dataset: erc20_transfers", "dataset: ERC20-Transfers"));
+    assert_eq!(e.line, Some(29), "{e}");
+    assert!(e.message.contains("must match ^[a-z][a-z0-9_]{0,127}$"), "{e}");
+}
+
+#[test]
+fn rejects_dangling_output_indexes() {
+    let e = rejected(&edit("{ job: blocks, output: 0 }", "{ job: blocks, output: 2 }"));
+    assert_eq!(e.message, "job `windows` input 0 reads output 2 of job `blocks`, which has 1 output(s)");
+    assert_eq!(e.line, Some(16), "the line of job `windows`");
+    let e = rejected(&edit("output_index: 0", "output_index: 1"));
+    assert!(e.message.contains("names output 1 of job `transfers`, which has 1 output(s)"), "{e}");
+}
+
+#[test]
+fn rejects_unknown_jobs_and_pools() {
+    let e = rejected(&edit("{ job: blocks, output: 0 }", "{ job: blokcs, output: 0 }"));
+    assert!(e.message.contains("reads job `blokcs`, which does not exist"), "{e}");
+    let e = rejected(&edit("    pool: ingest\n", "    pool: egress\n"));
+    assert!(e.message.contains("uses worker pool `egress`, which is not defined"), "{e}");
+    assert_eq!(e.line, Some(10));
+}
+
+#[test]
+fn rejects_a_second_producer_for_a_dataset() {
+    let text = format!("{GOOD}  - {{ job: windows, output_index: 0, dataset: erc20_transfers }}\n");
+    let e = rejected(&text);
+    assert!(e.message.contains("published twice (by `transfers` and `windows`)"), "{e}");
+}
+
+#[test]
+fn rejects_bulk_execution() {
+    let e = rejected(&edit("    timeout: 30s\n", "    timeout: 30s\n    execution_strategy: Bulk\n"));
+    assert!(e.message.contains("execution_strategy: Bulk is not supported"), "{e}");
+    assert!(e.message.contains("range_aggregator"), "{e}");
+    assert_eq!(e.line, Some(28));
+}
+
+#[test]
+fn rejects_bad_limits_and_grants() {
+    let e = rejected(&edit("max_concurrency: 8", "max_concurrency: 0"));
+    assert!(e.message.contains("max_concurrency must be between 1 and 10000, got 0"), "{e}");
+    let e = rejected(&edit("timeout: 30s", "timeout: soon"));
+    assert!(e.message.contains("timeout: \"soon\" is not a duration"), "{e}");
+    let e = rejected(&edit("    config: { range_size: 10000 }\n", "    config: { range_size: 10000 }\n    capabilities: [rpc]\n"));
+    assert!(e.message.contains("rpc capability is granted only to `kind: source` jobs"), "{e}");
+    let e = rejected(&edit("    config: { min_value: \"1000000\" }\n", "    config: { min_value: \"1000000\" }\n    update_strategy: append\n"));
+    assert!(e.message.contains("needs a unique_key"), "{e}");
+    let e = rejected(&edit("operator: operators/range_aggregator.wasm", "operator: \"sha256:abc\""));
+    assert!(e.message.contains("is not sha256: followed by 64 hex characters"), "{e}");
+}
+
+#[test]
+fn rejects_duplicate_jobs_and_sourceless_transforms() {
+    let e = rejected(&edit("  - name: windows", "  - name: blocks"));
+    assert!(e.message.contains("job `blocks` is defined twice"), "{e}");
+    let e = rejected(&edit("    kind: source\n", "").replacen("    capabilities: [rpc]\n", "", 1));
+    assert!(e.message.contains("is a transform with no inputs"), "{e}");
+}
+
+#[test]
+fn materialization_hash_ignores_execution_only_fields() {
+    let base = good();
+    let t = base.job("transfers").unwrap();
+    let h = materialization_hash(t);
+    let mut exec = t.clone();
+    exec.timeout = "5m".into();
+    exec.max_attempts = 9;
+    exec.scaling.max_concurrency = 4;
+    assert_eq!(materialization_hash(&exec), h);
+    let mut edited = t.clone();
+    edited.config = serde_json::json!({ "min_value": "2000000" });
+    assert_ne!(materialization_hash(&edited), h);
+    let reordered = parse("dag.yaml", &edit(r#"config: { min_value: "1000000" }"#, r#"config: { min_value: "1000000", b: 1, a: 2 }"#)).unwrap();
+    let again = parse("dag.yaml", &edit(r#"config: { min_value: "1000000" }"#, r#"config: { a: 2, min_value: "1000000", b: 1 }"#)).unwrap();
+    assert_eq!(materialization_hash(reordered.job("transfers").unwrap()), materialization_hash(again.job("transfers").unwrap()));
+}
