@@ -1,0 +1,479 @@
+//! The two implementations. Their bodies are one macro expanded twice, over
+//! `sqlx::Postgres` and `sqlx::Sqlite`, so the same SQL and the same logic
+//! serve both; only connection setup and row locking differ.
+
+use std::borrow::Cow;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{AssertSqlSafe, PgPool, Row, SqlitePool};
+use trace_core::units::parse_duration;
+use trace_dag::{materialization_hash, Dag, InputSource, JobKind};
+
+use crate::error::{DbContext, StoreError};
+use crate::model::*;
+use crate::{migrate, sql, Store};
+
+/// PostgreSQL, the production system database.
+#[derive(Clone)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl PgStore {
+    /// Connect to `url` (`postgres://…`).
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        let options = PgConnectOptions::from_str(url).during("parsing the database URL")?;
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .connect_with(options)
+            .await
+            .during("connecting to PostgreSQL")?;
+        Ok(Self { pool })
+    }
+
+    fn q(&self, sql: &'static str) -> AssertSqlSafe<Cow<'static, str>> {
+        AssertSqlSafe(Cow::Borrowed(sql))
+    }
+
+    /// Run administrative SQL (e.g. `CREATE DATABASE` in test fixtures).
+    pub async fn execute_raw(&self, sql: &str) -> Result<(), StoreError> {
+        sqlx::raw_sql(AssertSqlSafe(sql.to_owned())).execute(&self.pool).await.during("running administrative SQL").map(drop)
+    }
+
+    /// SQL assembled from this crate's constants only.
+    fn dynamic(&self, sql: String) -> AssertSqlSafe<String> {
+        AssertSqlSafe(sql)
+    }
+
+    fn locking(&self, sql: &'static str, lock: &'static str) -> AssertSqlSafe<String> {
+        AssertSqlSafe(format!("{sql}{lock}"))
+    }
+
+    async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, StoreError> {
+        self.pool.begin().await.during("starting a transaction")
+    }
+
+    async fn lock_job(&self, tx: &mut sqlx::PgConnection, job: i64) -> Result<(), StoreError> {
+        sqlx::query(sql::LOCK_JOB).bind(job).execute(tx).await.during("locking a job").map(drop)
+    }
+}
+
+/// SQLite in WAL mode, the embedded default.
+#[derive(Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Open (creating if needed) the database file at `path`.
+    pub async fn open(path: &std::path::Path) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .during("opening the SQLite database")?;
+        Ok(Self { pool })
+    }
+
+    fn q(&self, sql: &'static str) -> AssertSqlSafe<Cow<'static, str>> {
+        AssertSqlSafe(sql::for_sqlite(sql))
+    }
+
+    /// SQL assembled from this crate's constants only.
+    fn dynamic(&self, sql: String) -> AssertSqlSafe<String> {
+        AssertSqlSafe(sql::for_sqlite(&sql).into_owned())
+    }
+
+    /// SQLite has no row locks: the write transaction itself is the lock.
+    fn locking(&self, sql: &'static str, _lock: &'static str) -> AssertSqlSafe<String> {
+        AssertSqlSafe(sql::for_sqlite(sql).into_owned())
+    }
+
+    /// `BEGIN IMMEDIATE`: take the write lock up front, so two writers queue
+    /// on the busy timeout instead of failing on a stale read snapshot.
+    async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
+        self.pool.begin_with("BEGIN IMMEDIATE").await.during("starting a transaction")
+    }
+
+    async fn lock_job(&self, _tx: &mut sqlx::SqliteConnection, _job: i64) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+fn new_credential() -> String {
+    let mut bytes = [0u8; 24];
+    getrandom::fill(&mut bytes).expect("the OS random source is available");
+    hex::encode(bytes)
+}
+
+fn event_key(producer: &str, job: i64, e: &EmittedEvent) -> String {
+    format!("{producer}/job:{job}:{}/{}", e.output, e.discriminator())
+}
+
+macro_rules! store_impl {
+    ($store:ty, $db:ty, $conn:ty, $migrations:expr) => {
+        impl $store {
+            /// Record one event and create a task for every job subscribed to
+            /// its producer's output, unless its idempotency key was seen.
+            async fn ingest(&self, tx: &mut $conn, org: OrgId, job: JobId, task: Option<TaskId>, key: String, e: &EmittedEvent, now: Millis) -> Result<Ingested, StoreError> {
+                let (start, end) = e.range.map_or((None, None), |(s, e)| (Some(s as i64), Some(e as i64)));
+                let inserted: Option<i64> = sqlx::query_scalar(self.q(sql::INSERT_EVENT))
+                    .bind(org).bind(job).bind(task).bind(e.output as i32).bind(&e.partition_key)
+                    .bind(start).bind(end).bind(&e.cursor).bind(&key).bind(now)
+                    .fetch_optional(&mut *tx).await.during("recording an event")?;
+                let Some(event_id) = inserted else {
+                    let event_id: i64 = sqlx::query_scalar(self.q(sql::EVENT_BY_KEY)).bind(&key)
+                        .fetch_one(&mut *tx).await.during("finding a duplicate event")?;
+                    return Ok(Ingested { event_id, duplicate: true, tasks: Vec::new() });
+                };
+                let tasks: Vec<i64> = sqlx::query_scalar(self.q(sql::INSERT_SUBSCRIBER_TASKS))
+                    .bind(org).bind(event_id).bind(now).bind(job).bind(e.output as i32)
+                    .fetch_all(&mut *tx).await.during("creating tasks for an event")?;
+                Ok(Ingested { event_id, duplicate: false, tasks })
+            }
+
+            /// Ingest events emitted by `task` of `job`, checking output indexes.
+            async fn ingest_emitted(&self, tx: &mut $conn, task: TaskId, job: JobId, events: &[EmittedEvent], now: Millis) -> Result<Vec<Ingested>, StoreError> {
+                let row = sqlx::query(self.q(sql::JOB_INFO)).bind(job).fetch_optional(&mut *tx).await.during("reading a job")?
+                    .ok_or(StoreError::NoSuchJob(job))?;
+                let outputs: i32 = row.get(0);
+                let org: i64 = row.get(1);
+                let mut out = Vec::with_capacity(events.len());
+                for e in events {
+                    if e.output as i64 >= i64::from(outputs) {
+                        return Err(StoreError::NoSuchOutput { job, output: e.output, outputs });
+                    }
+                    let key = event_key(&format!("task:{task}"), job, e);
+                    out.push(self.ingest(tx, org, job, Some(task), key, e, now).await?);
+                }
+                Ok(out)
+            }
+
+            /// Check that `auth` is the task's current attempt and may still report.
+            /// Returns (status, job, max_attempts, attempt already finished, slot).
+            async fn gate(&self, tx: &mut $conn, auth: &AttemptAuth) -> Result<(TaskStatus, JobId, i32, bool, Option<i64>), StoreError> {
+                let row = sqlx::query(self.q(sql::ATTEMPT_STATE)).bind(auth.task).bind(auth.attempt)
+                    .fetch_optional(&mut *tx).await.during("reading an attempt")?;
+                let Some(row) = row else {
+                    let current: Option<i32> = sqlx::query_scalar(self.q(sql::TASK_ATTEMPTS)).bind(auth.task)
+                        .fetch_optional(&mut *tx).await.during("reading a task")?;
+                    return Err(match current {
+                        None => StoreError::NoSuchTask(auth.task),
+                        Some(current) => StoreError::StaleAttempt { task: auth.task, attempt: auth.attempt, current },
+                    });
+                };
+                let status = TaskStatus::parse(row.get::<String, _>(0).as_str());
+                let current: i32 = row.get(1);
+                let job: i64 = row.get(2);
+                let max_attempts: i32 = row.get(3);
+                let credential: String = row.get(4);
+                let finished: Option<i64> = row.get(5);
+                let outcome: Option<String> = row.get(6);
+                let slot: Option<i64> = row.get(7);
+                if credential != auth.credential {
+                    return Err(StoreError::BadCredential { task: auth.task, attempt: auth.attempt });
+                }
+                if auth.attempt < current {
+                    return Err(StoreError::StaleAttempt { task: auth.task, attempt: auth.attempt, current });
+                }
+                let timed_out = outcome.as_deref() == Some("timeout");
+                if matches!(status, TaskStatus::Completed | TaskStatus::Canceled) || (finished.is_some() && !timed_out) {
+                    return Err(StoreError::TaskFinished { task: auth.task, attempt: auth.attempt, status });
+                }
+                Ok((status, job, max_attempts, finished.is_some(), slot))
+            }
+
+            async fn release(&self, tx: &mut $conn, slot: Option<i64>, task: TaskId) -> Result<(), StoreError> {
+                if let Some(slot) = slot {
+                    sqlx::query(self.q(sql::RELEASE_SLOT)).bind(slot).bind(task).execute(&mut *tx).await.during("releasing a slot")?;
+                }
+                Ok(())
+            }
+
+            async fn view(&self, filter: &'static str, id: i64) -> Result<Vec<TaskView>, StoreError> {
+                let text = self.dynamic(format!("{} {filter} ORDER BY t.id", sql::TASK_VIEW));
+                let rows = sqlx::query(text).bind(id).fetch_all(&self.pool).await.during("reading tasks")?;
+                Ok(rows.iter().map(|r| {
+                    let start: Option<i64> = r.get(9);
+                    let end: Option<i64> = r.get(10);
+                    TaskView {
+                        id: r.get(0),
+                        job: r.get(1),
+                        job_name: r.get(2),
+                        status: TaskStatus::parse(r.get::<String, _>(3).as_str()),
+                        attempts: r.get(4),
+                        cancel_requested: r.get::<i32, _>(5) != 0,
+                        available_at: r.get(6),
+                        last_error: r.get(7),
+                        event_partition_key: r.get(8),
+                        event_range: start.zip(end).map(|(s, e)| (s as u64, e as u64)),
+                    }
+                }).collect())
+            }
+        }
+
+        impl Store for $store {
+            async fn migrate(&self) -> Result<(), StoreError> {
+                sqlx::raw_sql(migrate::CREATE_TABLE).execute(&self.pool).await.during("creating schema_migrations")?;
+                for (version, body) in $migrations {
+                    let mut tx = self.begin().await?;
+                    let done: Option<i64> = sqlx::query_scalar(self.q("SELECT version FROM schema_migrations WHERE version = $1"))
+                        .bind(*version).fetch_optional(&mut *tx).await.during("reading schema_migrations")?;
+                    if done.is_none() {
+                        sqlx::raw_sql(*body).execute(&mut *tx).await.during("applying a migration")?;
+                        sqlx::query(self.q("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)"))
+                            .bind(*version).bind(now_millis()).execute(&mut *tx).await.during("recording a migration")?;
+                    }
+                    tx.commit().await.during("committing a migration")?;
+                }
+                Ok(())
+            }
+
+            async fn create_org(&self, name: &str, now: Millis) -> Result<OrgId, StoreError> {
+                let mut tx = self.begin().await?;
+                let id: Option<i64> = sqlx::query_scalar(self.q(sql::INSERT_ORG)).bind(name).bind(now)
+                    .fetch_optional(&mut *tx).await.during("creating an org")?;
+                let id = id.ok_or_else(|| StoreError::OrgExists(name.to_owned()))?;
+                sqlx::query(self.q(sql::AUDIT)).bind(now).bind("system").bind("org.create").bind(name)
+                    .execute(&mut *tx).await.during("auditing")?;
+                tx.commit().await.during("committing an org")?;
+                Ok(id)
+            }
+
+            async fn deploy(&self, org: OrgId, dag: &Dag, yaml: &str, now: Millis) -> Result<Deployed, StoreError> {
+                let mut tx = self.begin().await?;
+                sqlx::query(self.q(sql::UPSERT_DAG)).bind(org).bind(&dag.name).execute(&mut *tx).await.during("creating a DAG")?;
+                let dag_id: i64 = sqlx::query_scalar(self.q(sql::DAG_ID)).bind(org).bind(&dag.name)
+                    .fetch_one(&mut *tx).await.during("finding a DAG")?;
+                let version: i32 = sqlx::query_scalar(self.q(sql::NEXT_VERSION)).bind(dag_id)
+                    .fetch_one(&mut *tx).await.during("numbering a DAG version")?;
+                let version_id: i64 = sqlx::query_scalar(self.q(sql::INSERT_VERSION)).bind(dag_id).bind(version).bind(yaml).bind(now)
+                    .fetch_one(&mut *tx).await.during("recording a DAG version")?;
+                let mut jobs: Vec<(String, JobId)> = Vec::new();
+                for job in &dag.jobs {
+                    let kind = match job.kind { JobKind::Source => "source", JobKind::Transform => "transform" };
+                    // Validated when the DAG was parsed.
+                    let timeout_ms = parse_duration(&job.timeout).map(|d| d.as_millis() as i64).unwrap_or(60_000);
+                    let id: i64 = sqlx::query_scalar(self.q(sql::INSERT_JOB))
+                        .bind(version_id).bind(&job.name).bind(kind).bind(&job.operator).bind(job.outputs as i32)
+                        .bind(job.config.to_string()).bind(materialization_hash(job)).bind(&job.pool)
+                        .bind(job.effective_concurrency(dag) as i32).bind(job.max_attempts as i32).bind(timeout_ms)
+                        .fetch_one(&mut *tx).await.during("recording a job")?;
+                    jobs.push((job.name.clone(), id));
+                }
+                let id_of = |name: &str| jobs.iter().find(|(n, _)| n == name).map(|(_, id)| *id);
+                for (job, (_, job_id)) in dag.jobs.iter().zip(&jobs) {
+                    for (index, input) in job.inputs.iter().enumerate() {
+                        let (from_job, from_output, from_dataset) = match &input.from {
+                            InputSource::Job { job, output } => (id_of(job), Some(*output as i32), None),
+                            InputSource::Dataset { dataset } => (None, None, Some(dataset.clone())),
+                        };
+                        sqlx::query(self.q(sql::INSERT_JOB_INPUT)).bind(*job_id).bind(index as i32)
+                            .bind(from_job).bind(from_output).bind(from_dataset)
+                            .execute(&mut *tx).await.during("wiring a job input")?;
+                    }
+                }
+                for (pool, spec) in &dag.worker_pools {
+                    for (index, slot) in spec.slots.iter().enumerate() {
+                        let env = serde_json::to_string(&slot.env).expect("a string map serializes");
+                        let secret_env = serde_json::to_string(&slot.secret_env).expect("a string map serializes");
+                        sqlx::query(self.q(sql::INSERT_SLOT)).bind(version_id).bind(pool).bind(index as i32)
+                            .bind(env).bind(secret_env).execute(&mut *tx).await.during("recording a worker slot")?;
+                    }
+                }
+                sqlx::query(self.q(sql::ACTIVATE_VERSION)).bind(version_id).bind(dag_id)
+                    .execute(&mut *tx).await.during("activating a DAG version")?;
+                sqlx::query(self.q(sql::AUDIT)).bind(now).bind("system").bind("dag.deploy")
+                    .bind(format!("{} v{version}", dag.name)).execute(&mut *tx).await.during("auditing")?;
+                tx.commit().await.during("committing a deploy")?;
+                Ok(Deployed { dag_id, version_id, version, jobs })
+            }
+
+            async fn trigger(&self, job: JobId, run_id: &str, range: Option<(u64, u64)>, now: Millis) -> Result<Ingested, StoreError> {
+                let mut tx = self.begin().await?;
+                let row = sqlx::query(self.q(sql::JOB_INFO)).bind(job).fetch_optional(&mut *tx).await.during("reading a job")?
+                    .ok_or(StoreError::NoSuchJob(job))?;
+                let org: i64 = row.get(1);
+                let e = EmittedEvent { output: 0, partition_key: range.map(|(s, e)| format!("{s}_{e}")).unwrap_or_default(), range, cursor: None };
+                let key = format!("run:{run_id}/trigger:{job}/{}", e.discriminator());
+                let (start, end) = range.map_or((None, None), |(s, e)| (Some(s as i64), Some(e as i64)));
+                let inserted: Option<i64> = sqlx::query_scalar(self.q(sql::INSERT_EVENT))
+                    .bind(org).bind(job).bind(None::<i64>).bind(-1i32).bind(&e.partition_key)
+                    .bind(start).bind(end).bind(None::<String>).bind(&key).bind(now)
+                    .fetch_optional(&mut *tx).await.during("recording a trigger")?;
+                let result = match inserted {
+                    None => {
+                        let event_id: i64 = sqlx::query_scalar(self.q(sql::EVENT_BY_KEY)).bind(&key)
+                            .fetch_one(&mut *tx).await.during("finding a duplicate trigger")?;
+                        Ingested { event_id, duplicate: true, tasks: Vec::new() }
+                    }
+                    Some(event_id) => {
+                        let tasks: Vec<i64> = sqlx::query_scalar(self.q(sql::INSERT_TASK)).bind(org).bind(job).bind(event_id).bind(now)
+                            .fetch_all(&mut *tx).await.during("creating a source task")?;
+                        Ingested { event_id, duplicate: false, tasks }
+                    }
+                };
+                tx.commit().await.during("committing a trigger")?;
+                Ok(result)
+            }
+
+            async fn post_events(&self, auth: &AttemptAuth, events: &[EmittedEvent], now: Millis) -> Result<Vec<Ingested>, StoreError> {
+                let mut tx = self.begin().await?;
+                let (status, job, _, finished, _) = self.gate(&mut tx, auth).await?;
+                if status != TaskStatus::Running || finished {
+                    return Err(StoreError::TaskFinished { task: auth.task, attempt: auth.attempt, status });
+                }
+                let out = self.ingest_emitted(&mut tx, auth.task, job, events, now).await?;
+                tx.commit().await.during("committing events")?;
+                Ok(out)
+            }
+
+            async fn claim(&self, limit: u32, now: Millis) -> Result<Vec<Claim>, StoreError> {
+                let mut tx = self.begin().await?;
+                let text = self.locking(sql::CANDIDATES, sql::CANDIDATES_LOCK);
+                let rows = sqlx::query(text).bind(now).bind(i64::from(limit)).fetch_all(&mut *tx).await.during("finding runnable tasks")?;
+                let mut running: std::collections::HashMap<i64, i64> = std::collections::HashMap::new();
+                let mut claims = Vec::new();
+                for row in rows {
+                    let (task, job): (i64, i64) = (row.get(0), row.get(1));
+                    let concurrency = i64::from(row.get::<i32, _>(2));
+                    let pool: Option<String> = row.get(3);
+                    let version: i64 = row.get(4);
+                    let timeout_ms: i64 = row.get(5);
+                    let attempts: i32 = row.get(6);
+                    let count = match running.get(&job) {
+                        Some(n) => *n,
+                        None => {
+                            self.lock_job(&mut tx, job).await?;
+                            sqlx::query_scalar(self.q(sql::RUNNING_OF_JOB)).bind(job).fetch_one(&mut *tx).await.during("counting running tasks")?
+                        }
+                    };
+                    if count >= concurrency {
+                        running.insert(job, count);
+                        continue;
+                    }
+                    let slot: Option<i64> = match &pool {
+                        None => None,
+                        Some(pool) => {
+                            let leased: Option<i64> = sqlx::query_scalar(self.q(sql::LEASE_SLOT)).bind(task).bind(version).bind(pool)
+                                .fetch_optional(&mut *tx).await.during("leasing a slot")?;
+                            if leased.is_none() {
+                                running.insert(job, count);
+                                continue;
+                            }
+                            leased
+                        }
+                    };
+                    let attempt = attempts + 1;
+                    let credential = new_credential();
+                    let deadline = now + timeout_ms;
+                    sqlx::query(self.q(sql::INSERT_ATTEMPT)).bind(task).bind(attempt).bind(now).bind(deadline).bind(&credential).bind(slot)
+                        .execute(&mut *tx).await.during("starting an attempt")?;
+                    sqlx::query(self.q(sql::MARK_RUNNING)).bind(task).bind(attempt).bind(now)
+                        .execute(&mut *tx).await.during("marking a task running")?;
+                    running.insert(job, count + 1);
+                    claims.push(Claim { task, job, attempt, credential, slot, deadline });
+                }
+                tx.commit().await.during("committing claims")?;
+                Ok(claims)
+            }
+
+            async fn complete(&self, auth: &AttemptAuth, outcome: &Outcome, final_events: &[EmittedEvent], now: Millis) -> Result<Completed, StoreError> {
+                let mut tx = self.begin().await?;
+                let (status, job, max_attempts, late, slot) = self.gate(&mut tx, auth).await?;
+                let _ = status;
+                let (attempt_outcome, new_status, error) = match outcome {
+                    Outcome::Succeeded => ("succeeded", TaskStatus::Completed, None),
+                    Outcome::Canceled => ("canceled", TaskStatus::Canceled, None),
+                    Outcome::Failed { retryable, message } => {
+                        let retry = *retryable && auth.attempt < max_attempts;
+                        ("failed", if retry { TaskStatus::Pending } else { TaskStatus::Failed }, Some(message.clone()))
+                    }
+                };
+                let events = if new_status == TaskStatus::Completed {
+                    self.ingest_emitted(&mut tx, auth.task, job, final_events, now).await?
+                } else {
+                    Vec::new()
+                };
+                if !late {
+                    sqlx::query(self.q(sql::FINISH_ATTEMPT)).bind(auth.task).bind(auth.attempt).bind(now).bind(attempt_outcome)
+                        .execute(&mut *tx).await.during("finishing an attempt")?;
+                    self.release(&mut tx, slot, auth.task).await?;
+                }
+                if new_status == TaskStatus::Pending {
+                    sqlx::query(self.q(sql::SET_RETRY)).bind(auth.task).bind(now + retry_backoff(auth.attempt)).bind(now).bind(error)
+                        .execute(&mut *tx).await.during("scheduling a retry")?;
+                } else {
+                    sqlx::query(self.q(sql::SET_STATUS)).bind(auth.task).bind(new_status.as_str()).bind(now).bind(error)
+                        .execute(&mut *tx).await.during("finishing a task")?;
+                }
+                tx.commit().await.during("committing a completion")?;
+                Ok(Completed { status: new_status, events, late })
+            }
+
+            async fn reap(&self, now: Millis) -> Result<Reaped, StoreError> {
+                let mut tx = self.begin().await?;
+                let text = self.locking(sql::EXPIRED, sql::EXPIRED_LOCK);
+                let rows = sqlx::query(text).bind(now).fetch_all(&mut *tx).await.during("finding expired attempts")?;
+                let mut reaped = Reaped::default();
+                for row in rows {
+                    let task: i64 = row.get(0);
+                    let attempt: i32 = row.get(1);
+                    let slot: Option<i64> = row.get(2);
+                    let attempts: i32 = row.get(3);
+                    let max_attempts: i32 = row.get(4);
+                    sqlx::query(self.q(sql::FINISH_ATTEMPT)).bind(task).bind(attempt).bind(now).bind("timeout")
+                        .execute(&mut *tx).await.during("timing out an attempt")?;
+                    self.release(&mut tx, slot, task).await?;
+                    let error = format!("attempt {attempt} timed out");
+                    if attempts >= max_attempts {
+                        sqlx::query(self.q(sql::SET_STATUS)).bind(task).bind("failed").bind(now).bind(&error)
+                            .execute(&mut *tx).await.during("failing a task")?;
+                        reaped.failed.push(task);
+                    } else {
+                        sqlx::query(self.q(sql::SET_RETRY)).bind(task).bind(now + retry_backoff(attempts)).bind(now).bind(&error)
+                            .execute(&mut *tx).await.during("scheduling a retry")?;
+                        reaped.retried.push(task);
+                    }
+                }
+                tx.commit().await.during("committing the reaper")?;
+                Ok(reaped)
+            }
+
+            async fn cancel(&self, task: TaskId, now: Millis) -> Result<TaskStatus, StoreError> {
+                let mut tx = self.begin().await?;
+                sqlx::query(self.q(sql::CANCEL_PENDING)).bind(task).bind(now).execute(&mut *tx).await.during("canceling a task")?;
+                sqlx::query(self.q(sql::CANCEL_RUNNING)).bind(task).bind(now).execute(&mut *tx).await.during("canceling a task")?;
+                sqlx::query(self.q(sql::AUDIT)).bind(now).bind("system").bind("task.cancel").bind(task.to_string())
+                    .execute(&mut *tx).await.during("auditing")?;
+                tx.commit().await.during("committing a cancel")?;
+                Ok(self.task(task).await?.status)
+            }
+
+            async fn task(&self, task: TaskId) -> Result<TaskView, StoreError> {
+                self.view("WHERE t.id = $1", task).await?.pop().ok_or(StoreError::NoSuchTask(task))
+            }
+
+            async fn tasks_of_job(&self, job: JobId) -> Result<Vec<TaskView>, StoreError> {
+                self.view("WHERE t.job_id = $1", job).await
+            }
+
+            async fn event_count(&self, org: OrgId) -> Result<i64, StoreError> {
+                sqlx::query_scalar(self.q(sql::EVENT_COUNT)).bind(org).fetch_one(&self.pool).await.during("counting events")
+            }
+        }
+    };
+}
+
+store_impl!(PgStore, sqlx::Postgres, sqlx::PgConnection, migrate::POSTGRES);
+store_impl!(SqliteStore, sqlx::Sqlite, sqlx::SqliteConnection, migrate::SQLITE);

@@ -1,0 +1,39 @@
+//! Store errors: the attempt-gating rejections callers act on, and database
+//! failures with the operation that hit them.
+
+use crate::model::{TaskId, TaskStatus};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("task {0} does not exist")]
+    NoSuchTask(TaskId),
+    #[error("job {0} does not exist")]
+    NoSuchJob(i64),
+    #[error("stale attempt: task {task} attempt {attempt} was superseded by attempt {current}")]
+    StaleAttempt { task: TaskId, attempt: i32, current: i32 },
+    #[error("task {task} is already {status}; attempt {attempt} can no longer report")]
+    TaskFinished { task: TaskId, attempt: i32, status: TaskStatus },
+    #[error("credential does not match task {task} attempt {attempt}")]
+    BadCredential { task: TaskId, attempt: i32 },
+    #[error("event for output {output} of job {job}, which has {outputs} output(s)")]
+    NoSuchOutput { job: i64, output: u32, outputs: i32 },
+    #[error("org {0:?} already exists")]
+    OrgExists(String),
+    #[error("database error while {op}")]
+    Db {
+        op: &'static str,
+        #[source]
+        source: sqlx::Error,
+    },
+}
+
+/// Attach the operation name to a database error.
+pub(crate) trait DbContext<T> {
+    fn during(self, op: &'static str) -> Result<T, StoreError>;
+}
+
+impl<T> DbContext<T> for Result<T, sqlx::Error> {
+    fn during(self, op: &'static str) -> Result<T, StoreError> {
+        self.map_err(|source| StoreError::Db { op, source })
+    }
+}

@@ -1,0 +1,68 @@
+//! The system database. One [`Store`] interface with two implementations,
+//! PostgreSQL (production) and SQLite in WAL mode (the embedded default),
+//! generated from the same SQL so they behave the same. Every state change
+//! is one transaction.
+//!
+//! What lives here: orgs, DAG versions and their jobs, events and the tasks
+//! they create (1 event → 1 task per subscribed job, deduplicated by
+//! idempotency key), attempts with per-attempt credentials and deadlines,
+//! worker-slot leases, and the audit log.
+
+mod backend;
+mod error;
+mod migrate;
+mod model;
+mod sql;
+
+pub use backend::{PgStore, SqliteStore};
+pub use error::StoreError;
+pub use model::*;
+
+use trace_dag::Dag;
+
+/// The control plane's view of the system database.
+#[allow(async_fn_in_trait, reason = "used through generics, not trait objects")]
+pub trait Store: Send + Sync {
+    /// Apply pending migrations.
+    async fn migrate(&self) -> Result<(), StoreError>;
+
+    /// Create an org; names are unique.
+    async fn create_org(&self, name: &str, now: Millis) -> Result<OrgId, StoreError>;
+
+    /// Record a new version of `dag` (creating the DAG on first deploy) with
+    /// its jobs, wiring and worker slots, and make it the active version.
+    async fn deploy(&self, org: OrgId, dag: &Dag, yaml: &str, now: Millis) -> Result<Deployed, StoreError>;
+
+    /// Start a run of a source job: one trigger event, one task. The same
+    /// `run_id` twice is one run (a restarted source is a retry, not a new run).
+    async fn trigger(&self, job: JobId, run_id: &str, range: Option<(u64, u64)>, now: Millis) -> Result<Ingested, StoreError>;
+
+    /// Accept mid-task events from the current attempt.
+    async fn post_events(&self, auth: &AttemptAuth, events: &[EmittedEvent], now: Millis) -> Result<Vec<Ingested>, StoreError>;
+
+    /// Lease up to `limit` runnable tasks: each gets a new attempt, a
+    /// credential and, if its job has a pool, one free slot. Never more
+    /// running tasks per job than its effective concurrency.
+    async fn claim(&self, limit: u32, now: Millis) -> Result<Vec<Claim>, StoreError>;
+
+    /// Finish the current attempt; `final_events` commit in the same
+    /// transaction as the completion, or not at all.
+    async fn complete(&self, auth: &AttemptAuth, outcome: &Outcome, final_events: &[EmittedEvent], now: Millis) -> Result<Completed, StoreError>;
+
+    /// Time out attempts past their deadline: retry with backoff until
+    /// `max_attempts`, then fail the task.
+    async fn reap(&self, now: Millis) -> Result<Reaped, StoreError>;
+
+    /// Cancel a task: a pending one at once, a running one cooperatively
+    /// (its fetch then says `Canceled`).
+    async fn cancel(&self, task: TaskId, now: Millis) -> Result<TaskStatus, StoreError>;
+
+    /// A task as the worker fetches it.
+    async fn task(&self, task: TaskId) -> Result<TaskView, StoreError>;
+
+    /// Tasks of a job, oldest first.
+    async fn tasks_of_job(&self, job: JobId) -> Result<Vec<TaskView>, StoreError>;
+
+    /// Number of events recorded for an org.
+    async fn event_count(&self, org: OrgId) -> Result<i64, StoreError>;
+}

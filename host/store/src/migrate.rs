@@ -1,0 +1,12 @@
+//! Migrations: one folder per backend under `migrations/`, embedded at build
+//! time and applied in order, each in its own transaction, recorded in
+//! `schema_migrations`.
+
+/// (version, SQL) for PostgreSQL.
+pub(crate) const POSTGRES: &[(i64, &str)] = &[(1, include_str!("../../../migrations/postgres/0001_control_plane.sql"))];
+
+/// (version, SQL) for SQLite.
+pub(crate) const SQLITE: &[(i64, &str)] = &[(1, include_str!("../../../migrations/sqlite/0001_control_plane.sql"))];
+
+pub(crate) const CREATE_TABLE: &str =
+    "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)";

@@ -1,0 +1,174 @@
+//! Row types the store hands out and takes in.
+
+use std::fmt;
+
+/// Milliseconds since the Unix epoch. Passed in by callers so that tests
+/// (and the reaper) control time.
+pub type Millis = i64;
+pub type OrgId = i64;
+pub type JobId = i64;
+pub type TaskId = i64;
+
+/// The current time in [`Millis`].
+pub fn now_millis() -> Millis {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deployed {
+    pub dag_id: i64,
+    pub version_id: i64,
+    pub version: i32,
+    /// Job name → id in this version.
+    pub jobs: Vec<(String, JobId)>,
+}
+
+impl Deployed {
+    pub fn job(&self, name: &str) -> JobId {
+        self.jobs.iter().find(|(n, _)| n == name).map(|(_, id)| *id).unwrap_or_else(|| panic!("no job {name}"))
+    }
+}
+
+/// An event an attempt emits for one of its job's outputs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmittedEvent {
+    pub output: u32,
+    pub partition_key: String,
+    pub range: Option<(u64, u64)>,
+    pub cursor: Option<String>,
+}
+
+impl EmittedEvent {
+    /// The part of the idempotency key that tells this event apart from its
+    /// producer's others: cursor, else partition key, else range.
+    pub fn discriminator(&self) -> String {
+        match (&self.cursor, self.range) {
+            (Some(c), _) => format!("cursor={c}"),
+            (None, _) if !self.partition_key.is_empty() => format!("key={}", self.partition_key),
+            (None, Some((s, e))) => format!("range={s}_{e}"),
+            (None, None) => "key=".into(),
+        }
+    }
+}
+
+/// The outcome of recording one event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ingested {
+    pub event_id: i64,
+    /// The same idempotency key was seen before: nothing new was created.
+    pub duplicate: bool,
+    /// Tasks created for subscribed jobs.
+    pub tasks: Vec<TaskId>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskStatus {
+    Pending,
+    Running,
+    Completed,
+    Failed,
+    Canceled,
+}
+
+impl TaskStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskStatus::Pending => "pending",
+            TaskStatus::Running => "running",
+            TaskStatus::Completed => "completed",
+            TaskStatus::Failed => "failed",
+            TaskStatus::Canceled => "canceled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "pending" => TaskStatus::Pending,
+            "running" => TaskStatus::Running,
+            "completed" => TaskStatus::Completed,
+            "failed" => TaskStatus::Failed,
+            _ => TaskStatus::Canceled,
+        }
+    }
+}
+
+impl fmt::Display for TaskStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A leased task: what the dispatcher hands a worker (as `task_id` only over
+/// a queue; the rest is fetched).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    pub task: TaskId,
+    pub job: JobId,
+    pub attempt: i32,
+    /// Scoped to this one attempt; held by the worker wrapper, never by guests.
+    pub credential: String,
+    pub slot: Option<i64>,
+    pub deadline: Millis,
+}
+
+impl Claim {
+    pub fn auth(&self) -> AttemptAuth {
+        AttemptAuth { task: self.task, attempt: self.attempt, credential: self.credential.clone() }
+    }
+}
+
+/// Who is reporting: a task attempt and its credential.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptAuth {
+    pub task: TaskId,
+    pub attempt: i32,
+    pub credential: String,
+}
+
+/// How an attempt ended, as its worker reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Succeeded,
+    Failed { retryable: bool, message: String },
+    /// The worker saw the cancel and did not run the operator.
+    Canceled,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Completed {
+    pub status: TaskStatus,
+    /// Downstream results of the final events.
+    pub events: Vec<Ingested>,
+    /// A timed-out attempt that reported after all (no newer attempt had started).
+    pub late: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Reaped {
+    pub retried: Vec<TaskId>,
+    pub failed: Vec<TaskId>,
+}
+
+/// A task with what a worker needs to run it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskView {
+    pub id: TaskId,
+    pub job: JobId,
+    pub job_name: String,
+    pub status: TaskStatus,
+    pub attempts: i32,
+    pub cancel_requested: bool,
+    pub available_at: Millis,
+    pub last_error: Option<String>,
+    pub event_partition_key: String,
+    pub event_range: Option<(u64, u64)>,
+}
+
+/// Delay before retry `attempt + 1`: 1 s, 2 s, 4 s … capped at 60 s.
+pub fn retry_backoff(attempts: i32) -> Millis {
+    let exp = attempts.clamp(1, 7) - 1;
+    (1_000i64 << exp).min(60_000)
+}

@@ -1,0 +1,77 @@
+//! The store's SQL, written once with `$N` placeholders. PostgreSQL takes it
+//! as is; SQLite gets `?N` (its numbered form). Where the dialects differ
+//! (row locks), the PostgreSQL-only clause is a separate constant.
+
+use std::borrow::Cow;
+
+/// Adapt `sql` for SQLite: `$N` → `?N`.
+pub(crate) fn for_sqlite(sql: &str) -> Cow<'_, str> {
+    Cow::Owned(sql.replace('$', "?"))
+}
+
+pub(crate) const INSERT_ORG: &str = "INSERT INTO orgs (name, created_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING RETURNING id";
+
+pub(crate) const UPSERT_DAG: &str = "INSERT INTO dags (org_id, name) VALUES ($1, $2) ON CONFLICT (org_id, name) DO NOTHING";
+pub(crate) const DAG_ID: &str = "SELECT id FROM dags WHERE org_id = $1 AND name = $2";
+pub(crate) const NEXT_VERSION: &str = "SELECT COALESCE(MAX(version), 0) + 1 FROM dag_versions WHERE dag_id = $1";
+pub(crate) const INSERT_VERSION: &str =
+    "INSERT INTO dag_versions (dag_id, version, yaml, created_at) VALUES ($1, $2, $3, $4) RETURNING id";
+pub(crate) const INSERT_JOB: &str = "INSERT INTO jobs (dag_version_id, name, kind, operator, outputs, config, \
+     materialization_hash, pool, concurrency, max_attempts, timeout_ms) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id";
+pub(crate) const INSERT_JOB_INPUT: &str = "INSERT INTO job_inputs (job_id, input_index, from_job_id, from_output, from_dataset) \
+     VALUES ($1, $2, $3, $4, $5)";
+pub(crate) const INSERT_SLOT: &str = "INSERT INTO worker_slots (dag_version_id, pool, slot_index, env, secret_env) \
+     VALUES ($1, $2, $3, $4, $5)";
+pub(crate) const ACTIVATE_VERSION: &str = "UPDATE dags SET active_version_id = $1 WHERE id = $2";
+pub(crate) const AUDIT: &str = "INSERT INTO audit_log (at, actor, action, detail) VALUES ($1, $2, $3, $4)";
+
+pub(crate) const JOB_INFO: &str = "SELECT j.outputs, d.org_id, j.kind FROM jobs j \
+     JOIN dag_versions v ON v.id = j.dag_version_id JOIN dags d ON d.id = v.dag_id WHERE j.id = $1";
+pub(crate) const INSERT_EVENT: &str = "INSERT INTO events (org_id, producer_job_id, producer_task_id, output_index, \
+     partition_key, range_start, range_end, cursor, idempotency_key, created_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (idempotency_key) DO NOTHING RETURNING id";
+pub(crate) const EVENT_BY_KEY: &str = "SELECT id FROM events WHERE idempotency_key = $1";
+pub(crate) const INSERT_SUBSCRIBER_TASKS: &str = "INSERT INTO tasks (org_id, job_id, event_id, status, available_at, created_at, updated_at) \
+     SELECT $1, ji.job_id, $2, 'pending', $3, $3, $3 FROM job_inputs ji \
+     WHERE ji.from_job_id = $4 AND ji.from_output = $5 \
+     ON CONFLICT (job_id, event_id) DO NOTHING RETURNING id";
+pub(crate) const INSERT_TASK: &str = "INSERT INTO tasks (org_id, job_id, event_id, status, available_at, created_at, updated_at) \
+     VALUES ($1, $2, $3, 'pending', $4, $4, $4) ON CONFLICT (job_id, event_id) DO NOTHING RETURNING id";
+
+pub(crate) const CANDIDATES: &str = "SELECT t.id, t.job_id, j.concurrency, j.pool, j.dag_version_id, j.timeout_ms, t.attempts \
+     FROM tasks t JOIN jobs j ON j.id = t.job_id \
+     WHERE t.status = 'pending' AND t.available_at <= $1 ORDER BY t.available_at, t.id LIMIT $2";
+/// PostgreSQL: concurrent dispatchers skip each other's candidates.
+pub(crate) const CANDIDATES_LOCK: &str = " FOR UPDATE OF t SKIP LOCKED";
+pub(crate) const LOCK_JOB: &str = "SELECT id FROM jobs WHERE id = $1 FOR UPDATE";
+pub(crate) const RUNNING_OF_JOB: &str = "SELECT COUNT(*) FROM tasks WHERE job_id = $1 AND status = 'running'";
+pub(crate) const LEASE_SLOT: &str = "UPDATE worker_slots SET leased_by_task = $1 WHERE id = \
+     (SELECT id FROM worker_slots WHERE dag_version_id = $2 AND pool = $3 AND leased_by_task IS NULL \
+      ORDER BY slot_index LIMIT 1) RETURNING id";
+pub(crate) const INSERT_ATTEMPT: &str = "INSERT INTO task_attempts (task_id, attempt, started_at, deadline_at, credential, slot_id) \
+     VALUES ($1, $2, $3, $4, $5, $6)";
+pub(crate) const MARK_RUNNING: &str = "UPDATE tasks SET status = 'running', attempts = $2, updated_at = $3 WHERE id = $1";
+
+pub(crate) const ATTEMPT_STATE: &str = "SELECT t.status, t.attempts, t.job_id, j.max_attempts, a.credential, a.finished_at, a.outcome, a.slot_id \
+     FROM tasks t JOIN jobs j ON j.id = t.job_id JOIN task_attempts a ON a.task_id = t.id AND a.attempt = $2 \
+     WHERE t.id = $1";
+pub(crate) const TASK_ATTEMPTS: &str = "SELECT attempts FROM tasks WHERE id = $1";
+pub(crate) const FINISH_ATTEMPT: &str = "UPDATE task_attempts SET finished_at = $3, outcome = $4 \
+     WHERE task_id = $1 AND attempt = $2";
+pub(crate) const RELEASE_SLOT: &str = "UPDATE worker_slots SET leased_by_task = NULL WHERE id = $1 AND leased_by_task = $2";
+pub(crate) const SET_STATUS: &str = "UPDATE tasks SET status = $2, updated_at = $3, last_error = $4 WHERE id = $1";
+pub(crate) const SET_RETRY: &str = "UPDATE tasks SET status = 'pending', available_at = $2, updated_at = $3, last_error = $4 WHERE id = $1";
+
+pub(crate) const EXPIRED: &str = "SELECT a.task_id, a.attempt, a.slot_id, t.attempts, j.max_attempts \
+     FROM task_attempts a JOIN tasks t ON t.id = a.task_id JOIN jobs j ON j.id = t.job_id \
+     WHERE a.finished_at IS NULL AND a.deadline_at < $1 AND t.status = 'running' ORDER BY a.id";
+pub(crate) const EXPIRED_LOCK: &str = " FOR UPDATE OF a SKIP LOCKED";
+
+pub(crate) const CANCEL_PENDING: &str = "UPDATE tasks SET status = 'canceled', updated_at = $2 WHERE id = $1 AND status = 'pending'";
+pub(crate) const CANCEL_RUNNING: &str = "UPDATE tasks SET cancel_requested = 1, updated_at = $2 WHERE id = $1 AND status = 'running'";
+
+pub(crate) const TASK_VIEW: &str = "SELECT t.id, t.job_id, j.name, t.status, t.attempts, t.cancel_requested, t.available_at, \
+     t.last_error, e.partition_key, e.range_start, e.range_end \
+     FROM tasks t JOIN jobs j ON j.id = t.job_id JOIN events e ON e.id = t.event_id";
+pub(crate) const EVENT_COUNT: &str = "SELECT COUNT(*) FROM events WHERE org_id = $1";

@@ -1,0 +1,243 @@
+//! The control plane's store: the same behaviour suite on SQLite and on
+//! PostgreSQL (a throwaway cluster on 127.0.0.1).
+
+mod support;
+
+use trace_store::*;
+
+const DAG: &str = r#"name: pipe
+worker_pools:
+  ingest:
+    slots:
+      - env: { RPC_URL: "https://node-1" }
+      - env: { RPC_URL: "https://node-2" }
+jobs:
+  - name: src
+    kind: source
+    operator: src.wasm
+    pool: ingest
+    scaling: { max_concurrency: 5 }
+    max_attempts: 2
+    timeout: 10s
+  - name: agg
+    operator: agg.wasm
+    inputs:
+      - from: { job: src, output: 0 }
+    scaling: { max_concurrency: 3 }
+    max_attempts: 3
+    timeout: 5s
+"#;
+
+const T0: Millis = 1_000_000;
+
+async fn deployed<S: Store>(s: &S) -> (OrgId, Deployed) {
+    let org = s.create_org("acme", T0).await.unwrap();
+    let dag = trace_dag::parse("pipe.yaml", DAG).unwrap();
+    let d = s.deploy(org, &dag, DAG, T0).await.unwrap();
+    (org, d)
+}
+
+fn range_event(start: u64, end: u64) -> EmittedEvent {
+    EmittedEvent { output: 0, partition_key: format!("{start}_{end}"), range: Some((start, end)), cursor: None }
+}
+
+/// Trigger a source run and claim its task; returns the claim.
+async fn running_source<S: Store>(s: &S, d: &Deployed, run: &str) -> Claim {
+    let ingested = s.trigger(d.job("src"), run, Some((0, 100)), T0).await.unwrap();
+    let task = ingested.tasks[0];
+    let claims = s.claim(10, T0).await.unwrap();
+    claims.into_iter().find(|c| c.task == task).expect("the source task is claimed")
+}
+
+async fn idempotent_event_intake<S: Store>(s: S) {
+    let (org, d) = deployed(&s).await;
+    let first = s.trigger(d.job("src"), "run-1", Some((0, 100)), T0).await.unwrap();
+    let again = s.trigger(d.job("src"), "run-1", Some((0, 100)), T0).await.unwrap();
+    assert_eq!(first.tasks.len(), 1);
+    assert!(again.duplicate && again.tasks.is_empty(), "the same run twice is one run");
+    assert_eq!(again.event_id, first.event_id);
+
+    let claim = s.claim(1, T0).await.unwrap().pop().unwrap();
+    let a = s.post_events(&claim.auth(), &[range_event(0, 10)], T0).await.unwrap();
+    let b = s.post_events(&claim.auth(), &[range_event(0, 10)], T0).await.unwrap();
+    assert_eq!(a[0].tasks.len(), 1, "one task for the one subscribed job");
+    assert!(b[0].duplicate && b[0].tasks.is_empty(), "the same event twice makes one task");
+    assert_eq!(s.tasks_of_job(d.job("agg")).await.unwrap().len(), 1);
+    assert_eq!(s.event_count(org).await.unwrap(), 2, "one trigger, one dataset event");
+}
+on_both!(idempotent_event_intake);
+
+async fn stale_attempts_are_rejected<S: Store>(s: S) {
+    let (_, d) = deployed(&s).await;
+    let first = running_source(&s, &d, "run-1").await;
+    let reaped = s.reap(first.deadline + 1).await.unwrap();
+    assert_eq!(reaped.retried, vec![first.task]);
+    let later = first.deadline + 1 + retry_backoff(1);
+    let second = s.claim(10, later).await.unwrap().pop().expect("the retry is claimed");
+    assert_eq!((second.task, second.attempt), (first.task, 2));
+
+    let err = s.complete(&first.auth(), &Outcome::Succeeded, &[], later).await.unwrap_err();
+    assert!(matches!(err, StoreError::StaleAttempt { attempt: 1, current: 2, .. }), "{err}");
+    assert_eq!(err.to_string(), format!("stale attempt: task {} attempt 1 was superseded by attempt 2", first.task));
+    let err = s.post_events(&first.auth(), &[range_event(0, 10)], later).await.unwrap_err();
+    assert!(matches!(err, StoreError::StaleAttempt { .. }), "{err}");
+    assert!(s.complete(&second.auth(), &Outcome::Succeeded, &[], later).await.is_ok());
+}
+on_both!(stale_attempts_are_rejected);
+
+async fn late_completion_of_the_current_attempt_is_accepted<S: Store>(s: S) {
+    let (_, d) = deployed(&s).await;
+    let claim = running_source(&s, &d, "run-1").await;
+    s.reap(claim.deadline + 1).await.unwrap();
+    assert_eq!(s.task(claim.task).await.unwrap().status, TaskStatus::Pending);
+    // No newer attempt has started: the late report completes the task.
+    let done = s.complete(&claim.auth(), &Outcome::Succeeded, &[range_event(0, 10)], claim.deadline + 2).await.unwrap();
+    assert!(done.late);
+    assert_eq!(done.status, TaskStatus::Completed);
+    assert_eq!(done.events[0].tasks.len(), 1, "its final events still flow");
+    assert!(s.claim(10, claim.deadline + 60_000).await.unwrap().iter().all(|c| c.task != claim.task), "not retried");
+    let err = s.complete(&claim.auth(), &Outcome::Succeeded, &[], claim.deadline + 3).await.unwrap_err();
+    assert!(matches!(err, StoreError::TaskFinished { status: TaskStatus::Completed, .. }), "{err}");
+}
+on_both!(late_completion_of_the_current_attempt_is_accepted);
+
+async fn late_completion_of_a_canceled_task_is_refused<S: Store>(s: S) {
+    let (_, d) = deployed(&s).await;
+    let claim = running_source(&s, &d, "run-1").await;
+    s.reap(claim.deadline + 1).await.unwrap();
+    assert_eq!(s.cancel(claim.task, claim.deadline + 2).await.unwrap(), TaskStatus::Canceled);
+    let err = s.complete(&claim.auth(), &Outcome::Succeeded, &[], claim.deadline + 3).await.unwrap_err();
+    assert!(matches!(err, StoreError::TaskFinished { status: TaskStatus::Canceled, .. }), "{err}");
+}
+on_both!(late_completion_of_a_canceled_task_is_refused);
+
+async fn final_events_commit_with_the_completion_or_not_at_all<S: Store>(s: S) {
+    let (org, d) = deployed(&s).await;
+    let claim = running_source(&s, &d, "run-1").await;
+    let before = s.event_count(org).await.unwrap();
+    let bad = EmittedEvent { output: 3, ..range_event(10, 20) };
+    let err = s.complete(&claim.auth(), &Outcome::Succeeded, &[range_event(0, 10), bad], T0).await.unwrap_err();
+    assert!(matches!(err, StoreError::NoSuchOutput { output: 3, outputs: 1, .. }), "{err}");
+    assert_eq!(s.event_count(org).await.unwrap(), before, "the good event rolled back too");
+    assert_eq!(s.task(claim.task).await.unwrap().status, TaskStatus::Running);
+    assert!(s.tasks_of_job(d.job("agg")).await.unwrap().is_empty());
+
+    let done = s.complete(&claim.auth(), &Outcome::Succeeded, &[range_event(0, 10), range_event(10, 20)], T0).await.unwrap();
+    assert_eq!(done.events.len(), 2);
+    assert_eq!(s.tasks_of_job(d.job("agg")).await.unwrap().len(), 2);
+    assert_eq!(s.task(claim.task).await.unwrap().status, TaskStatus::Completed);
+}
+on_both!(final_events_commit_with_the_completion_or_not_at_all);
+
+async fn reaper_retries_until_max_attempts<S: Store>(s: S) {
+    let (_, d) = deployed(&s).await;
+    let source = running_source(&s, &d, "run-1").await;
+    let done = s.complete(&source.auth(), &Outcome::Succeeded, &[range_event(0, 10)], T0).await.unwrap();
+    let task = done.events[0].tasks[0];
+    let mut now = T0;
+    for attempt in 1..=3 {
+        let claim = s.claim(10, now).await.unwrap().into_iter().find(|c| c.task == task).expect("claimed");
+        assert_eq!(claim.attempt, attempt);
+        assert_eq!(claim.deadline, now + 5_000, "the job's 5s timeout");
+        now = claim.deadline + 1;
+        let reaped = s.reap(now).await.unwrap();
+        let view = s.task(task).await.unwrap();
+        if attempt < 3 {
+            assert_eq!(reaped.retried, vec![task]);
+            assert_eq!(view.status, TaskStatus::Pending);
+            assert_eq!(view.available_at, now + retry_backoff(attempt));
+            assert!(s.claim(10, now).await.unwrap().is_empty(), "not before its backoff");
+            now = view.available_at;
+        } else {
+            assert_eq!(reaped.failed, vec![task]);
+            assert_eq!(view.status, TaskStatus::Failed);
+            assert_eq!(view.last_error.as_deref(), Some("attempt 3 timed out"));
+        }
+    }
+    assert!(s.claim(10, now + 1_000_000).await.unwrap().is_empty(), "a failed task is not retried");
+}
+on_both!(reaper_retries_until_max_attempts);
+
+async fn operator_failures_retry_only_when_retryable<S: Store>(s: S) {
+    let (_, d) = deployed(&s).await;
+    let claim = running_source(&s, &d, "run-1").await;
+    let retry = Outcome::Failed { retryable: true, message: "rpc 503".into() };
+    let r = s.complete(&claim.auth(), &retry, &[range_event(0, 10)], T0).await.unwrap();
+    assert_eq!(r.status, TaskStatus::Pending);
+    assert!(r.events.is_empty(), "a failed attempt's final events are dropped");
+    let second = s.claim(10, T0 + retry_backoff(1)).await.unwrap().pop().unwrap();
+    // max_attempts is 2 for `src`: the second retryable failure is final.
+    let r = s.complete(&second.auth(), &retry, &[], T0 + 2_000).await.unwrap();
+    assert_eq!(r.status, TaskStatus::Failed);
+    assert_eq!(s.task(claim.task).await.unwrap().last_error.as_deref(), Some("rpc 503"));
+
+    let other = running_source(&s, &d, "run-2").await;
+    let fatal = Outcome::Failed { retryable: false, message: "bad config".into() };
+    assert_eq!(s.complete(&other.auth(), &fatal, &[], T0).await.unwrap().status, TaskStatus::Failed);
+}
+on_both!(operator_failures_retry_only_when_retryable);
+
+async fn cancel_before_fetch_and_during_run<S: Store>(s: S) {
+    let (_, d) = deployed(&s).await;
+    let pending = s.trigger(d.job("src"), "run-1", None, T0).await.unwrap().tasks[0];
+    assert_eq!(s.cancel(pending, T0).await.unwrap(), TaskStatus::Canceled);
+    assert!(s.claim(10, T0).await.unwrap().is_empty(), "a canceled task is never claimed");
+
+    let claim = running_source(&s, &d, "run-2").await;
+    assert_eq!(s.cancel(claim.task, T0).await.unwrap(), TaskStatus::Running, "running tasks cancel cooperatively");
+    assert!(s.task(claim.task).await.unwrap().cancel_requested, "the worker's fetch sees the cancel");
+    let r = s.complete(&claim.auth(), &Outcome::Canceled, &[], T0).await.unwrap();
+    assert_eq!(r.status, TaskStatus::Canceled);
+    // Its slot is free again: two new runs both get one.
+    s.trigger(d.job("src"), "run-3", None, T0).await.unwrap();
+    s.trigger(d.job("src"), "run-4", None, T0).await.unwrap();
+    assert_eq!(s.claim(10, T0).await.unwrap().len(), 2);
+}
+on_both!(cancel_before_fetch_and_during_run);
+
+async fn leases_never_exceed_pool_size_or_concurrency<S: Store>(s: S) {
+    let (_, d) = deployed(&s).await;
+    for run in 0..5 {
+        s.trigger(d.job("src"), &format!("run-{run}"), Some((run * 10, run * 10 + 10)), T0).await.unwrap();
+    }
+    // `src` asks for 5 but its pool has 2 slots.
+    let claims = s.claim(10, T0).await.unwrap();
+    assert_eq!(claims.len(), 2);
+    let slots: std::collections::BTreeSet<_> = claims.iter().map(|c| c.slot.unwrap()).collect();
+    assert_eq!(slots.len(), 2, "each running task holds its own slot");
+    assert!(s.claim(10, T0).await.unwrap().is_empty(), "no slot is free");
+
+    // Finishing one frees its slot for exactly one more.
+    let done = s.complete(&claims[0].auth(), &Outcome::Succeeded, &(0..5).map(|i| range_event(i * 10, i * 10 + 10)).collect::<Vec<_>>(), T0).await.unwrap();
+    assert_eq!(done.events.len(), 5);
+    let next = s.claim(10, T0).await.unwrap();
+    let src_claims = next.iter().filter(|c| c.job == d.job("src")).count();
+    let agg_claims = next.iter().filter(|c| c.job == d.job("agg")).count();
+    assert_eq!(src_claims, 1);
+    assert_eq!(agg_claims, 3, "agg runs at most max_concurrency = 3 at once");
+    assert!(s.claim(10, T0).await.unwrap().is_empty());
+}
+on_both!(leases_never_exceed_pool_size_or_concurrency);
+
+async fn credentials_are_scoped_to_one_attempt<S: Store>(s: S) {
+    let (_, d) = deployed(&s).await;
+    let a = running_source(&s, &d, "run-1").await;
+    let b = running_source(&s, &d, "run-2").await;
+    assert_ne!(a.credential, b.credential);
+    let forged = AttemptAuth { credential: b.credential.clone(), ..a.auth() };
+    let err = s.complete(&forged, &Outcome::Succeeded, &[], T0).await.unwrap_err();
+    assert!(matches!(err, StoreError::BadCredential { .. }), "{err}");
+    assert!(matches!(s.task(999_999).await.unwrap_err(), StoreError::NoSuchTask(999_999)));
+}
+on_both!(credentials_are_scoped_to_one_attempt);
+
+async fn redeploying_makes_a_new_active_version<S: Store>(s: S) {
+    let (org, d1) = deployed(&s).await;
+    let dag = trace_dag::parse("pipe.yaml", DAG).unwrap();
+    let d2 = s.deploy(org, &dag, DAG, T0 + 1).await.unwrap();
+    assert_eq!((d1.version, d2.version), (1, 2));
+    assert_eq!(d1.dag_id, d2.dag_id);
+    assert_ne!(d1.job("src"), d2.job("src"), "jobs belong to their version");
+    assert!(matches!(s.create_org("acme", T0).await.unwrap_err(), StoreError::OrgExists(_)));
+}
+on_both!(redeploying_makes_a_new_active_version);
