@@ -193,6 +193,23 @@ macro_rules! store_impl {
                 Ok((status, job, max_attempts, finished.is_some(), slot))
             }
 
+            async fn write_state(&self, tx: &mut $conn, task: TaskId, writes: &StateWrites) -> Result<(), StoreError> {
+                if writes.is_empty() {
+                    return Ok(());
+                }
+                let row = sqlx::query(self.q(sql::STATE_SCOPE)).bind(task).fetch_one(&mut *tx).await.during("scoping operator state")?;
+                let (org, dag, job): (i64, i64, String) = (row.get(0), row.get(1), row.get(2));
+                for (key, value) in writes {
+                    match value {
+                        Some(value) => sqlx::query(self.q(sql::STATE_PUT)).bind(org).bind(dag).bind(&job).bind(key).bind(value)
+                            .execute(&mut *tx).await.during("writing operator state")?,
+                        None => sqlx::query(self.q(sql::STATE_DELETE)).bind(org).bind(dag).bind(&job).bind(key)
+                            .execute(&mut *tx).await.during("deleting operator state")?,
+                    };
+                }
+                Ok(())
+            }
+
             async fn release(&self, tx: &mut $conn, slot: Option<i64>, task: TaskId) -> Result<(), StoreError> {
                 if let Some(slot) = slot {
                     sqlx::query(self.q(sql::RELEASE_SLOT)).bind(slot).bind(task).execute(&mut *tx).await.during("releasing a slot")?;
@@ -388,7 +405,7 @@ macro_rules! store_impl {
                 Ok(claims)
             }
 
-            async fn complete(&self, auth: &AttemptAuth, outcome: &Outcome, final_events: &[EmittedEvent], now: Millis) -> Result<Completed, StoreError> {
+            async fn complete(&self, auth: &AttemptAuth, outcome: &Outcome, final_events: &[EmittedEvent], state: &StateWrites, now: Millis) -> Result<Completed, StoreError> {
                 let mut tx = self.begin().await?;
                 let (status, job, max_attempts, late, slot) = self.gate(&mut tx, auth).await?;
                 let _ = status;
@@ -401,6 +418,7 @@ macro_rules! store_impl {
                     }
                 };
                 let events = if new_status == TaskStatus::Completed {
+                    self.write_state(&mut tx, auth.task, state).await?;
                     self.ingest_emitted(&mut tx, auth.task, job, final_events, now).await?
                 } else {
                     Vec::new()
@@ -466,6 +484,47 @@ macro_rules! store_impl {
 
             async fn tasks_of_job(&self, job: JobId) -> Result<Vec<TaskView>, StoreError> {
                 self.view("WHERE t.job_id = $1", job).await
+            }
+
+            async fn fetch(&self, task: TaskId) -> Result<TaskPayload, StoreError> {
+                let r = sqlx::query(self.q(sql::PAYLOAD)).bind(task).fetch_optional(&self.pool).await.during("fetching a task")?
+                    .ok_or(StoreError::NoSuchTask(task))?;
+                let attempt: i32 = r.get(9);
+                let credential: Option<String> = r.get(10);
+                let start: Option<i64> = r.get(14);
+                let end: Option<i64> = r.get(15);
+                let (org, dag, job_name): (i64, i64, String) = (r.get(17), r.get(18), r.get(2));
+                let state_rows = sqlx::query(self.q(sql::STATE_OF)).bind(org).bind(dag).bind(&job_name)
+                    .fetch_all(&self.pool).await.during("reading operator state")?;
+                Ok(TaskPayload {
+                    task: r.get(0),
+                    job: r.get(1),
+                    job_name,
+                    kind: r.get(3),
+                    operator: r.get(4),
+                    config: r.get(5),
+                    outputs: r.get(6),
+                    status: TaskStatus::parse(r.get::<String, _>(7).as_str()),
+                    cancel_requested: r.get::<i32, _>(8) != 0,
+                    attempt: credential.map(|credential| AttemptAuth { task, attempt, credential }),
+                    deadline: r.get(11),
+                    timeout_ms: r.get(12),
+                    partition_key: r.get(13),
+                    range: start.zip(end).map(|(s, e)| (s as u64, e as u64)),
+                    cursor: r.get(16),
+                    org,
+                    dag,
+                    state: state_rows.iter().map(|s| (s.get(0), s.get(1))).collect(),
+                })
+            }
+
+            async fn open_tasks(&self, org: OrgId) -> Result<i64, StoreError> {
+                sqlx::query_scalar(self.q(sql::OPEN_TASKS)).bind(org).fetch_one(&self.pool).await.during("counting open tasks")
+            }
+
+            async fn status_counts(&self, org: OrgId) -> Result<Vec<(TaskStatus, i64)>, StoreError> {
+                let rows = sqlx::query(self.q(sql::STATUS_COUNTS)).bind(org).fetch_all(&self.pool).await.during("counting tasks")?;
+                Ok(rows.iter().map(|r| (TaskStatus::parse(r.get::<String, _>(0).as_str()), r.get(1))).collect())
             }
 
             async fn event_count(&self, org: OrgId) -> Result<i64, StoreError> {

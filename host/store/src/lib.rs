@@ -45,9 +45,19 @@ pub trait Store: Send + Sync {
     /// running tasks per job than its effective concurrency.
     async fn claim(&self, limit: u32, now: Millis) -> Result<Vec<Claim>, StoreError>;
 
-    /// Finish the current attempt; `final_events` commit in the same
-    /// transaction as the completion, or not at all.
-    async fn complete(&self, auth: &AttemptAuth, outcome: &Outcome, final_events: &[EmittedEvent], now: Millis) -> Result<Completed, StoreError>;
+    /// Finish the current attempt; `final_events` and, on success, the
+    /// operator's `state` writes commit in the same transaction as the
+    /// completion, or not at all.
+    async fn complete(&self, auth: &AttemptAuth, outcome: &Outcome, final_events: &[EmittedEvent], state: &StateWrites, now: Millis) -> Result<Completed, StoreError>;
+
+    /// The task's payload for its current attempt, with its job's state.
+    async fn fetch(&self, task: TaskId) -> Result<TaskPayload, StoreError>;
+
+    /// Tasks of an org that are pending or running.
+    async fn open_tasks(&self, org: OrgId) -> Result<i64, StoreError>;
+
+    /// Task counts of an org by status.
+    async fn status_counts(&self, org: OrgId) -> Result<Vec<(TaskStatus, i64)>, StoreError>;
 
     /// Time out attempts past their deadline: retry with backoff until
     /// `max_attempts`, then fail the task.

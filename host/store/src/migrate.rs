@@ -3,10 +3,16 @@
 //! `schema_migrations`.
 
 /// (version, SQL) for PostgreSQL.
-pub(crate) const POSTGRES: &[(i64, &str)] = &[(1, include_str!("../../../migrations/postgres/0001_control_plane.sql"))];
+pub(crate) const POSTGRES: &[(i64, &str)] = &[
+    (1, include_str!("../../../migrations/postgres/0001_control_plane.sql")),
+    (2, include_str!("../../../migrations/postgres/0002_operator_state.sql")),
+];
 
 /// (version, SQL) for SQLite.
-pub(crate) const SQLITE: &[(i64, &str)] = &[(1, include_str!("../../../migrations/sqlite/0001_control_plane.sql"))];
+pub(crate) const SQLITE: &[(i64, &str)] = &[
+    (1, include_str!("../../../migrations/sqlite/0001_control_plane.sql")),
+    (2, include_str!("../../../migrations/sqlite/0002_operator_state.sql")),
+];
 
 pub(crate) const CREATE_TABLE: &str =
     "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)";

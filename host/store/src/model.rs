@@ -172,3 +172,40 @@ pub fn retry_backoff(attempts: i32) -> Millis {
     let exp = attempts.clamp(1, 7) - 1;
     (1_000i64 << exp).min(60_000)
 }
+
+/// State changes a successful task commits with its completion
+/// (`None` deletes the key).
+pub type StateWrites = Vec<(String, Option<Vec<u8>>)>;
+
+/// Everything a worker needs to run a task's current attempt
+/// (`/internal/task-fetch`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskPayload {
+    pub task: TaskId,
+    pub job: JobId,
+    pub job_name: String,
+    pub kind: String,
+    pub operator: String,
+    pub config: String,
+    pub outputs: i32,
+    pub status: TaskStatus,
+    pub cancel_requested: bool,
+    /// The current attempt and its credential (absent before the first claim).
+    pub attempt: Option<AttemptAuth>,
+    pub deadline: Option<Millis>,
+    pub timeout_ms: i64,
+    pub partition_key: String,
+    pub range: Option<(u64, u64)>,
+    pub cursor: Option<String>,
+    pub org: OrgId,
+    pub dag: i64,
+    /// The job's durable operator state at fetch time.
+    pub state: Vec<(String, Vec<u8>)>,
+}
+
+impl TaskPayload {
+    /// Whether the worker must report `Canceled` without running the operator.
+    pub fn is_canceled(&self) -> bool {
+        self.status == TaskStatus::Canceled || self.cancel_requested
+    }
+}

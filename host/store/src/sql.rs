@@ -75,3 +75,17 @@ pub(crate) const TASK_VIEW: &str = "SELECT t.id, t.job_id, j.name, t.status, t.a
      t.last_error, e.partition_key, e.range_start, e.range_end \
      FROM tasks t JOIN jobs j ON j.id = t.job_id JOIN events e ON e.id = t.event_id";
 pub(crate) const EVENT_COUNT: &str = "SELECT COUNT(*) FROM events WHERE org_id = $1";
+
+pub(crate) const PAYLOAD: &str = "SELECT t.id, t.job_id, j.name, j.kind, j.operator, j.config, j.outputs, t.status, t.cancel_requested, \
+     t.attempts, a.credential, a.deadline_at, j.timeout_ms, e.partition_key, e.range_start, e.range_end, e.cursor, t.org_id, v.dag_id \
+     FROM tasks t JOIN jobs j ON j.id = t.job_id JOIN dag_versions v ON v.id = j.dag_version_id \
+     JOIN events e ON e.id = t.event_id \
+     LEFT JOIN task_attempts a ON a.task_id = t.id AND a.attempt = t.attempts WHERE t.id = $1";
+pub(crate) const STATE_OF: &str = "SELECT key, value FROM operator_state WHERE org_id = $1 AND dag_id = $2 AND job_name = $3 ORDER BY key";
+pub(crate) const STATE_SCOPE: &str = "SELECT t.org_id, v.dag_id, j.name FROM tasks t JOIN jobs j ON j.id = t.job_id \
+     JOIN dag_versions v ON v.id = j.dag_version_id WHERE t.id = $1";
+pub(crate) const STATE_PUT: &str = "INSERT INTO operator_state (org_id, dag_id, job_name, key, value) VALUES ($1, $2, $3, $4, $5) \
+     ON CONFLICT (org_id, dag_id, job_name, key) DO UPDATE SET value = excluded.value";
+pub(crate) const STATE_DELETE: &str = "DELETE FROM operator_state WHERE org_id = $1 AND dag_id = $2 AND job_name = $3 AND key = $4";
+pub(crate) const OPEN_TASKS: &str = "SELECT COUNT(*) FROM tasks WHERE org_id = $1 AND status IN ('pending', 'running')";
+pub(crate) const STATUS_COUNTS: &str = "SELECT status, COUNT(*) FROM tasks WHERE org_id = $1 GROUP BY status ORDER BY status";

@@ -76,12 +76,12 @@ async fn stale_attempts_are_rejected<S: Store>(s: S) {
     let second = s.claim(10, later).await.unwrap().pop().expect("the retry is claimed");
     assert_eq!((second.task, second.attempt), (first.task, 2));
 
-    let err = s.complete(&first.auth(), &Outcome::Succeeded, &[], later).await.unwrap_err();
+    let err = s.complete(&first.auth(), &Outcome::Succeeded, &[], &vec![], later).await.unwrap_err();
     assert!(matches!(err, StoreError::StaleAttempt { attempt: 1, current: 2, .. }), "{err}");
     assert_eq!(err.to_string(), format!("stale attempt: task {} attempt 1 was superseded by attempt 2", first.task));
     let err = s.post_events(&first.auth(), &[range_event(0, 10)], later).await.unwrap_err();
     assert!(matches!(err, StoreError::StaleAttempt { .. }), "{err}");
-    assert!(s.complete(&second.auth(), &Outcome::Succeeded, &[], later).await.is_ok());
+    assert!(s.complete(&second.auth(), &Outcome::Succeeded, &[], &vec![], later).await.is_ok());
 }
 on_both!(stale_attempts_are_rejected);
 
@@ -91,12 +91,12 @@ async fn late_completion_of_the_current_attempt_is_accepted<S: Store>(s: S) {
     s.reap(claim.deadline + 1).await.unwrap();
     assert_eq!(s.task(claim.task).await.unwrap().status, TaskStatus::Pending);
     // No newer attempt has started: the late report completes the task.
-    let done = s.complete(&claim.auth(), &Outcome::Succeeded, &[range_event(0, 10)], claim.deadline + 2).await.unwrap();
+    let done = s.complete(&claim.auth(), &Outcome::Succeeded, &[range_event(0, 10)], &vec![], claim.deadline + 2).await.unwrap();
     assert!(done.late);
     assert_eq!(done.status, TaskStatus::Completed);
     assert_eq!(done.events[0].tasks.len(), 1, "its final events still flow");
     assert!(s.claim(10, claim.deadline + 60_000).await.unwrap().iter().all(|c| c.task != claim.task), "not retried");
-    let err = s.complete(&claim.auth(), &Outcome::Succeeded, &[], claim.deadline + 3).await.unwrap_err();
+    let err = s.complete(&claim.auth(), &Outcome::Succeeded, &[], &vec![], claim.deadline + 3).await.unwrap_err();
     assert!(matches!(err, StoreError::TaskFinished { status: TaskStatus::Completed, .. }), "{err}");
 }
 on_both!(late_completion_of_the_current_attempt_is_accepted);
@@ -106,7 +106,7 @@ async fn late_completion_of_a_canceled_task_is_refused<S: Store>(s: S) {
     let claim = running_source(&s, &d, "run-1").await;
     s.reap(claim.deadline + 1).await.unwrap();
     assert_eq!(s.cancel(claim.task, claim.deadline + 2).await.unwrap(), TaskStatus::Canceled);
-    let err = s.complete(&claim.auth(), &Outcome::Succeeded, &[], claim.deadline + 3).await.unwrap_err();
+    let err = s.complete(&claim.auth(), &Outcome::Succeeded, &[], &vec![], claim.deadline + 3).await.unwrap_err();
     assert!(matches!(err, StoreError::TaskFinished { status: TaskStatus::Canceled, .. }), "{err}");
 }
 on_both!(late_completion_of_a_canceled_task_is_refused);
@@ -116,13 +116,13 @@ async fn final_events_commit_with_the_completion_or_not_at_all<S: Store>(s: S) {
     let claim = running_source(&s, &d, "run-1").await;
     let before = s.event_count(org).await.unwrap();
     let bad = EmittedEvent { output: 3, ..range_event(10, 20) };
-    let err = s.complete(&claim.auth(), &Outcome::Succeeded, &[range_event(0, 10), bad], T0).await.unwrap_err();
+    let err = s.complete(&claim.auth(), &Outcome::Succeeded, &[range_event(0, 10), bad], &vec![], T0).await.unwrap_err();
     assert!(matches!(err, StoreError::NoSuchOutput { output: 3, outputs: 1, .. }), "{err}");
     assert_eq!(s.event_count(org).await.unwrap(), before, "the good event rolled back too");
     assert_eq!(s.task(claim.task).await.unwrap().status, TaskStatus::Running);
     assert!(s.tasks_of_job(d.job("agg")).await.unwrap().is_empty());
 
-    let done = s.complete(&claim.auth(), &Outcome::Succeeded, &[range_event(0, 10), range_event(10, 20)], T0).await.unwrap();
+    let done = s.complete(&claim.auth(), &Outcome::Succeeded, &[range_event(0, 10), range_event(10, 20)], &vec![], T0).await.unwrap();
     assert_eq!(done.events.len(), 2);
     assert_eq!(s.tasks_of_job(d.job("agg")).await.unwrap().len(), 2);
     assert_eq!(s.task(claim.task).await.unwrap().status, TaskStatus::Completed);
@@ -132,7 +132,7 @@ on_both!(final_events_commit_with_the_completion_or_not_at_all);
 async fn reaper_retries_until_max_attempts<S: Store>(s: S) {
     let (_, d) = deployed(&s).await;
     let source = running_source(&s, &d, "run-1").await;
-    let done = s.complete(&source.auth(), &Outcome::Succeeded, &[range_event(0, 10)], T0).await.unwrap();
+    let done = s.complete(&source.auth(), &Outcome::Succeeded, &[range_event(0, 10)], &vec![], T0).await.unwrap();
     let task = done.events[0].tasks[0];
     let mut now = T0;
     for attempt in 1..=3 {
@@ -162,18 +162,18 @@ async fn operator_failures_retry_only_when_retryable<S: Store>(s: S) {
     let (_, d) = deployed(&s).await;
     let claim = running_source(&s, &d, "run-1").await;
     let retry = Outcome::Failed { retryable: true, message: "rpc 503".into() };
-    let r = s.complete(&claim.auth(), &retry, &[range_event(0, 10)], T0).await.unwrap();
+    let r = s.complete(&claim.auth(), &retry, &[range_event(0, 10)], &vec![], T0).await.unwrap();
     assert_eq!(r.status, TaskStatus::Pending);
     assert!(r.events.is_empty(), "a failed attempt's final events are dropped");
     let second = s.claim(10, T0 + retry_backoff(1)).await.unwrap().pop().unwrap();
     // max_attempts is 2 for `src`: the second retryable failure is final.
-    let r = s.complete(&second.auth(), &retry, &[], T0 + 2_000).await.unwrap();
+    let r = s.complete(&second.auth(), &retry, &[], &vec![], T0 + 2_000).await.unwrap();
     assert_eq!(r.status, TaskStatus::Failed);
     assert_eq!(s.task(claim.task).await.unwrap().last_error.as_deref(), Some("rpc 503"));
 
     let other = running_source(&s, &d, "run-2").await;
     let fatal = Outcome::Failed { retryable: false, message: "bad config".into() };
-    assert_eq!(s.complete(&other.auth(), &fatal, &[], T0).await.unwrap().status, TaskStatus::Failed);
+    assert_eq!(s.complete(&other.auth(), &fatal, &[], &vec![], T0).await.unwrap().status, TaskStatus::Failed);
 }
 on_both!(operator_failures_retry_only_when_retryable);
 
@@ -186,7 +186,7 @@ async fn cancel_before_fetch_and_during_run<S: Store>(s: S) {
     let claim = running_source(&s, &d, "run-2").await;
     assert_eq!(s.cancel(claim.task, T0).await.unwrap(), TaskStatus::Running, "running tasks cancel cooperatively");
     assert!(s.task(claim.task).await.unwrap().cancel_requested, "the worker's fetch sees the cancel");
-    let r = s.complete(&claim.auth(), &Outcome::Canceled, &[], T0).await.unwrap();
+    let r = s.complete(&claim.auth(), &Outcome::Canceled, &[], &vec![], T0).await.unwrap();
     assert_eq!(r.status, TaskStatus::Canceled);
     // Its slot is free again: two new runs both get one.
     s.trigger(d.job("src"), "run-3", None, T0).await.unwrap();
@@ -208,7 +208,7 @@ async fn leases_never_exceed_pool_size_or_concurrency<S: Store>(s: S) {
     assert!(s.claim(10, T0).await.unwrap().is_empty(), "no slot is free");
 
     // Finishing one frees its slot for exactly one more.
-    let done = s.complete(&claims[0].auth(), &Outcome::Succeeded, &(0..5).map(|i| range_event(i * 10, i * 10 + 10)).collect::<Vec<_>>(), T0).await.unwrap();
+    let done = s.complete(&claims[0].auth(), &Outcome::Succeeded, &(0..5).map(|i| range_event(i * 10, i * 10 + 10)).collect::<Vec<_>>(), &vec![], T0).await.unwrap();
     assert_eq!(done.events.len(), 5);
     let next = s.claim(10, T0).await.unwrap();
     let src_claims = next.iter().filter(|c| c.job == d.job("src")).count();
@@ -225,7 +225,7 @@ async fn credentials_are_scoped_to_one_attempt<S: Store>(s: S) {
     let b = running_source(&s, &d, "run-2").await;
     assert_ne!(a.credential, b.credential);
     let forged = AttemptAuth { credential: b.credential.clone(), ..a.auth() };
-    let err = s.complete(&forged, &Outcome::Succeeded, &[], T0).await.unwrap_err();
+    let err = s.complete(&forged, &Outcome::Succeeded, &[], &vec![], T0).await.unwrap_err();
     assert!(matches!(err, StoreError::BadCredential { .. }), "{err}");
     assert!(matches!(s.task(999_999).await.unwrap_err(), StoreError::NoSuchTask(999_999)));
 }
@@ -241,3 +241,27 @@ async fn redeploying_makes_a_new_active_version<S: Store>(s: S) {
     assert!(matches!(s.create_org("acme", T0).await.unwrap_err(), StoreError::OrgExists(_)));
 }
 on_both!(redeploying_makes_a_new_active_version);
+
+async fn fetch_hands_out_the_attempt_and_commits_state_with_completion<S: Store>(s: S) {
+    let (_, d) = deployed(&s).await;
+    let claim = running_source(&s, &d, "run-1").await;
+    let p = s.fetch(claim.task).await.unwrap();
+    assert_eq!(p.attempt, Some(claim.auth()));
+    assert_eq!((p.job_name.as_str(), p.kind.as_str(), p.operator.as_str()), ("src", "source", "src.wasm"));
+    assert_eq!(p.range, Some((0, 100)));
+    assert!(p.state.is_empty() && !p.is_canceled());
+
+    // A failed attempt's state writes are dropped; a successful one's land.
+    let writes: StateWrites = vec![("next".into(), Some(vec![1, 2])), ("gone".into(), None)];
+    let retry = Outcome::Failed { retryable: true, message: "x".into() };
+    s.complete(&claim.auth(), &retry, &[], &writes, T0).await.unwrap();
+    assert!(s.fetch(claim.task).await.unwrap().state.is_empty());
+    let second = s.claim(10, T0 + retry_backoff(1)).await.unwrap().pop().unwrap();
+    s.complete(&second.auth(), &Outcome::Succeeded, &[], &writes, T0 + 2_000).await.unwrap();
+    assert_eq!(s.fetch(claim.task).await.unwrap().state, vec![("next".to_owned(), vec![1, 2])]);
+    let delete: StateWrites = vec![("next".into(), None)];
+    let third = running_source(&s, &d, "run-2").await;
+    s.complete(&third.auth(), &Outcome::Succeeded, &[], &delete, T0).await.unwrap();
+    assert!(s.fetch(third.task).await.unwrap().state.is_empty(), "state is per job, across its tasks");
+}
+on_both!(fetch_hands_out_the_attempt_and_commits_state_with_completion);
