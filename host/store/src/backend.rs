@@ -504,6 +504,7 @@ macro_rules! store_impl {
                     operator: r.get(4),
                     config: r.get(5),
                     outputs: r.get(6),
+                    inputs: r.get(19),
                     status: TaskStatus::parse(r.get::<String, _>(7).as_str()),
                     cancel_requested: r.get::<i32, _>(8) != 0,
                     attempt: credential.map(|credential| AttemptAuth { task, attempt, credential }),

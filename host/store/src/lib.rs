@@ -9,12 +9,14 @@
 //! worker-slot leases, and the audit log.
 
 mod backend;
+mod db;
 mod error;
 mod migrate;
 mod model;
 mod sql;
 
 pub use backend::{PgStore, SqliteStore};
+pub use db::Db;
 pub use error::StoreError;
 pub use model::*;
 

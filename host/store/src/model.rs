@@ -188,6 +188,8 @@ pub struct TaskPayload {
     pub operator: String,
     pub config: String,
     pub outputs: i32,
+    /// Inputs wired to the job.
+    pub inputs: i64,
     pub status: TaskStatus,
     pub cancel_requested: bool,
     /// The current attempt and its credential (absent before the first claim).

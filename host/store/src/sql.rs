@@ -77,7 +77,8 @@ pub(crate) const TASK_VIEW: &str = "SELECT t.id, t.job_id, j.name, t.status, t.a
 pub(crate) const EVENT_COUNT: &str = "SELECT COUNT(*) FROM events WHERE org_id = $1";
 
 pub(crate) const PAYLOAD: &str = "SELECT t.id, t.job_id, j.name, j.kind, j.operator, j.config, j.outputs, t.status, t.cancel_requested, \
-     t.attempts, a.credential, a.deadline_at, j.timeout_ms, e.partition_key, e.range_start, e.range_end, e.cursor, t.org_id, v.dag_id \
+     t.attempts, a.credential, a.deadline_at, j.timeout_ms, e.partition_key, e.range_start, e.range_end, e.cursor, t.org_id, v.dag_id, \
+     (SELECT COUNT(*) FROM job_inputs ji WHERE ji.job_id = t.job_id) \
      FROM tasks t JOIN jobs j ON j.id = t.job_id JOIN dag_versions v ON v.id = j.dag_version_id \
      JOIN events e ON e.id = t.event_id \
      LEFT JOIN task_attempts a ON a.task_id = t.id AND a.attempt = t.attempts WHERE t.id = $1";

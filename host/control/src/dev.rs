@@ -1,0 +1,103 @@
+//! `trace dev`: the whole platform in one process — SQLite system database,
+//! in-process queue, a dispatcher and workers — running a DAG end to end.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{watch, Notify};
+use trace_dag::Dag;
+use trace_sandbox::{Runtime, RuntimeConfig};
+use trace_store::{now_millis, Db, Deployed, OrgId, SqliteStore, Store, StoreError, TaskStatus};
+
+use crate::dispatcher::{self, DispatcherConfig};
+use crate::queue::InProcessQueue;
+use crate::worker::{self, OperatorDir, WorkerContext, WorkerError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DevError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Worker(#[from] WorkerError),
+    #[error("starting the sandbox")]
+    Sandbox(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("the DAG has no source job to trigger")]
+    NoSource,
+    #[error("the run did not finish within {0:?}; {1} task(s) still open")]
+    Timeout(Duration, i64),
+}
+
+/// Progress of a run, as printed by `trace dev`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Progress {
+    pub elapsed: Duration,
+    pub counts: Vec<(TaskStatus, i64)>,
+    pub events: i64,
+}
+
+/// One `trace dev` run's settings.
+pub struct DevRun<'a> {
+    pub dag: &'a Dag,
+    pub yaml: &'a str,
+    pub operators: &'a Path,
+    pub database: &'a Path,
+    pub range: (u64, u64),
+    pub workers: usize,
+    pub timeout: Duration,
+}
+
+/// Deploy `run.dag`, trigger its source jobs over `run.range`, and run until
+/// no task is open. `progress` is called a few times a second.
+pub async fn run(run: DevRun<'_>, mut progress: impl FnMut(&Progress)) -> Result<(Deployed, Progress), DevError> {
+    let db = Arc::new(Db::Sqlite(SqliteStore::open(run.database).await?));
+    db.migrate().await?;
+    let now = now_millis();
+    let org: OrgId = db.create_org(&format!("dev_{now}"), now).await?;
+    let deployed = db.deploy(org, run.dag, run.yaml, now).await?;
+    let sources: Vec<_> = run.dag.jobs.iter().filter(|j| j.kind == trace_dag::JobKind::Source).collect();
+    if sources.is_empty() {
+        return Err(DevError::NoSource);
+    }
+    for job in sources {
+        db.trigger(deployed.job(&job.name), "dev-run", Some(run.range), now).await?;
+    }
+
+    let runtime = Arc::new(Runtime::new(RuntimeConfig::default()).map_err(|e| DevError::Sandbox(e.into()))?);
+    let queue = Arc::new(InProcessQueue::default());
+    let wake = Arc::new(Notify::new());
+    let (stop, stopped) = watch::channel(false);
+    let dispatcher = tokio::spawn(dispatcher::run(db.clone(), queue.clone(), wake.clone(), DispatcherConfig::default(), stopped));
+    let ctx = Arc::new(WorkerContext::new(db.clone(), queue.clone(), runtime, OperatorDir(run.operators.to_owned()), wake));
+    let workers: Vec<_> = (0..run.workers.max(1)).map(|_| tokio::spawn(worker::run(ctx.clone()))).collect();
+
+    let started = Instant::now();
+    let snapshot = |db: Arc<Db>| async move {
+        let counts = db.status_counts(org).await?;
+        let events = db.event_count(org).await?;
+        Ok::<_, StoreError>(Progress { elapsed: started.elapsed(), counts, events })
+    };
+    let result = loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let p = snapshot(db.clone()).await?;
+        progress(&p);
+        let open = db.open_tasks(org).await?;
+        if open == 0 {
+            break Ok(p);
+        }
+        if started.elapsed() > run.timeout {
+            break Err(DevError::Timeout(run.timeout, open));
+        }
+    };
+    let _ = stop.send(true);
+    queue.close();
+    if let Ok(Err(e)) = dispatcher.await {
+        return Err(e.into());
+    }
+    for w in workers {
+        if let Ok(Err(e)) = w.await {
+            return Err(e.into());
+        }
+    }
+    result.map(|p| (deployed, p))
+}

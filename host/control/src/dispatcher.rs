@@ -1,0 +1,55 @@
+//! The dispatcher: reaps timed-out attempts, claims runnable tasks (one
+//! attempt and slot lease each, metered per job) and sends their ids to the
+//! queue. It wakes on a timer or when a worker reports that work finished.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{watch, Notify};
+use trace_store::{now_millis, Db, Store, StoreError};
+
+use crate::queue::InProcessQueue;
+
+/// How the dispatcher paces itself.
+#[derive(Debug, Clone)]
+pub struct DispatcherConfig {
+    /// Most tasks claimed per transaction.
+    pub batch: u32,
+    /// Longest sleep between rounds when nothing wakes it.
+    pub poll: Duration,
+}
+
+impl Default for DispatcherConfig {
+    fn default() -> Self {
+        Self { batch: 64, poll: Duration::from_millis(50) }
+    }
+}
+
+/// Run until `shutdown` turns true. Returns the first database error.
+pub async fn run(
+    db: Arc<Db>,
+    queue: Arc<InProcessQueue>,
+    wake: Arc<Notify>,
+    config: DispatcherConfig,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), StoreError> {
+    loop {
+        if *shutdown.borrow() {
+            return Ok(());
+        }
+        let now = now_millis();
+        db.reap(now).await?;
+        let claims = db.claim(config.batch, now).await?;
+        for claim in &claims {
+            queue.send(claim.task);
+        }
+        if claims.len() as u32 == config.batch {
+            continue; // more may be waiting
+        }
+        tokio::select! {
+            _ = wake.notified() => {}
+            _ = tokio::time::sleep(config.poll) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+}

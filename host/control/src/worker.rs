@@ -1,0 +1,151 @@
+//! The worker wrapper: the protection boundary around operator code. It
+//! receives a task id, fetches the task (and the attempt credential, which it
+//! keeps to itself), runs the operator in a fresh sandbox, and reports the
+//! outcome with the operator's events and state writes as one completion.
+//! A task marked canceled is reported without running any operator code.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use trace_core::{InputEvent, Range, TaskContext, VecSource};
+use trace_sandbox::{Limits, LoadError, MemoryState, Operator, Runtime, Task, World};
+use trace_store::{now_millis, Db, EmittedEvent, Outcome, StateWrites, Store, StoreError, TaskId, TaskPayload};
+
+use crate::queue::InProcessQueue;
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the sandbox thread for task {0} panicked")]
+    Panicked(TaskId),
+}
+
+/// Turns an operator reference from a DAG into a component file.
+#[derive(Debug, Clone)]
+pub struct OperatorDir(pub PathBuf);
+
+impl OperatorDir {
+    fn resolve(&self, operator: &str) -> PathBuf {
+        let path = PathBuf::from(operator);
+        if path.is_absolute() { path } else { self.0.join(path) }
+    }
+}
+
+/// Shared by all of a process's workers.
+pub struct WorkerContext {
+    pub db: Arc<Db>,
+    pub queue: Arc<InProcessQueue>,
+    pub runtime: Arc<Runtime>,
+    pub operators: OperatorDir,
+    /// Woken after every completion so the dispatcher claims the follow-ups.
+    pub wake: Arc<Notify>,
+    loaded: Mutex<HashMap<(String, bool), Operator>>,
+}
+
+impl WorkerContext {
+    pub fn new(db: Arc<Db>, queue: Arc<InProcessQueue>, runtime: Arc<Runtime>, operators: OperatorDir, wake: Arc<Notify>) -> Self {
+        Self { db, queue, runtime, operators, wake, loaded: Mutex::new(HashMap::new()) }
+    }
+
+    fn operator(&self, reference: &str, world: World) -> Result<Operator, LoadError> {
+        let key = (reference.to_owned(), world == World::Source);
+        if let Some(op) = self.loaded.lock().expect("operator cache poisoned").get(&key) {
+            return Ok(op.clone());
+        }
+        let op = self.runtime.load_file(&self.operators.resolve(reference), world)?;
+        self.loaded.lock().expect("operator cache poisoned").insert(key, op.clone());
+        Ok(op)
+    }
+}
+
+/// Serve tasks until the queue closes.
+pub async fn run(ctx: Arc<WorkerContext>) -> Result<(), WorkerError> {
+    while let Some(task) = ctx.queue.recv().await {
+        run_task(&ctx, task).await?;
+        ctx.wake.notify_one();
+    }
+    Ok(())
+}
+
+/// Run one task's current attempt and report it.
+pub async fn run_task(ctx: &Arc<WorkerContext>, task: TaskId) -> Result<(), WorkerError> {
+    let payload = ctx.db.fetch(task).await?;
+    let Some(auth) = payload.attempt.clone() else {
+        tracing::warn!(task, "received a task that was never claimed; dropping the message");
+        return Ok(());
+    };
+    if payload.is_canceled() {
+        return report(ctx, &auth, Outcome::Canceled, Vec::new(), Vec::new()).await;
+    }
+    let world = if payload.kind == "source" { World::Source } else { World::Transform };
+    let operator = match ctx.operator(&payload.operator, world) {
+        Ok(op) => op,
+        Err(e) => {
+            // A component that cannot load will not load on retry either.
+            let outcome = Outcome::Failed { retryable: false, message: format!("loading operator {}: {e}", payload.operator) };
+            return report(ctx, &auth, outcome, Vec::new(), Vec::new()).await;
+        }
+    };
+    let sandbox_task = sandbox_task(&payload);
+    let ran = tokio::task::spawn_blocking(move || operator.run(sandbox_task)).await.map_err(|_| WorkerError::Panicked(task))?;
+    match ran {
+        Ok(report_) => {
+            let events = report_.events.into_iter().map(|e| EmittedEvent {
+                output: e.output,
+                partition_key: e.partition_key,
+                range: e.range.map(|r| (r.start, r.end)),
+                cursor: e.cursor,
+            });
+            let state: StateWrites = report_.state_writes.into_iter().collect();
+            report(ctx, &auth, Outcome::Succeeded, events.collect(), state).await
+        }
+        Err(failure) => {
+            let outcome = Outcome::Failed { retryable: failure.error.is_retryable(), message: failure.error.to_string() };
+            report(ctx, &auth, outcome, Vec::new(), Vec::new()).await
+        }
+    }
+}
+
+fn sandbox_task(p: &TaskPayload) -> Task {
+    let config = serde_json::from_str(&p.config).unwrap_or(serde_json::Value::Null);
+    let attempt = p.attempt.as_ref().map_or(0, |a| a.attempt) as u32;
+    let context = TaskContext { task_id: p.task.to_string(), attempt, job: p.job_name.clone(), org: p.org.to_string(), config };
+    let event = InputEvent {
+        input: 0,
+        partition_key: p.partition_key.clone(),
+        range: p.range.map(|(start, end)| Range { start, end }),
+        cursor: p.cursor.clone(),
+    };
+    let state = MemoryState(p.state.iter().cloned().collect());
+    let limits = Limits::default().with_timeout(Duration::from_millis(p.timeout_ms.max(1) as u64));
+    let mut task = Task::new(context, event).with_outputs(p.outputs.max(1) as usize).with_state(state).with_limits(limits);
+    // Dataset reads arrive with versioned datasets; until then every wired
+    // input is present and empty, so operators see their real input count.
+    for _ in 0..p.inputs {
+        task = task.with_input(VecSource::default());
+    }
+    task
+}
+
+async fn report(
+    ctx: &WorkerContext,
+    auth: &trace_store::AttemptAuth,
+    outcome: Outcome,
+    events: Vec<EmittedEvent>,
+    state: StateWrites,
+) -> Result<(), WorkerError> {
+    match ctx.db.complete(auth, &outcome, &events, &state, now_millis()).await {
+        Ok(_) => Ok(()),
+        // Superseded or already finished: the platform has moved on, and the
+        // attempt's results are rightly dropped.
+        Err(e @ (StoreError::StaleAttempt { .. } | StoreError::TaskFinished { .. })) => {
+            tracing::info!(error = %e, "completion refused");
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,127 @@
+//! The control plane end to end, in one process on SQLite: events become
+//! tasks, tasks run in the sandbox, their events become the next tasks.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{watch, Notify};
+use trace_control::dev::{self, DevRun};
+use trace_control::dispatcher::{self, DispatcherConfig};
+use trace_control::queue::InProcessQueue;
+use trace_control::worker::{self, OperatorDir, WorkerContext};
+use trace_sandbox::{Runtime, RuntimeConfig};
+use trace_store::{now_millis, Db, SqliteStore, Store, TaskStatus};
+
+fn operators() -> &'static Path {
+    Path::new(trace_artifacts::NOOP).parent().unwrap()
+}
+
+const PIPELINE: &str = r#"name: blocks_pipeline
+jobs:
+  - name: blocks
+    kind: source
+    operator: op_range_splitter.wasm
+    config: { range_size: 1000 }
+  - name: windows
+    operator: op_range_aggregator.wasm
+    inputs:
+      - from: { job: blocks, output: 0 }
+    config: { range_size: 10000 }
+  - name: transfers
+    operator: op_erc20_transfers.wasm
+    inputs:
+      - from: { job: windows, output: 0 }
+    scaling: { max_concurrency: 4 }
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dag_runs_end_to_end_in_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let dag = trace_dag::parse("pipeline.yaml", PIPELINE).unwrap();
+    let run = DevRun {
+        dag: &dag,
+        yaml: PIPELINE,
+        operators: operators(),
+        database: &dir.path().join("trace.db"),
+        range: (0, 35_000),
+        workers: 2,
+        timeout: Duration::from_secs(60),
+    };
+    let mut updates = 0;
+    let (deployed, done) = dev::run(run, |_| updates += 1).await.unwrap();
+    assert!(updates > 0);
+    // 1 source task → 35 block ranges → 35 aggregator tasks → 3 complete
+    // 10,000-block windows → 3 UDF tasks.
+    assert_eq!(done.counts, vec![(TaskStatus::Completed, 39)]);
+    assert_eq!(done.events, 1 + 35 + 3 + 3);
+
+    let db = Db::Sqlite(SqliteStore::open(&dir.path().join("trace.db")).await.unwrap());
+    let udf = db.tasks_of_job(deployed.job("transfers")).await.unwrap();
+    let windows: Vec<_> = udf.iter().map(|t| t.event_range.unwrap()).collect();
+    assert_eq!(windows, vec![(0, 10_000), (10_000, 20_000), (20_000, 30_000)]);
+    let agg = db.tasks_of_job(deployed.job("windows")).await.unwrap();
+    let state = db.fetch(agg[0].id).await.unwrap().state;
+    assert!(state.contains(&("next".to_owned(), 35_000u64.to_le_bytes().to_vec())), "{state:?}");
+}
+
+const ONE_JOB: &str = r#"name: one
+jobs:
+  - name: blocks
+    kind: source
+    operator: op_range_splitter.wasm
+    config: { range_size: 10 }
+    timeout: 1s
+    max_attempts: 3
+  - name: sink
+    operator: op_noop.wasm
+    inputs:
+      - from: { job: blocks, output: 0 }
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_mid_task_is_retried_without_duplicates() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Arc::new(Db::Sqlite(SqliteStore::open(&dir.path().join("trace.db")).await.unwrap()));
+    db.migrate().await.unwrap();
+    let now = now_millis();
+    let org = db.create_org("acme", now).await.unwrap();
+    let dag = trace_dag::parse("one.yaml", ONE_JOB).unwrap();
+    let d = db.deploy(org, &dag, ONE_JOB, now).await.unwrap();
+    let task = db.trigger(d.job("blocks"), "run-1", Some((0, 30)), now).await.unwrap().tasks[0];
+
+    // A worker takes the task and dies: it claimed, emitted one event, and
+    // never completed.
+    let lost = db.claim(1, now).await.unwrap().pop().unwrap();
+    db.post_events(&lost.auth(), &[trace_store::EmittedEvent { output: 0, partition_key: "0_10".into(), range: Some((0, 10)), cursor: None }], now)
+        .await
+        .unwrap();
+
+    let queue = Arc::new(InProcessQueue::default());
+    let wake = Arc::new(Notify::new());
+    let (stop, stopped) = watch::channel(false);
+    let runtime = Arc::new(Runtime::new(RuntimeConfig::default()).unwrap());
+    let dispatcher = tokio::spawn(dispatcher::run(db.clone(), queue.clone(), wake.clone(), DispatcherConfig::default(), stopped));
+    let ctx = Arc::new(WorkerContext::new(db.clone(), queue.clone(), runtime, OperatorDir(operators().to_owned()), wake));
+    let worker = tokio::spawn(worker::run(ctx));
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while db.open_tasks(org).await.unwrap() > 0 {
+        assert!(std::time::Instant::now() < deadline, "the retry never completed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = stop.send(true);
+    queue.close();
+    dispatcher.await.unwrap().unwrap();
+    worker.await.unwrap().unwrap();
+
+    let view = db.task(task).await.unwrap();
+    assert_eq!((view.status, view.attempts), (TaskStatus::Completed, 2), "timed out once, then completed");
+    // The retry re-emitted [0, 10) with the same idempotency key: still one
+    // event and one downstream task per range.
+    let sinks = db.tasks_of_job(d.job("sink")).await.unwrap();
+    let ranges: Vec<_> = sinks.iter().map(|t| t.event_range.unwrap()).collect();
+    assert_eq!(ranges, vec![(0, 10), (10, 20), (20, 30)]);
+    assert_eq!(db.event_count(org).await.unwrap(), 1 + 3 + 0);
+    assert!(sinks.iter().all(|t| t.status == TaskStatus::Completed));
+}

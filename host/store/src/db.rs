@@ -1,0 +1,83 @@
+//! [`Db`]: either backend behind one concrete type, so that callers (the
+//! dispatcher, workers, the API) can hold one without being generic and can
+//! move its futures across threads.
+
+use trace_dag::Dag;
+
+use crate::error::StoreError;
+use crate::model::*;
+use crate::{PgStore, SqliteStore, Store};
+
+/// The system database, whichever backend it is.
+#[derive(Clone)]
+pub enum Db {
+    Postgres(PgStore),
+    Sqlite(SqliteStore),
+}
+
+macro_rules! both {
+    ($self:ident, $s:ident => $call:expr) => {
+        match $self {
+            Db::Postgres($s) => $call,
+            Db::Sqlite($s) => $call,
+        }
+    };
+}
+
+impl Db {
+    /// Open by URL: `postgres://…` or `sqlite:PATH`.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        match url.strip_prefix("sqlite:") {
+            Some(path) => Ok(Db::Sqlite(SqliteStore::open(std::path::Path::new(path)).await?)),
+            None => Ok(Db::Postgres(PgStore::connect(url, 16).await?)),
+        }
+    }
+}
+
+impl Store for Db {
+    async fn migrate(&self) -> Result<(), StoreError> {
+        both!(self, s => s.migrate().await)
+    }
+    async fn create_org(&self, name: &str, now: Millis) -> Result<OrgId, StoreError> {
+        both!(self, s => s.create_org(name, now).await)
+    }
+    async fn deploy(&self, org: OrgId, dag: &Dag, yaml: &str, now: Millis) -> Result<Deployed, StoreError> {
+        both!(self, s => s.deploy(org, dag, yaml, now).await)
+    }
+    async fn trigger(&self, job: JobId, run_id: &str, range: Option<(u64, u64)>, now: Millis) -> Result<Ingested, StoreError> {
+        both!(self, s => s.trigger(job, run_id, range, now).await)
+    }
+    async fn post_events(&self, auth: &AttemptAuth, events: &[EmittedEvent], now: Millis) -> Result<Vec<Ingested>, StoreError> {
+        both!(self, s => s.post_events(auth, events, now).await)
+    }
+    async fn claim(&self, limit: u32, now: Millis) -> Result<Vec<Claim>, StoreError> {
+        both!(self, s => s.claim(limit, now).await)
+    }
+    async fn complete(&self, auth: &AttemptAuth, outcome: &Outcome, final_events: &[EmittedEvent], state: &StateWrites, now: Millis) -> Result<Completed, StoreError> {
+        both!(self, s => s.complete(auth, outcome, final_events, state, now).await)
+    }
+    async fn fetch(&self, task: TaskId) -> Result<TaskPayload, StoreError> {
+        both!(self, s => s.fetch(task).await)
+    }
+    async fn open_tasks(&self, org: OrgId) -> Result<i64, StoreError> {
+        both!(self, s => s.open_tasks(org).await)
+    }
+    async fn status_counts(&self, org: OrgId) -> Result<Vec<(TaskStatus, i64)>, StoreError> {
+        both!(self, s => s.status_counts(org).await)
+    }
+    async fn reap(&self, now: Millis) -> Result<Reaped, StoreError> {
+        both!(self, s => s.reap(now).await)
+    }
+    async fn cancel(&self, task: TaskId, now: Millis) -> Result<TaskStatus, StoreError> {
+        both!(self, s => s.cancel(task, now).await)
+    }
+    async fn task(&self, task: TaskId) -> Result<TaskView, StoreError> {
+        both!(self, s => s.task(task).await)
+    }
+    async fn tasks_of_job(&self, job: JobId) -> Result<Vec<TaskView>, StoreError> {
+        both!(self, s => s.tasks_of_job(job).await)
+    }
+    async fn event_count(&self, org: OrgId) -> Result<i64, StoreError> {
+        both!(self, s => s.event_count(org).await)
+    }
+}
