@@ -22,6 +22,10 @@ pub enum Command {
     /// Work with DAG files.
     #[command(subcommand)]
     Dag(DagCommand),
+    /// Run a DAG end to end in one process: SQLite system database,
+    /// in-process queue, dispatcher and workers. Triggers every source job
+    /// over --range and shows the tasks flowing until none is open.
+    Dev(crate::dev::DevArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -47,5 +51,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Op(OpCommand::Run(args)) => op::run::run(args),
         Command::Dag(DagCommand::Check { file }) => crate::dag::check(&file),
+        Command::Dev(args) => crate::dev::run(args),
     }
 }

@@ -3,6 +3,7 @@
 
 mod cli;
 mod dag;
+mod dev;
 mod op;
 
 use std::process::ExitCode;

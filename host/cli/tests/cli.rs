@@ -144,6 +144,23 @@ fn dag_check_summarises_a_valid_dag_and_points_at_errors() {
 }
 
 #[test]
+fn dev_runs_the_example_dag_to_completion() {
+    let dir = tempfile::tempdir().unwrap();
+    let dag = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/dags/dev.yaml");
+    let operators = Path::new(trace_artifacts::NOOP).parent().unwrap();
+    let o = trace(
+        &["dev", dag.to_str().unwrap(), "--operators", operators.to_str().unwrap(), "--range", "0..25000", "--database", "dev.db"],
+        dir.path(),
+    );
+    let out = stdout(&o);
+    assert!(o.status.success(), "{out}\n{}", stderr(&o));
+    // 1 source task, 25 block ranges, 2 complete windows.
+    assert!(out.contains("tasks: completed 28 | events: 30"), "{out}");
+    assert!(out.starts_with("trace dev: DAG `blocks_pipeline` (3 jobs), sources over 0..25000"), "{out}");
+    assert!(dir.path().join("dev.db").exists());
+}
+
+#[test]
 fn help_explains_op_run() {
     let o = trace(&["op", "run", "--help"], Path::new("."));
     let out = stdout(&o);

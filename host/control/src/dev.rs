@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{watch, Notify};
 use trace_dag::Dag;
-use trace_sandbox::{Runtime, RuntimeConfig};
+use trace_sandbox::{Runtime, RuntimeConfig, World};
 use trace_store::{now_millis, Db, Deployed, OrgId, SqliteStore, Store, StoreError, TaskStatus};
 
 use crate::dispatcher::{self, DispatcherConfig};
@@ -45,6 +45,8 @@ pub struct DevRun<'a> {
     pub range: (u64, u64),
     pub workers: usize,
     pub timeout: Duration,
+    /// Compiled-component cache across runs (`None`: compile in memory).
+    pub cache_dir: Option<std::path::PathBuf>,
 }
 
 /// Deploy `run.dag`, trigger its source jobs over `run.range`, and run until
@@ -63,12 +65,23 @@ pub async fn run(run: DevRun<'_>, mut progress: impl FnMut(&Progress)) -> Result
         db.trigger(deployed.job(&job.name), "dev-run", Some(run.range), now).await?;
     }
 
-    let runtime = Arc::new(Runtime::new(RuntimeConfig::default()).map_err(|e| DevError::Sandbox(e.into()))?);
+    let config = RuntimeConfig { cache_dir: run.cache_dir.clone(), ..RuntimeConfig::default() };
+    let runtime = Arc::new(Runtime::new(config).map_err(|e| DevError::Sandbox(e.into()))?);
     let queue = Arc::new(InProcessQueue::default());
     let wake = Arc::new(Notify::new());
     let (stop, stopped) = watch::channel(false);
     let dispatcher = tokio::spawn(dispatcher::run(db.clone(), queue.clone(), wake.clone(), DispatcherConfig::default(), stopped));
     let ctx = Arc::new(WorkerContext::new(db.clone(), queue.clone(), runtime, OperatorDir(run.operators.to_owned()), wake));
+    // Compile every operator before the first task, not inside it: a large
+    // component takes seconds to compile once and microseconds thereafter.
+    for job in &run.dag.jobs {
+        let world = if job.kind == trace_dag::JobKind::Source { World::Source } else { World::Transform };
+        let (ctx, operator) = (ctx.clone(), job.operator.clone());
+        tokio::task::spawn_blocking(move || ctx.preload(&operator, world))
+            .await
+            .map_err(|e| DevError::Sandbox(e.into()))?
+            .map_err(|e| DevError::Sandbox(e.into()))?;
+    }
     let workers: Vec<_> = (0..run.workers.max(1)).map(|_| tokio::spawn(worker::run(ctx.clone()))).collect();
 
     let started = Instant::now();

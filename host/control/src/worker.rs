@@ -51,6 +51,11 @@ impl WorkerContext {
         Self { db, queue, runtime, operators, wake, loaded: Mutex::new(HashMap::new()) }
     }
 
+    /// Load (compile or fetch from cache) an operator ahead of its tasks.
+    pub fn preload(&self, reference: &str, world: World) -> Result<(), LoadError> {
+        self.operator(reference, world).map(drop)
+    }
+
     fn operator(&self, reference: &str, world: World) -> Result<Operator, LoadError> {
         let key = (reference.to_owned(), world == World::Source);
         if let Some(op) = self.loaded.lock().expect("operator cache poisoned").get(&key) {

@@ -47,6 +47,7 @@ async fn a_dag_runs_end_to_end_in_process() {
         range: (0, 35_000),
         workers: 2,
         timeout: Duration::from_secs(60),
+        cache_dir: None,
     };
     let mut updates = 0;
     let (deployed, done) = dev::run(run, |_| updates += 1).await.unwrap();

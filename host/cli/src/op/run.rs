@@ -83,6 +83,11 @@ fn cache_dir(args: &RunArgs) -> Option<PathBuf> {
     if let Some(dir) = &args.cache_dir {
         return Some(dir.clone());
     }
+    default_cache_dir()
+}
+
+/// `$XDG_CACHE_HOME/trace/components`, else `~/.cache/trace/components`.
+pub fn default_cache_dir() -> Option<PathBuf> {
     let base = std::env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;

@@ -1,0 +1,91 @@
+//! `trace dev`: run a DAG end to end in this process and show it flowing.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use trace_control::dev::{self, DevRun, Progress};
+use trace_core::units::parse_duration;
+
+#[derive(Debug, clap::Args)]
+pub struct DevArgs {
+    /// The DAG file.
+    pub dag: PathBuf,
+    /// Directory that operator paths in the DAG are relative to
+    /// [default: the DAG file's directory].
+    #[arg(long, value_name = "DIR")]
+    pub operators: Option<PathBuf>,
+    /// Range every source job is triggered over, START..END.
+    #[arg(long, default_value = "0..100000", value_name = "START..END")]
+    pub range: String,
+    /// The SQLite database file [default: a fresh temporary one].
+    #[arg(long, value_name = "FILE")]
+    pub database: Option<PathBuf>,
+    /// Worker tasks running operators concurrently.
+    #[arg(long, default_value_t = 2)]
+    pub workers: usize,
+    /// Give up if tasks are still open after this long.
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub timeout: Duration,
+}
+
+fn parse_range(range: &str) -> anyhow::Result<(u64, u64)> {
+    let Some((s, e)) = range.split_once("..") else { bail!("--range must look like START..END, got {range:?}") };
+    let start: u64 = s.trim().parse().with_context(|| format!("--range start {s:?} is not a number"))?;
+    let end: u64 = e.trim().parse().with_context(|| format!("--range end {e:?} is not a number"))?;
+    if start >= end {
+        bail!("--range is empty or backwards: start={start}, end={end}");
+    }
+    Ok((start, end))
+}
+
+fn line(p: &Progress) -> String {
+    let counts: Vec<String> = p.counts.iter().map(|(s, n)| format!("{s} {n}")).collect();
+    format!("[{:>6.1}s] tasks: {} | events: {}", p.elapsed.as_secs_f64(), counts.join(", "), p.events)
+}
+
+pub fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
+    let yaml = std::fs::read_to_string(&args.dag).with_context(|| format!("reading {}", args.dag.display()))?;
+    let dag = match trace_dag::parse(&args.dag.display().to_string(), &yaml) {
+        Ok(dag) => dag,
+        Err(e) => {
+            eprintln!("invalid DAG: {e}");
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let range = parse_range(&args.range)?;
+    let operators = args
+        .operators
+        .clone()
+        .unwrap_or_else(|| args.dag.parent().map(PathBuf::from).unwrap_or_default());
+    let temp = tempfile::tempdir().context("creating a temporary directory")?;
+    let database = args.database.clone().unwrap_or_else(|| temp.path().join("trace-dev.db"));
+    println!("trace dev: DAG `{}` ({} jobs), sources over {}..{}, SQLite at {}", dag.name, dag.jobs.len(), range.0, range.1, database.display());
+
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let mut last = String::new();
+    let outcome = runtime.block_on(dev::run(
+        DevRun {
+            dag: &dag,
+            yaml: &yaml,
+            operators: &operators,
+            database: &database,
+            range,
+            workers: args.workers,
+            timeout: args.timeout,
+            cache_dir: crate::op::run::default_cache_dir(),
+        },
+        |p| {
+            let l = line(p);
+            if l[10..] != last.get(10..).unwrap_or("")[..] {
+                println!("{l}");
+            }
+            last = l;
+        },
+    ));
+    let (deployed, done) = outcome.context("running the DAG")?;
+    println!("done: DAG `{}` v{} in {:.1}s — {}", dag.name, deployed.version, done.elapsed.as_secs_f64(), line(&done));
+    let failed = done.counts.iter().any(|(s, n)| *s == trace_store::TaskStatus::Failed && *n > 0);
+    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
