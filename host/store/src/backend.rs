@@ -346,10 +346,9 @@ macro_rules! store_impl {
 
             async fn post_events(&self, auth: &AttemptAuth, events: &[EmittedEvent], now: Millis) -> Result<Vec<Ingested>, StoreError> {
                 let mut tx = self.begin().await?;
-                let (status, job, _, finished, _) = self.gate(&mut tx, auth).await?;
-                if status != TaskStatus::Running || finished {
-                    return Err(StoreError::TaskFinished { task: auth.task, attempt: auth.attempt, status });
-                }
+                // Same rule as completion: the current attempt may still speak,
+                // late or not, until a newer attempt starts or the task ends.
+                let (_, job, _, _, _) = self.gate(&mut tx, auth).await?;
                 let out = self.ingest_emitted(&mut tx, auth.task, job, events, now).await?;
                 tx.commit().await.during("committing events")?;
                 Ok(out)

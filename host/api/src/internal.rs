@@ -1,0 +1,111 @@
+//! `/internal/*`: the worker wrapper's contract with the control plane.
+//!
+//! - `GET /internal/task-fetch?task_id=N` — worker token. Returns the task
+//!   and its current attempt's credential, or `status: "Canceled"`.
+//! - `POST /internal/events` — attempt credential. Mid-task events.
+//! - `POST /internal/task-complete` — attempt credential. Final status with
+//!   final events and state writes, committed atomically.
+//!
+//! Both writes are accepted only from the current attempt (`409
+//! stale_attempt` otherwise); a late completion of the current attempt is
+//! accepted while no newer attempt has started.
+
+use std::sync::Arc;
+
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use trace_store::{now_millis, AttemptAuth, Db, EmittedEvent, Outcome, StateWrites, Store, TaskStatus};
+
+use crate::error::ApiError;
+use crate::wire::*;
+
+/// What the internal handlers share.
+pub struct InternalState {
+    pub db: Arc<Db>,
+    /// The platform credential workers present to fetch tasks.
+    pub worker_token: String,
+}
+
+/// The `/internal/*` routes.
+pub fn internal_router(state: Arc<InternalState>) -> Router {
+    Router::new()
+        .route("/internal/task-fetch", get(task_fetch))
+        .route("/internal/events", post(events))
+        .route("/internal/task-complete", post(task_complete))
+        .with_state(state)
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ")
+}
+
+/// Constant-time comparison, so a credential cannot be guessed byte by byte.
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[derive(Deserialize)]
+struct FetchQuery {
+    task_id: i64,
+}
+
+async fn task_fetch(State(s): State<Arc<InternalState>>, headers: HeaderMap, Query(q): Query<FetchQuery>) -> Result<Json<FetchResponse>, ApiError> {
+    if !bearer(&headers).is_some_and(|t| same(t, &s.worker_token)) {
+        return Err(ApiError::Unauthorized);
+    }
+    Ok(Json(s.db.fetch(q.task_id).await?.into()))
+}
+
+fn auth(headers: &HeaderMap, task: i64, attempt: i32) -> Result<AttemptAuth, ApiError> {
+    let credential = bearer(headers).ok_or(ApiError::Unauthorized)?;
+    Ok(AttemptAuth { task, attempt, credential: credential.to_owned() })
+}
+
+fn to_store(events: &[WireEvent]) -> Result<Vec<EmittedEvent>, ApiError> {
+    events.iter().map(|e| e.to_store().map_err(ApiError::BadRequest)).collect()
+}
+
+async fn events(State(s): State<Arc<InternalState>>, headers: HeaderMap, Json(body): Json<EventsRequest>) -> Result<Json<EventsResponse>, ApiError> {
+    let auth = auth(&headers, body.task_id, body.attempt)?;
+    let events = to_store(&body.events)?;
+    let ingested = s.db.post_events(&auth, &events, now_millis()).await?;
+    let duplicates = ingested.iter().filter(|i| i.duplicate).count();
+    Ok(Json(EventsResponse {
+        accepted: ingested.len() - duplicates,
+        duplicates,
+        tasks_created: ingested.iter().map(|i| i.tasks.len()).sum(),
+    }))
+}
+
+async fn task_complete(State(s): State<Arc<InternalState>>, headers: HeaderMap, Json(body): Json<CompleteRequest>) -> Result<Json<CompleteResponse>, ApiError> {
+    let auth = auth(&headers, body.task_id, body.attempt)?;
+    let outcome = match body.status.as_str() {
+        "succeeded" => Outcome::Succeeded,
+        "canceled" => Outcome::Canceled,
+        "failed" => Outcome::Failed { retryable: body.retryable, message: body.error.clone().unwrap_or_default() },
+        other => return Err(ApiError::BadRequest(format!("status must be succeeded, failed or canceled, got {other:?}"))),
+    };
+    let events = to_store(&body.final_events)?;
+    let state: StateWrites = body
+        .state_writes
+        .iter()
+        .map(|(k, v)| match v {
+            None => Ok((k.clone(), None)),
+            Some(hex_value) => hex::decode(hex_value)
+                .map(|bytes| (k.clone(), Some(bytes)))
+                .map_err(|_| ApiError::BadRequest(format!("state value for {k:?} is not hex"))),
+        })
+        .collect::<Result<_, _>>()?;
+    let done = s.db.complete(&auth, &outcome, &events, &state, now_millis()).await?;
+    let status = match done.status {
+        TaskStatus::Completed => "completed",
+        TaskStatus::Failed => "failed",
+        TaskStatus::Canceled => "canceled",
+        TaskStatus::Pending => "retrying",
+        TaskStatus::Running => "running",
+    };
+    Ok(Json(CompleteResponse { status: status.to_owned(), late: done.late, tasks_created: done.events.iter().map(|i| i.tasks.len()).sum() }))
+}

@@ -1,0 +1,146 @@
+//! The internal API, driven through its router (no socket) on a real SQLite
+//! system database.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::{json, Value};
+use tower::ServiceExt;
+use trace_api::{internal_router, InternalState};
+use trace_store::{now_millis, Claim, Db, Deployed, SqliteStore, Store};
+
+const DAG: &str = r#"name: pipe
+jobs:
+  - name: src
+    kind: source
+    operator: src.wasm
+    max_attempts: 2
+    timeout: 10s
+  - name: sink
+    operator: sink.wasm
+    inputs:
+      - from: { job: src, output: 0 }
+"#;
+
+struct Fixture {
+    app: axum::Router,
+    db: Arc<Db>,
+    deployed: Deployed,
+    _dir: tempfile::TempDir,
+}
+
+async fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Arc::new(Db::Sqlite(SqliteStore::open(&dir.path().join("t.db")).await.unwrap()));
+    db.migrate().await.unwrap();
+    let org = db.create_org("acme", now_millis()).await.unwrap();
+    let deployed = db.deploy(org, &trace_dag::parse("pipe.yaml", DAG).unwrap(), DAG, now_millis()).await.unwrap();
+    let app = internal_router(Arc::new(InternalState { db: db.clone(), worker_token: "worker-secret".into() }));
+    Fixture { app, db, deployed, _dir: dir }
+}
+
+async fn call(app: &axum::Router, method: &str, uri: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+    let mut req = Request::builder().method(method).uri(uri);
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    let req = match body {
+        Some(b) => req.header("content-type", "application/json").body(Body::from(b.to_string())).unwrap(),
+        None => req.body(Body::empty()).unwrap(),
+    };
+    let res = app.clone().oneshot(req).await.unwrap();
+    let status = res.status();
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+async fn running(f: &Fixture, run: &str) -> Claim {
+    f.db.trigger(f.deployed.job("src"), run, Some((0, 100)), now_millis()).await.unwrap();
+    f.db.claim(1, now_millis()).await.unwrap().pop().unwrap()
+}
+
+#[tokio::test]
+async fn fetch_needs_the_worker_token_and_hands_out_the_attempt() {
+    let f = fixture().await;
+    let c = running(&f, "r1").await;
+    let uri = format!("/internal/task-fetch?task_id={}", c.task);
+    let (status, body) = call(&f.app, "GET", &uri, None, None).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("unauthorized")));
+    let (status, _) = call(&f.app, "GET", &uri, Some("guess"), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, body) = call(&f.app, "GET", &uri, Some("worker-secret"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["status"], "Running");
+    assert_eq!(body["attempt"], 1);
+    assert_eq!(body["attempt_credential"], c.credential.as_str());
+    assert_eq!(body["event"]["start"], 0);
+    let (status, body) = call(&f.app, "GET", "/internal/task-fetch?task_id=424242", Some("worker-secret"), None).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
+}
+
+#[tokio::test]
+async fn a_canceled_task_fetches_as_canceled() {
+    let f = fixture().await;
+    let c = running(&f, "r1").await;
+    f.db.cancel(c.task, now_millis()).await.unwrap();
+    let (_, body) = call(&f.app, "GET", &format!("/internal/task-fetch?task_id={}", c.task), Some("worker-secret"), None).await;
+    assert_eq!(body["status"], "Canceled");
+    let done = json!({ "task_id": c.task, "attempt": 1, "status": "canceled" });
+    let (status, body) = call(&f.app, "POST", "/internal/task-complete", Some(&c.credential), Some(done)).await;
+    assert_eq!((status, body["status"].as_str()), (StatusCode::OK, Some("canceled")));
+}
+
+#[tokio::test]
+async fn events_and_completion_are_accepted_only_from_the_current_attempt() {
+    let f = fixture().await;
+    let first = running(&f, "r1").await;
+    let ev = json!({ "task_id": first.task, "attempt": 1, "events": [{ "output": 0, "partition_key": "0_10", "start": 0, "end": 10 }] });
+    let (status, body) = call(&f.app, "POST", "/internal/events", Some(&first.credential), Some(ev.clone())).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!((body["accepted"].as_u64(), body["tasks_created"].as_u64()), (Some(1), Some(1)));
+    let (_, body) = call(&f.app, "POST", "/internal/events", Some(&first.credential), Some(ev.clone())).await;
+    assert_eq!(body["duplicates"], 1, "the same event twice is one event");
+    let (status, _) = call(&f.app, "POST", "/internal/events", Some("not-the-credential"), Some(ev.clone())).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // The attempt times out and a second attempt starts: the first is stale.
+    f.db.reap(first.deadline + 1).await.unwrap();
+    let claims = f.db.claim(10, first.deadline + 10_000).await.unwrap();
+    let second = claims.into_iter().find(|c| c.task == first.task).expect("the retry is claimed");
+    let (status, body) = call(&f.app, "POST", "/internal/events", Some(&first.credential), Some(ev)).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::CONFLICT, Some("stale_attempt")));
+    let done = json!({ "task_id": first.task, "attempt": 1, "status": "succeeded" });
+    let (status, body) = call(&f.app, "POST", "/internal/task-complete", Some(&first.credential), Some(done)).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::CONFLICT, Some("stale_attempt")));
+
+    let done = json!({ "task_id": second.task, "attempt": 2, "status": "succeeded",
+        "final_events": [{ "output": 0, "partition_key": "10_20", "start": 10, "end": 20 }],
+        "state_writes": [["cursor", "0a"]] });
+    let (status, body) = call(&f.app, "POST", "/internal/task-complete", Some(&second.credential), Some(done.clone())).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!((body["status"].as_str(), body["tasks_created"].as_u64()), (Some("completed"), Some(1)));
+    let (status, body) = call(&f.app, "POST", "/internal/task-complete", Some(&second.credential), Some(done)).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::CONFLICT, Some("task_finished")));
+    assert_eq!(f.db.fetch(second.task).await.unwrap().state, vec![("cursor".to_owned(), vec![10])]);
+}
+
+#[tokio::test]
+async fn bad_requests_are_rejected_without_leaking_internals() {
+    let f = fixture().await;
+    let c = running(&f, "r1").await;
+    let bad_range = json!({ "task_id": c.task, "attempt": 1, "events": [{ "output": 0, "start": 9, "end": 3 }] });
+    let (status, body) = call(&f.app, "POST", "/internal/events", Some(&c.credential), Some(bad_range)).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::BAD_REQUEST, Some("bad_request")));
+    let bad_output = json!({ "task_id": c.task, "attempt": 1, "events": [{ "output": 5 }] });
+    let (status, body) = call(&f.app, "POST", "/internal/events", Some(&c.credential), Some(bad_output)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body["message"].as_str().unwrap().contains("output 5"), "{body}");
+    let bad_status = json!({ "task_id": c.task, "attempt": 1, "status": "done" });
+    let (status, _) = call(&f.app, "POST", "/internal/task-complete", Some(&c.credential), Some(bad_status)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let unknown_field = json!({ "task_id": c.task, "attempt": 1, "status": "succeeded", "extra": 1 });
+    let (status, _) = call(&f.app, "POST", "/internal/task-complete", Some(&c.credential), Some(unknown_field)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+}
