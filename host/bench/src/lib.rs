@@ -3,6 +3,7 @@
 //! Run with `cargo bench -p trace-bench`.
 
 pub mod bare;
+pub mod control_loop;
 pub mod per_task;
 pub mod report;
 pub mod udf_throughput;

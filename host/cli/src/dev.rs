@@ -75,6 +75,7 @@ pub fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
             workers: args.workers,
             timeout: args.timeout,
             cache_dir: crate::op::run::default_cache_dir(),
+            poll: Duration::from_millis(100),
         },
         |p| {
             let l = line(p);

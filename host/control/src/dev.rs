@@ -47,12 +47,20 @@ pub struct DevRun<'a> {
     pub timeout: Duration,
     /// Compiled-component cache across runs (`None`: compile in memory).
     pub cache_dir: Option<std::path::PathBuf>,
+    /// How often progress is reported and completion checked.
+    pub poll: Duration,
 }
 
-/// Deploy `run.dag`, trigger its source jobs over `run.range`, and run until
-/// no task is open. `progress` is called a few times a second.
-pub async fn run(run: DevRun<'_>, mut progress: impl FnMut(&Progress)) -> Result<(Deployed, Progress), DevError> {
+/// Deploy `run.dag` on a SQLite database at `run.database`, trigger its
+/// source jobs over `run.range`, and run until no task is open. `progress` is
+/// called a few times a second.
+pub async fn run(run: DevRun<'_>, progress: impl FnMut(&Progress)) -> Result<(Deployed, Progress), DevError> {
     let db = Arc::new(Db::Sqlite(SqliteStore::open(run.database).await?));
+    run_on(db, run, progress).await
+}
+
+/// [`run`] on any system database (`run.database` is ignored).
+pub async fn run_on(db: Arc<Db>, run: DevRun<'_>, mut progress: impl FnMut(&Progress)) -> Result<(Deployed, Progress), DevError> {
     db.migrate().await?;
     let now = now_millis();
     let org: OrgId = db.create_org(&format!("dev_{now}"), now).await?;
@@ -91,7 +99,7 @@ pub async fn run(run: DevRun<'_>, mut progress: impl FnMut(&Progress)) -> Result
         Ok::<_, StoreError>(Progress { elapsed: started.elapsed(), counts, events })
     };
     let result = loop {
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(run.poll).await;
         let p = snapshot(db.clone()).await?;
         progress(&p);
         let open = db.open_tasks(org).await?;

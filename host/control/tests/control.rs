@@ -48,6 +48,7 @@ async fn a_dag_runs_end_to_end_in_process() {
         workers: 2,
         timeout: Duration::from_secs(60),
         cache_dir: None,
+        poll: Duration::from_millis(100),
     };
     let mut updates = 0;
     let (deployed, done) = dev::run(run, |_| updates += 1).await.unwrap();
