@@ -100,9 +100,12 @@ pub async fn run_on(db: Arc<Db>, run: DevRun<'_>, mut progress: impl FnMut(&Prog
     };
     let result = loop {
         tokio::time::sleep(run.poll).await;
+        // Count open tasks before the snapshot: once none is open nothing new
+        // can appear (only completions create tasks), so the last snapshot
+        // is final.
+        let open = db.open_tasks(org).await?;
         let p = snapshot(db.clone()).await?;
         progress(&p);
-        let open = db.open_tasks(org).await?;
         if open == 0 {
             break Ok(p);
         }
