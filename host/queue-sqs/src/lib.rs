@@ -1,0 +1,124 @@
+//! The SQS dispatch queue (production). Messages carry a task id and nothing
+//! else (seed 004: thin messages); workers fetch the task itself. A received
+//! message stays invisible for the visibility timeout and reappears unless
+//! acknowledged, so a worker that dies loses nothing: the dispatcher's reaper
+//! and the queue both bring the task back.
+
+use std::time::Duration;
+
+use aws_sdk_sqs::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_sqs::Client;
+use trace_store::TaskId;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SqsError {
+    #[error("SQS {op} failed")]
+    Sqs {
+        op: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("message {id:?} does not carry a task id: {body:?}")]
+    BadMessage { id: Option<String>, body: Option<String> },
+}
+
+fn sqs<E: std::error::Error + Send + Sync + 'static>(op: &'static str) -> impl FnOnce(E) -> SqsError {
+    move |e| SqsError::Sqs { op, source: Box::new(e) }
+}
+
+/// Where the queue is and who we are.
+#[derive(Debug, Clone)]
+pub struct SqsConfig {
+    /// `None` for AWS itself; an `http://127.0.0.1:PORT` for a compatible server.
+    pub endpoint: Option<String>,
+    pub region: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+}
+
+/// A received message: the task and the handle that acknowledges it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub task: TaskId,
+    pub receipt: String,
+    /// How many times SQS has handed this message out.
+    pub receive_count: u32,
+}
+
+/// One SQS queue of task ids.
+#[derive(Clone)]
+pub struct SqsQueue {
+    client: Client,
+    url: String,
+}
+
+impl SqsQueue {
+    pub fn client(config: &SqsConfig) -> Client {
+        let credentials = Credentials::new(&config.access_key_id, &config.secret_access_key, None, None, "trace");
+        let mut builder = aws_sdk_sqs::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(config.region.clone()))
+            .credentials_provider(credentials);
+        if let Some(endpoint) = &config.endpoint {
+            builder = builder.endpoint_url(endpoint);
+        }
+        Client::from_conf(builder.build())
+    }
+
+    /// Create (or find) the queue `name` with `visibility` as its timeout.
+    pub async fn create(client: Client, name: &str, visibility: Duration) -> Result<Self, SqsError> {
+        let out = client
+            .create_queue()
+            .queue_name(name)
+            .attributes(aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout, visibility.as_secs().to_string())
+            .send()
+            .await
+            .map_err(sqs("CreateQueue"))?;
+        let url = out.queue_url.ok_or_else(|| SqsError::BadMessage { id: None, body: Some("CreateQueue returned no URL".into()) })?;
+        Ok(Self { client, url })
+    }
+
+    /// Send one task id.
+    pub async fn send(&self, task: TaskId) -> Result<(), SqsError> {
+        self.client.send_message().queue_url(&self.url).message_body(task.to_string()).send().await.map_err(sqs("SendMessage"))?;
+        Ok(())
+    }
+
+    /// Receive up to `max` (at most 10, SQS's limit) messages, waiting up to
+    /// `wait` for the first.
+    pub async fn receive(&self, max: i32, wait: Duration) -> Result<Vec<Delivery>, SqsError> {
+        let out = self
+            .client
+            .receive_message()
+            .queue_url(&self.url)
+            .max_number_of_messages(max.clamp(1, 10))
+            .wait_time_seconds(wait.as_secs().min(20) as i32)
+            .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount)
+            .send()
+            .await
+            .map_err(sqs("ReceiveMessage"))?;
+        out.messages
+            .unwrap_or_default()
+            .into_iter()
+            .map(|m| {
+                let task = m.body.as_deref().and_then(|b| b.trim().parse::<TaskId>().ok());
+                let receive_count = m
+                    .attributes
+                    .as_ref()
+                    .and_then(|a| a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount))
+                    .and_then(|c| c.parse().ok())
+                    .unwrap_or(1);
+                match (task, m.receipt_handle) {
+                    (Some(task), Some(receipt)) => Ok(Delivery { task, receipt, receive_count }),
+                    _ => Err(SqsError::BadMessage { id: m.message_id, body: m.body }),
+                }
+            })
+            .collect()
+    }
+
+    /// Acknowledge a delivery: it will not be handed out again.
+    pub async fn ack(&self, delivery: &Delivery) -> Result<(), SqsError> {
+        self.client.delete_message().queue_url(&self.url).receipt_handle(&delivery.receipt).send().await.map_err(sqs("DeleteMessage"))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,87 @@
+//! The SQS queue against an SQS-compatible server on 127.0.0.1 (moto's
+//! server from PyPI, started here; `.ci/run` installs it).
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use trace_queue_sqs::{SqsConfig, SqsQueue};
+
+struct Moto {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn moto() -> Moto {
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = Command::new("moto_server")
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("moto_server not found: pip install 'moto[server]' (.ci/run does)");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "moto_server did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Moto { child, port }
+}
+
+fn config(port: u16) -> SqsConfig {
+    SqsConfig {
+        endpoint: Some(format!("http://127.0.0.1:{port}")),
+        region: "us-east-1".into(),
+        access_key_id: "test".into(),
+        secret_access_key: "test".into(),
+    }
+}
+
+#[tokio::test]
+async fn task_ids_round_trip_and_unacknowledged_messages_come_back() {
+    let server = moto();
+    let queue = SqsQueue::create(SqsQueue::client(&config(server.port)), "trace-tasks", Duration::from_secs(1)).await.unwrap();
+    for task in [11, 12, 13] {
+        queue.send(task).await.unwrap();
+    }
+    let mut got = Vec::new();
+    while got.len() < 3 {
+        got.extend(queue.receive(10, Duration::from_secs(1)).await.unwrap());
+    }
+    let mut tasks: Vec<_> = got.iter().map(|d| d.task).collect();
+    tasks.sort();
+    assert_eq!(tasks, vec![11, 12, 13], "thin messages: task ids only");
+
+    // Acknowledge two; the third, unacknowledged (its worker "died"),
+    // reappears after the visibility timeout with a higher receive count.
+    for d in got.iter().filter(|d| d.task != 13) {
+        queue.ack(d).await.unwrap();
+    }
+    assert!(queue.receive(10, Duration::from_secs(0)).await.unwrap().is_empty(), "in flight: invisible");
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let again = queue.receive(10, Duration::from_secs(2)).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].task, 13);
+    assert!(again[0].receive_count >= 2, "{:?}", again[0]);
+    queue.ack(&again[0]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert!(queue.receive(10, Duration::from_secs(0)).await.unwrap().is_empty(), "acknowledged messages are gone");
+}
+
+#[tokio::test]
+async fn a_message_without_a_task_id_is_an_error_not_a_crash() {
+    let server = moto();
+    let client = SqsQueue::client(&config(server.port));
+    let queue = SqsQueue::create(client.clone(), "trace-bad", Duration::from_secs(30)).await.unwrap();
+    let url = client.get_queue_url().queue_name("trace-bad").send().await.unwrap().queue_url.unwrap();
+    client.send_message().queue_url(url).message_body("not-a-number").send().await.unwrap();
+    let err = queue.receive(10, Duration::from_secs(1)).await.unwrap_err();
+    assert!(err.to_string().contains("does not carry a task id"), "{err}");
+}
