@@ -17,11 +17,14 @@ pub struct DispatcherConfig {
     pub batch: u32,
     /// Longest sleep between rounds when nothing wakes it.
     pub poll: Duration,
+    /// How often timed-out attempts are looked for. Reaping takes the write
+    /// lock on SQLite, so it runs on its own clock, not every round.
+    pub reap_every: Duration,
 }
 
 impl Default for DispatcherConfig {
     fn default() -> Self {
-        Self { batch: 64, poll: Duration::from_millis(50) }
+        Self { batch: 64, poll: Duration::from_millis(50), reap_every: Duration::from_millis(500) }
     }
 }
 
@@ -33,12 +36,16 @@ pub async fn run(
     config: DispatcherConfig,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), StoreError> {
+    let mut last_reap = std::time::Instant::now() - config.reap_every;
     loop {
         if *shutdown.borrow() {
             return Ok(());
         }
         let now = now_millis();
-        db.reap(now).await?;
+        if last_reap.elapsed() >= config.reap_every {
+            db.reap(now).await?;
+            last_reap = std::time::Instant::now();
+        }
         let claims = db.claim(config.batch, now).await?;
         for claim in &claims {
             queue.send(claim.task);
