@@ -26,6 +26,46 @@ pub enum Command {
     /// in-process queue, dispatcher and workers. Triggers every source job
     /// over --range and shows the tasks flowing until none is open.
     Dev(crate::dev::DevArgs),
+    /// Deploy a DAG file as a new active version (creates the org if needed).
+    Deploy {
+        file: std::path::PathBuf,
+        #[command(flatten)]
+        target: crate::admin::Target,
+    },
+    /// Start a run of a source job.
+    Trigger {
+        /// DAG name.
+        dag: String,
+        /// Source job name.
+        job: String,
+        /// Range to cover, START..END.
+        #[arg(long, value_parser = trace_core::units::parse_nonempty_range)]
+        range: Option<(u64, u64)>,
+        /// Durable run id: the same id twice is the same run.
+        #[arg(long, default_value = "manual")]
+        run_id: String,
+        #[command(flatten)]
+        target: crate::admin::Target,
+    },
+    /// List the newest tasks (a * marks a requested cancel).
+    Tasks {
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        #[command(flatten)]
+        target: crate::admin::Target,
+    },
+    /// Show a task and its attempts.
+    Task {
+        id: i64,
+        #[command(flatten)]
+        target: crate::admin::Target,
+    },
+    /// Cancel a task: at once if pending, cooperatively if running.
+    Cancel {
+        id: i64,
+        #[command(flatten)]
+        target: crate::admin::Target,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -52,5 +92,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Op(OpCommand::Run(args)) => op::run::run(args),
         Command::Dag(DagCommand::Check { file }) => crate::dag::check(&file),
         Command::Dev(args) => crate::dev::run(args),
+        Command::Deploy { file, target } => crate::admin::deploy(&target, &file),
+        Command::Trigger { dag, job, range, run_id, target } => crate::admin::trigger(&target, &dag, &job, range, &run_id),
+        Command::Tasks { limit, target } => crate::admin::tasks(&target, limit),
+        Command::Task { id, target } => crate::admin::task(&target, id),
+        Command::Cancel { id, target } => crate::admin::cancel(&target, id),
     }
 }

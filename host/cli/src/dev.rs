@@ -4,9 +4,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use trace_control::dev::{self, DevRun, Progress};
-use trace_core::units::parse_duration;
+use trace_core::units::{parse_duration, parse_nonempty_range};
 
 #[derive(Debug, clap::Args)]
 pub struct DevArgs {
@@ -17,8 +17,8 @@ pub struct DevArgs {
     #[arg(long, value_name = "DIR")]
     pub operators: Option<PathBuf>,
     /// Range every source job is triggered over, START..END.
-    #[arg(long, default_value = "0..100000", value_name = "START..END")]
-    pub range: String,
+    #[arg(long, default_value = "0..100000", value_name = "START..END", value_parser = parse_nonempty_range)]
+    pub range: (u64, u64),
     /// The SQLite database file [default: a fresh temporary one].
     #[arg(long, value_name = "FILE")]
     pub database: Option<PathBuf>,
@@ -28,16 +28,6 @@ pub struct DevArgs {
     /// Give up if tasks are still open after this long.
     #[arg(long, default_value = "5m", value_parser = parse_duration)]
     pub timeout: Duration,
-}
-
-fn parse_range(range: &str) -> anyhow::Result<(u64, u64)> {
-    let Some((s, e)) = range.split_once("..") else { bail!("--range must look like START..END, got {range:?}") };
-    let start: u64 = s.trim().parse().with_context(|| format!("--range start {s:?} is not a number"))?;
-    let end: u64 = e.trim().parse().with_context(|| format!("--range end {e:?} is not a number"))?;
-    if start >= end {
-        bail!("--range is empty or backwards: start={start}, end={end}");
-    }
-    Ok((start, end))
 }
 
 fn line(p: &Progress) -> String {
@@ -54,7 +44,7 @@ pub fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(1));
         }
     };
-    let range = parse_range(&args.range)?;
+    let range = args.range;
     let operators = args
         .operators
         .clone()

@@ -106,7 +106,7 @@ fn bad_arguments_get_a_clear_message() {
     let dir = tempfile::tempdir().unwrap();
     let o = trace(&["op", "run", trace_artifacts::NOOP, "--range", "9..3"], dir.path());
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("--range is backwards: start=9 > end=3"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--range: range is backwards: start=9 > end=3"), "{}", stderr(&o));
     let o = trace(&["op", "run", trace_artifacts::NOOP, "--max-memory", "lots"], dir.path());
     assert!(stderr(&o).contains("is not a size like 256MiB"), "{}", stderr(&o));
 }
@@ -158,6 +158,34 @@ fn dev_runs_the_example_dag_to_completion() {
     assert!(out.contains("tasks: completed 28 | events: 30"), "{out}");
     assert!(out.starts_with("trace dev: DAG `blocks_pipeline` (3 jobs), sources over 0..25000"), "{out}");
     assert!(dir.path().join("dev.db").exists());
+}
+
+#[test]
+fn deploy_trigger_list_inspect_and_cancel() {
+    let dir = tempfile::tempdir().unwrap();
+    let dag = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/dags/dev.yaml");
+    let db = "--db=sqlite:sys.db";
+    let o = trace(&["deploy", dag.to_str().unwrap(), db, "--org", "acme"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("deployed DAG `blocks_pipeline` version 1 (3 jobs) for org `acme`"), "{}", stdout(&o));
+
+    let o = trace(&["trigger", "blocks_pipeline", "blocks", "--range", "0..5000", "--run-id", "r1", db, "--org", "acme"], dir.path());
+    assert!(stdout(&o).contains("triggered run \"r1\" of `blocks_pipeline.blocks`: task 1"), "{}{}", stdout(&o), stderr(&o));
+    let o = trace(&["trigger", "blocks_pipeline", "blocks", "--range", "0..5000", "--run-id", "r1", db, "--org", "acme"], dir.path());
+    assert!(stdout(&o).contains("was already triggered"), "{}", stdout(&o));
+
+    let o = trace(&["tasks", db, "--org", "acme"], dir.path());
+    assert!(stdout(&o).lines().any(|l| l.contains("blocks") && l.contains("pending") && l.contains("[0, 5000)")), "{}", stdout(&o));
+    let o = trace(&["cancel", "1", db], dir.path());
+    assert!(stdout(&o).contains("task 1: canceled"), "{}", stdout(&o));
+    let o = trace(&["task", "1", db], dir.path());
+    assert!(stdout(&o).contains("task 1 of job `blocks`: canceled"), "{}", stdout(&o));
+
+    let o = trace(&["trigger", "blocks_pipeline", "nope", db, "--org", "acme"], dir.path());
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("has no job `nope` in its active version"), "{}", stderr(&o));
+    let o = trace(&["tasks", db, "--org", "ghost"], dir.path());
+    assert!(stderr(&o).contains("org \"ghost\" does not exist"), "{}", stderr(&o));
 }
 
 #[test]

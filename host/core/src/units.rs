@@ -33,6 +33,25 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     }
 }
 
+/// Parse `START..END` (a half-open range; `START <= END`).
+pub fn parse_range(s: &str) -> Result<(u64, u64), String> {
+    let (a, b) = s.split_once("..").ok_or_else(|| format!("{s:?} is not a range like 0..1000"))?;
+    let start: u64 = a.trim().parse().map_err(|_| format!("range start {a:?} is not a number"))?;
+    let end: u64 = b.trim().parse().map_err(|_| format!("range end {b:?} is not a number"))?;
+    if start > end {
+        return Err(format!("range is backwards: start={start} > end={end}"));
+    }
+    Ok((start, end))
+}
+
+/// [`parse_range`] that also refuses an empty range.
+pub fn parse_nonempty_range(s: &str) -> Result<(u64, u64), String> {
+    match parse_range(s)? {
+        (start, end) if start == end => Err(format!("range {start}..{end} is empty")),
+        r => Ok(r),
+    }
+}
+
 /// `1536` → `1.5 KiB`.
 pub fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
@@ -58,5 +77,9 @@ mod tests {
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert!(parse_duration("soon").is_err());
         assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(parse_range("3..9"), Ok((3, 9)));
+        assert!(parse_range("9..3").unwrap_err().contains("backwards: start=9 > end=3"));
+        assert!(parse_nonempty_range("4..4").is_err());
+        assert!(parse_range("x..3").is_err() && parse_range("3").is_err());
     }
 }

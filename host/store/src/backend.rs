@@ -217,9 +217,16 @@ macro_rules! store_impl {
                 Ok(())
             }
 
-            async fn view(&self, filter: &'static str, id: i64) -> Result<Vec<TaskView>, StoreError> {
-                let text = self.dynamic(format!("{} {filter} ORDER BY t.id", sql::TASK_VIEW));
-                let rows = sqlx::query(text).bind(id).fetch_all(&self.pool).await.during("reading tasks")?;
+            /// Tasks matching `filter` (on `$1 = id`): oldest first, or with a
+            /// `limit`, the newest `limit` first.
+            async fn view(&self, filter: &'static str, id: i64, limit: Option<u32>) -> Result<Vec<TaskView>, StoreError> {
+                let order = if limit.is_some() { " ORDER BY t.id DESC LIMIT $2" } else { " ORDER BY t.id" };
+                let text = self.dynamic(format!("{} {filter}{order}", sql::TASK_VIEW));
+                let mut query = sqlx::query(text).bind(id);
+                if let Some(limit) = limit {
+                    query = query.bind(i64::from(limit));
+                }
+                let rows = query.fetch_all(&self.pool).await.during("reading tasks")?;
                 Ok(rows.iter().map(|r| {
                     let start: Option<i64> = r.get(9);
                     let end: Option<i64> = r.get(10);
@@ -478,11 +485,11 @@ macro_rules! store_impl {
             }
 
             async fn task(&self, task: TaskId) -> Result<TaskView, StoreError> {
-                self.view("WHERE t.id = $1", task).await?.pop().ok_or(StoreError::NoSuchTask(task))
+                self.view("WHERE t.id = $1", task, None).await?.pop().ok_or(StoreError::NoSuchTask(task))
             }
 
             async fn tasks_of_job(&self, job: JobId) -> Result<Vec<TaskView>, StoreError> {
-                self.view("WHERE t.job_id = $1", job).await
+                self.view("WHERE t.job_id = $1", job, None).await
             }
 
             async fn fetch(&self, task: TaskId) -> Result<TaskPayload, StoreError> {
@@ -525,6 +532,30 @@ macro_rules! store_impl {
             async fn status_counts(&self, org: OrgId) -> Result<Vec<(TaskStatus, i64)>, StoreError> {
                 let rows = sqlx::query(self.q(sql::STATUS_COUNTS)).bind(org).fetch_all(&self.pool).await.during("counting tasks")?;
                 Ok(rows.iter().map(|r| (TaskStatus::parse(r.get::<String, _>(0).as_str()), r.get(1))).collect())
+            }
+
+            async fn org_id(&self, name: &str) -> Result<Option<OrgId>, StoreError> {
+                sqlx::query_scalar(self.q(sql::ORG_BY_NAME)).bind(name).fetch_optional(&self.pool).await.during("finding an org")
+            }
+
+            async fn active_job(&self, org: OrgId, dag: &str, job: &str) -> Result<Option<JobId>, StoreError> {
+                sqlx::query_scalar(self.q(sql::ACTIVE_JOB)).bind(org).bind(dag).bind(job)
+                    .fetch_optional(&self.pool).await.during("finding a job")
+            }
+
+            async fn tasks_of_org(&self, org: OrgId, limit: u32) -> Result<Vec<TaskView>, StoreError> {
+                self.view("WHERE t.org_id = $1", org, Some(limit)).await
+            }
+
+            async fn attempts(&self, task: TaskId) -> Result<Vec<AttemptView>, StoreError> {
+                let rows = sqlx::query(self.q(sql::ATTEMPTS)).bind(task).fetch_all(&self.pool).await.during("reading attempts")?;
+                Ok(rows.iter().map(|r| AttemptView {
+                    attempt: r.get(0),
+                    started_at: r.get(1),
+                    deadline_at: r.get(2),
+                    finished_at: r.get(3),
+                    outcome: r.get(4),
+                }).collect())
             }
 
             async fn event_count(&self, org: OrgId) -> Result<i64, StoreError> {

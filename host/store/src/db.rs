@@ -77,6 +77,18 @@ impl Store for Db {
     async fn tasks_of_job(&self, job: JobId) -> Result<Vec<TaskView>, StoreError> {
         both!(self, s => s.tasks_of_job(job).await)
     }
+    async fn org_id(&self, name: &str) -> Result<Option<OrgId>, StoreError> {
+        both!(self, s => s.org_id(name).await)
+    }
+    async fn active_job(&self, org: OrgId, dag: &str, job: &str) -> Result<Option<JobId>, StoreError> {
+        both!(self, s => s.active_job(org, dag, job).await)
+    }
+    async fn tasks_of_org(&self, org: OrgId, limit: u32) -> Result<Vec<TaskView>, StoreError> {
+        both!(self, s => s.tasks_of_org(org, limit).await)
+    }
+    async fn attempts(&self, task: TaskId) -> Result<Vec<AttemptView>, StoreError> {
+        both!(self, s => s.attempts(task).await)
+    }
     async fn event_count(&self, org: OrgId) -> Result<i64, StoreError> {
         both!(self, s => s.event_count(org).await)
     }

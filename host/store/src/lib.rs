@@ -75,6 +75,18 @@ pub trait Store: Send + Sync {
     /// Tasks of a job, oldest first.
     async fn tasks_of_job(&self, job: JobId) -> Result<Vec<TaskView>, StoreError>;
 
+    /// The org called `name`, if any.
+    async fn org_id(&self, name: &str) -> Result<Option<OrgId>, StoreError>;
+
+    /// Job `job` of DAG `dag`'s active version in `org`, if any.
+    async fn active_job(&self, org: OrgId, dag: &str, job: &str) -> Result<Option<JobId>, StoreError>;
+
+    /// Tasks of an org, newest first, at most `limit`.
+    async fn tasks_of_org(&self, org: OrgId, limit: u32) -> Result<Vec<TaskView>, StoreError>;
+
+    /// Attempts of a task, oldest first.
+    async fn attempts(&self, task: TaskId) -> Result<Vec<AttemptView>, StoreError>;
+
     /// Number of events recorded for an org.
     async fn event_count(&self, org: OrgId) -> Result<i64, StoreError>;
 }

@@ -211,3 +211,14 @@ impl TaskPayload {
         self.status == TaskStatus::Canceled || self.cancel_requested
     }
 }
+
+/// One attempt of a task, for inspection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptView {
+    pub attempt: i32,
+    pub started_at: Millis,
+    pub deadline_at: Millis,
+    pub finished_at: Option<Millis>,
+    /// `succeeded`, `failed`, `canceled`, `timeout`, or `None` while running.
+    pub outcome: Option<String>,
+}

@@ -90,3 +90,8 @@ pub(crate) const STATE_PUT: &str = "INSERT INTO operator_state (org_id, dag_id, 
 pub(crate) const STATE_DELETE: &str = "DELETE FROM operator_state WHERE org_id = $1 AND dag_id = $2 AND job_name = $3 AND key = $4";
 pub(crate) const OPEN_TASKS: &str = "SELECT COUNT(*) FROM tasks WHERE org_id = $1 AND status IN ('pending', 'running')";
 pub(crate) const STATUS_COUNTS: &str = "SELECT status, COUNT(*) FROM tasks WHERE org_id = $1 GROUP BY status ORDER BY status";
+pub(crate) const ORG_BY_NAME: &str = "SELECT id FROM orgs WHERE name = $1";
+pub(crate) const ACTIVE_JOB: &str = "SELECT j.id FROM dags d JOIN jobs j ON j.dag_version_id = d.active_version_id \
+     WHERE d.org_id = $1 AND d.name = $2 AND j.name = $3";
+pub(crate) const ATTEMPTS: &str = "SELECT attempt, started_at, deadline_at, finished_at, outcome FROM task_attempts \
+     WHERE task_id = $1 ORDER BY attempt";

@@ -265,3 +265,23 @@ async fn fetch_hands_out_the_attempt_and_commits_state_with_completion<S: Store>
     assert!(s.fetch(third.task).await.unwrap().state.is_empty(), "state is per job, across its tasks");
 }
 on_both!(fetch_hands_out_the_attempt_and_commits_state_with_completion);
+
+async fn tasks_and_attempts_can_be_inspected<S: Store>(s: S) {
+    let (org, d) = deployed(&s).await;
+    assert_eq!(s.org_id("acme").await.unwrap(), Some(org));
+    assert_eq!(s.org_id("nobody").await.unwrap(), None);
+    assert_eq!(s.active_job(org, "pipe", "agg").await.unwrap(), Some(d.job("agg")));
+    assert_eq!(s.active_job(org, "pipe", "nope").await.unwrap(), None);
+    let claim = running_source(&s, &d, "run-1").await;
+    s.reap(claim.deadline + 1).await.unwrap();
+    s.trigger(d.job("src"), "run-2", None, T0).await.unwrap();
+    let newest = s.tasks_of_org(org, 1).await.unwrap();
+    assert_eq!(newest.len(), 1);
+    assert_ne!(newest[0].id, claim.task, "newest first");
+    assert_eq!(s.tasks_of_org(org, 10).await.unwrap().len(), 2);
+    let attempts = s.attempts(claim.task).await.unwrap();
+    assert_eq!(attempts.len(), 1);
+    assert_eq!(attempts[0].outcome.as_deref(), Some("timeout"));
+    assert_eq!(attempts[0].started_at, T0);
+}
+on_both!(tasks_and_attempts_can_be_inspected);

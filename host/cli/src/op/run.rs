@@ -6,12 +6,12 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use trace_batches::{write_parquet, ParquetSource};
 use trace_core::{InputEvent, Range, TaskContext};
 use trace_sandbox::{EngineConfig, Limits, MemoryState, Runtime, RuntimeConfig, Task, TaskFailure, TaskReport, Usage, World};
 
-use trace_core::units::{human_bytes, parse_bytes, parse_duration};
+use trace_core::units::{human_bytes, parse_bytes, parse_duration, parse_range};
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum WorldArg {
@@ -209,12 +209,7 @@ fn build_event(json: Option<&str>, range: Option<&str>) -> anyhow::Result<InputE
         return serde_json::from_str(json).context("--event is not a valid event (fields: input, partition_key, range {start, end}, cursor)");
     }
     let Some(range) = range else { return Ok(InputEvent::default()) };
-    let Some((s, e)) = range.split_once("..") else { bail!("--range must look like START..END, got {range:?}") };
-    let start: u64 = s.trim().parse().with_context(|| format!("--range start {s:?} is not a number"))?;
-    let end: u64 = e.trim().parse().with_context(|| format!("--range end {e:?} is not a number"))?;
-    if start > end {
-        bail!("--range is backwards: start={start} > end={end}");
-    }
+    let (start, end) = parse_range(range).map_err(|e| anyhow::anyhow!("--range: {e}"))?;
     Ok(InputEvent { input: 0, partition_key: format!("{start}_{end}"), range: Some(Range { start, end }), cursor: None })
 }
 

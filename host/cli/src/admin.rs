@@ -1,0 +1,129 @@
+//! Operating a system database directly (embedded mode): deploy a DAG,
+//! trigger a source run, list and inspect tasks, cancel.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use trace_store::{now_millis, Db, OrgId, Store};
+
+/// Where the system database is and which org to act for.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Target {
+    /// System database: `sqlite:PATH` or `postgres://…`.
+    #[arg(long, env = "TRACE_DB", default_value = "sqlite:trace.db", global = true)]
+    pub db: String,
+    /// Org to act for (created on first deploy).
+    #[arg(long, env = "TRACE_ORG", default_value = "default", global = true)]
+    pub org: String,
+}
+
+async fn open(t: &Target) -> anyhow::Result<Db> {
+    let db = Db::open(&t.db).await.with_context(|| format!("opening the system database {}", t.db))?;
+    db.migrate().await.context("migrating the system database")?;
+    Ok(db)
+}
+
+async fn org(db: &Db, t: &Target) -> anyhow::Result<OrgId> {
+    match db.org_id(&t.org).await? {
+        Some(id) => Ok(id),
+        None => bail!("org {:?} does not exist; deploy a DAG first (`trace deploy`)", t.org),
+    }
+}
+
+fn block_on<T>(f: impl std::future::Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the async runtime")?.block_on(f)
+}
+
+/// `trace deploy FILE`
+pub fn deploy(t: &Target, file: &PathBuf) -> anyhow::Result<ExitCode> {
+    let yaml = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let dag = match trace_dag::parse(&file.display().to_string(), &yaml) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("invalid DAG: {e}");
+            return Ok(ExitCode::from(1));
+        }
+    };
+    block_on(async {
+        let db = open(t).await?;
+        let now = now_millis();
+        let org = match db.org_id(&t.org).await? {
+            Some(id) => id,
+            None => db.create_org(&t.org, now).await?,
+        };
+        let d = db.deploy(org, &dag, &yaml, now).await.context("deploying")?;
+        println!("deployed DAG `{}` version {} ({} jobs) for org `{}`", dag.name, d.version, d.jobs.len(), t.org);
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// `trace trigger DAG JOB`
+pub fn trigger(t: &Target, dag: &str, job: &str, range: Option<(u64, u64)>, run_id: &str) -> anyhow::Result<ExitCode> {
+    block_on(async {
+        let db = open(t).await?;
+        let org = org(&db, t).await?;
+        let Some(job_id) = db.active_job(org, dag, job).await? else {
+            bail!("DAG `{dag}` has no job `{job}` in its active version (org `{}`)", t.org);
+        };
+        let r = db.trigger(job_id, run_id, range, now_millis()).await?;
+        if r.duplicate {
+            println!("run {run_id:?} of `{dag}.{job}` was already triggered (event {}); nothing new", r.event_id);
+        } else {
+            println!("triggered run {run_id:?} of `{dag}.{job}`: task {}", r.tasks.first().map_or("-".into(), |t| t.to_string()));
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// `trace tasks`
+pub fn tasks(t: &Target, limit: u32) -> anyhow::Result<ExitCode> {
+    block_on(async {
+        let db = open(t).await?;
+        let org = org(&db, t).await?;
+        println!("{:>8}  {:<20} {:<10} {:>8}  {:<20} error", "task", "job", "status", "attempts", "event");
+        for task in db.tasks_of_org(org, limit).await? {
+            let event = task.event_range.map_or(task.event_partition_key.clone(), |(s, e)| format!("[{s}, {e})"));
+            println!(
+                "{:>8}  {:<20} {:<10} {:>8}  {:<20} {}",
+                task.id,
+                task.job_name,
+                task.status.to_string() + if task.cancel_requested { "*" } else { "" },
+                task.attempts,
+                event,
+                task.last_error.unwrap_or_default()
+            );
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// `trace task ID`
+pub fn task(t: &Target, id: i64) -> anyhow::Result<ExitCode> {
+    block_on(async {
+        let db = open(t).await?;
+        let task = db.task(id).await?;
+        println!("task {} of job `{}`: {}{}", task.id, task.job_name, task.status, if task.cancel_requested { " (cancel requested)" } else { "" });
+        if let Some(e) = &task.last_error {
+            println!("last error: {e}");
+        }
+        for a in db.attempts(id).await? {
+            let took = a.finished_at.map_or("running".to_owned(), |f| format!("{} ms", f - a.started_at));
+            println!("  attempt {}: {} ({took})", a.attempt, a.outcome.as_deref().unwrap_or("running"));
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// `trace cancel ID`
+pub fn cancel(t: &Target, id: i64) -> anyhow::Result<ExitCode> {
+    block_on(async {
+        let db = open(t).await?;
+        let status = db.cancel(id, now_millis()).await?;
+        match status {
+            trace_store::TaskStatus::Running => println!("task {id}: cancel requested; its worker will stop it"),
+            other => println!("task {id}: {other}"),
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
