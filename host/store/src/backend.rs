@@ -193,6 +193,39 @@ macro_rules! store_impl {
                 Ok((status, job, max_attempts, finished.is_some(), slot))
             }
 
+            /// One completion inside `tx` (see [`Store::complete`]).
+            async fn complete_in(&self, tx: &mut $conn, c: &Completion, now: Millis) -> Result<Completed, StoreError> {
+                let auth = &c.auth;
+                let (_, job, max_attempts, late, slot) = self.gate(&mut *tx, auth).await?;
+                let (attempt_outcome, new_status, error) = match &c.outcome {
+                    Outcome::Succeeded => ("succeeded", TaskStatus::Completed, None),
+                    Outcome::Canceled => ("canceled", TaskStatus::Canceled, None),
+                    Outcome::Failed { retryable, message } => {
+                        let retry = *retryable && auth.attempt < max_attempts;
+                        ("failed", if retry { TaskStatus::Pending } else { TaskStatus::Failed }, Some(message.clone()))
+                    }
+                };
+                let events = if new_status == TaskStatus::Completed {
+                    self.write_state(&mut *tx, auth.task, &c.state).await?;
+                    self.ingest_emitted(&mut *tx, auth.task, job, &c.events, now).await?
+                } else {
+                    Vec::new()
+                };
+                if !late {
+                    sqlx::query(self.q(sql::FINISH_ATTEMPT)).bind(auth.task).bind(auth.attempt).bind(now).bind(attempt_outcome)
+                        .execute(&mut *tx).await.during("finishing an attempt")?;
+                    self.release(&mut *tx, slot, auth.task).await?;
+                }
+                if new_status == TaskStatus::Pending {
+                    sqlx::query(self.q(sql::SET_RETRY)).bind(auth.task).bind(now + retry_backoff(auth.attempt)).bind(now).bind(error)
+                        .execute(&mut *tx).await.during("scheduling a retry")?;
+                } else {
+                    sqlx::query(self.q(sql::SET_STATUS)).bind(auth.task).bind(new_status.as_str()).bind(now).bind(error)
+                        .execute(&mut *tx).await.during("finishing a task")?;
+                }
+                Ok(Completed { status: new_status, events, late })
+            }
+
             async fn write_state(&self, tx: &mut $conn, task: TaskId, writes: &StateWrites) -> Result<(), StoreError> {
                 if writes.is_empty() {
                     return Ok(());
@@ -412,37 +445,34 @@ macro_rules! store_impl {
             }
 
             async fn complete(&self, auth: &AttemptAuth, outcome: &Outcome, final_events: &[EmittedEvent], state: &StateWrites, now: Millis) -> Result<Completed, StoreError> {
+                let c = Completion { auth: auth.clone(), outcome: outcome.clone(), events: final_events.to_vec(), state: state.clone() };
                 let mut tx = self.begin().await?;
-                let (status, job, max_attempts, late, slot) = self.gate(&mut tx, auth).await?;
-                let _ = status;
-                let (attempt_outcome, new_status, error) = match outcome {
-                    Outcome::Succeeded => ("succeeded", TaskStatus::Completed, None),
-                    Outcome::Canceled => ("canceled", TaskStatus::Canceled, None),
-                    Outcome::Failed { retryable, message } => {
-                        let retry = *retryable && auth.attempt < max_attempts;
-                        ("failed", if retry { TaskStatus::Pending } else { TaskStatus::Failed }, Some(message.clone()))
-                    }
-                };
-                let events = if new_status == TaskStatus::Completed {
-                    self.write_state(&mut tx, auth.task, state).await?;
-                    self.ingest_emitted(&mut tx, auth.task, job, final_events, now).await?
-                } else {
-                    Vec::new()
-                };
-                if !late {
-                    sqlx::query(self.q(sql::FINISH_ATTEMPT)).bind(auth.task).bind(auth.attempt).bind(now).bind(attempt_outcome)
-                        .execute(&mut *tx).await.during("finishing an attempt")?;
-                    self.release(&mut tx, slot, auth.task).await?;
-                }
-                if new_status == TaskStatus::Pending {
-                    sqlx::query(self.q(sql::SET_RETRY)).bind(auth.task).bind(now + retry_backoff(auth.attempt)).bind(now).bind(error)
-                        .execute(&mut *tx).await.during("scheduling a retry")?;
-                } else {
-                    sqlx::query(self.q(sql::SET_STATUS)).bind(auth.task).bind(new_status.as_str()).bind(now).bind(error)
-                        .execute(&mut *tx).await.during("finishing a task")?;
-                }
+                let done = self.complete_in(&mut tx, &c, now).await?;
                 tx.commit().await.during("committing a completion")?;
-                Ok(Completed { status: new_status, events, late })
+                Ok(done)
+            }
+
+            async fn complete_many(&self, batch: &[Completion], now: Millis) -> Result<Vec<Result<Completed, StoreError>>, StoreError> {
+                let mut tx = self.begin().await?;
+                let mut results = Vec::with_capacity(batch.len());
+                for c in batch {
+                    // A savepoint per completion: one refused completion rolls
+                    // back alone, the others commit together.
+                    let mut sp = sqlx::Connection::begin(&mut *tx).await.during("opening a savepoint")?;
+                    match self.complete_in(&mut sp, c, now).await {
+                        Ok(done) => {
+                            sp.commit().await.during("releasing a savepoint")?;
+                            results.push(Ok(done));
+                        }
+                        Err(e @ StoreError::Db { .. }) => return Err(e),
+                        Err(e) => {
+                            sp.rollback().await.during("rolling back a savepoint")?;
+                            results.push(Err(e));
+                        }
+                    }
+                }
+                tx.commit().await.during("committing completions")?;
+                Ok(results)
             }
 
             async fn reap(&self, now: Millis) -> Result<Reaped, StoreError> {

@@ -56,6 +56,9 @@ impl Store for Db {
     async fn complete(&self, auth: &AttemptAuth, outcome: &Outcome, final_events: &[EmittedEvent], state: &StateWrites, now: Millis) -> Result<Completed, StoreError> {
         both!(self, s => s.complete(auth, outcome, final_events, state, now).await)
     }
+    async fn complete_many(&self, batch: &[Completion], now: Millis) -> Result<Vec<Result<Completed, StoreError>>, StoreError> {
+        both!(self, s => s.complete_many(batch, now).await)
+    }
     async fn fetch(&self, task: TaskId) -> Result<TaskPayload, StoreError> {
         both!(self, s => s.fetch(task).await)
     }

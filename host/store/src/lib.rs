@@ -52,6 +52,12 @@ pub trait Store: Send + Sync {
     /// completion, or not at all.
     async fn complete(&self, auth: &AttemptAuth, outcome: &Outcome, final_events: &[EmittedEvent], state: &StateWrites, now: Millis) -> Result<Completed, StoreError>;
 
+    /// Several completions in one transaction (commit count is the cost of a
+    /// queue). Each is gated and applied on its own savepoint: a refused one
+    /// (stale, finished, bad output) rolls back alone and reports its error.
+    /// Only a database failure fails the whole batch.
+    async fn complete_many(&self, batch: &[Completion], now: Millis) -> Result<Vec<Result<Completed, StoreError>>, StoreError>;
+
     /// The task's payload for its current attempt, with its job's state.
     async fn fetch(&self, task: TaskId) -> Result<TaskPayload, StoreError>;
 

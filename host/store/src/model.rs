@@ -222,3 +222,12 @@ pub struct AttemptView {
     /// `succeeded`, `failed`, `canceled`, `timeout`, or `None` while running.
     pub outcome: Option<String>,
 }
+
+/// One attempt's report: what [`crate::Store::complete`] takes, for batching.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Completion {
+    pub auth: AttemptAuth,
+    pub outcome: Outcome,
+    pub events: Vec<EmittedEvent>,
+    pub state: StateWrites,
+}

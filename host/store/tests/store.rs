@@ -285,3 +285,23 @@ async fn tasks_and_attempts_can_be_inspected<S: Store>(s: S) {
     assert_eq!(attempts[0].started_at, T0);
 }
 on_both!(tasks_and_attempts_can_be_inspected);
+
+async fn batched_completions_commit_together_and_fail_alone<S: Store>(s: S) {
+    let (org, d) = deployed(&s).await;
+    let a = running_source(&s, &d, "run-a").await;
+    let b = running_source(&s, &d, "run-b").await;
+    let before = s.event_count(org).await.unwrap();
+    let ok = |c: &Claim, e: EmittedEvent| Completion { auth: c.auth(), outcome: Outcome::Succeeded, events: vec![e], state: vec![] };
+    let bad_output = Completion { events: vec![range_event(0, 1), EmittedEvent { output: 9, ..range_event(1, 2) }], ..ok(&b, range_event(0, 1)) };
+    let forged = Completion { auth: AttemptAuth { credential: "x".into(), ..a.auth() }, ..ok(&a, range_event(5, 6)) };
+    let results = s.complete_many(&[ok(&a, range_event(0, 10)), bad_output, forged], T0).await.unwrap();
+    assert!(matches!(results[0], Ok(Completed { status: TaskStatus::Completed, .. })));
+    assert!(matches!(results[1], Err(StoreError::NoSuchOutput { output: 9, .. })), "{:?}", results[1]);
+    assert!(matches!(results[2], Err(StoreError::BadCredential { .. })), "{:?}", results[2]);
+    assert_eq!(s.event_count(org).await.unwrap(), before + 1, "only the good completion's event");
+    assert_eq!(s.task(a.task).await.unwrap().status, TaskStatus::Completed);
+    assert_eq!(s.task(b.task).await.unwrap().status, TaskStatus::Running, "the refused one is untouched");
+    let again = s.complete_many(&[ok(&b, range_event(20, 30))], T0).await.unwrap();
+    assert!(again[0].is_ok());
+}
+on_both!(batched_completions_commit_together_and_fail_alone);
