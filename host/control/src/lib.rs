@@ -3,6 +3,7 @@
 //! task, run its operator in the sandbox and report back, attempt-gated.
 //! [`dev`] runs them all in one process on SQLite: `trace dev`.
 
+pub mod completer;
 pub mod dev;
 pub mod dispatcher;
 pub mod queue;

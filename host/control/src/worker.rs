@@ -12,7 +12,9 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use trace_core::{InputEvent, Range, TaskContext, VecSource};
 use trace_sandbox::{Limits, LoadError, MemoryState, Operator, Runtime, Task, World};
-use trace_store::{now_millis, Db, EmittedEvent, Outcome, StateWrites, Store, StoreError, TaskId, TaskPayload};
+use trace_store::{Completion, Db, EmittedEvent, Outcome, StateWrites, Store, StoreError, TaskId, TaskPayload};
+
+use crate::completer::Completer;
 
 use crate::queue::InProcessQueue;
 
@@ -43,12 +45,16 @@ pub struct WorkerContext {
     pub operators: OperatorDir,
     /// Woken after every completion so the dispatcher claims the follow-ups.
     pub wake: Arc<Notify>,
+    /// Commits reports in batches.
+    pub completer: Completer,
     loaded: Mutex<HashMap<(String, bool), Operator>>,
 }
 
 impl WorkerContext {
+    /// Must be called inside a Tokio runtime (it starts the completer).
     pub fn new(db: Arc<Db>, queue: Arc<InProcessQueue>, runtime: Arc<Runtime>, operators: OperatorDir, wake: Arc<Notify>) -> Self {
-        Self { db, queue, runtime, operators, wake, loaded: Mutex::new(HashMap::new()) }
+        let (completer, _) = Completer::spawn(db.clone());
+        Self { db, queue, runtime, operators, wake, completer, loaded: Mutex::new(HashMap::new()) }
     }
 
     /// Load (compile or fetch from cache) an operator ahead of its tasks.
@@ -143,7 +149,8 @@ async fn report(
     events: Vec<EmittedEvent>,
     state: StateWrites,
 ) -> Result<(), WorkerError> {
-    match ctx.db.complete(auth, &outcome, &events, &state, now_millis()).await {
+    let completion = Completion { auth: auth.clone(), outcome, events, state };
+    match ctx.completer.complete(completion).await {
         Ok(_) => Ok(()),
         // Superseded or already finished: the platform has moved on, and the
         // attempt's results are rightly dropped.

@@ -19,6 +19,10 @@ pub enum StoreError {
     NoSuchOutput { job: i64, output: u32, outputs: i32 },
     #[error("org {0:?} already exists")]
     OrgExists(String),
+    #[error("the completer has shut down")]
+    Closed,
+    #[error("the batch this completion was in failed: {0}")]
+    BatchFailed(String),
     #[error("database error while {op}")]
     Db {
         op: &'static str,
