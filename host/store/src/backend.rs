@@ -3,6 +3,7 @@
 //! serve both; only connection setup and row locking differ.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -123,40 +124,77 @@ fn event_key(producer: &str, job: i64, e: &EmittedEvent) -> String {
 macro_rules! store_impl {
     ($store:ty, $db:ty, $conn:ty, $migrations:expr) => {
         impl $store {
-            /// Record one event and create a task for every job subscribed to
-            /// its producer's output, unless its idempotency key was seen.
-            async fn ingest(&self, tx: &mut $conn, org: OrgId, job: JobId, task: Option<TaskId>, key: String, e: &EmittedEvent, now: Millis) -> Result<Ingested, StoreError> {
-                let (start, end) = e.range.map_or((None, None), |(s, e)| (Some(s as i64), Some(e as i64)));
-                let inserted: Option<i64> = sqlx::query_scalar(self.q(sql::INSERT_EVENT))
-                    .bind(org).bind(job).bind(task).bind(e.output as i32).bind(&e.partition_key)
-                    .bind(start).bind(end).bind(&e.cursor).bind(&key).bind(now)
-                    .fetch_optional(&mut *tx).await.during("recording an event")?;
-                let Some(event_id) = inserted else {
-                    let event_id: i64 = sqlx::query_scalar(self.q(sql::EVENT_BY_KEY)).bind(&key)
-                        .fetch_one(&mut *tx).await.during("finding a duplicate event")?;
-                    return Ok(Ingested { event_id, duplicate: true, tasks: Vec::new() });
-                };
-                let tasks: Vec<i64> = sqlx::query_scalar(self.q(sql::INSERT_SUBSCRIBER_TASKS))
-                    .bind(org).bind(event_id).bind(now).bind(job).bind(e.output as i32)
-                    .fetch_all(&mut *tx).await.during("creating tasks for an event")?;
-                Ok(Ingested { event_id, duplicate: false, tasks })
-            }
-
             /// Ingest events emitted by `task` of `job`, checking output indexes.
             async fn ingest_emitted(&self, tx: &mut $conn, task: TaskId, job: JobId, events: &[EmittedEvent], now: Millis) -> Result<Vec<Ingested>, StoreError> {
+                if events.is_empty() {
+                    return Ok(Vec::new());
+                }
                 let row = sqlx::query(self.q(sql::JOB_INFO)).bind(job).fetch_optional(&mut *tx).await.during("reading a job")?
                     .ok_or(StoreError::NoSuchJob(job))?;
                 let outputs: i32 = row.get(0);
                 let org: i64 = row.get(1);
+                // Check every event before writing any.
+                if let Some(e) = events.iter().find(|e| e.output as i64 >= i64::from(outputs)) {
+                    return Err(StoreError::NoSuchOutput { job, output: e.output, outputs });
+                }
                 let mut out = Vec::with_capacity(events.len());
-                for e in events {
-                    if e.output as i64 >= i64::from(outputs) {
-                        return Err(StoreError::NoSuchOutput { job, output: e.output, outputs });
-                    }
-                    let key = event_key(&format!("task:{task}"), job, e);
-                    out.push(self.ingest(tx, org, job, Some(task), key, e, now).await?);
+                for chunk in events.chunks(sql::INGEST_CHUNK) {
+                    out.extend(self.ingest_chunk(tx, org, job, task, chunk, now).await?);
                 }
                 Ok(out)
+            }
+
+            /// Record a chunk of one task's events and their tasks with three
+            /// multi-row statements instead of two round trips per event.
+            async fn ingest_chunk(&self, tx: &mut $conn, org: OrgId, job: JobId, task: TaskId, events: &[EmittedEvent], now: Millis) -> Result<Vec<Ingested>, StoreError> {
+                let keys: Vec<String> = events.iter().map(|e| event_key(&format!("task:{task}"), job, e)).collect();
+                let insert = self.dynamic(sql::insert_events(events.len()));
+                let mut query = sqlx::query(insert);
+                for (e, key) in events.iter().zip(&keys) {
+                    let (start, end) = e.range.map_or((None, None), |(s, e)| (Some(s as i64), Some(e as i64)));
+                    query = query.bind(org).bind(job).bind(Some(task)).bind(e.output as i32).bind(&e.partition_key)
+                        .bind(start).bind(end).bind(&e.cursor).bind(key).bind(now);
+                }
+                let rows = query.fetch_all(&mut *tx).await.during("recording events")?;
+                let mut new: HashMap<String, i64> = rows.iter().map(|r| (r.get::<String, _>(1), r.get::<i64, _>(0))).collect();
+                let mut ids: HashMap<String, i64> = new.clone();
+                let missing: Vec<&String> = keys.iter().filter(|k| !ids.contains_key(*k)).collect();
+                if !missing.is_empty() {
+                    let mut query = sqlx::query(self.dynamic(sql::events_by_keys(missing.len())));
+                    for key in &missing {
+                        query = query.bind(*key);
+                    }
+                    for r in query.fetch_all(&mut *tx).await.during("finding duplicate events")? {
+                        ids.insert(r.get(1), r.get(0));
+                    }
+                }
+                let mut tasks_of: HashMap<i64, Vec<TaskId>> = HashMap::new();
+                if !new.is_empty() {
+                    let new_ids: Vec<i64> = new.values().copied().collect();
+                    let mut query = sqlx::query(self.dynamic(sql::insert_subscriber_tasks(new_ids.len()))).bind(org).bind(now);
+                    for id in &new_ids {
+                        query = query.bind(*id);
+                    }
+                    for r in query.fetch_all(&mut *tx).await.during("creating tasks for events")? {
+                        tasks_of.entry(r.get::<i64, _>(1)).or_default().push(r.get(0));
+                    }
+                }
+                Ok(keys
+                    .iter()
+                    .map(|key| {
+                        let event_id = ids[key];
+                        // The first occurrence of a new key made the event; any
+                        // repeat, in this chunk or from before, is a duplicate.
+                        match new.remove(key) {
+                            Some(_) => {
+                                let mut tasks = tasks_of.remove(&event_id).unwrap_or_default();
+                                tasks.sort_unstable();
+                                Ingested { event_id, duplicate: false, tasks }
+                            }
+                            None => Ingested { event_id, duplicate: true, tasks: Vec::new() },
+                        }
+                    })
+                    .collect())
             }
 
             /// Check that `auth` is the task's current attempt and may still report.

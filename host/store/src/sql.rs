@@ -32,10 +32,6 @@ pub(crate) const INSERT_EVENT: &str = "INSERT INTO events (org_id, producer_job_
      partition_key, range_start, range_end, cursor, idempotency_key, created_at) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (idempotency_key) DO NOTHING RETURNING id";
 pub(crate) const EVENT_BY_KEY: &str = "SELECT id FROM events WHERE idempotency_key = $1";
-pub(crate) const INSERT_SUBSCRIBER_TASKS: &str = "INSERT INTO tasks (org_id, job_id, event_id, status, available_at, created_at, updated_at) \
-     SELECT $1, ji.job_id, $2, 'pending', $3, $3, $3 FROM job_inputs ji \
-     WHERE ji.from_job_id = $4 AND ji.from_output = $5 \
-     ON CONFLICT (job_id, event_id) DO NOTHING RETURNING id";
 pub(crate) const INSERT_TASK: &str = "INSERT INTO tasks (org_id, job_id, event_id, status, available_at, created_at, updated_at) \
      VALUES ($1, $2, $3, 'pending', $4, $4, $4) ON CONFLICT (job_id, event_id) DO NOTHING RETURNING id";
 
@@ -95,3 +91,43 @@ pub(crate) const ACTIVE_JOB: &str = "SELECT j.id FROM dags d JOIN jobs j ON j.da
      WHERE d.org_id = $1 AND d.name = $2 AND j.name = $3";
 pub(crate) const ATTEMPTS: &str = "SELECT attempt, started_at, deadline_at, finished_at, outcome FROM task_attempts \
      WHERE task_id = $1 ORDER BY attempt";
+
+/// Events recorded per multi-row statement (10 parameters each; well under
+/// SQLite's and PostgreSQL's parameter limits).
+pub(crate) const INGEST_CHUNK: usize = 500;
+
+/// `INSERT INTO events … VALUES (…), (…) …` for `n` events, returning the
+/// ids and keys of those that were new.
+pub(crate) fn insert_events(n: usize) -> String {
+    let rows: Vec<String> = (0..n)
+        .map(|i| {
+            let p: Vec<String> = (1..=10).map(|c| format!("${}", i * 10 + c)).collect();
+            format!("({})", p.join(", "))
+        })
+        .collect();
+    format!(
+        "INSERT INTO events (org_id, producer_job_id, producer_task_id, output_index, partition_key, range_start, \
+         range_end, cursor, idempotency_key, created_at) VALUES {} ON CONFLICT (idempotency_key) DO NOTHING \
+         RETURNING id, idempotency_key",
+        rows.join(", ")
+    )
+}
+
+/// Ids and keys of the events with `n` given keys.
+pub(crate) fn events_by_keys(n: usize) -> String {
+    let p: Vec<String> = (1..=n).map(|i| format!("${i}")).collect();
+    format!("SELECT id, idempotency_key FROM events WHERE idempotency_key IN ({})", p.join(", "))
+}
+
+/// One task per subscribed job for each of `n` new events (`$1` org, `$2`
+/// now, then the event ids), returning task and event ids.
+pub(crate) fn insert_subscriber_tasks(n: usize) -> String {
+    let p: Vec<String> = (3..n + 3).map(|i| format!("${i}")).collect();
+    format!(
+        "INSERT INTO tasks (org_id, job_id, event_id, status, available_at, created_at, updated_at) \
+         SELECT $1, ji.job_id, e.id, 'pending', $2, $2, $2 FROM events e \
+         JOIN job_inputs ji ON ji.from_job_id = e.producer_job_id AND ji.from_output = e.output_index \
+         WHERE e.id IN ({}) ORDER BY e.id, ji.job_id ON CONFLICT (job_id, event_id) DO NOTHING RETURNING id, event_id",
+        p.join(", ")
+    )
+}

@@ -305,3 +305,20 @@ async fn batched_completions_commit_together_and_fail_alone<S: Store>(s: S) {
     assert!(again[0].is_ok());
 }
 on_both!(batched_completions_commit_together_and_fail_alone);
+
+async fn a_large_fan_out_is_recorded_exactly_once_per_event<S: Store>(s: S) {
+    let (org, d) = deployed(&s).await;
+    let claim = running_source(&s, &d, "run-1").await;
+    // 1,200 events cross the 500-event statement chunks; one is repeated.
+    let mut events: Vec<_> = (0..1_200).map(|i| range_event(i, i + 1)).collect();
+    events[1_100] = range_event(7, 8);
+    let before = s.event_count(org).await.unwrap();
+    let done = s.complete(&claim.auth(), &Outcome::Succeeded, &events, &vec![], T0).await.unwrap();
+    assert_eq!(done.events.len(), 1_200, "one result per event, in order");
+    assert!(done.events[1_100].duplicate && done.events[1_100].tasks.is_empty());
+    assert_eq!(done.events[1_100].event_id, done.events[7].event_id);
+    assert!(done.events.iter().enumerate().all(|(i, e)| i == 1_100 || (!e.duplicate && e.tasks.len() == 1)));
+    assert_eq!(s.event_count(org).await.unwrap(), before + 1_199);
+    assert_eq!(s.tasks_of_job(d.job("agg")).await.unwrap().len(), 1_199);
+}
+on_both!(a_large_fan_out_is_recorded_exactly_once_per_event);
