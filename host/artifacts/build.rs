@@ -20,13 +20,14 @@ const GUESTS: &[(&str, &str, &str)] = &[
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
     let root = manifest_dir.parent().unwrap().parent().unwrap().to_path_buf();
-    for dir in ["wit", "guest-sdk", "operators"] {
-        println!("cargo:rerun-if-changed={}", root.join(dir).display());
-    }
-    println!("cargo:rerun-if-changed={}", root.join("Cargo.lock").display());
+    // Every checkout sharing one target directory (a developer's and CI's)
+    // shares this build script's output, so "unchanged since the last run"
+    // cannot be trusted across checkouts: always run, and let the nested
+    // cargo (a no-op when its guests are fresh) decide what to rebuild.
+    println!("cargo:rerun-if-changed=always-rebuild-guests.marker-that-does-not-exist");
 
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").unwrap());
-    let target_dir = guest_target_dir(&out_dir);
+    let target_dir = guest_target_dir(&out_dir, &root);
     build_guests(&root, &target_dir);
 
     let wasm_dir = target_dir.join("wasm32-wasip2").join("guest");
@@ -45,11 +46,15 @@ fn main() {
 }
 
 /// Guests get their own target directory beside the host's (nested cargo
-/// must not wait on the outer build's lock), shared by every host profile.
-fn guest_target_dir(out_dir: &Path) -> PathBuf {
+/// must not wait on the outer build's lock), shared by every host profile
+/// but not by other checkouts: their outputs land at the same file names.
+fn guest_target_dir(out_dir: &Path, root: &Path) -> PathBuf {
+    use std::hash::{DefaultHasher, Hash, Hasher};
     // OUT_DIR = <target>/<profile>/build/<pkg>-<hash>/out
     let target = out_dir.ancestors().nth(4).expect("OUT_DIR is inside the target directory");
-    target.join("guests")
+    let mut h = DefaultHasher::new();
+    root.hash(&mut h);
+    target.join("guests").join(format!("{:016x}", h.finish()))
 }
 
 fn build_guests(root: &Path, target_dir: &Path) {

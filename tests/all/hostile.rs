@@ -172,6 +172,12 @@ fn writing_to_a_missing_output_is_an_error_the_guest_sees() {
 }
 
 #[test]
+fn a_backwards_event_range_is_refused_to_the_guest() {
+    let f = attack("backwards_range", Limits::default());
+    assert!(fatal_message(&f).contains("event range is backwards: start=10 > end=5"), "{}", fatal_message(&f));
+}
+
+#[test]
 fn garbage_output_is_rejected_when_written_as_parquet() {
     let op = load(trace_artifacts::HOSTILE);
     let report = op.run(task(json!({ "attack": "garbage_output" })));

@@ -91,3 +91,40 @@ pub fn write_parquet(path: &Path, ipc_batches: &[Vec<u8>]) -> Result<u64, SinkEr
     }
     sink.finish()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow_array::{Int32Array, RecordBatch, StringArray};
+    use arrow_schema::{DataType, Field, Schema};
+
+    use super::*;
+    use crate::encode_ipc;
+
+    fn ints() -> Vec<u8> {
+        let schema = Arc::new(Schema::new(vec![Field::new("n", DataType::Int32, false)]));
+        encode_ipc(&[RecordBatch::try_new(schema, vec![Arc::new(Int32Array::from(vec![1, 2]))]).unwrap()]).unwrap()
+    }
+
+    fn strings() -> Vec<u8> {
+        let schema = Arc::new(Schema::new(vec![Field::new("n", DataType::Utf8, false)]));
+        encode_ipc(&[RecordBatch::try_new(schema, vec![Arc::new(StringArray::from(vec!["a"]))]).unwrap()]).unwrap()
+    }
+
+    #[test]
+    fn an_output_may_not_change_its_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = write_parquet(&dir.path().join("o.parquet"), &[ints(), strings()]).unwrap_err();
+        assert!(matches!(err, SinkError::SchemaChanged { index: 1, .. }), "{err}");
+        assert!(err.to_string().contains("output batch 1 changes the schema"), "{err}");
+    }
+
+    #[test]
+    fn rows_are_counted_and_no_file_is_written_for_no_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(write_parquet(&dir.path().join("a.parquet"), &[ints(), ints()]).unwrap(), 4);
+        assert_eq!(write_parquet(&dir.path().join("b.parquet"), &[]).unwrap(), 0);
+        assert!(!dir.path().join("b.parquet").exists());
+    }
+}
