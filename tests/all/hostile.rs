@@ -178,6 +178,12 @@ fn a_backwards_event_range_is_refused_to_the_guest() {
 }
 
 #[test]
+fn an_event_for_a_missing_output_is_refused_to_the_guest() {
+    let f = attack("bad_event_output", Limits::default());
+    assert!(fatal_message(&f).contains("no output 3: this job has 1 output(s)"), "{}", fatal_message(&f));
+}
+
+#[test]
 fn garbage_output_is_rejected_when_written_as_parquet() {
     let op = load(trace_artifacts::HOSTILE);
     let report = op.run(task(json!({ "attack": "garbage_output" })));

@@ -150,14 +150,23 @@ async fn report(
     state: StateWrites,
 ) -> Result<(), WorkerError> {
     let completion = Completion { auth: auth.clone(), outcome, events, state };
-    match ctx.completer.complete(completion).await {
-        Ok(_) => Ok(()),
+    let refused = match ctx.completer.complete(completion).await {
+        Ok(_) => return Ok(()),
         // Superseded or already finished: the platform has moved on, and the
         // attempt's results are rightly dropped.
-        Err(e @ (StoreError::StaleAttempt { .. } | StoreError::TaskFinished { .. })) => {
+        Err(e @ (StoreError::StaleAttempt { .. } | StoreError::TaskFinished { .. } | StoreError::BadCredential { .. })) => {
             tracing::info!(error = %e, "completion refused");
-            Ok(())
+            return Ok(());
         }
+        // The report itself is invalid (an event for an output the job does
+        // not have): fail the attempt, fatally, rather than the worker.
+        Err(e @ StoreError::NoSuchOutput { .. }) => e,
+        Err(e) => return Err(e.into()),
+    };
+    let outcome = Outcome::Failed { retryable: false, message: format!("the operator's report was refused: {refused}") };
+    let retry = Completion { auth: auth.clone(), outcome, events: Vec::new(), state: Vec::new() };
+    match ctx.completer.complete(retry).await {
+        Ok(_) | Err(StoreError::StaleAttempt { .. } | StoreError::TaskFinished { .. }) => Ok(()),
         Err(e) => Err(e.into()),
     }
 }

@@ -71,6 +71,7 @@ impl Operator for Hostile {
             }
             "bad_output_index" => output::write(7, &one_column(1)),
             "backwards_range" => events::emit(Event::range(0, 10, 5)),
+            "bad_event_output" => events::emit(Event::range(3, 0, 1)),
             "garbage_output" => output::write(0, &one_column(1)).and_then(|()| {
                 trace_guest::bindings::trace::operator::output::write_batch(0, b"not arrow")
                     .map_err(fatal)

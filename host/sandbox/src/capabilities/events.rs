@@ -23,6 +23,10 @@ impl Host for TaskState {
                 return Err(self.fail(LimitExceeded::EventField { field, got, limit: field_limit }));
             }
         }
+        if event.output as usize >= self.outputs.len() {
+            let count = self.outputs.len();
+            return Ok(Err(format!("no output {}: this job has {count} output(s)", event.output)));
+        }
         if let Some(r) = &event.range {
             if r.start > r.end {
                 return Ok(Err(format!("event range is backwards: start={} > end={}", r.start, r.end)));
