@@ -39,11 +39,6 @@ impl PgStore {
         AssertSqlSafe(Cow::Borrowed(sql))
     }
 
-    /// Run administrative SQL (e.g. `CREATE DATABASE` in test fixtures).
-    pub async fn execute_raw(&self, sql: &str) -> Result<(), StoreError> {
-        sqlx::raw_sql(AssertSqlSafe(sql.to_owned())).execute(&self.pool).await.during("running administrative SQL").map(drop)
-    }
-
     /// SQL assembled from this crate's constants only.
     fn dynamic(&self, sql: String) -> AssertSqlSafe<String> {
         AssertSqlSafe(sql)
