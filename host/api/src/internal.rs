@@ -29,12 +29,20 @@ pub struct InternalState {
     pub worker_token: String,
 }
 
+/// Largest request body accepted (a completion with its final events and
+/// state writes).
+pub const MAX_BODY_BYTES: usize = 16 << 20;
+
+/// Most events in one request (the sandbox's default event limit).
+pub const MAX_EVENTS_PER_REQUEST: usize = 10_000;
+
 /// The `/internal/*` routes.
 pub fn internal_router(state: Arc<InternalState>) -> Router {
     Router::new()
         .route("/internal/task-fetch", get(task_fetch))
         .route("/internal/events", post(events))
         .route("/internal/task-complete", post(task_complete))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }
 
@@ -65,6 +73,12 @@ fn auth(headers: &HeaderMap, task: i64, attempt: i32) -> Result<AttemptAuth, Api
 }
 
 fn to_store(events: &[WireEvent]) -> Result<Vec<EmittedEvent>, ApiError> {
+    if events.len() > MAX_EVENTS_PER_REQUEST {
+        return Err(ApiError::BadRequest(format!(
+            "too many events in one request: got={}, limit={MAX_EVENTS_PER_REQUEST}",
+            events.len()
+        )));
+    }
     events.iter().map(|e| e.to_store().map_err(ApiError::BadRequest)).collect()
 }
 

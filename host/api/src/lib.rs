@@ -9,5 +9,5 @@ mod internal;
 mod wire;
 
 pub use error::ApiError;
-pub use internal::{internal_router, InternalState};
+pub use internal::{internal_router, InternalState, MAX_BODY_BYTES, MAX_EVENTS_PER_REQUEST};
 pub use wire::*;

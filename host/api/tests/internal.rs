@@ -144,3 +144,19 @@ async fn bad_requests_are_rejected_without_leaking_internals() {
     let (status, _) = call(&f.app, "POST", "/internal/task-complete", Some(&c.credential), Some(unknown_field)).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 }
+
+#[tokio::test]
+async fn requests_over_the_bounds_are_refused() {
+    let f = fixture().await;
+    let c = running(&f, "r1").await;
+    let events: Vec<Value> = (0..trace_api::MAX_EVENTS_PER_REQUEST + 1).map(|i| json!({ "output": 0, "partition_key": i.to_string() })).collect();
+    let body = json!({ "task_id": c.task, "attempt": 1, "events": events });
+    let (status, body) = call(&f.app, "POST", "/internal/events", Some(&c.credential), Some(body)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["message"], "too many events in one request: got=10001, limit=10000");
+
+    let huge = json!({ "task_id": c.task, "attempt": 1, "status": "failed", "error": "x".repeat(trace_api::MAX_BODY_BYTES) });
+    let (status, _) = call(&f.app, "POST", "/internal/task-complete", Some(&c.credential), Some(huge)).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(f.db.task(c.task).await.unwrap().status, trace_store::TaskStatus::Running, "nothing was applied");
+}

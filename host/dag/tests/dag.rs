@@ -156,3 +156,30 @@ fn materialization_hash_ignores_execution_only_fields() {
     let again = parse("dag.yaml", &edit(r#"config: { min_value: "1000000" }"#, r#"config: { a: 2, min_value: "1000000", b: 1 }"#)).unwrap();
     assert_eq!(materialization_hash(reordered.job("transfers").unwrap()), materialization_hash(again.job("transfers").unwrap()));
 }
+
+#[test]
+fn rejects_counts_outside_their_bounds() {
+    let e = rejected(&edit("    config: { range_size: 10000 }\n", "    config: { range_size: 10000 }\n    outputs: 0\n"));
+    assert!(e.message.contains("outputs must be between 1 and 64, got 0"), "{e}");
+    let e = rejected(&edit("    config: { range_size: 10000 }\n", "    config: { range_size: 10000 }\n    outputs: 65\n"));
+    assert!(e.message.contains("outputs must be between 1 and 64, got 65"), "{e}");
+    let e = rejected(&edit("    timeout: 30s\n", "    timeout: 30s\n    max_attempts: 101\n"));
+    assert!(e.message.contains("max_attempts must be between 1 and 100, got 101"), "{e}");
+    let no_slots = GOOD.replace(
+        "    slots:\n      - env: { RPC_URL: \"https://node-1\" }\n        secret_env: { RPC_KEY: \"rpc/key-1\" }\n      - env: { RPC_URL: \"https://node-2\" }\n        secret_env: { RPC_KEY: \"rpc/key-2\" }\n",
+        "    slots: []\n",
+    );
+    let e = rejected(&no_slots);
+    assert!(e.message.contains("worker pool `ingest` must have between 1 and 10000 slots, has 0"), "{e}");
+    assert_eq!(e.line, Some(3), "the pool's line");
+}
+
+#[test]
+fn rejects_more_jobs_than_the_limit() {
+    let mut text = String::from("name: big\njobs:\n");
+    for i in 0..1_001 {
+        text.push_str(&format!("  - name: j{i}\n    kind: source\n    operator: a.wasm\n"));
+    }
+    let e = rejected(&text);
+    assert_eq!(e.message, "too many jobs: got=1001, limit=1000");
+}
