@@ -42,7 +42,8 @@ pub async fn trace_tasks_per_sec(db: Arc<Db>, operators: &Path, n: u64, workers:
         // compete with the work (adds at most one interval to the time).
         poll: Duration::from_millis(50),
     };
-    let (_, done) = dev::run_on(db, run, |_| {}).await.expect("the bench DAG runs");
+    let queue = Arc::new(trace_control::queue::InProcessQueue::default());
+    let (_, done) = dev::run_on(db, queue, run, |_| {}).await.expect("the bench DAG runs");
     let completed: i64 = done.counts.iter().map(|(_, n)| n).sum();
     assert_eq!(completed as u64, n + 1, "every task completed");
     // Compilation happens before the first task; measure from trigger on.

@@ -11,7 +11,7 @@ use trace_sandbox::{Runtime, RuntimeConfig, World};
 use trace_store::{now_millis, Db, Deployed, OrgId, SqliteStore, Store, StoreError, TaskStatus};
 
 use crate::dispatcher::{self, DispatcherConfig};
-use crate::queue::InProcessQueue;
+use crate::queue::{InProcessQueue, TaskQueue};
 use crate::worker::{self, OperatorDir, WorkerContext, WorkerError};
 
 #[derive(Debug, thiserror::Error)]
@@ -20,6 +20,8 @@ pub enum DevError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Worker(#[from] WorkerError),
+    #[error(transparent)]
+    Dispatch(#[from] crate::dispatcher::DispatchError),
     #[error("starting the sandbox")]
     Sandbox(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("the DAG has no source job to trigger")]
@@ -56,11 +58,11 @@ pub struct DevRun<'a> {
 /// called a few times a second.
 pub async fn run(run: DevRun<'_>, progress: impl FnMut(&Progress)) -> Result<(Deployed, Progress), DevError> {
     let db = Arc::new(Db::Sqlite(SqliteStore::open(run.database).await?));
-    run_on(db, run, progress).await
+    run_on(db, Arc::new(InProcessQueue::default()), run, progress).await
 }
 
-/// [`run`] on any system database (`run.database` is ignored).
-pub async fn run_on(db: Arc<Db>, run: DevRun<'_>, mut progress: impl FnMut(&Progress)) -> Result<(Deployed, Progress), DevError> {
+/// [`run`] on any system database and queue (`run.database` is ignored).
+pub async fn run_on(db: Arc<Db>, queue: Arc<dyn TaskQueue>, run: DevRun<'_>, mut progress: impl FnMut(&Progress)) -> Result<(Deployed, Progress), DevError> {
     db.migrate().await?;
     let now = now_millis();
     let org: OrgId = db.create_org(&format!("dev_{now}"), now).await?;
@@ -75,7 +77,6 @@ pub async fn run_on(db: Arc<Db>, run: DevRun<'_>, mut progress: impl FnMut(&Prog
 
     let config = RuntimeConfig { cache_dir: run.cache_dir.clone(), ..RuntimeConfig::default() };
     let runtime = Arc::new(Runtime::new(config).map_err(|e| DevError::Sandbox(e.into()))?);
-    let queue = Arc::new(InProcessQueue::default());
     let wake = Arc::new(Notify::new());
     let (stop, stopped) = watch::channel(false);
     let dispatcher = tokio::spawn(dispatcher::run(db.clone(), queue.clone(), wake.clone(), DispatcherConfig::default(), stopped));

@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::sync::{watch, Notify};
 use trace_store::{now_millis, Db, Store, StoreError};
 
-use crate::queue::InProcessQueue;
+use crate::queue::{QueueError, TaskQueue};
 
 /// How the dispatcher paces itself.
 #[derive(Debug, Clone)]
@@ -28,14 +28,22 @@ impl Default for DispatcherConfig {
     }
 }
 
-/// Run until `shutdown` turns true. Returns the first database error.
+#[derive(Debug, thiserror::Error)]
+pub enum DispatchError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+}
+
+/// Run until `shutdown` turns true. Returns the first database or queue error.
 pub async fn run(
     db: Arc<Db>,
-    queue: Arc<InProcessQueue>,
+    queue: Arc<dyn TaskQueue>,
     wake: Arc<Notify>,
     config: DispatcherConfig,
     mut shutdown: watch::Receiver<bool>,
-) -> Result<(), StoreError> {
+) -> Result<(), DispatchError> {
     let mut last_reap = std::time::Instant::now() - config.reap_every;
     loop {
         if *shutdown.borrow() {
@@ -48,7 +56,7 @@ pub async fn run(
         }
         let claims = db.claim(config.batch, now).await?;
         for claim in &claims {
-            queue.send(claim.task);
+            queue.send(claim.task).await?;
         }
         if claims.len() as u32 == config.batch {
             continue; // more may be waiting

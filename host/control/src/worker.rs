@@ -16,7 +16,7 @@ use trace_store::{Completion, Db, EmittedEvent, Outcome, StateWrites, Store, Sto
 
 use crate::completer::Completer;
 
-use crate::queue::InProcessQueue;
+use crate::queue::{QueueError, TaskQueue};
 
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError {
@@ -24,6 +24,8 @@ pub enum WorkerError {
     Store(#[from] StoreError),
     #[error("the sandbox thread for task {0} panicked")]
     Panicked(TaskId),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
 }
 
 /// Turns an operator reference from a DAG into a component file.
@@ -40,7 +42,7 @@ impl OperatorDir {
 /// Shared by all of a process's workers.
 pub struct WorkerContext {
     pub db: Arc<Db>,
-    pub queue: Arc<InProcessQueue>,
+    pub queue: Arc<dyn TaskQueue>,
     pub runtime: Arc<Runtime>,
     pub operators: OperatorDir,
     /// Woken after every completion so the dispatcher claims the follow-ups.
@@ -52,7 +54,7 @@ pub struct WorkerContext {
 
 impl WorkerContext {
     /// Must be called inside a Tokio runtime (it starts the completer).
-    pub fn new(db: Arc<Db>, queue: Arc<InProcessQueue>, runtime: Arc<Runtime>, operators: OperatorDir, wake: Arc<Notify>) -> Self {
+    pub fn new(db: Arc<Db>, queue: Arc<dyn TaskQueue>, runtime: Arc<Runtime>, operators: OperatorDir, wake: Arc<Notify>) -> Self {
         let (completer, _) = Completer::spawn(db.clone());
         Self { db, queue, runtime, operators, wake, completer, loaded: Mutex::new(HashMap::new()) }
     }
@@ -73,10 +75,12 @@ impl WorkerContext {
     }
 }
 
-/// Serve tasks until the queue closes.
+/// Serve tasks until the queue closes. A message is acknowledged only after
+/// its task was reported, so a worker that dies leaves it to be redelivered.
 pub async fn run(ctx: Arc<WorkerContext>) -> Result<(), WorkerError> {
-    while let Some(task) = ctx.queue.recv().await {
-        run_task(&ctx, task).await?;
+    while let Some(delivery) = ctx.queue.recv().await? {
+        run_task(&ctx, delivery.task).await?;
+        ctx.queue.ack(&delivery).await?;
         ctx.wake.notify_one();
     }
     Ok(())

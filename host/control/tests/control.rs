@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::sync::{watch, Notify};
 use trace_control::dev::{self, DevRun};
 use trace_control::dispatcher::{self, DispatcherConfig};
-use trace_control::queue::InProcessQueue;
+use trace_control::queue::{InProcessQueue, TaskQueue};
 use trace_control::worker::{self, OperatorDir, WorkerContext};
 use trace_sandbox::{Runtime, RuntimeConfig};
 use trace_store::{now_millis, Db, SqliteStore, Store, TaskStatus};
@@ -99,7 +99,7 @@ async fn a_worker_killed_mid_task_is_retried_without_duplicates() {
         .await
         .unwrap();
 
-    let queue = Arc::new(InProcessQueue::default());
+    let queue: Arc<dyn TaskQueue> = Arc::new(InProcessQueue::default());
     let wake = Arc::new(Notify::new());
     let (stop, stopped) = watch::channel(false);
     let runtime = Arc::new(Runtime::new(RuntimeConfig::default()).unwrap());

@@ -4,10 +4,13 @@
 //! acknowledged, so a worker that dies loses nothing: the dispatcher's reaper
 //! and the queue both bring the task back.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_sqs::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_sqs::Client;
+use trace_control::queue::{BoxFuture, Delivery as QueueDelivery, QueueError, TaskQueue};
 use trace_store::TaskId;
 
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +53,7 @@ pub struct Delivery {
 pub struct SqsQueue {
     client: Client,
     url: String,
+    closed: Arc<AtomicBool>,
 }
 
 impl SqsQueue {
@@ -75,7 +79,7 @@ impl SqsQueue {
             .await
             .map_err(sqs("CreateQueue"))?;
         let url = out.queue_url.ok_or_else(|| SqsError::BadMessage { id: None, body: Some("CreateQueue returned no URL".into()) })?;
-        Ok(Self { client, url })
+        Ok(Self { client, url, closed: Arc::new(AtomicBool::new(false)) })
     }
 
     /// Send one task id.
@@ -120,5 +124,45 @@ impl SqsQueue {
     pub async fn ack(&self, delivery: &Delivery) -> Result<(), SqsError> {
         self.client.delete_message().queue_url(&self.url).receipt_handle(&delivery.receipt).send().await.map_err(sqs("DeleteMessage"))?;
         Ok(())
+    }
+}
+
+fn queue_error(e: SqsError) -> QueueError {
+    let op = match &e {
+        SqsError::Sqs { op, .. } => *op,
+        SqsError::BadMessage { .. } => "receive",
+    };
+    QueueError { op, source: Box::new(e) }
+}
+
+/// The dispatcher and workers use SQS through the same interface as the
+/// in-process queue. `recv` long-polls one message at a time, in rounds of a
+/// second so that `close` takes effect promptly.
+impl TaskQueue for SqsQueue {
+    fn send(&self, task: TaskId) -> BoxFuture<'_, Result<(), QueueError>> {
+        Box::pin(async move { SqsQueue::send(self, task).await.map_err(queue_error) })
+    }
+
+    fn recv(&self) -> BoxFuture<'_, Result<Option<QueueDelivery>, QueueError>> {
+        Box::pin(async move {
+            while !self.closed.load(Ordering::SeqCst) {
+                if let Some(d) = self.receive(1, Duration::from_secs(1)).await.map_err(queue_error)?.pop() {
+                    return Ok(Some(QueueDelivery { task: d.task, receipt: Some(d.receipt) }));
+                }
+            }
+            Ok(None)
+        })
+    }
+
+    fn ack<'a>(&'a self, delivery: &'a QueueDelivery) -> BoxFuture<'a, Result<(), QueueError>> {
+        Box::pin(async move {
+            let Some(receipt) = &delivery.receipt else { return Ok(()) };
+            let d = Delivery { task: delivery.task, receipt: receipt.clone(), receive_count: 1 };
+            SqsQueue::ack(self, &d).await.map_err(queue_error)
+        })
+    }
+
+    fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
     }
 }

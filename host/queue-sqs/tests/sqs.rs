@@ -85,3 +85,45 @@ async fn a_message_without_a_task_id_is_an_error_not_a_crash() {
     let err = queue.receive(10, Duration::from_secs(1)).await.unwrap_err();
     assert!(err.to_string().contains("does not carry a task id"), "{err}");
 }
+
+const PIPELINE: &str = r#"name: over_sqs
+jobs:
+  - name: blocks
+    kind: source
+    operator: op_range_splitter.wasm
+    config: { range_size: 1000 }
+  - name: windows
+    operator: op_range_aggregator.wasm
+    inputs:
+      - from: { job: blocks, output: 0 }
+    config: { range_size: 5000 }
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dag_runs_with_tasks_dispatched_over_sqs() {
+    use std::sync::Arc;
+    use trace_control::dev::{self, DevRun};
+    use trace_store::{Db, SqliteStore, TaskStatus};
+
+    let server = moto();
+    let queue = SqsQueue::create(SqsQueue::client(&config(server.port)), "trace-dispatch", Duration::from_secs(30)).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db = Arc::new(Db::Sqlite(SqliteStore::open(&dir.path().join("t.db")).await.unwrap()));
+    let dag = trace_dag::parse("sqs.yaml", PIPELINE).unwrap();
+    let run = DevRun {
+        dag: &dag,
+        yaml: PIPELINE,
+        operators: std::path::Path::new(trace_artifacts::NOOP).parent().unwrap(),
+        database: std::path::Path::new(""),
+        range: (0, 10_000),
+        workers: 2,
+        timeout: Duration::from_secs(120),
+        cache_dir: None,
+        poll: Duration::from_millis(100),
+    };
+    let (_, done) = dev::run_on(db, Arc::new(queue.clone()), run, |_| {}).await.unwrap();
+    // 1 source task, 10 block ranges, 2 windows: every task id went through SQS.
+    assert_eq!(done.counts, vec![(TaskStatus::Completed, 11)]);
+    assert_eq!(done.events, 1 + 10 + 2);
+    assert!(queue.receive(10, Duration::from_secs(0)).await.unwrap().is_empty(), "every message was acknowledged");
+}
