@@ -7,6 +7,13 @@ use std::time::Duration;
 
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
+/// Linear memories one component instance may have (pool slots and the
+/// store limiter agree on it).
+pub const MAX_MEMORIES_PER_COMPONENT: u32 = 4;
+
+/// Tables one component instance may have.
+pub const MAX_TABLES_PER_COMPONENT: u32 = 16;
+
 /// Engine-wide settings. Per-task budgets live in [`crate::Limits`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EngineConfig {
@@ -52,8 +59,8 @@ impl EngineConfig {
             .max_core_instances_per_component(crate::runtime::MAX_CORE_INSTANCES as u32)
             .total_memories(self.pool_instances * 2)
             .total_tables(self.pool_instances * 4)
-            .max_memories_per_component(4)
-            .max_tables_per_component(16)
+            .max_memories_per_component(MAX_MEMORIES_PER_COMPONENT)
+            .max_tables_per_component(MAX_TABLES_PER_COMPONENT)
             .max_memory_size(self.pool_max_memory_bytes)
             // Keep recently used slots warm so copy-on-write resets are cheap.
             .max_unused_warm_slots(self.pool_instances);

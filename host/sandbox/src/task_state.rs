@@ -13,6 +13,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use crate::capabilities::{RpcClient, StateStore};
 use crate::guest_output::{CapturedOutput, LogBuffer};
 use crate::limits::{LimitExceeded, Limits};
+use crate::engine::{MAX_MEMORIES_PER_COMPONENT, MAX_TABLES_PER_COMPONENT};
 use crate::runtime::MAX_CORE_INSTANCES;
 
 /// Store data of one task. Never reused: a new task gets a new store.
@@ -123,11 +124,11 @@ impl ResourceLimiter for TaskState {
     }
 
     fn memories(&self) -> usize {
-        4
+        MAX_MEMORIES_PER_COMPONENT as usize
     }
 
     fn tables(&self) -> usize {
-        16
+        MAX_TABLES_PER_COMPONENT as usize
     }
 }
 

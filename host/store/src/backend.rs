@@ -106,6 +106,16 @@ impl SqliteStore {
     }
 }
 
+/// What [`gate`](PgStore) learns about an attempt allowed to report.
+struct Gate {
+    job: JobId,
+    max_attempts: i32,
+    /// The attempt already timed out (a late report).
+    late: bool,
+    /// The slot it leased, to release.
+    slot: Option<i64>,
+}
+
 fn new_credential() -> String {
     let mut bytes = [0u8; 24];
     getrandom::fill(&mut bytes).expect("the OS random source is available");
@@ -193,8 +203,7 @@ macro_rules! store_impl {
             }
 
             /// Check that `auth` is the task's current attempt and may still report.
-            /// Returns (status, job, max_attempts, attempt already finished, slot).
-            async fn gate(&self, tx: &mut $conn, auth: &AttemptAuth) -> Result<(TaskStatus, JobId, i32, bool, Option<i64>), StoreError> {
+            async fn gate(&self, tx: &mut $conn, auth: &AttemptAuth) -> Result<Gate, StoreError> {
                 let row = sqlx::query(self.q(sql::ATTEMPT_STATE)).bind(auth.task).bind(auth.attempt)
                     .fetch_optional(&mut *tx).await.during("reading an attempt")?;
                 let Some(row) = row else {
@@ -223,13 +232,13 @@ macro_rules! store_impl {
                 if matches!(status, TaskStatus::Completed | TaskStatus::Canceled) || (finished.is_some() && !timed_out) {
                     return Err(StoreError::TaskFinished { task: auth.task, attempt: auth.attempt, status });
                 }
-                Ok((status, job, max_attempts, finished.is_some(), slot))
+                Ok(Gate { job, max_attempts, late: finished.is_some(), slot })
             }
 
             /// One completion inside `tx` (see [`Store::complete`]).
             async fn complete_in(&self, tx: &mut $conn, c: &Completion, now: Millis) -> Result<Completed, StoreError> {
                 let auth = &c.auth;
-                let (_, job, max_attempts, late, slot) = self.gate(&mut *tx, auth).await?;
+                let Gate { job, max_attempts, late, slot } = self.gate(&mut *tx, auth).await?;
                 let (attempt_outcome, new_status, error) = match &c.outcome {
                     Outcome::Succeeded => ("succeeded", TaskStatus::Completed, None),
                     Outcome::Canceled => ("canceled", TaskStatus::Canceled, None),
@@ -421,7 +430,7 @@ macro_rules! store_impl {
                 let mut tx = self.begin().await?;
                 // Same rule as completion: the current attempt may still speak,
                 // late or not, until a newer attempt starts or the task ends.
-                let (_, job, _, _, _) = self.gate(&mut tx, auth).await?;
+                let job = self.gate(&mut tx, auth).await?.job;
                 let out = self.ingest_emitted(&mut tx, auth.task, job, events, now).await?;
                 tx.commit().await.during("committing events")?;
                 Ok(out)
