@@ -54,7 +54,8 @@ pub fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
     println!("trace dev: DAG `{}` ({} jobs), sources over {}..{}, SQLite at {}", dag.name, dag.jobs.len(), range.0, range.1, database.display());
 
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    let mut last = String::new();
+    // Print a progress line only when the counts move, not every poll.
+    let mut last = None;
     let outcome = runtime.block_on(dev::run(
         DevRun {
             dag: &dag,
@@ -68,11 +69,11 @@ pub fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
             poll: Duration::from_millis(100),
         },
         |p| {
-            let l = line(p);
-            if l[10..] != last.get(10..).unwrap_or("")[..] {
-                println!("{l}");
+            let seen = Some((p.counts.clone(), p.events));
+            if seen != last {
+                println!("{}", line(p));
+                last = seen;
             }
-            last = l;
         },
     ));
     let (deployed, done) = outcome.context("running the DAG")?;
