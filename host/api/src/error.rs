@@ -18,6 +18,10 @@ pub enum ApiError {
     StaleAttempt(String),
     /// The task is already finished (`task_finished`).
     TaskFinished(String),
+    /// Authenticated, but the role does not allow it (`forbidden`).
+    Forbidden(String),
+    /// It clashes with what exists (`conflict`).
+    Conflict(String),
     /// The request is malformed (`bad_request`).
     BadRequest(String),
     /// Anything else (`internal`); the detail is logged, not returned.
@@ -31,7 +35,9 @@ impl From<StoreError> for ApiError {
             StoreError::StaleAttempt { .. } => ApiError::StaleAttempt(e.to_string()),
             StoreError::TaskFinished { .. } => ApiError::TaskFinished(e.to_string()),
             StoreError::BadCredential { .. } => ApiError::Unauthorized,
-            StoreError::NoSuchOutput { .. } => ApiError::BadRequest(e.to_string()),
+            StoreError::NoSuchOutput { .. } | StoreError::BadRole(_) => ApiError::BadRequest(e.to_string()),
+            StoreError::NoSuchJob(_) | StoreError::NoSuchDataset(_) | StoreError::NoSuchUser(_) => ApiError::NotFound(e.to_string()),
+            StoreError::UserExists(_) | StoreError::OrgExists(_) | StoreError::DatasetProducedElsewhere { .. } => ApiError::Conflict(e.to_string()),
             other => ApiError::Internal(other),
         }
     }
@@ -45,6 +51,8 @@ impl IntoResponse for ApiError {
             ApiError::StaleAttempt(m) => (StatusCode::CONFLICT, "stale_attempt", m),
             ApiError::TaskFinished(m) => (StatusCode::CONFLICT, "task_finished", m),
             ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, "bad_request", m),
+            ApiError::Forbidden(m) => (StatusCode::FORBIDDEN, "forbidden", m),
+            ApiError::Conflict(m) => (StatusCode::CONFLICT, "conflict", m),
             ApiError::Internal(e) => {
                 let chain = std::iter::successors(Some(&e as &dyn std::error::Error), |e| e.source())
                     .map(ToString::to_string)

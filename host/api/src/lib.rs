@@ -1,13 +1,21 @@
 //! Trace's HTTP APIs. This crate builds routers (`app(state) -> Router`) and
 //! leaves serving to the binary, so tests drive them without a socket.
 //!
+//! The public API (`/api/v1/*`) is for users, with API tokens and roles.
 //! The internal API (`/internal/*`) is for platform components only: the
 //! worker wrapper, never operator code (which has no network at all).
+//! [`HttpControlPlane`] is the worker's client for the latter.
 
+mod client;
 mod error;
 mod internal;
+mod public;
+mod public_wire;
 mod wire;
 
+pub use client::{HttpControlPlane, CALL_TIMEOUT, FIRST_BACKOFF, MAX_TRIES};
 pub use error::ApiError;
 pub use internal::{internal_router, InternalState, MAX_BODY_BYTES, MAX_EVENTS_PER_REQUEST};
+pub use public::{public_router, PublicState, MAX_LIST, MAX_NAME_CHARS, MAX_PUBLIC_BODY_BYTES};
+pub use public_wire::*;
 pub use wire::*;

@@ -1,12 +1,12 @@
 //! Request and response bodies of the internal API (JSON).
 
 use serde::{Deserialize, Serialize};
-use trace_store::{EmittedEvent, TaskPayload, TaskStatus};
+use trace_store::{AttemptAuth, EmittedEvent, TaskPayload, TaskStatus};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
-    /// Stable: `unauthorized`, `not_found`, `stale_attempt`, `task_finished`,
-    /// `bad_request`, `internal`.
+    /// Stable: `unauthorized`, `forbidden`, `not_found`, `conflict`,
+    /// `stale_attempt`, `task_finished`, `bad_request`, `internal`.
     pub code: String,
     pub message: String,
 }
@@ -45,6 +45,11 @@ pub struct FetchResponse {
     pub attempt: Option<i32>,
     /// Scoped to this attempt; authenticates its events and completion.
     pub attempt_credential: Option<String>,
+    /// The attempt's deadline (epoch ms): past it the reaper retries the task.
+    pub deadline: Option<i64>,
+    pub org_id: i64,
+    pub dag_id: i64,
+    pub job_id: i64,
     pub job: String,
     pub kind: String,
     pub operator: String,
@@ -74,6 +79,10 @@ impl From<TaskPayload> for FetchResponse {
             status,
             attempt: p.attempt.as_ref().map(|a| a.attempt),
             attempt_credential: p.attempt.map(|a| a.credential),
+            deadline: p.deadline,
+            org_id: p.org,
+            dag_id: p.dag,
+            job_id: p.job,
             job: p.job_name,
             kind: p.kind,
             operator: p.operator,
@@ -90,6 +99,58 @@ impl From<TaskPayload> for FetchResponse {
             },
             state: p.state.into_iter().map(|(k, v)| (k, hex::encode(v))).collect(),
         }
+    }
+}
+
+impl FetchResponse {
+    /// Back into the store's payload (the worker's side of the wire).
+    pub fn into_payload(self) -> Result<TaskPayload, String> {
+        let status = match self.status.as_str() {
+            "Running" => TaskStatus::Running,
+            "Pending" => TaskStatus::Pending,
+            "Completed" => TaskStatus::Completed,
+            "Failed" => TaskStatus::Failed,
+            "Canceled" => TaskStatus::Canceled,
+            other => return Err(format!("unknown task status {other:?}")),
+        };
+        let attempt = match (self.attempt, self.attempt_credential) {
+            (Some(attempt), Some(credential)) => Some(AttemptAuth { task: self.task_id, attempt, credential }),
+            _ => None,
+        };
+        let state = self
+            .state
+            .into_iter()
+            .map(|(k, v)| hex::decode(&v).map(|v| (k, v)).map_err(|_| "state value is not hex".to_owned()))
+            .collect::<Result<_, _>>()?;
+        let event = self.event.to_store()?;
+        Ok(TaskPayload {
+            task: self.task_id,
+            job: self.job_id,
+            job_name: self.job,
+            kind: self.kind,
+            operator: self.operator,
+            config: self.config.to_string(),
+            outputs: self.outputs,
+            inputs: self.inputs,
+            // A cancel is folded into the status on the wire.
+            cancel_requested: status == TaskStatus::Canceled,
+            status,
+            attempt,
+            deadline: self.deadline,
+            timeout_ms: self.timeout_ms,
+            partition_key: event.partition_key,
+            range: event.range,
+            cursor: event.cursor,
+            org: self.org_id,
+            dag: self.dag_id,
+            state,
+        })
+    }
+}
+
+impl WireEvent {
+    pub fn from_store(e: &EmittedEvent) -> Self {
+        Self { output: e.output, partition_key: e.partition_key.clone(), start: e.range.map(|r| r.0), end: e.range.map(|r| r.1), cursor: e.cursor.clone() }
     }
 }
 

@@ -36,7 +36,7 @@ async fn fixture() -> Fixture {
     let db = Arc::new(Db::Sqlite(SqliteStore::open(&dir.path().join("t.db")).await.unwrap()));
     db.migrate().await.unwrap();
     let org = db.create_org("acme", now_millis()).await.unwrap();
-    let deployed = db.deploy(org, &trace_dag::parse("pipe.yaml", DAG).unwrap(), DAG, now_millis()).await.unwrap();
+    let deployed = db.deploy(org, &trace_dag::parse("pipe.yaml", DAG).unwrap(), DAG, "tester", now_millis()).await.unwrap();
     let app = internal_router(Arc::new(InternalState { db: db.clone(), worker_token: "worker-secret".into() }));
     Fixture { app, db, deployed, _dir: dir }
 }
@@ -57,7 +57,7 @@ async fn call(app: &axum::Router, method: &str, uri: &str, token: Option<&str>, 
 }
 
 async fn running(f: &Fixture, run: &str) -> Claim {
-    f.db.trigger(f.deployed.job("src"), run, Some((0, 100)), now_millis()).await.unwrap();
+    f.db.trigger(f.deployed.job("src"), run, Some((0, 100)), "tester", now_millis()).await.unwrap();
     f.db.claim(1, now_millis()).await.unwrap().pop().unwrap()
 }
 
@@ -84,7 +84,7 @@ async fn fetch_needs_the_worker_token_and_hands_out_the_attempt() {
 async fn a_canceled_task_fetches_as_canceled() {
     let f = fixture().await;
     let c = running(&f, "r1").await;
-    f.db.cancel(c.task, now_millis()).await.unwrap();
+    f.db.cancel(c.task, "tester", now_millis()).await.unwrap();
     let (_, body) = call(&f.app, "GET", &format!("/internal/task-fetch?task_id={}", c.task), Some("worker-secret"), None).await;
     assert_eq!(body["status"], "Canceled");
     let done = json!({ "task_id": c.task, "attempt": 1, "status": "canceled" });

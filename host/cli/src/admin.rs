@@ -31,6 +31,11 @@ async fn org(db: &Db, t: &Target) -> anyhow::Result<OrgId> {
     }
 }
 
+/// Who the audit log names for direct database operations: the OS user.
+fn actor() -> String {
+    format!("local:{}", std::env::var("USER").unwrap_or_else(|_| "unknown".to_owned()))
+}
+
 fn block_on<T>(f: impl std::future::Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
     tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the async runtime")?.block_on(f)
 }
@@ -52,7 +57,7 @@ pub fn deploy(t: &Target, file: &PathBuf) -> anyhow::Result<ExitCode> {
             Some(id) => id,
             None => db.create_org(&t.org, now).await?,
         };
-        let d = db.deploy(org, &dag, &yaml, now).await.context("deploying")?;
+        let d = db.deploy(org, &dag, &yaml, &actor(), now).await.context("deploying")?;
         println!("deployed DAG `{}` version {} ({} jobs) for org `{}`", dag.name, d.version, d.jobs.len(), t.org);
         Ok(ExitCode::SUCCESS)
     })
@@ -66,7 +71,7 @@ pub fn trigger(t: &Target, dag: &str, job: &str, range: Option<(u64, u64)>, run_
         let Some(job_id) = db.active_job(org, dag, job).await? else {
             bail!("DAG `{dag}` has no job `{job}` in its active version (org `{}`)", t.org);
         };
-        let r = db.trigger(job_id, run_id, range, now_millis()).await?;
+        let r = db.trigger(job_id, run_id, range, &actor(), now_millis()).await?;
         if r.duplicate {
             println!("run {run_id:?} of `{dag}.{job}` was already triggered (event {}); nothing new", r.event_id);
         } else {
@@ -119,7 +124,7 @@ pub fn task(t: &Target, id: i64) -> anyhow::Result<ExitCode> {
 pub fn cancel(t: &Target, id: i64) -> anyhow::Result<ExitCode> {
     block_on(async {
         let db = open(t).await?;
-        let status = db.cancel(id, now_millis()).await?;
+        let status = db.cancel(id, &actor(), now_millis()).await?;
         match status {
             trace_store::TaskStatus::Running => println!("task {id}: cancel requested; its worker will stop it"),
             other => println!("task {id}: {other}"),

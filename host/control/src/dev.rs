@@ -11,6 +11,7 @@ use trace_sandbox::{Runtime, RuntimeConfig, World};
 use trace_store::{now_millis, Db, Deployed, OrgId, SqliteStore, Store, StoreError, TaskStatus};
 
 use crate::dispatcher::{self, DispatcherConfig};
+use crate::plane::Embedded;
 use crate::queue::{InProcessQueue, TaskQueue};
 use crate::worker::{self, OperatorDir, WorkerContext, WorkerError};
 
@@ -66,13 +67,13 @@ pub async fn run_on(db: Arc<Db>, queue: Arc<dyn TaskQueue>, run: DevRun<'_>, mut
     db.migrate().await?;
     let now = now_millis();
     let org: OrgId = db.create_org(&format!("dev_{now}"), now).await?;
-    let deployed = db.deploy(org, run.dag, run.yaml, now).await?;
+    let deployed = db.deploy(org, run.dag, run.yaml, "dev", now).await?;
     let sources: Vec<_> = run.dag.jobs.iter().filter(|j| j.kind == trace_dag::JobKind::Source).collect();
     if sources.is_empty() {
         return Err(DevError::NoSource);
     }
     for job in sources {
-        db.trigger(deployed.job(&job.name), "dev-run", Some(run.range), now).await?;
+        db.trigger(deployed.job(&job.name), "dev-run", Some(run.range), "dev", now).await?;
     }
 
     let config = RuntimeConfig { cache_dir: run.cache_dir.clone(), ..RuntimeConfig::default() };
@@ -80,7 +81,7 @@ pub async fn run_on(db: Arc<Db>, queue: Arc<dyn TaskQueue>, run: DevRun<'_>, mut
     let wake = Arc::new(Notify::new());
     let (stop, stopped) = watch::channel(false);
     let dispatcher = tokio::spawn(dispatcher::run(db.clone(), queue.clone(), wake.clone(), DispatcherConfig::default(), stopped));
-    let ctx = Arc::new(WorkerContext::new(db.clone(), queue.clone(), runtime, OperatorDir(run.operators.to_owned()), wake));
+    let ctx = Arc::new(WorkerContext::new(Arc::new(Embedded::new(db.clone())), queue.clone(), runtime, OperatorDir(run.operators.to_owned()), wake));
     // Compile every operator before the first task, not inside it: a large
     // component takes seconds to compile once and microseconds thereafter.
     for job in &run.dag.jobs {

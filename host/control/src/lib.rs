@@ -6,5 +6,6 @@
 pub mod completer;
 pub mod dev;
 pub mod dispatcher;
+pub mod plane;
 pub mod queue;
 pub mod worker;

@@ -12,16 +12,15 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use trace_core::{InputEvent, Range, TaskContext, VecSource};
 use trace_sandbox::{Limits, LoadError, MemoryState, Operator, Runtime, Task, World};
-use trace_store::{Completion, Db, EmittedEvent, Outcome, StateWrites, Store, StoreError, TaskId, TaskPayload};
+use trace_store::{AttemptAuth, Completion, EmittedEvent, Outcome, StateWrites, TaskId, TaskPayload};
 
-use crate::completer::Completer;
-
+use crate::plane::{ControlPlane, PlaneError, Refusal};
 use crate::queue::{QueueError, TaskQueue};
 
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError {
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Plane(#[from] PlaneError),
     #[error("the sandbox thread for task {0} panicked")]
     Panicked(TaskId),
     #[error(transparent)]
@@ -41,22 +40,18 @@ impl OperatorDir {
 
 /// Shared by all of a process's workers.
 pub struct WorkerContext {
-    pub db: Arc<Db>,
+    pub plane: Arc<dyn ControlPlane>,
     pub queue: Arc<dyn TaskQueue>,
     pub runtime: Arc<Runtime>,
     pub operators: OperatorDir,
     /// Woken after every completion so the dispatcher claims the follow-ups.
     pub wake: Arc<Notify>,
-    /// Commits reports in batches.
-    pub completer: Completer,
     loaded: Mutex<HashMap<(String, bool), Operator>>,
 }
 
 impl WorkerContext {
-    /// Must be called inside a Tokio runtime (it starts the completer).
-    pub fn new(db: Arc<Db>, queue: Arc<dyn TaskQueue>, runtime: Arc<Runtime>, operators: OperatorDir, wake: Arc<Notify>) -> Self {
-        let (completer, _) = Completer::spawn(db.clone());
-        Self { db, queue, runtime, operators, wake, completer, loaded: Mutex::new(HashMap::new()) }
+    pub fn new(plane: Arc<dyn ControlPlane>, queue: Arc<dyn TaskQueue>, runtime: Arc<Runtime>, operators: OperatorDir, wake: Arc<Notify>) -> Self {
+        Self { plane, queue, runtime, operators, wake, loaded: Mutex::new(HashMap::new()) }
     }
 
     /// Load (compile or fetch from cache) an operator ahead of its tasks.
@@ -88,7 +83,15 @@ pub async fn run(ctx: Arc<WorkerContext>) -> Result<(), WorkerError> {
 
 /// Run one task's current attempt and report it.
 pub async fn run_task(ctx: &Arc<WorkerContext>, task: TaskId) -> Result<(), WorkerError> {
-    let payload = ctx.db.fetch(task).await?;
+    let payload = match ctx.plane.fetch(task).await {
+        Ok(payload) => payload,
+        // Deleted (purged) since it was queued: nothing to run.
+        Err(PlaneError::NoSuchTask(_)) => {
+            tracing::warn!(task, "received a task that does not exist; dropping the message");
+            return Ok(());
+        }
+        Err(e) => return Err(e.into()),
+    };
     let Some(auth) = payload.attempt.clone() else {
         tracing::warn!(task, "received a task that was never claimed; dropping the message");
         return Ok(());
@@ -146,31 +149,25 @@ fn sandbox_task(p: &TaskPayload) -> Task {
     task
 }
 
-async fn report(
-    ctx: &WorkerContext,
-    auth: &trace_store::AttemptAuth,
-    outcome: Outcome,
-    events: Vec<EmittedEvent>,
-    state: StateWrites,
-) -> Result<(), WorkerError> {
+async fn report(ctx: &WorkerContext, auth: &AttemptAuth, outcome: Outcome, events: Vec<EmittedEvent>, state: StateWrites) -> Result<(), WorkerError> {
     let completion = Completion { auth: auth.clone(), outcome, events, state };
-    let refused = match ctx.completer.complete(completion).await {
+    let refused = match ctx.plane.complete(completion).await {
         Ok(_) => return Ok(()),
         // Superseded or already finished: the platform has moved on, and the
         // attempt's results are rightly dropped.
-        Err(e @ (StoreError::StaleAttempt { .. } | StoreError::TaskFinished { .. } | StoreError::BadCredential { .. })) => {
+        Err(e @ PlaneError::Refused { reason: Refusal::Superseded, .. }) => {
             tracing::info!(error = %e, "completion refused");
             return Ok(());
         }
         // The report itself is invalid (an event for an output the job does
         // not have): fail the attempt, fatally, rather than the worker.
-        Err(e @ StoreError::NoSuchOutput { .. }) => e,
+        Err(PlaneError::Refused { reason: Refusal::Invalid, message }) => message,
         Err(e) => return Err(e.into()),
     };
     let outcome = Outcome::Failed { retryable: false, message: format!("the operator's report was refused: {refused}") };
     let retry = Completion { auth: auth.clone(), outcome, events: Vec::new(), state: Vec::new() };
-    match ctx.completer.complete(retry).await {
-        Ok(_) | Err(StoreError::StaleAttempt { .. } | StoreError::TaskFinished { .. }) => Ok(()),
+    match ctx.plane.complete(retry).await {
+        Ok(_) | Err(PlaneError::Refused { reason: Refusal::Superseded, .. }) => Ok(()),
         Err(e) => Err(e.into()),
     }
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio::sync::{watch, Notify};
 use trace_control::dev::{self, DevRun};
 use trace_control::dispatcher::{self, DispatcherConfig};
+use trace_control::plane::Embedded;
 use trace_control::queue::{InProcessQueue, TaskQueue};
 use trace_control::worker::{self, OperatorDir, WorkerContext};
 use trace_sandbox::{Runtime, RuntimeConfig};
@@ -89,8 +90,8 @@ async fn a_worker_killed_mid_task_is_retried_without_duplicates() {
     let now = now_millis();
     let org = db.create_org("acme", now).await.unwrap();
     let dag = trace_dag::parse("one.yaml", ONE_JOB).unwrap();
-    let d = db.deploy(org, &dag, ONE_JOB, now).await.unwrap();
-    let task = db.trigger(d.job("blocks"), "run-1", Some((0, 30)), now).await.unwrap().tasks[0];
+    let d = db.deploy(org, &dag, ONE_JOB, "tester", now).await.unwrap();
+    let task = db.trigger(d.job("blocks"), "run-1", Some((0, 30)), "tester", now).await.unwrap().tasks[0];
 
     // A worker takes the task and dies: it claimed, emitted one event, and
     // never completed.
@@ -104,7 +105,7 @@ async fn a_worker_killed_mid_task_is_retried_without_duplicates() {
     let (stop, stopped) = watch::channel(false);
     let runtime = Arc::new(Runtime::new(RuntimeConfig::default()).unwrap());
     let dispatcher = tokio::spawn(dispatcher::run(db.clone(), queue.clone(), wake.clone(), DispatcherConfig::default(), stopped));
-    let ctx = Arc::new(WorkerContext::new(db.clone(), queue.clone(), runtime, OperatorDir(operators().to_owned()), wake));
+    let ctx = Arc::new(WorkerContext::new(Arc::new(Embedded::new(db.clone())), queue.clone(), runtime, OperatorDir(operators().to_owned()), wake));
     let worker = tokio::spawn(worker::run(ctx));
 
     let deadline = std::time::Instant::now() + Duration::from_secs(30);

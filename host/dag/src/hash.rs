@@ -37,3 +37,30 @@ fn canonical(v: &serde_json::Value) -> serde_json::Value {
         other => other.clone(),
     }
 }
+
+/// What a job's output depends on: its own materialization hash and those of
+/// every job upstream of it in `dag`, as `sha256:<hex>`. Two DAG versions
+/// whose producer of a dataset has the same lineage hash compute the same
+/// data, so the dataset keeps its version across the deploy; any edit
+/// upstream changes it. Shared reads (`from: {dataset}`) count by name.
+pub fn lineage_hash(dag: &crate::Dag, job: &str) -> String {
+    let mut seen: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
+    let mut datasets: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+    let mut stack = vec![job.to_owned()];
+    while let Some(name) = stack.pop() {
+        let Some(j) = dag.job(&name) else { continue };
+        if seen.insert(name.clone(), materialization_hash(j)).is_some() {
+            continue;
+        }
+        for input in &j.inputs {
+            match &input.from {
+                crate::InputSource::Job { job, .. } => stack.push(job.clone()),
+                crate::InputSource::Dataset { dataset } => {
+                    datasets.insert(dataset.clone());
+                }
+            }
+        }
+    }
+    let text = serde_json::json!({ "jobs": seen, "datasets": datasets }).to_string();
+    format!("sha256:{}", hex::encode(Sha256::digest(text.as_bytes())))
+}

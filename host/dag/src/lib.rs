@@ -32,7 +32,7 @@ mod names;
 mod validate;
 
 pub use error::DagError;
-pub use hash::materialization_hash;
+pub use hash::{lineage_hash, materialization_hash};
 pub use model::{
     Capability, Dag, InputSource, Job, JobInput, JobKind, Publish, Scaling, Slot, UpdateStrategy, WorkerPool,
 };

@@ -20,7 +20,7 @@ use crate::{migrate, sql, Store};
 /// PostgreSQL, the production system database.
 #[derive(Clone)]
 pub struct PgStore {
-    pool: PgPool,
+    pub(crate) pool: PgPool,
 }
 
 impl PgStore {
@@ -35,7 +35,7 @@ impl PgStore {
         Ok(Self { pool })
     }
 
-    fn q(&self, sql: &'static str) -> AssertSqlSafe<Cow<'static, str>> {
+    pub(crate) fn q(&self, sql: &'static str) -> AssertSqlSafe<Cow<'static, str>> {
         AssertSqlSafe(Cow::Borrowed(sql))
     }
 
@@ -48,7 +48,7 @@ impl PgStore {
         AssertSqlSafe(format!("{sql}{lock}"))
     }
 
-    async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, StoreError> {
+    pub(crate) async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, StoreError> {
         self.pool.begin().await.during("starting a transaction")
     }
 
@@ -60,7 +60,7 @@ impl PgStore {
 /// SQLite in WAL mode, the embedded default.
 #[derive(Clone)]
 pub struct SqliteStore {
-    pool: SqlitePool,
+    pub(crate) pool: SqlitePool,
 }
 
 impl SqliteStore {
@@ -81,7 +81,7 @@ impl SqliteStore {
         Ok(Self { pool })
     }
 
-    fn q(&self, sql: &'static str) -> AssertSqlSafe<Cow<'static, str>> {
+    pub(crate) fn q(&self, sql: &'static str) -> AssertSqlSafe<Cow<'static, str>> {
         AssertSqlSafe(sql::for_sqlite(sql))
     }
 
@@ -97,7 +97,7 @@ impl SqliteStore {
 
     /// `BEGIN IMMEDIATE`: take the write lock up front, so two writers queue
     /// on the busy timeout instead of failing on a stale read snapshot.
-    async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
+    pub(crate) async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
         self.pool.begin_with("BEGIN IMMEDIATE").await.during("starting a transaction")
     }
 
@@ -116,10 +116,20 @@ struct Gate {
     slot: Option<i64>,
 }
 
-fn new_credential() -> String {
+pub(crate) fn new_credential() -> String {
     let mut bytes = [0u8; 24];
     getrandom::fill(&mut bytes).expect("the OS random source is available");
     hex::encode(bytes)
+}
+
+/// A random (version 4) UUID.
+pub(crate) fn new_uuid() -> String {
+    let mut b = [0u8; 16];
+    getrandom::fill(&mut b).expect("the OS random source is available");
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex::encode(b);
+    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
 }
 
 fn event_key(producer: &str, job: i64, e: &EmittedEvent) -> String {
@@ -316,6 +326,7 @@ macro_rules! store_impl {
                         last_error: r.get(7),
                         event_partition_key: r.get(8),
                         event_range: start.zip(end).map(|(s, e)| (s as u64, e as u64)),
+                        org: r.get(11),
                     }
                 }).collect())
             }
@@ -349,14 +360,16 @@ macro_rules! store_impl {
                 Ok(id)
             }
 
-            async fn deploy(&self, org: OrgId, dag: &Dag, yaml: &str, now: Millis) -> Result<Deployed, StoreError> {
+            async fn deploy(&self, org: OrgId, dag: &Dag, yaml: &str, actor: &str, now: Millis) -> Result<Deployed, StoreError> {
                 let mut tx = self.begin().await?;
                 sqlx::query(self.q(sql::UPSERT_DAG)).bind(org).bind(&dag.name).execute(&mut *tx).await.during("creating a DAG")?;
                 let dag_id: i64 = sqlx::query_scalar(self.q(sql::DAG_ID)).bind(org).bind(&dag.name)
                     .fetch_one(&mut *tx).await.during("finding a DAG")?;
                 let version: i32 = sqlx::query_scalar(self.q(sql::NEXT_VERSION)).bind(dag_id)
                     .fetch_one(&mut *tx).await.during("numbering a DAG version")?;
-                let version_id: i64 = sqlx::query_scalar(self.q(sql::INSERT_VERSION)).bind(dag_id).bind(version).bind(yaml).bind(now)
+                let previous: Option<i64> = sqlx::query_scalar(self.q(sql::ACTIVE_VERSION)).bind(dag_id)
+                    .fetch_one(&mut *tx).await.during("reading the active DAG version")?;
+                let version_id: i64 = sqlx::query_scalar(self.q(sql::INSERT_VERSION)).bind(dag_id).bind(version).bind(yaml).bind(now).bind(actor)
                     .fetch_one(&mut *tx).await.during("recording a DAG version")?;
                 let mut jobs: Vec<(String, JobId)> = Vec::new();
                 for job in &dag.jobs {
@@ -390,15 +403,16 @@ macro_rules! store_impl {
                             .bind(env).bind(secret_env).execute(&mut *tx).await.during("recording a worker slot")?;
                     }
                 }
+                self.register_datasets(&mut *tx, org, dag_id, version_id, previous, dag, now).await?;
                 sqlx::query(self.q(sql::ACTIVATE_VERSION)).bind(version_id).bind(dag_id)
                     .execute(&mut *tx).await.during("activating a DAG version")?;
-                sqlx::query(self.q(sql::AUDIT)).bind(now).bind("system").bind("dag.deploy")
+                sqlx::query(self.q(sql::AUDIT)).bind(now).bind(actor).bind("dag.deploy")
                     .bind(format!("{} v{version}", dag.name)).execute(&mut *tx).await.during("auditing")?;
                 tx.commit().await.during("committing a deploy")?;
                 Ok(Deployed { dag_id, version_id, version, jobs })
             }
 
-            async fn trigger(&self, job: JobId, run_id: &str, range: Option<(u64, u64)>, now: Millis) -> Result<Ingested, StoreError> {
+            async fn trigger(&self, job: JobId, run_id: &str, range: Option<(u64, u64)>, actor: &str, now: Millis) -> Result<Ingested, StoreError> {
                 let mut tx = self.begin().await?;
                 let row = sqlx::query(self.q(sql::JOB_INFO)).bind(job).fetch_optional(&mut *tx).await.during("reading a job")?
                     .ok_or(StoreError::NoSuchJob(job))?;
@@ -422,6 +436,10 @@ macro_rules! store_impl {
                         Ingested { event_id, duplicate: false, tasks }
                     }
                 };
+                if !result.duplicate {
+                    sqlx::query(self.q(sql::AUDIT)).bind(now).bind(actor).bind("job.trigger")
+                        .bind(format!("job {job} run {run_id}")).execute(&mut *tx).await.during("auditing")?;
+                }
                 tx.commit().await.during("committing a trigger")?;
                 Ok(result)
             }
@@ -546,11 +564,11 @@ macro_rules! store_impl {
                 Ok(reaped)
             }
 
-            async fn cancel(&self, task: TaskId, now: Millis) -> Result<TaskStatus, StoreError> {
+            async fn cancel(&self, task: TaskId, actor: &str, now: Millis) -> Result<TaskStatus, StoreError> {
                 let mut tx = self.begin().await?;
                 sqlx::query(self.q(sql::CANCEL_PENDING)).bind(task).bind(now).execute(&mut *tx).await.during("canceling a task")?;
                 sqlx::query(self.q(sql::CANCEL_RUNNING)).bind(task).bind(now).execute(&mut *tx).await.during("canceling a task")?;
-                sqlx::query(self.q(sql::AUDIT)).bind(now).bind("system").bind("task.cancel").bind(task.to_string())
+                sqlx::query(self.q(sql::AUDIT)).bind(now).bind(actor).bind("task.cancel").bind(task.to_string())
                     .execute(&mut *tx).await.during("auditing")?;
                 tx.commit().await.during("committing a cancel")?;
                 Ok(self.task(task).await?.status)

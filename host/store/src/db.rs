@@ -6,6 +6,7 @@ use trace_dag::Dag;
 
 use crate::error::StoreError;
 use crate::model::*;
+use crate::registry::{DatasetView, Principal, Registry, Role, UserId};
 use crate::{PgStore, SqliteStore, Store};
 
 /// The system database, whichever backend it is.
@@ -41,11 +42,11 @@ impl Store for Db {
     async fn create_org(&self, name: &str, now: Millis) -> Result<OrgId, StoreError> {
         both!(self, s => s.create_org(name, now).await)
     }
-    async fn deploy(&self, org: OrgId, dag: &Dag, yaml: &str, now: Millis) -> Result<Deployed, StoreError> {
-        both!(self, s => s.deploy(org, dag, yaml, now).await)
+    async fn deploy(&self, org: OrgId, dag: &Dag, yaml: &str, actor: &str, now: Millis) -> Result<Deployed, StoreError> {
+        both!(self, s => s.deploy(org, dag, yaml, actor, now).await)
     }
-    async fn trigger(&self, job: JobId, run_id: &str, range: Option<(u64, u64)>, now: Millis) -> Result<Ingested, StoreError> {
-        both!(self, s => s.trigger(job, run_id, range, now).await)
+    async fn trigger(&self, job: JobId, run_id: &str, range: Option<(u64, u64)>, actor: &str, now: Millis) -> Result<Ingested, StoreError> {
+        both!(self, s => s.trigger(job, run_id, range, actor, now).await)
     }
     async fn post_events(&self, auth: &AttemptAuth, events: &[EmittedEvent], now: Millis) -> Result<Vec<Ingested>, StoreError> {
         both!(self, s => s.post_events(auth, events, now).await)
@@ -71,8 +72,8 @@ impl Store for Db {
     async fn reap(&self, now: Millis) -> Result<Reaped, StoreError> {
         both!(self, s => s.reap(now).await)
     }
-    async fn cancel(&self, task: TaskId, now: Millis) -> Result<TaskStatus, StoreError> {
-        both!(self, s => s.cancel(task, now).await)
+    async fn cancel(&self, task: TaskId, actor: &str, now: Millis) -> Result<TaskStatus, StoreError> {
+        both!(self, s => s.cancel(task, actor, now).await)
     }
     async fn task(&self, task: TaskId) -> Result<TaskView, StoreError> {
         both!(self, s => s.task(task).await)
@@ -94,5 +95,29 @@ impl Store for Db {
     }
     async fn event_count(&self, org: OrgId) -> Result<i64, StoreError> {
         both!(self, s => s.event_count(org).await)
+    }
+}
+
+impl Registry for Db {
+    async fn create_user(&self, org: OrgId, name: &str, role: Role, actor: &str, now: Millis) -> Result<UserId, StoreError> {
+        both!(self, s => s.create_user(org, name, role, actor, now).await)
+    }
+    async fn create_token(&self, user: UserId, label: &str, actor: &str, now: Millis) -> Result<String, StoreError> {
+        both!(self, s => s.create_token(user, label, actor, now).await)
+    }
+    async fn revoke_tokens(&self, user: UserId, actor: &str, now: Millis) -> Result<u64, StoreError> {
+        both!(self, s => s.revoke_tokens(user, actor, now).await)
+    }
+    async fn authenticate(&self, token: &str) -> Result<Option<Principal>, StoreError> {
+        both!(self, s => s.authenticate(token).await)
+    }
+    async fn user(&self, org: OrgId, name: &str) -> Result<Option<UserId>, StoreError> {
+        both!(self, s => s.user(org, name).await)
+    }
+    async fn datasets(&self, org: OrgId) -> Result<Vec<DatasetView>, StoreError> {
+        both!(self, s => s.datasets(org).await)
+    }
+    async fn set_read_roles(&self, org: OrgId, dataset: &str, roles: &[String], actor: &str, now: Millis) -> Result<(), StoreError> {
+        both!(self, s => s.set_read_roles(org, dataset, roles, actor, now).await)
     }
 }

@@ -19,6 +19,16 @@ pub enum StoreError {
     NoSuchOutput { job: i64, output: u32, outputs: i32 },
     #[error("org {0:?} already exists")]
     OrgExists(String),
+    #[error("user {0:?} already exists in this org")]
+    UserExists(String),
+    #[error("user {0} does not exist")]
+    NoSuchUser(i64),
+    #[error("dataset {0:?} does not exist")]
+    NoSuchDataset(String),
+    #[error("{0}")]
+    BadRole(String),
+    #[error("dataset {dataset:?} is already produced by DAG {dag:?}; a dataset has one producing DAG")]
+    DatasetProducedElsewhere { dataset: String, dag: String },
     #[error("the completer has shut down")]
     Closed,
     #[error("the batch this completion was in failed: {0}")]

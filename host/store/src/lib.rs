@@ -13,12 +13,14 @@ mod db;
 mod error;
 mod migrate;
 mod model;
+mod registry;
 mod sql;
 
 pub use backend::{PgStore, SqliteStore};
 pub use db::Db;
 pub use error::StoreError;
 pub use model::*;
+pub use registry::{DatasetView, Principal, Registry, Role, UserId};
 
 use trace_dag::Dag;
 
@@ -32,12 +34,15 @@ pub trait Store: Send + Sync {
     async fn create_org(&self, name: &str, now: Millis) -> Result<OrgId, StoreError>;
 
     /// Record a new version of `dag` (creating the DAG on first deploy) with
-    /// its jobs, wiring and worker slots, and make it the active version.
-    async fn deploy(&self, org: OrgId, dag: &Dag, yaml: &str, now: Millis) -> Result<Deployed, StoreError>;
+    /// its jobs, wiring and worker slots, register the datasets it publishes
+    /// (a new dataset version where the producer's lineage changed, the
+    /// previous one kept where it did not) and make it the active version.
+    /// `actor` is recorded as the deployer and in the audit log.
+    async fn deploy(&self, org: OrgId, dag: &Dag, yaml: &str, actor: &str, now: Millis) -> Result<Deployed, StoreError>;
 
     /// Start a run of a source job: one trigger event, one task. The same
     /// `run_id` twice is one run (a restarted source is a retry, not a new run).
-    async fn trigger(&self, job: JobId, run_id: &str, range: Option<(u64, u64)>, now: Millis) -> Result<Ingested, StoreError>;
+    async fn trigger(&self, job: JobId, run_id: &str, range: Option<(u64, u64)>, actor: &str, now: Millis) -> Result<Ingested, StoreError>;
 
     /// Accept mid-task events from the current attempt.
     async fn post_events(&self, auth: &AttemptAuth, events: &[EmittedEvent], now: Millis) -> Result<Vec<Ingested>, StoreError>;
@@ -73,7 +78,7 @@ pub trait Store: Send + Sync {
 
     /// Cancel a task: a pending one at once, a running one cooperatively
     /// (its fetch then says `Canceled`).
-    async fn cancel(&self, task: TaskId, now: Millis) -> Result<TaskStatus, StoreError>;
+    async fn cancel(&self, task: TaskId, actor: &str, now: Millis) -> Result<TaskStatus, StoreError>;
 
     /// A task as the worker fetches it.
     async fn task(&self, task: TaskId) -> Result<TaskView, StoreError>;

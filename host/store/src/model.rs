@@ -165,6 +165,7 @@ pub struct TaskView {
     pub last_error: Option<String>,
     pub event_partition_key: String,
     pub event_range: Option<(u64, u64)>,
+    pub org: OrgId,
 }
 
 /// Delay before retry `attempt + 1`: 1 s, 2 s, 4 s … capped at 60 s.

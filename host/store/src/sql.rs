@@ -14,8 +14,9 @@ pub(crate) const INSERT_ORG: &str = "INSERT INTO orgs (name, created_at) VALUES 
 pub(crate) const UPSERT_DAG: &str = "INSERT INTO dags (org_id, name) VALUES ($1, $2) ON CONFLICT (org_id, name) DO NOTHING";
 pub(crate) const DAG_ID: &str = "SELECT id FROM dags WHERE org_id = $1 AND name = $2";
 pub(crate) const NEXT_VERSION: &str = "SELECT COALESCE(MAX(version), 0) + 1 FROM dag_versions WHERE dag_id = $1";
+pub(crate) const ACTIVE_VERSION: &str = "SELECT active_version_id FROM dags WHERE id = $1";
 pub(crate) const INSERT_VERSION: &str =
-    "INSERT INTO dag_versions (dag_id, version, yaml, created_at) VALUES ($1, $2, $3, $4) RETURNING id";
+    "INSERT INTO dag_versions (dag_id, version, yaml, created_at, deployed_by) VALUES ($1, $2, $3, $4, $5) RETURNING id";
 pub(crate) const INSERT_JOB: &str = "INSERT INTO jobs (dag_version_id, name, kind, operator, outputs, config, \
      materialization_hash, pool, concurrency, max_attempts, timeout_ms) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id";
@@ -68,7 +69,7 @@ pub(crate) const CANCEL_PENDING: &str = "UPDATE tasks SET status = 'canceled', u
 pub(crate) const CANCEL_RUNNING: &str = "UPDATE tasks SET cancel_requested = 1, updated_at = $2 WHERE id = $1 AND status = 'running'";
 
 pub(crate) const TASK_VIEW: &str = "SELECT t.id, t.job_id, j.name, t.status, t.attempts, t.cancel_requested, t.available_at, \
-     t.last_error, e.partition_key, e.range_start, e.range_end \
+     t.last_error, e.partition_key, e.range_start, e.range_end, t.org_id \
      FROM tasks t JOIN jobs j ON j.id = t.job_id JOIN events e ON e.id = t.event_id";
 pub(crate) const EVENT_COUNT: &str = "SELECT COUNT(*) FROM events WHERE org_id = $1";
 

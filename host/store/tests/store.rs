@@ -33,7 +33,7 @@ const T0: Millis = 1_000_000;
 async fn deployed<S: Store>(s: &S) -> (OrgId, Deployed) {
     let org = s.create_org("acme", T0).await.unwrap();
     let dag = trace_dag::parse("pipe.yaml", DAG).unwrap();
-    let d = s.deploy(org, &dag, DAG, T0).await.unwrap();
+    let d = s.deploy(org, &dag, DAG, "tester", T0).await.unwrap();
     (org, d)
 }
 
@@ -43,7 +43,7 @@ fn range_event(start: u64, end: u64) -> EmittedEvent {
 
 /// Trigger a source run and claim its task; returns the claim.
 async fn running_source<S: Store>(s: &S, d: &Deployed, run: &str) -> Claim {
-    let ingested = s.trigger(d.job("src"), run, Some((0, 100)), T0).await.unwrap();
+    let ingested = s.trigger(d.job("src"), run, Some((0, 100)), "tester", T0).await.unwrap();
     let task = ingested.tasks[0];
     let claims = s.claim(10, T0).await.unwrap();
     claims.into_iter().find(|c| c.task == task).expect("the source task is claimed")
@@ -51,8 +51,8 @@ async fn running_source<S: Store>(s: &S, d: &Deployed, run: &str) -> Claim {
 
 async fn idempotent_event_intake<S: Store>(s: S) {
     let (org, d) = deployed(&s).await;
-    let first = s.trigger(d.job("src"), "run-1", Some((0, 100)), T0).await.unwrap();
-    let again = s.trigger(d.job("src"), "run-1", Some((0, 100)), T0).await.unwrap();
+    let first = s.trigger(d.job("src"), "run-1", Some((0, 100)), "tester", T0).await.unwrap();
+    let again = s.trigger(d.job("src"), "run-1", Some((0, 100)), "tester", T0).await.unwrap();
     assert_eq!(first.tasks.len(), 1);
     assert!(again.duplicate && again.tasks.is_empty(), "the same run twice is one run");
     assert_eq!(again.event_id, first.event_id);
@@ -105,7 +105,7 @@ async fn late_completion_of_a_canceled_task_is_refused<S: Store>(s: S) {
     let (_, d) = deployed(&s).await;
     let claim = running_source(&s, &d, "run-1").await;
     s.reap(claim.deadline + 1).await.unwrap();
-    assert_eq!(s.cancel(claim.task, claim.deadline + 2).await.unwrap(), TaskStatus::Canceled);
+    assert_eq!(s.cancel(claim.task, "tester", claim.deadline + 2).await.unwrap(), TaskStatus::Canceled);
     let err = s.complete(&claim.auth(), &Outcome::Succeeded, &[], &vec![], claim.deadline + 3).await.unwrap_err();
     assert!(matches!(err, StoreError::TaskFinished { status: TaskStatus::Canceled, .. }), "{err}");
 }
@@ -179,18 +179,18 @@ on_both!(operator_failures_retry_only_when_retryable);
 
 async fn cancel_before_fetch_and_during_run<S: Store>(s: S) {
     let (_, d) = deployed(&s).await;
-    let pending = s.trigger(d.job("src"), "run-1", None, T0).await.unwrap().tasks[0];
-    assert_eq!(s.cancel(pending, T0).await.unwrap(), TaskStatus::Canceled);
+    let pending = s.trigger(d.job("src"), "run-1", None, "tester", T0).await.unwrap().tasks[0];
+    assert_eq!(s.cancel(pending, "tester", T0).await.unwrap(), TaskStatus::Canceled);
     assert!(s.claim(10, T0).await.unwrap().is_empty(), "a canceled task is never claimed");
 
     let claim = running_source(&s, &d, "run-2").await;
-    assert_eq!(s.cancel(claim.task, T0).await.unwrap(), TaskStatus::Running, "running tasks cancel cooperatively");
+    assert_eq!(s.cancel(claim.task, "tester", T0).await.unwrap(), TaskStatus::Running, "running tasks cancel cooperatively");
     assert!(s.task(claim.task).await.unwrap().cancel_requested, "the worker's fetch sees the cancel");
     let r = s.complete(&claim.auth(), &Outcome::Canceled, &[], &vec![], T0).await.unwrap();
     assert_eq!(r.status, TaskStatus::Canceled);
     // Its slot is free again: two new runs both get one.
-    s.trigger(d.job("src"), "run-3", None, T0).await.unwrap();
-    s.trigger(d.job("src"), "run-4", None, T0).await.unwrap();
+    s.trigger(d.job("src"), "run-3", None, "tester", T0).await.unwrap();
+    s.trigger(d.job("src"), "run-4", None, "tester", T0).await.unwrap();
     assert_eq!(s.claim(10, T0).await.unwrap().len(), 2);
 }
 on_both!(cancel_before_fetch_and_during_run);
@@ -198,7 +198,7 @@ on_both!(cancel_before_fetch_and_during_run);
 async fn leases_never_exceed_pool_size_or_concurrency<S: Store>(s: S) {
     let (_, d) = deployed(&s).await;
     for run in 0..5 {
-        s.trigger(d.job("src"), &format!("run-{run}"), Some((run * 10, run * 10 + 10)), T0).await.unwrap();
+        s.trigger(d.job("src"), &format!("run-{run}"), Some((run * 10, run * 10 + 10)), "tester", T0).await.unwrap();
     }
     // `src` asks for 5 but its pool has 2 slots.
     let claims = s.claim(10, T0).await.unwrap();
@@ -234,7 +234,7 @@ on_both!(credentials_are_scoped_to_one_attempt);
 async fn redeploying_makes_a_new_active_version<S: Store>(s: S) {
     let (org, d1) = deployed(&s).await;
     let dag = trace_dag::parse("pipe.yaml", DAG).unwrap();
-    let d2 = s.deploy(org, &dag, DAG, T0 + 1).await.unwrap();
+    let d2 = s.deploy(org, &dag, DAG, "tester", T0 + 1).await.unwrap();
     assert_eq!((d1.version, d2.version), (1, 2));
     assert_eq!(d1.dag_id, d2.dag_id);
     assert_ne!(d1.job("src"), d2.job("src"), "jobs belong to their version");
@@ -274,7 +274,7 @@ async fn tasks_and_attempts_can_be_inspected<S: Store>(s: S) {
     assert_eq!(s.active_job(org, "pipe", "nope").await.unwrap(), None);
     let claim = running_source(&s, &d, "run-1").await;
     s.reap(claim.deadline + 1).await.unwrap();
-    s.trigger(d.job("src"), "run-2", None, T0).await.unwrap();
+    s.trigger(d.job("src"), "run-2", None, "tester", T0).await.unwrap();
     let newest = s.tasks_of_org(org, 1).await.unwrap();
     assert_eq!(newest.len(), 1);
     assert_ne!(newest[0].id, claim.task, "newest first");

@@ -1,0 +1,143 @@
+//! The worker wrapper's side of `/internal/*`: [`HttpControlPlane`] is a
+//! [`ControlPlane`] over HTTP, for `trace worker` in a separate process.
+//!
+//! Transport failures and 5xx answers are retried a bounded number of times
+//! with backoff (a control plane restarting should not kill its workers);
+//! completing twice is safe, the second report is refused as finished.
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use trace_control::plane::{ControlPlane, PlaneError, Refusal};
+use trace_control::queue::BoxFuture;
+use trace_store::{Completion, Outcome, TaskId, TaskPayload, TaskStatus};
+
+use crate::wire::*;
+
+/// How many times one call is tried before its error is returned.
+pub const MAX_TRIES: u32 = 5;
+/// The first retry's delay; it doubles each time.
+pub const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+/// One call's time limit (a completion carries at most 16 MiB).
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The control plane at `base` (for example `http://127.0.0.1:7070`).
+#[derive(Clone)]
+pub struct HttpControlPlane {
+    base: String,
+    worker_token: String,
+    http: reqwest::Client,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{status}: {code}: {message}")]
+struct Answer {
+    status: StatusCode,
+    code: String,
+    message: String,
+}
+
+impl HttpControlPlane {
+    pub fn new(base: &str, worker_token: &str) -> Result<Self, PlaneError> {
+        let http = reqwest::Client::builder()
+            .timeout(CALL_TIMEOUT)
+            .build()
+            .map_err(|e| PlaneError::Remote { op: "building the HTTP client", source: e.into() })?;
+        Ok(Self { base: base.trim_end_matches('/').to_owned(), worker_token: worker_token.to_owned(), http })
+    }
+
+    async fn call<B: Serialize, R: DeserializeOwned>(&self, op: &'static str, method: Method, path: &str, token: &str, body: Option<&B>) -> Result<R, PlaneError> {
+        let url = format!("{}{path}", self.base);
+        let mut delay = FIRST_BACKOFF;
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let mut request = self.http.request(method.clone(), &url).bearer_auth(token);
+            if let Some(body) = body {
+                request = request.json(body);
+            }
+            let retry = match request.send().await {
+                Ok(response) if response.status().is_success() => {
+                    return response.json().await.map_err(|e| PlaneError::Remote { op, source: e.into() });
+                }
+                Ok(response) if response.status().is_server_error() => PlaneError::Remote { op, source: answer(response).await.into() },
+                Ok(response) => return Err(refusal(op, answer(response).await)),
+                Err(e) => PlaneError::Remote { op, source: e.into() },
+            };
+            if tries >= MAX_TRIES {
+                return Err(retry);
+            }
+            tracing::warn!(error = %retry, tries, "control plane call failed; retrying");
+            tokio::time::sleep(delay).await;
+            delay *= 2;
+        }
+    }
+}
+
+async fn answer(response: reqwest::Response) -> Answer {
+    let status = response.status();
+    match response.json::<ErrorBody>().await {
+        Ok(body) => Answer { status, code: body.code, message: body.message },
+        Err(_) => Answer { status, code: "unknown".to_owned(), message: "no error body".to_owned() },
+    }
+}
+
+/// A 4xx answer: what the worker should make of it.
+fn refusal(op: &'static str, a: Answer) -> PlaneError {
+    match a.code.as_str() {
+        "stale_attempt" | "task_finished" => PlaneError::Refused { reason: Refusal::Superseded, message: a.message },
+        "bad_request" => PlaneError::Refused { reason: Refusal::Invalid, message: a.message },
+        _ => PlaneError::Remote { op, source: a.into() },
+    }
+}
+
+impl ControlPlane for HttpControlPlane {
+    fn fetch(&self, task: TaskId) -> BoxFuture<'_, Result<TaskPayload, PlaneError>> {
+        Box::pin(async move {
+            let path = format!("/internal/task-fetch?task_id={task}");
+            let fetched: Result<FetchResponse, _> = self.call("task-fetch", Method::GET, &path, &self.worker_token, None::<&()>).await;
+            match fetched {
+                Ok(r) => r.into_payload().map_err(|e| PlaneError::Remote { op: "task-fetch", source: e.into() }),
+                Err(PlaneError::Remote { source, .. }) if source.downcast_ref::<Answer>().is_some_and(|a| a.code == "not_found") => {
+                    Err(PlaneError::NoSuchTask(task))
+                }
+                Err(e) => Err(e),
+            }
+        })
+    }
+
+    fn complete(&self, c: Completion) -> BoxFuture<'_, Result<TaskStatus, PlaneError>> {
+        Box::pin(async move {
+            let (status, error, retryable) = match &c.outcome {
+                Outcome::Succeeded => ("succeeded", None, false),
+                Outcome::Canceled => ("canceled", None, false),
+                Outcome::Failed { retryable, message } => ("failed", Some(message.clone()), *retryable),
+            };
+            let body = CompleteRequest {
+                task_id: c.auth.task,
+                attempt: c.auth.attempt,
+                status: status.to_owned(),
+                error,
+                retryable,
+                final_events: c.events.iter().map(WireEvent::from_store).collect(),
+                state_writes: c.state.iter().map(|(k, v)| (k.clone(), v.as_ref().map(hex::encode))).collect(),
+            };
+            let done: CompleteResponse = match self.call("task-complete", Method::POST, "/internal/task-complete", &c.auth.credential, Some(&body)).await {
+                // The attempt credential no longer matches: superseded.
+                Err(PlaneError::Remote { source, .. }) if source.downcast_ref::<Answer>().is_some_and(|a| a.code == "unauthorized") => {
+                    return Err(PlaneError::Refused { reason: Refusal::Superseded, message: "the attempt credential was refused".to_owned() });
+                }
+                other => other?,
+            };
+            Ok(match done.status.as_str() {
+                "completed" => TaskStatus::Completed,
+                "failed" => TaskStatus::Failed,
+                "canceled" => TaskStatus::Canceled,
+                "running" => TaskStatus::Running,
+                _ => TaskStatus::Pending,
+            })
+        })
+    }
+}

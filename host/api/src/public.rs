@@ -1,0 +1,193 @@
+//! `/api/v1/*`: the public API, for users and their tools. Every call
+//! carries `Authorization: Bearer <API token>`; the token's user acts within
+//! their own org only, with their role's rights:
+//!
+//! | call                                          | role      |
+//! |-----------------------------------------------|-----------|
+//! | `GET  /api/v1/whoami`                         | viewer    |
+//! | `POST /api/v1/dags` (body: DAG YAML)          | developer |
+//! | `POST /api/v1/dags/{dag}/jobs/{job}/trigger`  | developer |
+//! | `GET  /api/v1/tasks?limit=N`                  | viewer    |
+//! | `GET  /api/v1/tasks/{id}`                     | viewer    |
+//! | `POST /api/v1/tasks/{id}/cancel`              | developer |
+//! | `GET  /api/v1/datasets`                       | viewer (filtered by `read_roles`) |
+//! | `PUT  /api/v1/datasets/{name}/read_roles`     | admin     |
+//! | `POST /api/v1/users`                          | admin     |
+//! | `POST /api/v1/users/{name}/tokens`            | admin     |
+//!
+//! Another org's task is `not_found`, never `forbidden`: ids do not leak
+//! across tenants.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use serde::Deserialize;
+use trace_store::{now_millis, Db, Principal, Registry, Role, Store, TaskView};
+
+use crate::error::ApiError;
+use crate::internal::bearer;
+use crate::public_wire::*;
+
+/// Largest request body (a DAG file).
+pub const MAX_PUBLIC_BODY_BYTES: usize = 1 << 20;
+/// Most tasks one list returns.
+pub const MAX_LIST: u32 = 1_000;
+/// Longest user name and token label.
+pub const MAX_NAME_CHARS: usize = 64;
+
+pub struct PublicState {
+    pub db: Arc<Db>,
+}
+
+/// The `/api/v1/*` routes.
+pub fn public_router(state: Arc<PublicState>) -> Router {
+    Router::new()
+        .route("/api/v1/whoami", get(whoami))
+        .route("/api/v1/dags", post(deploy))
+        .route("/api/v1/dags/{dag}/jobs/{job}/trigger", post(trigger))
+        .route("/api/v1/tasks", get(tasks))
+        .route("/api/v1/tasks/{id}", get(task))
+        .route("/api/v1/tasks/{id}/cancel", post(cancel))
+        .route("/api/v1/datasets", get(datasets))
+        .route("/api/v1/datasets/{name}/read_roles", put(read_roles))
+        .route("/api/v1/users", post(create_user))
+        .route("/api/v1/users/{name}/tokens", post(create_token))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_PUBLIC_BODY_BYTES))
+        .with_state(state)
+}
+
+async fn caller(s: &PublicState, headers: &HeaderMap, needs: Role) -> Result<Principal, ApiError> {
+    let token = bearer(headers).ok_or(ApiError::Unauthorized)?;
+    let who = s.db.authenticate(token).await?.ok_or(ApiError::Unauthorized)?;
+    if who.role < needs {
+        return Err(ApiError::Forbidden(format!("this needs the {} role; {} is {}", needs.as_str(), who.name, who.role.as_str())));
+    }
+    Ok(who)
+}
+
+fn actor(who: &Principal) -> String {
+    format!("user:{}", who.name)
+}
+
+async fn whoami(State(s): State<Arc<PublicState>>, headers: HeaderMap) -> Result<Json<WhoAmI>, ApiError> {
+    let who = caller(&s, &headers, Role::Viewer).await?;
+    Ok(Json(WhoAmI { user: who.name, org_id: who.org, role: who.role.as_str().to_owned() }))
+}
+
+async fn deploy(State(s): State<Arc<PublicState>>, headers: HeaderMap, body: String) -> Result<Json<DeployResponse>, ApiError> {
+    let who = caller(&s, &headers, Role::Developer).await?;
+    let dag = trace_dag::parse("request body", &body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let d = s.db.deploy(who.org, &dag, &body, &actor(&who), now_millis()).await?;
+    Ok(Json(DeployResponse { dag: dag.name, version: d.version, jobs: d.jobs.into_iter().map(|(name, _)| name).collect() }))
+}
+
+async fn trigger(
+    State(s): State<Arc<PublicState>>,
+    headers: HeaderMap,
+    Path((dag, job)): Path<(String, String)>,
+    Json(body): Json<TriggerRequest>,
+) -> Result<Json<TriggerResponse>, ApiError> {
+    let who = caller(&s, &headers, Role::Developer).await?;
+    let range = match (body.start, body.end) {
+        (Some(start), Some(end)) if start < end => Some((start, end)),
+        (None, None) => None,
+        (start, end) => return Err(ApiError::BadRequest(format!("a range needs start < end, got start={start:?} end={end:?}"))),
+    };
+    if body.run_id.is_empty() || body.run_id.len() > 128 {
+        return Err(ApiError::BadRequest(format!("run_id must have 1 to 128 characters, got {}", body.run_id.len())));
+    }
+    let job_id = s.db.active_job(who.org, &dag, &job).await?.ok_or_else(|| ApiError::NotFound(format!("no job {job:?} in DAG {dag:?}")))?;
+    let r = s.db.trigger(job_id, &body.run_id, range, &actor(&who), now_millis()).await?;
+    Ok(Json(TriggerResponse { duplicate: r.duplicate, tasks: r.tasks }))
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    limit: Option<u32>,
+}
+
+async fn tasks(State(s): State<Arc<PublicState>>, headers: HeaderMap, Query(q): Query<ListQuery>) -> Result<Json<Vec<TaskSummary>>, ApiError> {
+    let who = caller(&s, &headers, Role::Viewer).await?;
+    let limit = q.limit.unwrap_or(50);
+    if limit == 0 || limit > MAX_LIST {
+        return Err(ApiError::BadRequest(format!("limit must be between 1 and {MAX_LIST}, got {limit}")));
+    }
+    Ok(Json(s.db.tasks_of_org(who.org, limit).await?.into_iter().map(Into::into).collect()))
+}
+
+/// The task, if it belongs to the caller's org.
+async fn own_task(s: &PublicState, who: &Principal, id: i64) -> Result<TaskView, ApiError> {
+    let not_found = || ApiError::NotFound(format!("task {id} does not exist"));
+    match s.db.task(id).await {
+        Ok(t) if t.org == who.org => Ok(t),
+        Ok(_) | Err(trace_store::StoreError::NoSuchTask(_)) => Err(not_found()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn task(State(s): State<Arc<PublicState>>, headers: HeaderMap, Path(id): Path<i64>) -> Result<Json<TaskDetail>, ApiError> {
+    let who = caller(&s, &headers, Role::Viewer).await?;
+    let t = own_task(&s, &who, id).await?;
+    let attempts = s.db.attempts(id).await?.into_iter().map(Into::into).collect();
+    Ok(Json(TaskDetail { task: t.into(), attempts }))
+}
+
+async fn cancel(State(s): State<Arc<PublicState>>, headers: HeaderMap, Path(id): Path<i64>) -> Result<Json<CancelResponse>, ApiError> {
+    let who = caller(&s, &headers, Role::Developer).await?;
+    own_task(&s, &who, id).await?;
+    let status = s.db.cancel(id, &actor(&who), now_millis()).await?;
+    Ok(Json(CancelResponse { status: status.as_str().to_owned() }))
+}
+
+async fn datasets(State(s): State<Arc<PublicState>>, headers: HeaderMap) -> Result<Json<Vec<DatasetSummary>>, ApiError> {
+    let who = caller(&s, &headers, Role::Viewer).await?;
+    let all = s.db.datasets(who.org).await?;
+    Ok(Json(all.into_iter().filter(|d| d.readable_by(&who)).map(Into::into).collect()))
+}
+
+async fn read_roles(
+    State(s): State<Arc<PublicState>>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    Json(body): Json<ReadRolesRequest>,
+) -> Result<Json<DatasetSummary>, ApiError> {
+    let who = caller(&s, &headers, Role::Admin).await?;
+    s.db.set_read_roles(who.org, &name, &body.read_roles, &actor(&who), now_millis()).await?;
+    let updated = s.db.datasets(who.org).await?.into_iter().find(|d| d.name == name);
+    updated.map(|d| Json(d.into())).ok_or_else(|| ApiError::NotFound(format!("dataset {name:?} does not exist")))
+}
+
+fn check_name(what: &str, name: &str) -> Result<(), ApiError> {
+    let ok = !name.is_empty()
+        && name.chars().count() <= MAX_NAME_CHARS
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || "_.@-".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::BadRequest(format!("{what} must be 1 to {MAX_NAME_CHARS} of A-Z a-z 0-9 _ . @ -, got {name:?}")))
+    }
+}
+
+async fn create_user(State(s): State<Arc<PublicState>>, headers: HeaderMap, Json(body): Json<CreateUserRequest>) -> Result<Json<WhoAmI>, ApiError> {
+    let who = caller(&s, &headers, Role::Admin).await?;
+    check_name("a user name", &body.name)?;
+    let role = Role::parse(&body.role).map_err(ApiError::BadRequest)?;
+    s.db.create_user(who.org, &body.name, role, &actor(&who), now_millis()).await?;
+    Ok(Json(WhoAmI { user: body.name, org_id: who.org, role: role.as_str().to_owned() }))
+}
+
+async fn create_token(
+    State(s): State<Arc<PublicState>>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    Json(body): Json<CreateTokenRequest>,
+) -> Result<Json<TokenResponse>, ApiError> {
+    let who = caller(&s, &headers, Role::Admin).await?;
+    check_name("a token label", &body.label)?;
+    let user = s.db.user(who.org, &name).await?.ok_or_else(|| ApiError::NotFound(format!("user {name:?} does not exist")))?;
+    let token = s.db.create_token(user, &body.label, &actor(&who), now_millis()).await?;
+    Ok(Json(TokenResponse { token }))
+}
