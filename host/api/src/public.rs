@@ -68,10 +68,6 @@ async fn caller(s: &PublicState, headers: &HeaderMap, needs: Role) -> Result<Pri
     Ok(who)
 }
 
-fn actor(who: &Principal) -> String {
-    format!("user:{}", who.name)
-}
-
 async fn whoami(State(s): State<Arc<PublicState>>, headers: HeaderMap) -> Result<Json<WhoAmI>, ApiError> {
     let who = caller(&s, &headers, Role::Viewer).await?;
     Ok(Json(WhoAmI { user: who.name, org_id: who.org, role: who.role.as_str().to_owned() }))
@@ -80,7 +76,7 @@ async fn whoami(State(s): State<Arc<PublicState>>, headers: HeaderMap) -> Result
 async fn deploy(State(s): State<Arc<PublicState>>, headers: HeaderMap, body: String) -> Result<Json<DeployResponse>, ApiError> {
     let who = caller(&s, &headers, Role::Developer).await?;
     let dag = trace_dag::parse("request body", &body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    let d = s.db.deploy(who.org, &dag, &body, &actor(&who), now_millis()).await?;
+    let d = s.db.deploy(who.org, &dag, &body, &who.actor(), now_millis()).await?;
     Ok(Json(DeployResponse { dag: dag.name, version: d.version, jobs: d.jobs.into_iter().map(|(name, _)| name).collect() }))
 }
 
@@ -100,7 +96,7 @@ async fn trigger(
         return Err(ApiError::BadRequest(format!("run_id must have 1 to 128 characters, got {}", body.run_id.len())));
     }
     let job_id = s.db.active_job(who.org, &dag, &job).await?.ok_or_else(|| ApiError::NotFound(format!("no job {job:?} in DAG {dag:?}")))?;
-    let r = s.db.trigger(job_id, &body.run_id, range, &actor(&who), now_millis()).await?;
+    let r = s.db.trigger(job_id, &body.run_id, range, &who.actor(), now_millis()).await?;
     Ok(Json(TriggerResponse { duplicate: r.duplicate, tasks: r.tasks }))
 }
 
@@ -138,7 +134,7 @@ async fn task(State(s): State<Arc<PublicState>>, headers: HeaderMap, Path(id): P
 async fn cancel(State(s): State<Arc<PublicState>>, headers: HeaderMap, Path(id): Path<i64>) -> Result<Json<CancelResponse>, ApiError> {
     let who = caller(&s, &headers, Role::Developer).await?;
     own_task(&s, &who, id).await?;
-    let status = s.db.cancel(id, &actor(&who), now_millis()).await?;
+    let status = s.db.cancel(id, &who.actor(), now_millis()).await?;
     Ok(Json(CancelResponse { status: status.as_str().to_owned() }))
 }
 
@@ -155,7 +151,7 @@ async fn read_roles(
     Json(body): Json<ReadRolesRequest>,
 ) -> Result<Json<DatasetSummary>, ApiError> {
     let who = caller(&s, &headers, Role::Admin).await?;
-    s.db.set_read_roles(who.org, &name, &body.read_roles, &actor(&who), now_millis()).await?;
+    s.db.set_read_roles(who.org, &name, &body.read_roles, &who.actor(), now_millis()).await?;
     let updated = s.db.datasets(who.org).await?.into_iter().find(|d| d.name == name);
     updated.map(|d| Json(d.into())).ok_or_else(|| ApiError::NotFound(format!("dataset {name:?} does not exist")))
 }
@@ -175,7 +171,7 @@ async fn create_user(State(s): State<Arc<PublicState>>, headers: HeaderMap, Json
     let who = caller(&s, &headers, Role::Admin).await?;
     check_name("a user name", &body.name)?;
     let role = Role::parse(&body.role).map_err(ApiError::BadRequest)?;
-    s.db.create_user(who.org, &body.name, role, &actor(&who), now_millis()).await?;
+    s.db.create_user(who.org, &body.name, role, &who.actor(), now_millis()).await?;
     Ok(Json(WhoAmI { user: body.name, org_id: who.org, role: role.as_str().to_owned() }))
 }
 
@@ -188,6 +184,6 @@ async fn create_token(
     let who = caller(&s, &headers, Role::Admin).await?;
     check_name("a token label", &body.label)?;
     let user = s.db.user(who.org, &name).await?.ok_or_else(|| ApiError::NotFound(format!("user {name:?} does not exist")))?;
-    let token = s.db.create_token(user, &body.label, &actor(&who), now_millis()).await?;
+    let token = s.db.create_token(user, &body.label, &who.actor(), now_millis()).await?;
     Ok(Json(TokenResponse { token }))
 }

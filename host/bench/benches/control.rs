@@ -28,9 +28,9 @@ async fn main() {
     line("SQLite: raw claim/complete loop", &format!("{raw:.0} rows/s"));
     line("SQLite: ratio (target >= 0.5)", &format!("{:.2}x", trace / raw));
 
-    let pg = Arc::new(Db::Postgres(PgStore::connect(&trace_pgtest::database(), 8).await.unwrap()));
+    let pg = Arc::new(Db::Postgres(PgStore::connect(&trace_testbed::database(), 8).await.unwrap()));
     let trace = trace_tasks_per_sec(pg, operators, n, WORKERS).await;
-    let raw = raw_rows_per_sec(&trace_pgtest::database(), n, 64).await;
+    let raw = raw_rows_per_sec(&trace_testbed::database(), n, 64).await;
     line("PostgreSQL: Trace", &format!("{trace:.0} tasks/s"));
     line("PostgreSQL: raw claim/complete loop", &format!("{raw:.0} rows/s"));
     line("PostgreSQL: ratio (target >= 0.5)", &format!("{:.2}x", trace / raw));

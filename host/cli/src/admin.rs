@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
-use trace_store::{now_millis, Db, OrgId, Store};
+use trace_store::{now_millis, Db, OrgId, Registry, Role, Store};
 
 /// Where the system database is and which org to act for.
 #[derive(Debug, Clone, clap::Args)]
@@ -107,7 +107,11 @@ pub fn tasks(t: &Target, limit: u32) -> anyhow::Result<ExitCode> {
 pub fn task(t: &Target, id: i64) -> anyhow::Result<ExitCode> {
     block_on(async {
         let db = open(t).await?;
+        let org = org(&db, t).await?;
         let task = db.task(id).await?;
+        if task.org != org {
+            bail!("task {id} does not exist in org `{}`", t.org);
+        }
         println!("task {} of job `{}`: {}{}", task.id, task.job_name, task.status, if task.cancel_requested { " (cancel requested)" } else { "" });
         if let Some(e) = &task.last_error {
             println!("last error: {e}");
@@ -124,10 +128,80 @@ pub fn task(t: &Target, id: i64) -> anyhow::Result<ExitCode> {
 pub fn cancel(t: &Target, id: i64) -> anyhow::Result<ExitCode> {
     block_on(async {
         let db = open(t).await?;
+        let org = org(&db, t).await?;
+        if db.task(id).await?.org != org {
+            bail!("task {id} does not exist in org `{}`", t.org);
+        }
         let status = db.cancel(id, &actor(), now_millis()).await?;
         match status {
             trace_store::TaskStatus::Running => println!("task {id}: cancel requested; its worker will stop it"),
             other => println!("task {id}: {other}"),
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// `trace user add NAME --role ROLE` (creates the org if needed, so the first
+/// admin can be made before any deploy).
+pub fn add_user(t: &Target, name: &str, role: &str) -> anyhow::Result<ExitCode> {
+    let role = Role::parse(role).map_err(anyhow::Error::msg)?;
+    block_on(async {
+        let db = open(t).await?;
+        let now = now_millis();
+        let org = match db.org_id(&t.org).await? {
+            Some(id) => id,
+            None => db.create_org(&t.org, now).await?,
+        };
+        db.create_user(org, name, role, &actor(), now).await?;
+        println!("user `{name}` ({}) added to org `{}`", role.as_str(), t.org);
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// `trace token create USER`: prints the token once.
+pub fn create_token(t: &Target, user: &str, label: &str) -> anyhow::Result<ExitCode> {
+    block_on(async {
+        let db = open(t).await?;
+        let org = org(&db, t).await?;
+        let Some(id) = db.user(org, user).await? else {
+            bail!("org `{}` has no user `{user}` (add one with `trace user add`)", t.org);
+        };
+        let token = db.create_token(id, label, &actor(), now_millis()).await?;
+        eprintln!("API token for `{user}` (shown once; only its hash is stored):");
+        println!("{token}");
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// `trace token revoke USER`
+pub fn revoke_tokens(t: &Target, user: &str) -> anyhow::Result<ExitCode> {
+    block_on(async {
+        let db = open(t).await?;
+        let org = org(&db, t).await?;
+        let Some(id) = db.user(org, user).await? else {
+            bail!("org `{}` has no user `{user}`", t.org);
+        };
+        let n = db.revoke_tokens(id, &actor(), now_millis()).await?;
+        println!("revoked {n} token(s) of `{user}`");
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// `trace datasets`
+pub fn datasets(t: &Target) -> anyhow::Result<ExitCode> {
+    block_on(async {
+        let db = open(t).await?;
+        let org = org(&db, t).await?;
+        println!("{:<28} {:<36} {:<24} {:<36} read_roles", "dataset", "uuid", "producer", "version");
+        for d in db.datasets(org).await? {
+            println!(
+                "{:<28} {:<36} {:<24} {:<36} {}",
+                d.name,
+                d.uuid,
+                format!("{}.{}[{}]", d.dag, d.producer_job, d.output_index),
+                d.version.as_deref().unwrap_or("-"),
+                if d.read_roles.is_empty() { "(private)".to_owned() } else { d.read_roles.join(",") }
+            );
         }
         Ok(ExitCode::SUCCESS)
     })

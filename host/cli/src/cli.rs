@@ -26,6 +26,12 @@ pub enum Command {
     /// in-process queue, dispatcher and workers. Triggers every source job
     /// over --range and shows the tasks flowing until none is open.
     Dev(crate::dev::DevArgs),
+    /// Serve the public and internal APIs on one address and dispatch tasks
+    /// to SQS (the distributed control plane; workers run separately).
+    Server(crate::distributed::ServerArgs),
+    /// Take tasks from SQS, run them in the sandbox and report them to a
+    /// `trace server` over its internal API.
+    Worker(crate::distributed::WorkerArgs),
     /// Deploy a DAG file as a new active version (creates the org if needed).
     Deploy {
         file: std::path::PathBuf,
@@ -60,9 +66,51 @@ pub enum Command {
         #[command(flatten)]
         target: crate::admin::Target,
     },
+    /// List the org's datasets: name, UUID, producer, current version, ACL.
+    Datasets {
+        #[command(flatten)]
+        target: crate::admin::Target,
+    },
+    /// Manage users (bootstrap the first admin here; later ones via the API).
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage API tokens for the public API.
+    #[command(subcommand)]
+    Token(TokenCommand),
     /// Cancel a task: at once if pending, cooperatively if running.
     Cancel {
         id: i64,
+        #[command(flatten)]
+        target: crate::admin::Target,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a user to the org (created if needed).
+    Add {
+        name: String,
+        /// admin (everything), developer (deploy, trigger, cancel, read) or viewer (read).
+        #[arg(long)]
+        role: String,
+        #[command(flatten)]
+        target: crate::admin::Target,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create an API token for a user and print it (once).
+    Create {
+        user: String,
+        #[arg(long, default_value = "cli")]
+        label: String,
+        #[command(flatten)]
+        target: crate::admin::Target,
+    },
+    /// Revoke every token of a user.
+    Revoke {
+        user: String,
         #[command(flatten)]
         target: crate::admin::Target,
     },
@@ -92,10 +140,16 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Op(OpCommand::Run(args)) => op::run::run(args),
         Command::Dag(DagCommand::Check { file }) => crate::dag::check(&file),
         Command::Dev(args) => crate::dev::run(args),
+        Command::Server(args) => crate::distributed::server(args),
+        Command::Worker(args) => crate::distributed::worker(args),
         Command::Deploy { file, target } => crate::admin::deploy(&target, &file),
         Command::Trigger { dag, job, range, run_id, target } => crate::admin::trigger(&target, &dag, &job, range, &run_id),
         Command::Tasks { limit, target } => crate::admin::tasks(&target, limit),
         Command::Task { id, target } => crate::admin::task(&target, id),
         Command::Cancel { id, target } => crate::admin::cancel(&target, id),
+        Command::Datasets { target } => crate::admin::datasets(&target),
+        Command::User(UserCommand::Add { name, role, target }) => crate::admin::add_user(&target, &name, &role),
+        Command::Token(TokenCommand::Create { user, label, target }) => crate::admin::create_token(&target, &user, &label),
+        Command::Token(TokenCommand::Revoke { user, target }) => crate::admin::revoke_tokens(&target, &user),
     }
 }

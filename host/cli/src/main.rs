@@ -5,6 +5,7 @@ mod admin;
 mod cli;
 mod dag;
 mod dev;
+mod distributed;
 mod op;
 
 use std::process::ExitCode;

@@ -176,10 +176,17 @@ fn deploy_trigger_list_inspect_and_cancel() {
 
     let o = trace(&["tasks", db, "--org", "acme"], dir.path());
     assert!(stdout(&o).lines().any(|l| l.contains("blocks") && l.contains("pending") && l.contains("[0, 5000)")), "{}", stdout(&o));
-    let o = trace(&["cancel", "1", db], dir.path());
+    let o = trace(&["deploy", dag.to_str().unwrap(), db, "--org", "globex"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = trace(&["cancel", "1", db, "--org", "globex"], dir.path());
+    assert!(stderr(&o).contains("task 1 does not exist in org `globex`"), "tenancy: {}", stderr(&o));
+    let o = trace(&["cancel", "1", db, "--org", "acme"], dir.path());
     assert!(stdout(&o).contains("task 1: canceled"), "{}", stdout(&o));
-    let o = trace(&["task", "1", db], dir.path());
+    let o = trace(&["task", "1", db, "--org", "acme"], dir.path());
     assert!(stdout(&o).contains("task 1 of job `blocks`: canceled"), "{}", stdout(&o));
+    let o = trace(&["datasets", db, "--org", "acme"], dir.path());
+    let line = stdout(&o).lines().find(|l| l.starts_with("erc20_transfers")).map(str::to_owned);
+    assert!(line.as_deref().is_some_and(|l| l.contains("blocks_pipeline.transfers[0]") && l.ends_with("(private)")), "{}", stdout(&o));
 
     let o = trace(&["trigger", "blocks_pipeline", "nope", db, "--org", "acme"], dir.path());
     assert_eq!(o.status.code(), Some(2));

@@ -53,6 +53,7 @@ pub struct Delivery {
 pub struct SqsQueue {
     client: Client,
     url: String,
+    visibility: Duration,
     closed: Arc<AtomicBool>,
 }
 
@@ -69,17 +70,28 @@ impl SqsQueue {
         Client::from_conf(builder.build())
     }
 
-    /// Create (or find) the queue `name` with `visibility` as its timeout.
-    pub async fn create(client: Client, name: &str, visibility: Duration) -> Result<Self, SqsError> {
-        let out = client
-            .create_queue()
-            .queue_name(name)
-            .attributes(aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout, visibility.as_secs().to_string())
-            .send()
-            .await
-            .map_err(sqs("CreateQueue"))?;
-        let url = out.queue_url.ok_or_else(|| SqsError::BadMessage { id: None, body: Some("CreateQueue returned no URL".into()) })?;
-        Ok(Self { client, url, closed: Arc::new(AtomicBool::new(false)) })
+    /// Find the queue `name`, creating it if missing. `visibility` is how
+    /// long a message this handle receives stays hidden before it is handed
+    /// out again; it is sent with each receive, so processes with different
+    /// settings share one queue (CreateQueue with different attributes would
+    /// be refused).
+    pub async fn open(client: Client, name: &str, visibility: Duration) -> Result<Self, SqsError> {
+        let url = match client.get_queue_url().queue_name(name).send().await {
+            Ok(out) => out.queue_url,
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_queue_does_not_exist()) => {
+                match client.create_queue().queue_name(name).send().await {
+                    Ok(out) => out.queue_url,
+                    // Another process created it in between.
+                    Err(e) if e.as_service_error().is_some_and(|s| s.is_queue_name_exists()) => {
+                        client.get_queue_url().queue_name(name).send().await.map_err(sqs("GetQueueUrl"))?.queue_url
+                    }
+                    Err(e) => return Err(sqs("CreateQueue")(e)),
+                }
+            }
+            Err(e) => return Err(sqs("GetQueueUrl")(e)),
+        };
+        let url = url.ok_or_else(|| SqsError::BadMessage { id: None, body: Some("SQS returned no queue URL".into()) })?;
+        Ok(Self { client, url, visibility, closed: Arc::new(AtomicBool::new(false)) })
     }
 
     /// Send one task id.
@@ -96,6 +108,7 @@ impl SqsQueue {
             .receive_message()
             .queue_url(&self.url)
             .max_number_of_messages(max.clamp(1, 10))
+            .visibility_timeout(self.visibility.as_secs().clamp(1, 43_200) as i32)
             .wait_time_seconds(wait.as_secs().min(20) as i32)
             .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount)
             .send()

@@ -1,39 +1,10 @@
 //! The SQS queue against an SQS-compatible server on 127.0.0.1 (moto's
 //! server from PyPI, started here; `.ci/run` installs it).
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use trace_queue_sqs::{SqsConfig, SqsQueue};
-
-struct Moto {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn moto() -> Moto {
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = Command::new("moto_server")
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("moto_server not found: pip install 'moto[server]' (.ci/run does)");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "moto_server did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    Moto { child, port }
-}
+use trace_testbed::moto;
 
 fn config(port: u16) -> SqsConfig {
     SqsConfig {
@@ -47,7 +18,7 @@ fn config(port: u16) -> SqsConfig {
 #[tokio::test]
 async fn task_ids_round_trip_and_unacknowledged_messages_come_back() {
     let server = moto();
-    let queue = SqsQueue::create(SqsQueue::client(&config(server.port)), "trace-tasks", Duration::from_secs(1)).await.unwrap();
+    let queue = SqsQueue::open(SqsQueue::client(&config(server.port)), "trace-tasks", Duration::from_secs(1)).await.unwrap();
     for task in [11, 12, 13] {
         queue.send(task).await.unwrap();
     }
@@ -79,7 +50,7 @@ async fn task_ids_round_trip_and_unacknowledged_messages_come_back() {
 async fn a_message_without_a_task_id_is_an_error_not_a_crash() {
     let server = moto();
     let client = SqsQueue::client(&config(server.port));
-    let queue = SqsQueue::create(client.clone(), "trace-bad", Duration::from_secs(30)).await.unwrap();
+    let queue = SqsQueue::open(client.clone(), "trace-bad", Duration::from_secs(30)).await.unwrap();
     let url = client.get_queue_url().queue_name("trace-bad").send().await.unwrap().queue_url.unwrap();
     client.send_message().queue_url(url).message_body("not-a-number").send().await.unwrap();
     let err = queue.receive(10, Duration::from_secs(1)).await.unwrap_err();
@@ -106,7 +77,7 @@ async fn a_dag_runs_with_tasks_dispatched_over_sqs() {
     use trace_store::{Db, SqliteStore, TaskStatus};
 
     let server = moto();
-    let queue = SqsQueue::create(SqsQueue::client(&config(server.port)), "trace-dispatch", Duration::from_secs(30)).await.unwrap();
+    let queue = SqsQueue::open(SqsQueue::client(&config(server.port)), "trace-dispatch", Duration::from_secs(30)).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let db = Arc::new(Db::Sqlite(SqliteStore::open(&dir.path().join("t.db")).await.unwrap()));
     let dag = trace_dag::parse("sqs.yaml", PIPELINE).unwrap();

@@ -52,6 +52,13 @@ pub struct Principal {
     pub role: Role,
 }
 
+impl Principal {
+    /// How the audit log and `deployed_by` name this user.
+    pub fn actor(&self) -> String {
+        format!("user:{}", self.name)
+    }
+}
+
 /// A registered dataset with the version its DAG's active version serves.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DatasetView {
@@ -71,7 +78,7 @@ impl DatasetView {
     /// `read_roles` semantics: org admins and the producing DAG's deployers
     /// always; others only if their role is listed (empty = private).
     pub fn readable_by(&self, who: &Principal) -> bool {
-        who.role == Role::Admin || self.deployers.contains(&who.name) || self.read_roles.iter().any(|r| r == who.role.as_str())
+        who.role == Role::Admin || self.deployers.contains(&who.actor()) || self.read_roles.iter().any(|r| r == who.role.as_str())
     }
 }
 

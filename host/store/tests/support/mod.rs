@@ -5,7 +5,7 @@ use trace_store::{PgStore, SqliteStore, Store};
 
 /// A migrated PostgreSQL store on a database of its own.
 pub async fn postgres() -> PgStore {
-    let store = PgStore::connect(&trace_pgtest::database(), 8).await.unwrap();
+    let store = PgStore::connect(&trace_testbed::database(), 8).await.unwrap();
     store.migrate().await.unwrap();
     store
 }

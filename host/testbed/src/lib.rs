@@ -1,7 +1,12 @@
-//! A throwaway PostgreSQL cluster for tests and benchmarks: Debian's server
-//! binaries, `initdb` into a temporary directory, `postgres` on a free port
-//! of 127.0.0.1, stopped and removed when this process exits. One per
-//! process; [`database`] hands out a fresh database on it.
+//! Real servers for tests and benchmarks, on 127.0.0.1 only.
+//!
+//! A throwaway PostgreSQL cluster: Debian's server binaries, `initdb` into a
+//! temporary directory, `postgres` on a free port, stopped and removed when
+//! this process exits. One per process; [`database`] hands out a fresh
+//! database on it. And [`moto()`], an SQS/S3-compatible server.
+
+pub mod moto;
+pub use moto::{moto, Moto};
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,108 @@
+//! The public API through its router (no socket) on a real SQLite system
+//! database: tokens, roles, tenancy and bounds.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::Request;
+use http_body_util::BodyExt;
+use serde_json::{json, Value};
+use tower::ServiceExt;
+use trace_api::{public_router, PublicState, MAX_LIST, MAX_PUBLIC_BODY_BYTES};
+use trace_store::{now_millis, Db, Registry, Role, SqliteStore, Store};
+
+const DAG: &str = "name: pipe\njobs:\n  - name: src\n    kind: source\n    operator: src.wasm\n";
+
+struct Fixture {
+    app: axum::Router,
+    admin: String,
+    dev: String,
+    viewer: String,
+    outsider: String,
+    _dir: tempfile::TempDir,
+}
+
+async fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Arc::new(Db::Sqlite(SqliteStore::open(&dir.path().join("t.db")).await.unwrap()));
+    db.migrate().await.unwrap();
+    let now = now_millis();
+    let acme = db.create_org("acme", now).await.unwrap();
+    let globex = db.create_org("globex", now).await.unwrap();
+    let token = async |org, name: &str, role| {
+        let user = db.create_user(org, name, role, "tester", now).await.unwrap();
+        db.create_token(user, "t", "tester", now).await.unwrap()
+    };
+    let (admin, dev, viewer, outsider) = (
+        token(acme, "ann", Role::Admin).await,
+        token(acme, "dan", Role::Developer).await,
+        token(acme, "vic", Role::Viewer).await,
+        token(globex, "zed", Role::Admin).await,
+    );
+    Fixture { app: public_router(Arc::new(PublicState { db })), admin, dev, viewer, outsider, _dir: dir }
+}
+
+async fn call(f: &Fixture, method: &str, uri: &str, token: &str, body: Option<String>) -> (u16, Value) {
+    let req = Request::builder().method(method).uri(uri).header("authorization", format!("Bearer {token}"));
+    let req = match body {
+        Some(b) => req.header("content-type", "application/json").body(Body::from(b)).unwrap(),
+        None => req.body(Body::empty()).unwrap(),
+    };
+    let res = f.app.clone().oneshot(req).await.unwrap();
+    let status = res.status().as_u16();
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn roles_and_tenancy_decide_who_may_do_what() {
+    let f = fixture().await;
+    let (s, who) = call(&f, "GET", "/api/v1/whoami", &f.viewer, None).await;
+    assert_eq!((s, who["user"].as_str(), who["role"].as_str()), (200, Some("vic"), Some("viewer")));
+    assert_eq!(call(&f, "GET", "/api/v1/whoami", "trc_forged", None).await.0, 401);
+
+    assert_eq!(call(&f, "POST", "/api/v1/dags", &f.dev, Some(DAG.into())).await.0, 200, "developers deploy");
+    let trigger = |run: &str| Some(json!({"run_id": run, "start": 0, "end": 10}).to_string());
+    let (s, body) = call(&f, "POST", "/api/v1/dags/pipe/jobs/src/trigger", &f.viewer, trigger("r0")).await;
+    assert_eq!((s, body["code"].as_str()), (403, Some("forbidden")));
+    assert!(body["message"].as_str().unwrap().contains("needs the developer role; vic is viewer"), "{body}");
+    let (s, body) = call(&f, "POST", "/api/v1/dags/pipe/jobs/src/trigger", &f.dev, trigger("r1")).await;
+    assert_eq!(s, 200, "{body}");
+    let task = body["tasks"][0].as_i64().unwrap();
+
+    // Another org's admin sees nothing of acme's: not its task, not its DAG.
+    let (s, body) = call(&f, "GET", &format!("/api/v1/tasks/{task}"), &f.outsider, None).await;
+    assert_eq!((s, body["code"].as_str()), (404, Some("not_found")));
+    assert_eq!(call(&f, "POST", &format!("/api/v1/tasks/{task}/cancel"), &f.outsider, None).await.0, 404);
+    assert_eq!(call(&f, "POST", "/api/v1/dags/pipe/jobs/src/trigger", &f.outsider, trigger("r2")).await.0, 404);
+    let (_, theirs) = call(&f, "GET", "/api/v1/tasks", &f.outsider, None).await;
+    assert_eq!(theirs, json!([]));
+
+    assert_eq!(call(&f, "POST", &format!("/api/v1/tasks/{task}/cancel"), &f.viewer, None).await.0, 403);
+    let (s, body) = call(&f, "POST", &format!("/api/v1/tasks/{task}/cancel"), &f.dev, None).await;
+    assert_eq!((s, body["status"].as_str()), (200, Some("canceled")));
+
+    // Only admins manage users; names are checked.
+    let user = |name: &str| Some(json!({"name": name, "role": "viewer"}).to_string());
+    assert_eq!(call(&f, "POST", "/api/v1/users", &f.dev, user("eve")).await.0, 403);
+    assert_eq!(call(&f, "POST", "/api/v1/users", &f.admin, user("eve")).await.0, 200);
+    assert_eq!(call(&f, "POST", "/api/v1/users", &f.admin, user("eve")).await.1["code"], "conflict");
+    assert_eq!(call(&f, "POST", "/api/v1/users", &f.admin, user("bad name!")).await.1["code"], "bad_request");
+    let (s, body) = call(&f, "POST", "/api/v1/users", &f.admin, Some(json!({"name": "x", "role": "wizard"}).to_string())).await;
+    assert_eq!((s, body["message"].as_str()), (400, Some("role must be admin, developer or viewer, got \"wizard\"")));
+}
+
+#[tokio::test]
+async fn requests_outside_the_bounds_are_refused_with_the_bound() {
+    let f = fixture().await;
+    let (s, body) = call(&f, "GET", &format!("/api/v1/tasks?limit={}", MAX_LIST + 1), &f.viewer, None).await;
+    assert_eq!(s, 400);
+    assert_eq!(body["message"], format!("limit must be between 1 and {MAX_LIST}, got {}", MAX_LIST + 1));
+
+    call(&f, "POST", "/api/v1/dags", &f.dev, Some(DAG.into())).await;
+    let (s, body) = call(&f, "POST", "/api/v1/dags/pipe/jobs/src/trigger", &f.dev, Some(json!({"run_id": "r", "start": 5, "end": 5}).to_string())).await;
+    assert_eq!((s, body["message"].as_str()), (400, Some("a range needs start < end, got start=Some(5) end=Some(5)")));
+
+    let huge = format!("{DAG}# {}\n", "x".repeat(MAX_PUBLIC_BODY_BYTES));
+    assert_eq!(call(&f, "POST", "/api/v1/dags", &f.dev, Some(huge)).await.0, 413);
+}

@@ -1,0 +1,173 @@
+//! `trace server` and `trace worker`: the distributed pieces. The server
+//! owns the system database: it serves the public and internal APIs and runs
+//! the dispatcher, which sends task ids to SQS. Workers take ids from SQS,
+//! run each task in the sandbox and talk to the server over `/internal/*`
+//! with the worker token and per-attempt credentials. Neither needs the
+//! other's secrets: workers never see the database.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::sync::{watch, Notify};
+use trace_api::{internal_router, public_router, HttpControlPlane, InternalState, PublicState};
+use trace_control::dispatcher::{self, DispatcherConfig};
+use trace_control::queue::TaskQueue;
+use trace_control::worker::{self, OperatorDir, WorkerContext};
+use trace_queue_sqs::{SqsConfig, SqsQueue};
+use trace_sandbox::{Runtime, RuntimeConfig};
+use trace_store::{Db, Store};
+
+/// Where the task queue is.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SqsArgs {
+    /// SQS queue name (created if missing).
+    #[arg(long, env = "TRACE_SQS_QUEUE", default_value = "trace-tasks")]
+    pub sqs_queue: String,
+    /// SQS endpoint for a compatible server [default: AWS].
+    #[arg(long, env = "TRACE_SQS_ENDPOINT")]
+    pub sqs_endpoint: Option<String>,
+    #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]
+    pub sqs_region: String,
+    /// A message not acknowledged within this long is delivered again.
+    #[arg(long, default_value = "5m", value_parser = trace_core::units::parse_duration)]
+    pub visibility: Duration,
+}
+
+impl SqsArgs {
+    async fn open(&self) -> anyhow::Result<SqsQueue> {
+        let config = SqsConfig {
+            endpoint: self.sqs_endpoint.clone(),
+            region: self.sqs_region.clone(),
+            access_key_id: std::env::var("AWS_ACCESS_KEY_ID").context("AWS_ACCESS_KEY_ID is not set (the SQS credentials)")?,
+            secret_access_key: std::env::var("AWS_SECRET_ACCESS_KEY").context("AWS_SECRET_ACCESS_KEY is not set (the SQS credentials)")?,
+        };
+        SqsQueue::open(SqsQueue::client(&config), &self.sqs_queue, self.visibility)
+            .await
+            .with_context(|| format!("opening the SQS queue {:?}", self.sqs_queue))
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ServerArgs {
+    /// System database: `sqlite:PATH` or `postgres://…`.
+    #[arg(long, env = "TRACE_DB", default_value = "sqlite:trace.db")]
+    pub db: String,
+    /// Address the APIs listen on.
+    #[arg(long, env = "TRACE_LISTEN", default_value = "127.0.0.1:7070")]
+    pub listen: SocketAddr,
+    /// The token workers present to fetch tasks (at least 32 characters).
+    #[arg(long, env = "TRACE_WORKER_TOKEN", hide_env_values = true)]
+    pub worker_token: String,
+    #[command(flatten)]
+    pub sqs: SqsArgs,
+}
+
+/// Shortest worker token accepted: it guards every task's payload.
+pub const MIN_WORKER_TOKEN_CHARS: usize = 32;
+
+fn check_worker_token(token: &str) -> anyhow::Result<()> {
+    if token.len() < MIN_WORKER_TOKEN_CHARS {
+        anyhow::bail!("the worker token must have at least {MIN_WORKER_TOKEN_CHARS} characters, got {}", token.len());
+    }
+    Ok(())
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("installing a SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+pub fn server(args: ServerArgs) -> anyhow::Result<ExitCode> {
+    check_worker_token(&args.worker_token)?;
+    runtime()?.block_on(async move {
+        let db = Arc::new(Db::open(&args.db).await.with_context(|| format!("opening the system database {}", args.db))?);
+        db.migrate().await.context("migrating the system database")?;
+        let queue: Arc<dyn TaskQueue> = Arc::new(args.sqs.open().await?);
+        let app = public_router(Arc::new(PublicState { db: db.clone() }))
+            .merge(internal_router(Arc::new(InternalState { db: db.clone(), worker_token: args.worker_token.clone() })));
+        let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
+        // Tests and scripts read this line to learn the port (`--listen 127.0.0.1:0`).
+        println!("trace server listening on http://{}", listener.local_addr()?);
+
+        let (stop, stopped) = watch::channel(false);
+        let dispatcher = tokio::spawn(dispatcher::run(db.clone(), queue.clone(), Arc::new(Notify::new()), DispatcherConfig::default(), stopped));
+        let serve = axum::serve(listener, app).with_graceful_shutdown(shutdown_signal());
+        let served = serve.await.context("serving the APIs");
+        let _ = stop.send(true);
+        dispatcher.await.context("the dispatcher panicked")?.context("dispatching")?;
+        served?;
+        eprintln!("trace server stopped");
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+#[derive(Debug, clap::Args)]
+pub struct WorkerArgs {
+    /// The control plane's base URL.
+    #[arg(long, env = "TRACE_SERVER", default_value = "http://127.0.0.1:7070")]
+    pub server: String,
+    /// The token the server was started with.
+    #[arg(long, env = "TRACE_WORKER_TOKEN", hide_env_values = true)]
+    pub worker_token: String,
+    /// Directory that operator paths in DAGs are relative to.
+    #[arg(long, env = "TRACE_OPERATORS", value_name = "DIR")]
+    pub operators: PathBuf,
+    /// Tasks run at once.
+    #[arg(long, default_value_t = 2)]
+    pub concurrency: usize,
+    /// Compiled-component cache directory [default: compile in memory].
+    #[arg(long, env = "TRACE_CACHE_DIR", value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub sqs: SqsArgs,
+}
+
+/// Most tasks one worker process runs at once.
+pub const MAX_WORKER_CONCURRENCY: usize = 256;
+
+pub fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
+    if args.concurrency == 0 || args.concurrency > MAX_WORKER_CONCURRENCY {
+        anyhow::bail!("--concurrency must be between 1 and {MAX_WORKER_CONCURRENCY}, got {}", args.concurrency);
+    }
+    runtime()?.block_on(async move {
+        let queue = Arc::new(args.sqs.open().await?);
+        let plane = Arc::new(HttpControlPlane::new(&args.server, &args.worker_token)?);
+        let config = RuntimeConfig { cache_dir: args.cache_dir.clone(), ..RuntimeConfig::default() };
+        let sandbox = Arc::new(Runtime::new(config).map_err(|e| anyhow::anyhow!("starting the sandbox: {e}"))?);
+        let ctx = Arc::new(WorkerContext::new(plane, queue.clone(), sandbox, OperatorDir(args.operators.clone()), Arc::new(Notify::new())));
+        let loops: Vec<_> = (0..args.concurrency).map(|_| tokio::spawn(worker::run(ctx.clone()))).collect();
+        println!("trace worker serving {} with {} task slot(s)", args.server, args.concurrency);
+        // On a signal, stop taking messages; tasks in flight finish and report.
+        let closer = {
+            let queue = queue.clone();
+            tokio::spawn(async move {
+                shutdown_signal().await;
+                eprintln!("trace worker: finishing tasks in flight");
+                queue.close();
+            })
+        };
+        let mut first_error = None;
+        for l in loops {
+            if let Err(e) = l.await.context("a worker loop panicked")? {
+                first_error.get_or_insert(e);
+            }
+        }
+        closer.abort();
+        match first_error {
+            Some(e) => Err(anyhow::Error::new(e).context("running tasks")),
+            None => Ok(ExitCode::SUCCESS),
+        }
+    })
+}

@@ -1,0 +1,215 @@
+//! `trace server` and `trace worker` as separate processes, the way they
+//! are deployed: PostgreSQL as the system database, SQS (moto on 127.0.0.1)
+//! as the queue, workers reaching the control plane only over HTTP, users
+//! acting through the public API with API tokens.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+const WORKER_TOKEN: &str = "worker-token-0123456789abcdef0123456789abcdef";
+
+/// Killed on drop, so a failing assertion leaves no process behind.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn trace_cmd(args: &[&str], env: &[(&str, String)], cache: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_trace"));
+    c.args(args).env("XDG_CACHE_HOME", cache).env("TRACE_LOG", "warn");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c
+}
+
+fn run_ok(args: &[&str], env: &[(&str, String)], cache: &Path) -> String {
+    let o = trace_cmd(args, env, cache).output().unwrap();
+    assert!(o.status.success(), "trace {args:?} failed: {}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8(o.stdout).unwrap()
+}
+
+fn operators() -> &'static Path {
+    Path::new(trace_artifacts::NOOP).parent().unwrap()
+}
+
+const DAG: &str = r#"name: blocks_pipeline
+jobs:
+  - name: blocks
+    kind: source
+    operator: op_range_splitter.wasm
+    config: { range_size: 1000 }
+    timeout: 5s
+  - name: windows
+    operator: op_range_aggregator.wasm
+    inputs:
+      - from: { job: blocks, output: 0 }
+    config: { range_size: 10000 }
+    timeout: 5s
+  - name: transfers
+    operator: op_erc20_transfers.wasm
+    inputs:
+      - from: { job: windows, output: 0 }
+    config: { min_value: "1000000" }
+    timeout: 5s
+publish:
+  - { job: transfers, output_index: 0, dataset: erc20_transfers }
+"#;
+
+struct Api {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Api {
+    async fn call(&self, method: reqwest::Method, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+        let mut r = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        let resp = r.send().await.unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn get(&self, path: &str, token: &str) -> (u16, Value) {
+        self.call(reqwest::Method::GET, path, Some(token), None).await
+    }
+
+    async fn post(&self, path: &str, token: &str, body: Value) -> (u16, Value) {
+        self.call(reqwest::Method::POST, path, Some(token), Some(body)).await
+    }
+
+    async fn deploy(&self, token: &str, yaml: &str) -> (u16, Value) {
+        let resp = self.http.post(format!("{}/api/v1/dags", self.base)).bearer_auth(token).body(yaml.to_owned()).send().await.unwrap();
+        (resp.status().as_u16(), resp.json().await.unwrap_or(Value::Null))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_and_workers_run_a_dag_over_http_and_sqs() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let moto = trace_testbed::moto();
+    let db = trace_testbed::database();
+    let env = vec![
+        ("TRACE_DB", db.clone()),
+        ("TRACE_ORG", "acme".to_owned()),
+        ("TRACE_WORKER_TOKEN", WORKER_TOKEN.to_owned()),
+        ("TRACE_SQS_ENDPOINT", moto.endpoint()),
+        ("TRACE_SQS_QUEUE", "distributed-test".to_owned()),
+        ("AWS_ACCESS_KEY_ID", "test".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
+    ];
+
+    // Bootstrap: the first admin and their token, straight on the database.
+    run_ok(&["user", "add", "root", "--role", "admin"], &env, &cache);
+    let root = run_ok(&["token", "create", "root"], &env, &cache).trim().to_owned();
+    run_ok(&["user", "add", "zed", "--role", "admin", "--org", "globex"], &env, &cache);
+    let zed = run_ok(&["token", "create", "zed", "--org", "globex"], &env, &cache).trim().to_owned();
+
+    // A worker token too short to guard task payloads is refused up front.
+    let short = trace_cmd(&["server", "--worker-token", "short"], &env, &cache).output().unwrap();
+    assert_eq!(short.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&short.stderr).contains("at least 32 characters, got 5"));
+
+    let mut server = trace_cmd(&["server", "--listen", "127.0.0.1:0"], &env, &cache).stdout(Stdio::piped()).spawn().unwrap();
+    let mut first_line = String::new();
+    BufReader::new(server.stdout.take().unwrap()).read_line(&mut first_line).unwrap();
+    let server = Proc(server);
+    let base = first_line.trim().rsplit(' ').next().unwrap().to_owned();
+    assert!(base.starts_with("http://127.0.0.1:"), "{first_line}");
+    let api = Api { base: base.clone(), http: reqwest::Client::new() };
+
+    // Roles: an admin makes a viewer; a viewer may read but not deploy.
+    let (status, _) = api.post("/api/v1/users", &root, json!({"name": "vic", "role": "viewer"})).await;
+    assert_eq!(status, 200);
+    let (status, body) = api.post("/api/v1/users/vic/tokens", &root, json!({"label": "laptop"})).await;
+    assert_eq!(status, 200);
+    let vic = body["token"].as_str().unwrap().to_owned();
+    let (status, body) = api.deploy(&vic, DAG).await;
+    assert_eq!((status, body["code"].as_str()), (403, Some("forbidden")));
+    let (status, body) = api.call(reqwest::Method::GET, "/api/v1/tasks", None, None).await;
+    assert_eq!((status, body["code"].as_str()), (401, Some("unauthorized")));
+    let (status, body) = api.deploy(&root, "name: broken\njobs:\n  - name: a\n    kind: source\n    operator: x.wasm\n    colour: red\n").await;
+    assert_eq!(status, 400);
+    assert!(body["message"].as_str().unwrap().contains("request body:6: jobs[0]: unknown field `colour`"), "{body}");
+
+    let (status, body) = api.deploy(&root, DAG).await;
+    assert_eq!((status, body["version"].as_i64()), (200, Some(1)), "{body}");
+
+    let worker_args = ["worker", "--server", &base, "--operators", operators().to_str().unwrap(), "--concurrency", "2", "--visibility", "3s"];
+    let mut doomed = Proc(trace_cmd(&worker_args, &env, &cache).stdout(Stdio::null()).spawn().unwrap());
+    let survivor = Proc(trace_cmd(&worker_args, &env, &cache).stdout(Stdio::null()).spawn().unwrap());
+
+    let (status, body) = api.post("/api/v1/dags/blocks_pipeline/jobs/blocks/trigger", &root, json!({"run_id": "r1", "start": 0, "end": 35000})).await;
+    assert_eq!((status, body["duplicate"].as_bool()), (200, Some(false)), "{body}");
+    let (_, again) = api.post("/api/v1/dags/blocks_pipeline/jobs/blocks/trigger", &root, json!({"run_id": "r1", "start": 0, "end": 35000})).await;
+    assert_eq!(again["duplicate"].as_bool(), Some(true), "the same run id is the same run");
+
+    // One worker dies abruptly once work is flowing; the other finishes the
+    // run (a task it held comes back through its attempt's timeout).
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let mut killed = false;
+    let tasks = loop {
+        let (status, tasks) = api.get("/api/v1/tasks?limit=1000", &vic).await;
+        assert_eq!(status, 200);
+        let tasks = tasks.as_array().unwrap().clone();
+        let done = tasks.iter().filter(|t| t["status"] == "completed").count();
+        if !killed && done >= 3 {
+            doomed.0.kill().unwrap();
+            killed = true;
+        }
+        if tasks.len() == 39 && done == 39 {
+            break tasks;
+        }
+        assert!(tasks.iter().all(|t| t["status"] != "failed"), "{tasks:?}");
+        assert!(Instant::now() < deadline, "the run did not finish: {tasks:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(killed);
+    drop(survivor);
+    // Exactly one task per event: 1 source, 35 ranges, 3 windows.
+    let count = |job: &str| tasks.iter().filter(|t| t["job"] == job).count();
+    assert_eq!((count("blocks"), count("windows"), count("transfers")), (1, 35, 3));
+
+    // A task and its attempts; another org cannot see it at all.
+    let id = tasks[0]["id"].as_i64().unwrap();
+    let (status, detail) = api.get(&format!("/api/v1/tasks/{id}"), &vic).await;
+    assert_eq!(status, 200);
+    assert!(!detail["attempts"].as_array().unwrap().is_empty());
+    let (status, body) = api.get(&format!("/api/v1/tasks/{id}"), &zed).await;
+    assert_eq!((status, body["code"].as_str()), (404, Some("not_found")));
+
+    // Datasets: private by default, then opened to viewers by an admin.
+    let (_, mine) = api.get("/api/v1/datasets", &root).await;
+    assert_eq!(mine[0]["name"], "erc20_transfers");
+    assert_eq!(mine[0]["uuid"].as_str().unwrap().len(), 36);
+    let (_, seen) = api.get("/api/v1/datasets", &vic).await;
+    assert_eq!(seen, json!([]));
+    let resp = api.http.put(format!("{base}/api/v1/datasets/erc20_transfers/read_roles")).bearer_auth(&root)
+        .json(&json!({"read_roles": ["viewer"]})).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let (_, seen) = api.get("/api/v1/datasets", &vic).await;
+    assert_eq!(seen[0]["name"], "erc20_transfers");
+    let (_, theirs) = api.get("/api/v1/datasets", &zed).await;
+    assert_eq!(theirs, json!([]), "datasets are per org");
+
+    // SIGTERM stops the server cleanly.
+    // SAFETY: signalling our own child process.
+    unsafe { libc::kill(server.0.id() as i32, libc::SIGTERM) };
+    let mut server = server;
+    let status = server.0.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+}

@@ -1,0 +1,123 @@
+//! Identity and the dataset registry, on SQLite and on PostgreSQL.
+
+mod support;
+
+use trace_store::*;
+
+const T0: Millis = 1_000_000;
+
+const V1: &str = r#"name: erc20
+jobs:
+  - name: blocks
+    kind: source
+    operator: src.wasm
+  - name: transfers
+    operator: udf.wasm
+    inputs:
+      - from: { job: blocks, output: 0 }
+    config: { min_value: 100 }
+  - name: counts
+    operator: count.wasm
+    inputs:
+      - from: { job: blocks, output: 0 }
+publish:
+  - { job: transfers, output_index: 0, dataset: erc20_transfers }
+  - { job: counts, output_index: 0, dataset: block_counts }
+"#;
+
+fn dag(text: &str) -> trace_dag::Dag {
+    trace_dag::parse("dag.yaml", text).unwrap()
+}
+
+fn by_name(all: &[DatasetView], name: &str) -> DatasetView {
+    all.iter().find(|d| d.name == name).unwrap_or_else(|| panic!("no dataset {name}")).clone()
+}
+
+async fn tokens_authenticate_their_user_until_revoked<S: Store + Registry>(s: S) {
+    let org = s.create_org("acme", T0).await.unwrap();
+    let other = s.create_org("globex", T0).await.unwrap();
+    let ann = s.create_user(org, "ann", Role::Developer, "tester", T0).await.unwrap();
+    // Names are unique per org, not globally.
+    s.create_user(other, "ann", Role::Viewer, "tester", T0).await.unwrap();
+    assert!(matches!(s.create_user(org, "ann", Role::Admin, "tester", T0).await, Err(StoreError::UserExists(_))));
+
+    let token = s.create_token(ann, "laptop", "tester", T0).await.unwrap();
+    assert!(token.starts_with("trc_") && token.len() > 40, "{token}");
+    let who = s.authenticate(&token).await.unwrap().unwrap();
+    assert_eq!((who.org, who.name.as_str(), who.role), (org, "ann", Role::Developer));
+    assert_eq!(s.authenticate("trc_not-a-token").await.unwrap(), None);
+    assert!(matches!(s.create_token(9_999, "x", "tester", T0).await, Err(StoreError::NoSuchUser(9_999))));
+
+    assert_eq!(s.revoke_tokens(ann, "tester", T0).await.unwrap(), 1);
+    assert_eq!(s.authenticate(&token).await.unwrap(), None, "a revoked token no longer works");
+}
+on_both!(tokens_authenticate_their_user_until_revoked);
+
+async fn deploy_registers_datasets_and_keeps_versions_whose_lineage_is_unchanged<S: Store + Registry>(s: S) {
+    let org = s.create_org("acme", T0).await.unwrap();
+    s.deploy(org, &dag(V1), V1, "ann", T0).await.unwrap();
+    let v1 = s.datasets(org).await.unwrap();
+    assert_eq!(v1.iter().map(|d| d.name.as_str()).collect::<Vec<_>>(), vec!["block_counts", "erc20_transfers"]);
+    let t1 = by_name(&v1, "erc20_transfers");
+    assert_eq!((t1.dag.as_str(), t1.producer_job.as_str(), t1.output_index), ("erc20", "transfers", 0));
+    assert_eq!(t1.uuid.len(), 36);
+    assert_ne!(t1.uuid, by_name(&v1, "block_counts").uuid);
+    assert!(t1.version.is_some());
+
+    // Edit the UDF's threshold: its dataset gets a new version, the other
+    // dataset (whose lineage did not change) keeps its version.
+    let v2_text = V1.replace("min_value: 100", "min_value: 500");
+    s.deploy(org, &dag(&v2_text), &v2_text, "bob", T0 + 1).await.unwrap();
+    let v2 = s.datasets(org).await.unwrap();
+    let t2 = by_name(&v2, "erc20_transfers");
+    assert_eq!(t2.uuid, t1.uuid, "the dataset's identity survives deploys");
+    assert_ne!(t2.version, t1.version, "a changed producer rematerializes into a new version");
+    assert_eq!(by_name(&v2, "block_counts").version, by_name(&v1, "block_counts").version);
+    assert_eq!(t2.deployers, vec!["ann".to_owned(), "bob".to_owned()]);
+
+    // An upstream edit changes every downstream lineage.
+    let v3_text = v2_text.replace("operator: src.wasm", "operator: src2.wasm");
+    s.deploy(org, &dag(&v3_text), &v3_text, "bob", T0 + 2).await.unwrap();
+    let v3 = s.datasets(org).await.unwrap();
+    assert_ne!(by_name(&v3, "block_counts").version, by_name(&v2, "block_counts").version);
+    assert_ne!(by_name(&v3, "erc20_transfers").version, t2.version);
+}
+on_both!(deploy_registers_datasets_and_keeps_versions_whose_lineage_is_unchanged);
+
+async fn a_dataset_has_one_producing_dag<S: Store + Registry>(s: S) {
+    let org = s.create_org("acme", T0).await.unwrap();
+    s.deploy(org, &dag(V1), V1, "ann", T0).await.unwrap();
+    let rival = V1.replace("name: erc20\n", "name: rival\n");
+    let err = s.deploy(org, &dag(&rival), &rival, "ann", T0).await.unwrap_err();
+    assert!(
+        err.to_string().contains("dataset \"block_counts\" is already produced by DAG \"erc20\"")
+            || err.to_string().contains("dataset \"erc20_transfers\" is already produced by DAG \"erc20\""),
+        "{err}"
+    );
+    // The refused deploy left nothing behind: no DAG called rival.
+    assert!(s.active_job(org, "rival", "blocks").await.unwrap().is_none());
+    // Another org may use the same dataset names.
+    let globex = s.create_org("globex", T0).await.unwrap();
+    s.deploy(globex, &dag(&rival), &rival, "zed", T0).await.unwrap();
+    assert_eq!(s.datasets(globex).await.unwrap().len(), 2);
+}
+on_both!(a_dataset_has_one_producing_dag);
+
+async fn read_roles_gate_who_sees_a_dataset<S: Store + Registry>(s: S) {
+    let org = s.create_org("acme", T0).await.unwrap();
+    s.deploy(org, &dag(V1), V1, "user:ann", T0).await.unwrap();
+    let who = |name: &str, role| Principal { user: 0, org, name: name.to_owned(), role };
+    let t = by_name(&s.datasets(org).await.unwrap(), "erc20_transfers");
+    assert!(t.read_roles.is_empty());
+    assert!(t.readable_by(&who("root", Role::Admin)), "admins read everything");
+    assert!(t.readable_by(&who("ann", Role::Developer)), "the producing DAG's deployer reads it");
+    assert!(!t.readable_by(&who("vic", Role::Viewer)), "empty read_roles: private");
+
+    s.set_read_roles(org, "erc20_transfers", &["viewer".to_owned()], "root", T0).await.unwrap();
+    let t = by_name(&s.datasets(org).await.unwrap(), "erc20_transfers");
+    assert_eq!(t.read_roles, vec!["viewer".to_owned()]);
+    assert!(t.readable_by(&who("vic", Role::Viewer)));
+    assert!(matches!(s.set_read_roles(org, "nope", &[], "root", T0).await, Err(StoreError::NoSuchDataset(_))));
+    assert!(matches!(s.set_read_roles(org, "erc20_transfers", &["wizard".to_owned()], "root", T0).await, Err(StoreError::BadRole(_))));
+}
+on_both!(read_roles_gate_who_sees_a_dataset);
