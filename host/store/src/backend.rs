@@ -40,11 +40,11 @@ impl PgStore {
     }
 
     /// SQL assembled from this crate's constants only.
-    fn dynamic(&self, sql: String) -> AssertSqlSafe<String> {
+    pub(crate) fn dynamic(&self, sql: String) -> AssertSqlSafe<String> {
         AssertSqlSafe(sql)
     }
 
-    fn locking(&self, sql: &'static str, lock: &'static str) -> AssertSqlSafe<String> {
+    pub(crate) fn locking(&self, sql: &'static str, lock: &'static str) -> AssertSqlSafe<String> {
         AssertSqlSafe(format!("{sql}{lock}"))
     }
 
@@ -52,8 +52,14 @@ impl PgStore {
         self.pool.begin().await.during("starting a transaction")
     }
 
-    async fn lock_job(&self, tx: &mut sqlx::PgConnection, job: i64) -> Result<(), StoreError> {
-        sqlx::query(sql::LOCK_JOB).bind(job).execute(tx).await.during("locking a job").map(drop)
+    /// Lock `jobs` (sorted, so two dispatchers cannot deadlock) while their
+    /// running tasks are counted and new ones started.
+    pub(crate) async fn lock_jobs(&self, tx: &mut sqlx::PgConnection, jobs: &[i64]) -> Result<(), StoreError> {
+        let mut query = sqlx::query(AssertSqlSafe(crate::batch::lock_jobs(jobs.len())));
+        for job in jobs {
+            query = query.bind(*job);
+        }
+        query.execute(tx).await.during("locking jobs").map(drop)
     }
 }
 
@@ -86,12 +92,12 @@ impl SqliteStore {
     }
 
     /// SQL assembled from this crate's constants only.
-    fn dynamic(&self, sql: String) -> AssertSqlSafe<String> {
+    pub(crate) fn dynamic(&self, sql: String) -> AssertSqlSafe<String> {
         AssertSqlSafe(sql::for_sqlite(&sql).into_owned())
     }
 
     /// SQLite has no row locks: the write transaction itself is the lock.
-    fn locking(&self, sql: &'static str, _lock: &'static str) -> AssertSqlSafe<String> {
+    pub(crate) fn locking(&self, sql: &'static str, _lock: &'static str) -> AssertSqlSafe<String> {
         AssertSqlSafe(sql::for_sqlite(sql).into_owned())
     }
 
@@ -101,19 +107,9 @@ impl SqliteStore {
         self.pool.begin_with("BEGIN IMMEDIATE").await.during("starting a transaction")
     }
 
-    async fn lock_job(&self, _tx: &mut sqlx::SqliteConnection, _job: i64) -> Result<(), StoreError> {
+    pub(crate) async fn lock_jobs(&self, _tx: &mut sqlx::SqliteConnection, _jobs: &[i64]) -> Result<(), StoreError> {
         Ok(())
     }
-}
-
-/// What [`gate`](PgStore) learns about an attempt allowed to report.
-struct Gate {
-    job: JobId,
-    max_attempts: i32,
-    /// The attempt already timed out (a late report).
-    late: bool,
-    /// The slot it leased, to release.
-    slot: Option<i64>,
 }
 
 pub(crate) fn new_credential() -> String {
@@ -130,6 +126,14 @@ pub(crate) fn new_uuid() -> String {
     b[8] = (b[8] & 0x3f) | 0x80;
     let h = hex::encode(b);
     format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+}
+
+/// One event and who produced it, for multi-producer ingest.
+pub(crate) struct Produced<'a> {
+    pub org: OrgId,
+    pub job: JobId,
+    pub task: TaskId,
+    pub event: &'a EmittedEvent,
 }
 
 fn event_key(producer: &str, job: i64, e: &EmittedEvent) -> String {
@@ -152,22 +156,28 @@ macro_rules! store_impl {
                 if let Some(e) = events.iter().find(|e| e.output as i64 >= i64::from(outputs)) {
                     return Err(StoreError::NoSuchOutput { job, output: e.output, outputs });
                 }
-                let mut out = Vec::with_capacity(events.len());
-                for chunk in events.chunks(sql::INGEST_CHUNK) {
-                    out.extend(self.ingest_chunk(tx, org, job, task, chunk, now).await?);
+                let rows: Vec<Produced<'_>> = events.iter().map(|event| Produced { org, job, task, event }).collect();
+                self.ingest(tx, &rows, now).await
+            }
+
+            /// Record events (already checked) from any producers, with their
+            /// subscribers' tasks: three multi-row statements per chunk.
+            pub(crate) async fn ingest(&self, tx: &mut $conn, rows: &[Produced<'_>], now: Millis) -> Result<Vec<Ingested>, StoreError> {
+                let mut out = Vec::with_capacity(rows.len());
+                for chunk in rows.chunks(sql::INGEST_CHUNK) {
+                    out.extend(self.ingest_chunk(tx, chunk, now).await?);
                 }
                 Ok(out)
             }
 
-            /// Record a chunk of one task's events and their tasks with three
-            /// multi-row statements instead of two round trips per event.
-            async fn ingest_chunk(&self, tx: &mut $conn, org: OrgId, job: JobId, task: TaskId, events: &[EmittedEvent], now: Millis) -> Result<Vec<Ingested>, StoreError> {
-                let keys: Vec<String> = events.iter().map(|e| event_key(&format!("task:{task}"), job, e)).collect();
+            async fn ingest_chunk(&self, tx: &mut $conn, events: &[Produced<'_>], now: Millis) -> Result<Vec<Ingested>, StoreError> {
+                let keys: Vec<String> = events.iter().map(|p| event_key(&format!("task:{}", p.task), p.job, p.event)).collect();
                 let insert = self.dynamic(sql::insert_events(events.len()));
                 let mut query = sqlx::query(insert);
-                for (e, key) in events.iter().zip(&keys) {
+                for (p, key) in events.iter().zip(&keys) {
+                    let e = p.event;
                     let (start, end) = e.range.map_or((None, None), |(s, e)| (Some(s as i64), Some(e as i64)));
-                    query = query.bind(org).bind(job).bind(Some(task)).bind(e.output as i32).bind(&e.partition_key)
+                    query = query.bind(p.org).bind(p.job).bind(Some(p.task)).bind(e.output as i32).bind(&e.partition_key)
                         .bind(start).bind(end).bind(&e.cursor).bind(key).bind(now);
                 }
                 let rows = query.fetch_all(&mut *tx).await.during("recording events")?;
@@ -186,7 +196,7 @@ macro_rules! store_impl {
                 let mut tasks_of: HashMap<i64, Vec<TaskId>> = HashMap::new();
                 if !new.is_empty() {
                     let new_ids: Vec<i64> = new.values().copied().collect();
-                    let mut query = sqlx::query(self.dynamic(sql::insert_subscriber_tasks(new_ids.len()))).bind(org).bind(now);
+                    let mut query = sqlx::query(self.dynamic(sql::insert_subscriber_tasks(new_ids.len()))).bind(now);
                     for id in &new_ids {
                         query = query.bind(*id);
                     }
@@ -212,73 +222,7 @@ macro_rules! store_impl {
                     .collect())
             }
 
-            /// Check that `auth` is the task's current attempt and may still report.
-            async fn gate(&self, tx: &mut $conn, auth: &AttemptAuth) -> Result<Gate, StoreError> {
-                let row = sqlx::query(self.q(sql::ATTEMPT_STATE)).bind(auth.task).bind(auth.attempt)
-                    .fetch_optional(&mut *tx).await.during("reading an attempt")?;
-                let Some(row) = row else {
-                    let current: Option<i32> = sqlx::query_scalar(self.q(sql::TASK_ATTEMPTS)).bind(auth.task)
-                        .fetch_optional(&mut *tx).await.during("reading a task")?;
-                    return Err(match current {
-                        None => StoreError::NoSuchTask(auth.task),
-                        Some(current) => StoreError::StaleAttempt { task: auth.task, attempt: auth.attempt, current },
-                    });
-                };
-                let status = TaskStatus::parse(row.get::<String, _>(0).as_str());
-                let current: i32 = row.get(1);
-                let job: i64 = row.get(2);
-                let max_attempts: i32 = row.get(3);
-                let credential: String = row.get(4);
-                let finished: Option<i64> = row.get(5);
-                let outcome: Option<String> = row.get(6);
-                let slot: Option<i64> = row.get(7);
-                if credential != auth.credential {
-                    return Err(StoreError::BadCredential { task: auth.task, attempt: auth.attempt });
-                }
-                if auth.attempt < current {
-                    return Err(StoreError::StaleAttempt { task: auth.task, attempt: auth.attempt, current });
-                }
-                let timed_out = outcome.as_deref() == Some("timeout");
-                if matches!(status, TaskStatus::Completed | TaskStatus::Canceled) || (finished.is_some() && !timed_out) {
-                    return Err(StoreError::TaskFinished { task: auth.task, attempt: auth.attempt, status });
-                }
-                Ok(Gate { job, max_attempts, late: finished.is_some(), slot })
-            }
-
-            /// One completion inside `tx` (see [`Store::complete`]).
-            async fn complete_in(&self, tx: &mut $conn, c: &Completion, now: Millis) -> Result<Completed, StoreError> {
-                let auth = &c.auth;
-                let Gate { job, max_attempts, late, slot } = self.gate(&mut *tx, auth).await?;
-                let (attempt_outcome, new_status, error) = match &c.outcome {
-                    Outcome::Succeeded => ("succeeded", TaskStatus::Completed, None),
-                    Outcome::Canceled => ("canceled", TaskStatus::Canceled, None),
-                    Outcome::Failed { retryable, message } => {
-                        let retry = *retryable && auth.attempt < max_attempts;
-                        ("failed", if retry { TaskStatus::Pending } else { TaskStatus::Failed }, Some(message.clone()))
-                    }
-                };
-                let events = if new_status == TaskStatus::Completed {
-                    self.write_state(&mut *tx, auth.task, &c.state).await?;
-                    self.ingest_emitted(&mut *tx, auth.task, job, &c.events, now).await?
-                } else {
-                    Vec::new()
-                };
-                if !late {
-                    sqlx::query(self.q(sql::FINISH_ATTEMPT)).bind(auth.task).bind(auth.attempt).bind(now).bind(attempt_outcome)
-                        .execute(&mut *tx).await.during("finishing an attempt")?;
-                    self.release(&mut *tx, slot, auth.task).await?;
-                }
-                if new_status == TaskStatus::Pending {
-                    sqlx::query(self.q(sql::SET_RETRY)).bind(auth.task).bind(now + retry_backoff(auth.attempt)).bind(now).bind(error)
-                        .execute(&mut *tx).await.during("scheduling a retry")?;
-                } else {
-                    sqlx::query(self.q(sql::SET_STATUS)).bind(auth.task).bind(new_status.as_str()).bind(now).bind(error)
-                        .execute(&mut *tx).await.during("finishing a task")?;
-                }
-                Ok(Completed { status: new_status, events, late })
-            }
-
-            async fn write_state(&self, tx: &mut $conn, task: TaskId, writes: &StateWrites) -> Result<(), StoreError> {
+            pub(crate) async fn write_state(&self, tx: &mut $conn, task: TaskId, writes: &StateWrites) -> Result<(), StoreError> {
                 if writes.is_empty() {
                     return Ok(());
                 }
@@ -295,7 +239,7 @@ macro_rules! store_impl {
                 Ok(())
             }
 
-            async fn release(&self, tx: &mut $conn, slot: Option<i64>, task: TaskId) -> Result<(), StoreError> {
+            pub(crate) async fn release(&self, tx: &mut $conn, slot: Option<i64>, task: TaskId) -> Result<(), StoreError> {
                 if let Some(slot) = slot {
                     sqlx::query(self.q(sql::RELEASE_SLOT)).bind(slot).bind(task).execute(&mut *tx).await.during("releasing a slot")?;
                 }
@@ -448,7 +392,8 @@ macro_rules! store_impl {
                 let mut tx = self.begin().await?;
                 // Same rule as completion: the current attempt may still speak,
                 // late or not, until a newer attempt starts or the task ends.
-                let job = self.gate(&mut tx, auth).await?.job;
+                let seen = self.snapshot_in(&mut tx, &[auth.task]).await?;
+                let job = crate::batch::admit(auth, seen.get(&auth.task), &HashMap::new())?.job;
                 let out = self.ingest_emitted(&mut tx, auth.task, job, events, now).await?;
                 tx.commit().await.during("committing events")?;
                 Ok(out)
@@ -456,81 +401,32 @@ macro_rules! store_impl {
 
             async fn claim(&self, limit: u32, now: Millis) -> Result<Vec<Claim>, StoreError> {
                 let mut tx = self.begin().await?;
-                let text = self.locking(sql::CANDIDATES, sql::CANDIDATES_LOCK);
-                let rows = sqlx::query(text).bind(now).bind(i64::from(limit)).fetch_all(&mut *tx).await.during("finding runnable tasks")?;
-                let mut running: std::collections::HashMap<i64, i64> = std::collections::HashMap::new();
-                let mut claims = Vec::new();
-                for row in rows {
-                    let (task, job): (i64, i64) = (row.get(0), row.get(1));
-                    let concurrency = i64::from(row.get::<i32, _>(2));
-                    let pool: Option<String> = row.get(3);
-                    let version: i64 = row.get(4);
-                    let timeout_ms: i64 = row.get(5);
-                    let attempts: i32 = row.get(6);
-                    let count = match running.get(&job) {
-                        Some(n) => *n,
-                        None => {
-                            self.lock_job(&mut tx, job).await?;
-                            sqlx::query_scalar(self.q(sql::RUNNING_OF_JOB)).bind(job).fetch_one(&mut *tx).await.during("counting running tasks")?
-                        }
-                    };
-                    if count >= concurrency {
-                        running.insert(job, count);
-                        continue;
-                    }
-                    let slot: Option<i64> = match &pool {
-                        None => None,
-                        Some(pool) => {
-                            let leased: Option<i64> = sqlx::query_scalar(self.q(sql::LEASE_SLOT)).bind(task).bind(version).bind(pool)
-                                .fetch_optional(&mut *tx).await.during("leasing a slot")?;
-                            if leased.is_none() {
-                                running.insert(job, count);
-                                continue;
-                            }
-                            leased
-                        }
-                    };
-                    let attempt = attempts + 1;
-                    let credential = new_credential();
-                    let deadline = now + timeout_ms;
-                    sqlx::query(self.q(sql::INSERT_ATTEMPT)).bind(task).bind(attempt).bind(now).bind(deadline).bind(&credential).bind(slot)
-                        .execute(&mut *tx).await.during("starting an attempt")?;
-                    sqlx::query(self.q(sql::MARK_RUNNING)).bind(task).bind(attempt).bind(now)
-                        .execute(&mut *tx).await.during("marking a task running")?;
-                    running.insert(job, count + 1);
-                    claims.push(Claim { task, job, attempt, credential, slot, deadline });
-                }
+                let claims = self.claim_in(&mut tx, limit, now).await?;
                 tx.commit().await.during("committing claims")?;
                 Ok(claims)
+            }
+
+            async fn claim_payloads(&self, limit: u32, now: Millis) -> Result<Vec<TaskPayload>, StoreError> {
+                let mut tx = self.begin().await?;
+                let claims = self.claim_in(&mut tx, limit, now).await?;
+                let ids: Vec<TaskId> = claims.iter().map(|c| c.task).collect();
+                let payloads = self.payloads_in(&mut tx, &ids).await?;
+                tx.commit().await.during("committing claims")?;
+                Ok(payloads)
             }
 
             async fn complete(&self, auth: &AttemptAuth, outcome: &Outcome, final_events: &[EmittedEvent], state: &StateWrites, now: Millis) -> Result<Completed, StoreError> {
                 let c = Completion { auth: auth.clone(), outcome: outcome.clone(), events: final_events.to_vec(), state: state.clone() };
                 let mut tx = self.begin().await?;
-                let done = self.complete_in(&mut tx, &c, now).await?;
+                // A refused report wrote nothing; dropping `tx` rolls back.
+                let done = self.complete_in(&mut tx, std::slice::from_ref(&c), now).await?.pop().expect("one report, one result")?;
                 tx.commit().await.during("committing a completion")?;
                 Ok(done)
             }
 
             async fn complete_many(&self, batch: &[Completion], now: Millis) -> Result<Vec<Result<Completed, StoreError>>, StoreError> {
                 let mut tx = self.begin().await?;
-                let mut results = Vec::with_capacity(batch.len());
-                for c in batch {
-                    // A savepoint per completion: one refused completion rolls
-                    // back alone, the others commit together.
-                    let mut sp = sqlx::Connection::begin(&mut *tx).await.during("opening a savepoint")?;
-                    match self.complete_in(&mut sp, c, now).await {
-                        Ok(done) => {
-                            sp.commit().await.during("releasing a savepoint")?;
-                            results.push(Ok(done));
-                        }
-                        Err(e @ StoreError::Db { .. }) => return Err(e),
-                        Err(e) => {
-                            sp.rollback().await.during("rolling back a savepoint")?;
-                            results.push(Err(e));
-                        }
-                    }
-                }
+                let results = self.complete_in(&mut tx, batch, now).await?;
                 tx.commit().await.during("committing completions")?;
                 Ok(results)
             }
@@ -583,36 +479,8 @@ macro_rules! store_impl {
             }
 
             async fn fetch(&self, task: TaskId) -> Result<TaskPayload, StoreError> {
-                let r = sqlx::query(self.q(sql::PAYLOAD)).bind(task).fetch_optional(&self.pool).await.during("fetching a task")?
-                    .ok_or(StoreError::NoSuchTask(task))?;
-                let attempt: i32 = r.get(9);
-                let credential: Option<String> = r.get(10);
-                let start: Option<i64> = r.get(14);
-                let end: Option<i64> = r.get(15);
-                let (org, dag, job_name): (i64, i64, String) = (r.get(17), r.get(18), r.get(2));
-                let state_rows = sqlx::query(self.q(sql::STATE_OF)).bind(org).bind(dag).bind(&job_name)
-                    .fetch_all(&self.pool).await.during("reading operator state")?;
-                Ok(TaskPayload {
-                    task: r.get(0),
-                    job: r.get(1),
-                    job_name,
-                    kind: r.get(3),
-                    operator: r.get(4),
-                    config: r.get(5),
-                    outputs: r.get(6),
-                    inputs: r.get(19),
-                    status: TaskStatus::parse(r.get::<String, _>(7).as_str()),
-                    cancel_requested: r.get::<i32, _>(8) != 0,
-                    attempt: credential.map(|credential| AttemptAuth { task, attempt, credential }),
-                    deadline: r.get(11),
-                    timeout_ms: r.get(12),
-                    partition_key: r.get(13),
-                    range: start.zip(end).map(|(s, e)| (s as u64, e as u64)),
-                    cursor: r.get(16),
-                    org,
-                    dag,
-                    state: state_rows.iter().map(|s| (s.get(0), s.get(1))).collect(),
-                })
+                let mut conn = self.pool.acquire().await.during("fetching a task")?;
+                Ok(self.payloads_in(&mut conn, &[task]).await?.pop().expect("one task, one payload"))
             }
 
             async fn open_tasks(&self, org: OrgId) -> Result<i64, StoreError> {

@@ -54,6 +54,9 @@ impl Store for Db {
     async fn claim(&self, limit: u32, now: Millis) -> Result<Vec<Claim>, StoreError> {
         both!(self, s => s.claim(limit, now).await)
     }
+    async fn claim_payloads(&self, limit: u32, now: Millis) -> Result<Vec<TaskPayload>, StoreError> {
+        both!(self, s => s.claim_payloads(limit, now).await)
+    }
     async fn complete(&self, auth: &AttemptAuth, outcome: &Outcome, final_events: &[EmittedEvent], state: &StateWrites, now: Millis) -> Result<Completed, StoreError> {
         both!(self, s => s.complete(auth, outcome, final_events, state, now).await)
     }

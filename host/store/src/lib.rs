@@ -9,6 +9,7 @@
 //! worker-slot leases, and the audit log.
 
 mod backend;
+mod batch;
 mod db;
 mod error;
 mod migrate;
@@ -51,6 +52,10 @@ pub trait Store: Send + Sync {
     /// credential and, if its job has a pool, one free slot. Never more
     /// running tasks per job than its effective concurrency.
     async fn claim(&self, limit: u32, now: Millis) -> Result<Vec<Claim>, StoreError>;
+
+    /// [`claim`](Store::claim) and hand out each claimed task's full payload
+    /// in the same transaction (direct invocation: no fetch round trip).
+    async fn claim_payloads(&self, limit: u32, now: Millis) -> Result<Vec<TaskPayload>, StoreError>;
 
     /// Finish the current attempt; `final_events` and, on success, the
     /// operator's `state` writes commit in the same transaction as the

@@ -41,19 +41,10 @@ pub(crate) const CANDIDATES: &str = "SELECT t.id, t.job_id, j.concurrency, j.poo
      WHERE t.status = 'pending' AND t.available_at <= $1 ORDER BY t.available_at, t.id LIMIT $2";
 /// PostgreSQL: concurrent dispatchers skip each other's candidates.
 pub(crate) const CANDIDATES_LOCK: &str = " FOR UPDATE OF t SKIP LOCKED";
-pub(crate) const LOCK_JOB: &str = "SELECT id FROM jobs WHERE id = $1 FOR UPDATE";
-pub(crate) const RUNNING_OF_JOB: &str = "SELECT COUNT(*) FROM tasks WHERE job_id = $1 AND status = 'running'";
 pub(crate) const LEASE_SLOT: &str = "UPDATE worker_slots SET leased_by_task = $1 WHERE id = \
      (SELECT id FROM worker_slots WHERE dag_version_id = $2 AND pool = $3 AND leased_by_task IS NULL \
       ORDER BY slot_index LIMIT 1) RETURNING id";
-pub(crate) const INSERT_ATTEMPT: &str = "INSERT INTO task_attempts (task_id, attempt, started_at, deadline_at, credential, slot_id) \
-     VALUES ($1, $2, $3, $4, $5, $6)";
-pub(crate) const MARK_RUNNING: &str = "UPDATE tasks SET status = 'running', attempts = $2, updated_at = $3 WHERE id = $1";
 
-pub(crate) const ATTEMPT_STATE: &str = "SELECT t.status, t.attempts, t.job_id, j.max_attempts, a.credential, a.finished_at, a.outcome, a.slot_id \
-     FROM tasks t JOIN jobs j ON j.id = t.job_id JOIN task_attempts a ON a.task_id = t.id AND a.attempt = $2 \
-     WHERE t.id = $1";
-pub(crate) const TASK_ATTEMPTS: &str = "SELECT attempts FROM tasks WHERE id = $1";
 pub(crate) const FINISH_ATTEMPT: &str = "UPDATE task_attempts SET finished_at = $3, outcome = $4 \
      WHERE task_id = $1 AND attempt = $2";
 pub(crate) const RELEASE_SLOT: &str = "UPDATE worker_slots SET leased_by_task = NULL WHERE id = $1 AND leased_by_task = $2";
@@ -73,12 +64,13 @@ pub(crate) const TASK_VIEW: &str = "SELECT t.id, t.job_id, j.name, t.status, t.a
      FROM tasks t JOIN jobs j ON j.id = t.job_id JOIN events e ON e.id = t.event_id";
 pub(crate) const EVENT_COUNT: &str = "SELECT COUNT(*) FROM events WHERE org_id = $1";
 
-pub(crate) const PAYLOAD: &str = "SELECT t.id, t.job_id, j.name, j.kind, j.operator, j.config, j.outputs, t.status, t.cancel_requested, \
+/// A task's payload; callers add the `WHERE`.
+pub(crate) const PAYLOAD_SELECT: &str = "SELECT t.id, t.job_id, j.name, j.kind, j.operator, j.config, j.outputs, t.status, t.cancel_requested, \
      t.attempts, a.credential, a.deadline_at, j.timeout_ms, e.partition_key, e.range_start, e.range_end, e.cursor, t.org_id, v.dag_id, \
      (SELECT COUNT(*) FROM job_inputs ji WHERE ji.job_id = t.job_id) \
      FROM tasks t JOIN jobs j ON j.id = t.job_id JOIN dag_versions v ON v.id = j.dag_version_id \
      JOIN events e ON e.id = t.event_id \
-     LEFT JOIN task_attempts a ON a.task_id = t.id AND a.attempt = t.attempts WHERE t.id = $1";
+     LEFT JOIN task_attempts a ON a.task_id = t.id AND a.attempt = t.attempts";
 pub(crate) const STATE_OF: &str = "SELECT key, value FROM operator_state WHERE org_id = $1 AND dag_id = $2 AND job_name = $3 ORDER BY key";
 pub(crate) const STATE_SCOPE: &str = "SELECT t.org_id, v.dag_id, j.name FROM tasks t JOIN jobs j ON j.id = t.job_id \
      JOIN dag_versions v ON v.id = j.dag_version_id WHERE t.id = $1";
@@ -120,15 +112,19 @@ pub(crate) fn events_by_keys(n: usize) -> String {
     format!("SELECT id, idempotency_key FROM events WHERE idempotency_key IN ({})", p.join(", "))
 }
 
-/// One task per subscribed job for each of `n` new events (`$1` org, `$2`
-/// now, then the event ids), returning task and event ids.
+/// One task per subscribed job for each of `n` new events (`$1` now, then
+/// the event ids; each task in its event's org), returning task and event ids.
 pub(crate) fn insert_subscriber_tasks(n: usize) -> String {
-    let p: Vec<String> = (3..n + 3).map(|i| format!("${i}")).collect();
     format!(
         "INSERT INTO tasks (org_id, job_id, event_id, status, available_at, created_at, updated_at) \
-         SELECT $1, ji.job_id, e.id, 'pending', $2, $2, $2 FROM events e \
+         SELECT e.org_id, ji.job_id, e.id, 'pending', $1, $1, $1 FROM events e \
          JOIN job_inputs ji ON ji.from_job_id = e.producer_job_id AND ji.from_output = e.output_index \
          WHERE e.id IN ({}) ORDER BY e.id, ji.job_id ON CONFLICT (job_id, event_id) DO NOTHING RETURNING id, event_id",
-        p.join(", ")
+        placeholders(2, n)
     )
+}
+
+/// `$first, $first+1, …`: `n` numbered placeholders.
+pub(crate) fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
 }

@@ -322,3 +322,41 @@ async fn a_large_fan_out_is_recorded_exactly_once_per_event<S: Store>(s: S) {
     assert_eq!(s.tasks_of_job(d.job("agg")).await.unwrap().len(), 1_199);
 }
 on_both!(a_large_fan_out_is_recorded_exactly_once_per_event);
+
+async fn a_task_reported_twice_in_one_batch_counts_once<S: Store>(s: S) {
+    let (org, d) = deployed(&s).await;
+    let a = running_source(&s, &d, "run-a").await;
+    let before = s.event_count(org).await.unwrap();
+    let report = |e: EmittedEvent| Completion { auth: a.auth(), outcome: Outcome::Succeeded, events: vec![e], state: vec![] };
+    let results = s.complete_many(&[report(range_event(0, 10)), report(range_event(10, 20))], T0).await.unwrap();
+    assert!(results[0].is_ok());
+    assert!(
+        matches!(results[1], Err(StoreError::TaskFinished { status: TaskStatus::Completed, .. })),
+        "the second report of the same attempt is refused: {:?}",
+        results[1]
+    );
+    assert_eq!(s.event_count(org).await.unwrap(), before + 1, "only the first report's event");
+    assert_eq!(s.attempts(a.task).await.unwrap().len(), 1);
+}
+on_both!(a_task_reported_twice_in_one_batch_counts_once);
+
+async fn claims_can_carry_the_full_payload<S: Store>(s: S) {
+    let (_, d) = deployed(&s).await;
+    for run in 0..3u64 {
+        s.trigger(d.job("src"), &format!("run-{run}"), Some((run * 10, run * 10 + 10)), "tester", T0).await.unwrap();
+    }
+    let claimed = s.claim_payloads(10, T0).await.unwrap();
+    // Pool `ingest` has two slots: two tasks run, the third waits.
+    assert_eq!(claimed.len(), 2);
+    for p in &claimed {
+        assert_eq!(p.status, TaskStatus::Running);
+        assert_eq!(p.attempt.as_ref().map(|a| a.attempt), Some(1));
+        assert_eq!(p, &s.fetch(p.task).await.unwrap(), "the same payload a fetch returns");
+    }
+    let done = Completion { auth: claimed[0].attempt.clone().unwrap(), outcome: Outcome::Succeeded, events: vec![], state: vec![] };
+    s.complete_many(&[done], T0).await.unwrap().pop().unwrap().unwrap();
+    let next = s.claim_payloads(10, T0).await.unwrap();
+    assert_eq!(next.len(), 1, "the released slot lets the third task run");
+    assert_eq!(next[0].range, Some((20, 30)));
+}
+on_both!(claims_can_carry_the_full_payload);

@@ -1,0 +1,393 @@
+//! Set-based claims and completions. Statement count is what a
+//! database-backed queue pays for (commits are already batched): a batch of
+//! tasks costs a handful of statements here, not a handful per task. Each
+//! report in a batch is still judged on its own — against a snapshot read
+//! once for the whole batch — and refused reports write nothing, so no
+//! savepoints are needed.
+
+use std::collections::{BTreeSet, HashMap};
+
+use sqlx::Row;
+
+use crate::backend::{new_credential, Produced};
+use crate::error::{DbContext, StoreError};
+use crate::model::*;
+use crate::sql::{self, placeholders};
+use crate::{PgStore, SqliteStore};
+
+/// Rows per multi-row statement (6 parameters each for attempts).
+const CHUNK: usize = 500;
+
+fn running_of_jobs(n: usize) -> String {
+    format!("SELECT job_id, COUNT(*) FROM tasks WHERE status = 'running' AND job_id IN ({}) GROUP BY job_id", placeholders(1, n))
+}
+
+pub(crate) fn lock_jobs(n: usize) -> String {
+    format!("SELECT id FROM jobs WHERE id IN ({}) ORDER BY id FOR UPDATE", placeholders(1, n))
+}
+
+fn insert_attempts(n: usize) -> String {
+    let rows: Vec<String> = (0..n).map(|i| format!("({})", placeholders(i * 6 + 1, 6))).collect();
+    format!("INSERT INTO task_attempts (task_id, attempt, started_at, deadline_at, credential, slot_id) VALUES {}", rows.join(", "))
+}
+
+fn mark_running(n: usize) -> String {
+    format!("UPDATE tasks SET status = 'running', attempts = attempts + 1, updated_at = $1 WHERE id IN ({})", placeholders(2, n))
+}
+
+/// Every reported task with all its attempts (a task has few).
+fn snapshot(n: usize) -> String {
+    format!(
+        "SELECT t.id, t.status, t.attempts, t.job_id, j.max_attempts, j.outputs, t.org_id, \
+         a.attempt, a.id, a.credential, a.finished_at, a.outcome, a.slot_id \
+         FROM tasks t JOIN jobs j ON j.id = t.job_id LEFT JOIN task_attempts a ON a.task_id = t.id \
+         WHERE t.id IN ({})",
+        placeholders(1, n)
+    )
+}
+
+fn finish_attempts(n: usize) -> String {
+    format!("UPDATE task_attempts SET finished_at = $1, outcome = $2 WHERE id IN ({})", placeholders(3, n))
+}
+
+fn set_statuses(n: usize) -> String {
+    format!("UPDATE tasks SET status = $1, updated_at = $2, last_error = NULL WHERE id IN ({})", placeholders(3, n))
+}
+
+fn payloads(n: usize) -> String {
+    format!("{} WHERE t.id IN ({})", sql::PAYLOAD_SELECT, placeholders(1, n))
+}
+
+/// A reported task as the snapshot saw it.
+pub(crate) struct Seen {
+    status: TaskStatus,
+    current: i32,
+    job: JobId,
+    max_attempts: i32,
+    outputs: i32,
+    org: OrgId,
+    attempts: HashMap<i32, SeenAttempt>,
+}
+
+struct SeenAttempt {
+    id: i64,
+    credential: String,
+    finished: Option<Millis>,
+    outcome: Option<String>,
+    slot: Option<i64>,
+}
+
+/// An attempt allowed to speak (report or post events).
+pub(crate) struct Admitted {
+    pub job: JobId,
+    org: OrgId,
+    outputs: i32,
+    max_attempts: i32,
+    attempt_id: i64,
+    slot: Option<i64>,
+    /// A timed-out attempt reporting after all: its attempt row and slot
+    /// were already closed by the reaper.
+    late: bool,
+}
+
+/// The gate: `auth` must be the task's current attempt, with its credential,
+/// and the task must not be finished (a timed-out current attempt may still
+/// speak until a newer one starts). `taken`: tasks already reported earlier
+/// in the same batch.
+pub(crate) fn admit(auth: &AttemptAuth, seen: Option<&Seen>, taken: &HashMap<TaskId, TaskStatus>) -> Result<Admitted, StoreError> {
+    let seen = seen.ok_or(StoreError::NoSuchTask(auth.task))?;
+    let Some(a) = seen.attempts.get(&auth.attempt) else {
+        return Err(StoreError::StaleAttempt { task: auth.task, attempt: auth.attempt, current: seen.current });
+    };
+    if a.credential != auth.credential {
+        return Err(StoreError::BadCredential { task: auth.task, attempt: auth.attempt });
+    }
+    if auth.attempt < seen.current {
+        return Err(StoreError::StaleAttempt { task: auth.task, attempt: auth.attempt, current: seen.current });
+    }
+    if let Some(status) = taken.get(&auth.task) {
+        return Err(StoreError::TaskFinished { task: auth.task, attempt: auth.attempt, status: *status });
+    }
+    let timed_out = a.outcome.as_deref() == Some("timeout");
+    if matches!(seen.status, TaskStatus::Completed | TaskStatus::Canceled) || (a.finished.is_some() && !timed_out) {
+        return Err(StoreError::TaskFinished { task: auth.task, attempt: auth.attempt, status: seen.status });
+    }
+    Ok(Admitted {
+        job: seen.job,
+        org: seen.org,
+        outputs: seen.outputs,
+        max_attempts: seen.max_attempts,
+        attempt_id: a.id,
+        slot: a.slot,
+        late: a.finished.is_some(),
+    })
+}
+
+/// What an accepted report changes.
+struct Plan {
+    task: TaskId,
+    attempt: i32,
+    admitted: Admitted,
+    attempt_outcome: &'static str,
+    status: TaskStatus,
+    error: Option<String>,
+}
+
+fn judge(c: &Completion, seen: Option<&Seen>, taken: &HashMap<TaskId, TaskStatus>) -> Result<Plan, StoreError> {
+    let admitted = admit(&c.auth, seen, taken)?;
+    let (attempt_outcome, status, error) = match &c.outcome {
+        Outcome::Succeeded => ("succeeded", TaskStatus::Completed, None),
+        Outcome::Canceled => ("canceled", TaskStatus::Canceled, None),
+        Outcome::Failed { retryable, message } => {
+            let retry = *retryable && c.auth.attempt < admitted.max_attempts;
+            ("failed", if retry { TaskStatus::Pending } else { TaskStatus::Failed }, Some(message.clone()))
+        }
+    };
+    if status == TaskStatus::Completed {
+        // Check every event before writing any.
+        if let Some(e) = c.events.iter().find(|e| i64::from(e.output) >= i64::from(admitted.outputs)) {
+            return Err(StoreError::NoSuchOutput { job: admitted.job, output: e.output, outputs: admitted.outputs });
+        }
+    }
+    Ok(Plan { task: c.auth.task, attempt: c.auth.attempt, admitted, attempt_outcome, status, error })
+}
+
+macro_rules! batch_impl {
+    ($store:ty, $db:ty, $conn:ty) => {
+        impl $store {
+            /// A payload row ([`sql::PAYLOAD_SELECT`]) with `state`.
+            pub(crate) fn payload_of(&self, r: &<$db as sqlx::Database>::Row, state: Vec<(String, Vec<u8>)>) -> TaskPayload {
+                let task: TaskId = r.get(0);
+                let attempt: i32 = r.get(9);
+                let credential: Option<String> = r.get(10);
+                let start: Option<i64> = r.get(14);
+                let end: Option<i64> = r.get(15);
+                TaskPayload {
+                    task,
+                    job: r.get(1),
+                    job_name: r.get(2),
+                    kind: r.get(3),
+                    operator: r.get(4),
+                    config: r.get(5),
+                    outputs: r.get(6),
+                    inputs: r.get(19),
+                    status: TaskStatus::parse(r.get::<String, _>(7).as_str()),
+                    cancel_requested: r.get::<i32, _>(8) != 0,
+                    attempt: credential.map(|credential| AttemptAuth { task, attempt, credential }),
+                    deadline: r.get(11),
+                    timeout_ms: r.get(12),
+                    partition_key: r.get(13),
+                    range: start.zip(end).map(|(s, e)| (s as u64, e as u64)),
+                    cursor: r.get(16),
+                    org: r.get(17),
+                    dag: r.get(18),
+                    state,
+                }
+            }
+
+            /// Lease up to `limit` runnable tasks inside `tx` (see [`crate::Store::claim`]).
+            pub(crate) async fn claim_in(&self, tx: &mut $conn, limit: u32, now: Millis) -> Result<Vec<Claim>, StoreError> {
+                let text = self.locking(sql::CANDIDATES, sql::CANDIDATES_LOCK);
+                let rows = sqlx::query(text).bind(now).bind(i64::from(limit)).fetch_all(&mut *tx).await.during("finding runnable tasks")?;
+                if rows.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let jobs: Vec<i64> = rows.iter().map(|r| r.get::<i64, _>(1)).collect::<BTreeSet<_>>().into_iter().collect();
+                self.lock_jobs(&mut *tx, &jobs).await?;
+                let mut query = sqlx::query(self.dynamic(running_of_jobs(jobs.len())));
+                for job in &jobs {
+                    query = query.bind(*job);
+                }
+                let mut running: HashMap<i64, i64> =
+                    query.fetch_all(&mut *tx).await.during("counting running tasks")?.iter().map(|r| (r.get(0), r.get(1))).collect();
+                let mut claims = Vec::new();
+                for row in rows {
+                    let (task, job): (i64, i64) = (row.get(0), row.get(1));
+                    let concurrency = i64::from(row.get::<i32, _>(2));
+                    let pool: Option<String> = row.get(3);
+                    let count = running.entry(job).or_insert(0);
+                    if *count >= concurrency {
+                        continue;
+                    }
+                    // Pooled jobs lease a slot each (rare: one statement per task).
+                    let slot: Option<i64> = match &pool {
+                        None => None,
+                        Some(pool) => {
+                            let leased: Option<i64> = sqlx::query_scalar(self.q(sql::LEASE_SLOT)).bind(task).bind(row.get::<i64, _>(4)).bind(pool)
+                                .fetch_optional(&mut *tx).await.during("leasing a slot")?;
+                            if leased.is_none() {
+                                continue;
+                            }
+                            leased
+                        }
+                    };
+                    *count += 1;
+                    let attempt = row.get::<i32, _>(6) + 1;
+                    let deadline = now + row.get::<i64, _>(5);
+                    claims.push(Claim { task, job, attempt, credential: new_credential(), slot, deadline });
+                }
+                for chunk in claims.chunks(CHUNK) {
+                    let mut query = sqlx::query(self.dynamic(insert_attempts(chunk.len())));
+                    for c in chunk {
+                        query = query.bind(c.task).bind(c.attempt).bind(now).bind(c.deadline).bind(&c.credential).bind(c.slot);
+                    }
+                    query.execute(&mut *tx).await.during("starting attempts")?;
+                    let mut query = sqlx::query(self.dynamic(mark_running(chunk.len()))).bind(now);
+                    for c in chunk {
+                        query = query.bind(c.task);
+                    }
+                    query.execute(&mut *tx).await.during("marking tasks running")?;
+                }
+                Ok(claims)
+            }
+
+            /// The payloads of `tasks` inside `tx`, in the order given, with
+            /// their jobs' operator state (read once per job).
+            pub(crate) async fn payloads_in(&self, tx: &mut $conn, tasks: &[TaskId]) -> Result<Vec<TaskPayload>, StoreError> {
+                let mut by_id: HashMap<TaskId, TaskPayload> = HashMap::with_capacity(tasks.len());
+                for chunk in tasks.chunks(CHUNK) {
+                    let mut query = sqlx::query(self.dynamic(payloads(chunk.len())));
+                    for t in chunk {
+                        query = query.bind(*t);
+                    }
+                    for r in query.fetch_all(&mut *tx).await.during("reading task payloads")? {
+                        let p = self.payload_of(&r, Vec::new());
+                        by_id.insert(p.task, p);
+                    }
+                }
+                let mut states: HashMap<(OrgId, i64, String), Vec<(String, Vec<u8>)>> = HashMap::new();
+                for p in by_id.values() {
+                    let scope = (p.org, p.dag, p.job_name.clone());
+                    if !states.contains_key(&scope) {
+                        let rows = sqlx::query(self.q(sql::STATE_OF)).bind(p.org).bind(p.dag).bind(&p.job_name)
+                            .fetch_all(&mut *tx).await.during("reading operator state")?;
+                        states.insert(scope, rows.iter().map(|s| (s.get(0), s.get(1))).collect());
+                    }
+                }
+                tasks
+                    .iter()
+                    .map(|t| {
+                        let mut p = by_id.remove(t).ok_or(StoreError::NoSuchTask(*t))?;
+                        p.state = states[&(p.org, p.dag, p.job_name.clone())].clone();
+                        Ok(p)
+                    })
+                    .collect()
+            }
+
+            /// `tasks` (distinct) with all their attempts, as of now in `tx`.
+            pub(crate) async fn snapshot_in(&self, tx: &mut $conn, ids: &[TaskId]) -> Result<HashMap<TaskId, Seen>, StoreError> {
+                let mut seen: HashMap<TaskId, Seen> = HashMap::with_capacity(ids.len());
+                for chunk in ids.chunks(CHUNK) {
+                    let mut query = sqlx::query(self.dynamic(snapshot(chunk.len())));
+                    for t in chunk {
+                        query = query.bind(*t);
+                    }
+                    for r in query.fetch_all(&mut *tx).await.during("reading reported attempts")? {
+                        let task: TaskId = r.get(0);
+                        let entry = seen.entry(task).or_insert_with(|| Seen {
+                            status: TaskStatus::parse(r.get::<String, _>(1).as_str()),
+                            current: r.get(2),
+                            job: r.get(3),
+                            max_attempts: r.get(4),
+                            outputs: r.get(5),
+                            org: r.get(6),
+                            attempts: HashMap::new(),
+                        });
+                        if let Some(attempt) = r.get::<Option<i32>, _>(7) {
+                            entry.attempts.insert(attempt, SeenAttempt {
+                                id: r.get(8),
+                                credential: r.get(9),
+                                finished: r.get(10),
+                                outcome: r.get(11),
+                                slot: r.get(12),
+                            });
+                        }
+                    }
+                }
+                Ok(seen)
+            }
+
+            /// Apply a batch of completions inside `tx` (see [`crate::Store::complete_many`]).
+            pub(crate) async fn complete_in(&self, tx: &mut $conn, batch: &[Completion], now: Millis) -> Result<Vec<Result<Completed, StoreError>>, StoreError> {
+                // 1. One snapshot of every reported task and its attempts.
+                let ids: Vec<TaskId> = batch.iter().map(|c| c.auth.task).collect::<BTreeSet<_>>().into_iter().collect();
+                let seen = self.snapshot_in(&mut *tx, &ids).await?;
+
+                // 2. Judge each report on its own.
+                let mut taken: HashMap<TaskId, TaskStatus> = HashMap::new();
+                let plans: Vec<Result<Plan, StoreError>> = batch
+                    .iter()
+                    .map(|c| {
+                        let plan = judge(c, seen.get(&c.auth.task), &taken);
+                        if let Ok(p) = &plan {
+                            taken.insert(p.task, p.status);
+                        }
+                        plan
+                    })
+                    .collect();
+
+                // 3. Write what the accepted ones change, set by set.
+                let mut produced: Vec<Produced<'_>> = Vec::new();
+                for (c, plan) in batch.iter().zip(&plans) {
+                    let Ok(p) = plan else { continue };
+                    if p.status == TaskStatus::Completed {
+                        self.write_state(&mut *tx, p.task, &c.state).await?;
+                        produced.extend(c.events.iter().map(|event| Produced { org: p.admitted.org, job: p.admitted.job, task: p.task, event }));
+                    }
+                }
+                let mut ingested = self.ingest(&mut *tx, &produced, now).await?.into_iter();
+
+                let mut finished: HashMap<&'static str, Vec<i64>> = HashMap::new();
+                let mut settled: HashMap<&'static str, Vec<TaskId>> = HashMap::new();
+                for p in plans.iter().flatten() {
+                    if !p.admitted.late {
+                        finished.entry(p.attempt_outcome).or_default().push(p.admitted.attempt_id);
+                        self.release(&mut *tx, p.admitted.slot, p.task).await?;
+                    }
+                    match p.status {
+                        TaskStatus::Completed | TaskStatus::Canceled => settled.entry(p.status.as_str()).or_default().push(p.task),
+                        TaskStatus::Pending => {
+                            sqlx::query(self.q(sql::SET_RETRY)).bind(p.task).bind(now + retry_backoff(p.attempt)).bind(now).bind(&p.error)
+                                .execute(&mut *tx).await.during("scheduling a retry")?;
+                        }
+                        _ => {
+                            sqlx::query(self.q(sql::SET_STATUS)).bind(p.task).bind(p.status.as_str()).bind(now).bind(&p.error)
+                                .execute(&mut *tx).await.during("finishing a task")?;
+                        }
+                    }
+                }
+                for (outcome, attempts) in &finished {
+                    for chunk in attempts.chunks(CHUNK) {
+                        let mut query = sqlx::query(self.dynamic(finish_attempts(chunk.len()))).bind(now).bind(*outcome);
+                        for a in chunk {
+                            query = query.bind(*a);
+                        }
+                        query.execute(&mut *tx).await.during("finishing attempts")?;
+                    }
+                }
+                for (status, tasks) in &settled {
+                    for chunk in tasks.chunks(CHUNK) {
+                        let mut query = sqlx::query(self.dynamic(set_statuses(chunk.len()))).bind(*status).bind(now);
+                        for t in chunk {
+                            query = query.bind(*t);
+                        }
+                        query.execute(&mut *tx).await.during("finishing tasks")?;
+                    }
+                }
+
+                Ok(batch
+                    .iter()
+                    .zip(plans)
+                    .map(|(c, plan)| {
+                        let p = plan?;
+                        let events = if p.status == TaskStatus::Completed { ingested.by_ref().take(c.events.len()).collect() } else { Vec::new() };
+                        Ok(Completed { status: p.status, events, late: p.admitted.late })
+                    })
+                    .collect())
+            }
+        }
+    };
+}
+
+batch_impl!(PgStore, sqlx::Postgres, sqlx::PgConnection);
+batch_impl!(SqliteStore, sqlx::Sqlite, sqlx::SqliteConnection);
