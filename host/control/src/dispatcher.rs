@@ -1,6 +1,7 @@
 //! The dispatcher: reaps timed-out attempts, claims runnable tasks (one
-//! attempt and slot lease each, metered per job) and sends their ids to the
-//! queue. It wakes on a timer or when a worker reports that work finished.
+//! attempt and slot lease each, metered per job) and sends them to the
+//! queue: their ids, or their full payloads where the queue invokes workers
+//! directly. It wakes on a timer or when a worker reports that work finished.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,11 +55,21 @@ pub async fn run(
             db.reap(now).await?;
             last_reap = std::time::Instant::now();
         }
-        let claims = db.claim(config.batch, now).await?;
-        for claim in &claims {
-            queue.send(claim.task).await?;
-        }
-        if claims.len() as u32 == config.batch {
+        let claimed = if queue.carries_payloads() {
+            let payloads = db.claim_payloads(config.batch, now).await?;
+            let n = payloads.len();
+            for payload in payloads {
+                queue.send_payload(payload).await?;
+            }
+            n
+        } else {
+            let claims = db.claim(config.batch, now).await?;
+            for claim in &claims {
+                queue.send(claim.task).await?;
+            }
+            claims.len()
+        };
+        if claimed as u32 == config.batch {
             continue; // more may be waiting
         }
         tokio::select! {

@@ -73,8 +73,11 @@ impl WorkerContext {
 /// Serve tasks until the queue closes. A message is acknowledged only after
 /// its task was reported, so a worker that dies leaves it to be redelivered.
 pub async fn run(ctx: Arc<WorkerContext>) -> Result<(), WorkerError> {
-    while let Some(delivery) = ctx.queue.recv().await? {
-        run_task(&ctx, delivery.task).await?;
+    while let Some(mut delivery) = ctx.queue.recv().await? {
+        match delivery.payload.take() {
+            Some(payload) => run_payload(&ctx, *payload).await?,
+            None => run_task(&ctx, delivery.task).await?,
+        }
         ctx.queue.ack(&delivery).await?;
         ctx.wake.notify_one();
     }
@@ -92,6 +95,13 @@ pub async fn run_task(ctx: &Arc<WorkerContext>, task: TaskId) -> Result<(), Work
         }
         Err(e) => return Err(e.into()),
     };
+    run_payload(ctx, payload).await
+}
+
+/// Run a task from its payload (fetched, or handed over by direct
+/// invocation) and report it.
+pub async fn run_payload(ctx: &Arc<WorkerContext>, payload: TaskPayload) -> Result<(), WorkerError> {
+    let task = payload.task;
     let Some(auth) = payload.attempt.clone() else {
         tracing::warn!(task, "received a task that was never claimed; dropping the message");
         return Ok(());

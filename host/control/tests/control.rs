@@ -100,7 +100,8 @@ async fn a_worker_killed_mid_task_is_retried_without_duplicates() {
         .await
         .unwrap();
 
-    let queue: Arc<dyn TaskQueue> = Arc::new(InProcessQueue::default());
+    // Thin messages here (workers fetch); the other test invokes directly.
+    let queue: Arc<dyn TaskQueue> = Arc::new(InProcessQueue::thin());
     let wake = Arc::new(Notify::new());
     let (stop, stopped) = watch::channel(false);
     let runtime = Arc::new(Runtime::new(RuntimeConfig::default()).unwrap());

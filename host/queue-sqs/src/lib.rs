@@ -160,7 +160,7 @@ impl TaskQueue for SqsQueue {
         Box::pin(async move {
             while !self.closed.load(Ordering::SeqCst) {
                 if let Some(d) = self.receive(1, Duration::from_secs(1)).await.map_err(queue_error)?.pop() {
-                    return Ok(Some(QueueDelivery { task: d.task, receipt: Some(d.receipt) }));
+                    return Ok(Some(QueueDelivery { task: d.task, receipt: Some(d.receipt), payload: None }));
                 }
             }
             Ok(None)
