@@ -25,7 +25,7 @@ pub struct DispatcherConfig {
 
 impl Default for DispatcherConfig {
     fn default() -> Self {
-        Self { batch: 64, poll: Duration::from_millis(50), reap_every: Duration::from_millis(500) }
+        Self { batch: 256, poll: Duration::from_millis(50), reap_every: Duration::from_millis(500) }
     }
 }
 

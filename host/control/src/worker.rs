@@ -10,9 +10,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::Notify;
+use tokio::task::JoinSet;
 use trace_core::{InputEvent, Range, TaskContext, VecSource};
 use trace_sandbox::{Limits, LoadError, MemoryState, Operator, Runtime, Task, World};
-use trace_store::{AttemptAuth, Completion, EmittedEvent, Outcome, StateWrites, TaskId, TaskPayload};
+use trace_store::{Completion, EmittedEvent, Outcome, StateWrites, TaskId, TaskPayload};
 
 use crate::plane::{ControlPlane, PlaneError, Refusal};
 use crate::queue::{QueueError, TaskQueue};
@@ -23,6 +24,8 @@ pub enum WorkerError {
     Plane(#[from] PlaneError),
     #[error("the sandbox thread for task {0} panicked")]
     Panicked(TaskId),
+    #[error("a task's report panicked")]
+    ReportPanicked,
     #[error(transparent)]
     Queue(#[from] QueueError),
 }
@@ -72,42 +75,81 @@ impl WorkerContext {
 
 /// Serve tasks until the queue closes. A message is acknowledged only after
 /// its task was reported, so a worker that dies leaves it to be redelivered.
+///
+/// Reports are pipelined: while one task's report waits for its batch to
+/// commit, the worker already runs the next task (the wait is a commit, the
+/// run is CPU). In-flight reports are bounded by the jobs' concurrency:
+/// nothing new is claimed for a job until its running tasks report.
 pub async fn run(ctx: Arc<WorkerContext>) -> Result<(), WorkerError> {
+    let mut reports: JoinSet<Result<(), WorkerError>> = JoinSet::new();
     while let Some(mut delivery) = ctx.queue.recv().await? {
-        match delivery.payload.take() {
-            Some(payload) => run_payload(&ctx, *payload).await?,
-            None => run_task(&ctx, delivery.task).await?,
+        let completion = match delivery.payload.take() {
+            Some(payload) => execute(&ctx, *payload).await?,
+            None => match fetch(&ctx, delivery.task).await? {
+                Some(payload) => execute(&ctx, payload).await?,
+                None => None,
+            },
+        };
+        let ctx = ctx.clone();
+        reports.spawn(async move {
+            if let Some(completion) = completion {
+                report(&ctx, completion).await?;
+            }
+            ctx.queue.ack(&delivery).await?;
+            ctx.wake.notify_one();
+            Ok(())
+        });
+        while let Some(done) = reports.try_join_next() {
+            done.map_err(|_| WorkerError::ReportPanicked)??;
         }
-        ctx.queue.ack(&delivery).await?;
-        ctx.wake.notify_one();
+    }
+    while let Some(done) = reports.join_next().await {
+        done.map_err(|_| WorkerError::ReportPanicked)??;
     }
     Ok(())
 }
 
 /// Run one task's current attempt and report it.
 pub async fn run_task(ctx: &Arc<WorkerContext>, task: TaskId) -> Result<(), WorkerError> {
-    let payload = match ctx.plane.fetch(task).await {
-        Ok(payload) => payload,
+    match fetch(ctx, task).await? {
+        Some(payload) => run_payload(ctx, payload).await,
+        None => Ok(()),
+    }
+}
+
+/// The task's payload, or `None` if it no longer exists.
+async fn fetch(ctx: &WorkerContext, task: TaskId) -> Result<Option<TaskPayload>, WorkerError> {
+    match ctx.plane.fetch(task).await {
+        Ok(payload) => Ok(Some(payload)),
         // Deleted (purged) since it was queued: nothing to run.
         Err(PlaneError::NoSuchTask(_)) => {
             tracing::warn!(task, "received a task that does not exist; dropping the message");
-            return Ok(());
+            Ok(None)
         }
-        Err(e) => return Err(e.into()),
-    };
-    run_payload(ctx, payload).await
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Run a task from its payload (fetched, or handed over by direct
 /// invocation) and report it.
 pub async fn run_payload(ctx: &Arc<WorkerContext>, payload: TaskPayload) -> Result<(), WorkerError> {
+    match execute(ctx, payload).await? {
+        Some(completion) => report(ctx, completion).await,
+        None => Ok(()),
+    }
+}
+
+/// Run the task's operator in a fresh sandbox (unless the task was canceled)
+/// and say how it ended; `None` for a task that was never claimed.
+async fn execute(ctx: &Arc<WorkerContext>, payload: TaskPayload) -> Result<Option<Completion>, WorkerError> {
     let task = payload.task;
     let Some(auth) = payload.attempt.clone() else {
         tracing::warn!(task, "received a task that was never claimed; dropping the message");
-        return Ok(());
+        return Ok(None);
     };
+    let ended = |outcome, events, state| Ok(Some(Completion { auth: auth.clone(), outcome, events, state }));
     if payload.is_canceled() {
-        return report(ctx, &auth, Outcome::Canceled, Vec::new(), Vec::new()).await;
+        return ended(Outcome::Canceled, Vec::new(), Vec::new());
     }
     let world = if payload.kind == "source" { World::Source } else { World::Transform };
     let operator = match ctx.operator(&payload.operator, world) {
@@ -115,7 +157,7 @@ pub async fn run_payload(ctx: &Arc<WorkerContext>, payload: TaskPayload) -> Resu
         Err(e) => {
             // A component that cannot load will not load on retry either.
             let outcome = Outcome::Failed { retryable: false, message: format!("loading operator {}: {e}", payload.operator) };
-            return report(ctx, &auth, outcome, Vec::new(), Vec::new()).await;
+            return ended(outcome, Vec::new(), Vec::new());
         }
     };
     let sandbox_task = sandbox_task(&payload);
@@ -129,11 +171,11 @@ pub async fn run_payload(ctx: &Arc<WorkerContext>, payload: TaskPayload) -> Resu
                 cursor: e.cursor,
             });
             let state: StateWrites = report_.state_writes.into_iter().collect();
-            report(ctx, &auth, Outcome::Succeeded, events.collect(), state).await
+            ended(Outcome::Succeeded, events.collect(), state)
         }
         Err(failure) => {
             let outcome = Outcome::Failed { retryable: failure.error.is_retryable(), message: failure.error.to_string() };
-            report(ctx, &auth, outcome, Vec::new(), Vec::new()).await
+            ended(outcome, Vec::new(), Vec::new())
         }
     }
 }
@@ -159,8 +201,8 @@ fn sandbox_task(p: &TaskPayload) -> Task {
     task
 }
 
-async fn report(ctx: &WorkerContext, auth: &AttemptAuth, outcome: Outcome, events: Vec<EmittedEvent>, state: StateWrites) -> Result<(), WorkerError> {
-    let completion = Completion { auth: auth.clone(), outcome, events, state };
+async fn report(ctx: &WorkerContext, completion: Completion) -> Result<(), WorkerError> {
+    let auth = completion.auth.clone();
     let refused = match ctx.plane.complete(completion).await {
         Ok(_) => return Ok(()),
         // Superseded or already finished: the platform has moved on, and the

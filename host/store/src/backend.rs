@@ -5,6 +5,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -67,6 +68,35 @@ impl PgStore {
 #[derive(Clone)]
 pub struct SqliteStore {
     pub(crate) pool: SqlitePool,
+    /// One writer at a time in this process. SQLite allows one writer
+    /// anyway, and a writer that finds the lock taken sleeps in its busy
+    /// handler (1 ms, 2 ms, 5 ms …): queueing here instead costs nothing.
+    writer: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// A SQLite write transaction holding this process's writer lock.
+pub(crate) struct SqliteWrite {
+    tx: sqlx::Transaction<'static, sqlx::Sqlite>,
+    _writer: tokio::sync::OwnedMutexGuard<()>,
+}
+
+impl SqliteWrite {
+    pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+}
+
+impl std::ops::Deref for SqliteWrite {
+    type Target = sqlx::SqliteConnection;
+    fn deref(&self) -> &Self::Target {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for SqliteWrite {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.tx
+    }
 }
 
 impl SqliteStore {
@@ -78,13 +108,16 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true);
+            .foreign_keys(true)
+            // Multi-row statements inside a transaction keep a statement journal;
+            // on disk that is a temporary file created and deleted per statement.
+            .pragma("temp_store", "memory");
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options)
             .await
             .during("opening the SQLite database")?;
-        Ok(Self { pool })
+        Ok(Self { pool, writer: Arc::new(tokio::sync::Mutex::new(())) })
     }
 
     pub(crate) fn q(&self, sql: &'static str) -> AssertSqlSafe<Cow<'static, str>> {
@@ -101,10 +134,13 @@ impl SqliteStore {
         AssertSqlSafe(sql::for_sqlite(sql).into_owned())
     }
 
-    /// `BEGIN IMMEDIATE`: take the write lock up front, so two writers queue
-    /// on the busy timeout instead of failing on a stale read snapshot.
-    pub(crate) async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
-        self.pool.begin_with("BEGIN IMMEDIATE").await.during("starting a transaction")
+    /// `BEGIN IMMEDIATE`: take the write lock up front, so two writers (in
+    /// other processes) queue on the busy timeout instead of failing on a
+    /// stale read snapshot.
+    pub(crate) async fn begin(&self) -> Result<SqliteWrite, StoreError> {
+        let writer = self.writer.clone().lock_owned().await;
+        let tx = self.pool.begin_with("BEGIN IMMEDIATE").await.during("starting a transaction")?;
+        Ok(SqliteWrite { tx, _writer: writer })
     }
 
     pub(crate) async fn lock_jobs(&self, _tx: &mut sqlx::SqliteConnection, _jobs: &[i64]) -> Result<(), StoreError> {
