@@ -29,6 +29,11 @@ fn sqs<E: std::error::Error + Send + Sync + 'static>(op: &'static str) -> impl F
     move |e| SqsError::Sqs { op, source: Box::new(e) }
 }
 
+/// Consecutive failed receives before `recv` gives up (with doubling
+/// backoff from [`RECEIVE_BACKOFF`]: about 6 s in all).
+pub const MAX_RECEIVE_FAILURES: u32 = 5;
+pub const RECEIVE_BACKOFF: Duration = Duration::from_millis(200);
+
 /// Where the queue is and who we are.
 #[derive(Debug, Clone)]
 pub struct SqsConfig {
@@ -158,9 +163,24 @@ impl TaskQueue for SqsQueue {
 
     fn recv(&self) -> BoxFuture<'_, Result<Option<QueueDelivery>, QueueError>> {
         Box::pin(async move {
+            let mut failures = 0;
             while !self.closed.load(Ordering::SeqCst) {
-                if let Some(d) = self.receive(1, Duration::from_secs(1)).await.map_err(queue_error)?.pop() {
-                    return Ok(Some(QueueDelivery { task: d.task, receipt: Some(d.receipt), payload: None }));
+                match self.receive(1, Duration::from_secs(1)).await {
+                    Ok(mut got) => {
+                        failures = 0;
+                        if let Some(d) = got.pop() {
+                            return Ok(Some(QueueDelivery { task: d.task, receipt: Some(d.receipt), payload: None }));
+                        }
+                    }
+                    // A bad message is not transient: report it.
+                    Err(e @ SqsError::BadMessage { .. }) => return Err(queue_error(e)),
+                    // SQS unreachable: retry a while before giving up.
+                    Err(e) if failures + 1 < MAX_RECEIVE_FAILURES => {
+                        failures += 1;
+                        tracing::warn!(error = %e, failures, "receiving from SQS failed; retrying");
+                        tokio::time::sleep(RECEIVE_BACKOFF * (1 << failures)).await;
+                    }
+                    Err(e) => return Err(queue_error(e)),
                 }
             }
             Ok(None)

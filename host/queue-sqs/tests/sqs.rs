@@ -98,3 +98,16 @@ async fn a_dag_runs_with_tasks_dispatched_over_sqs() {
     assert_eq!(done.events, 1 + 10 + 2);
     assert!(queue.receive(10, Duration::from_secs(0)).await.unwrap().is_empty(), "every message was acknowledged");
 }
+
+#[tokio::test]
+async fn an_unreachable_queue_is_retried_then_reported() {
+    use trace_control::queue::TaskQueue;
+    let server = moto();
+    let queue = SqsQueue::open(SqsQueue::client(&config(server.port)), "trace-gone", Duration::from_secs(30)).await.unwrap();
+    drop(server);
+    let started = std::time::Instant::now();
+    let err = TaskQueue::recv(&queue).await.unwrap_err();
+    assert_eq!(err.op, "ReceiveMessage");
+    let waited: u32 = (1..trace_queue_sqs::MAX_RECEIVE_FAILURES).map(|i| 1 << i).sum();
+    assert!(started.elapsed() >= trace_queue_sqs::RECEIVE_BACKOFF * waited, "gave up after {:?}", started.elapsed());
+}
