@@ -8,6 +8,7 @@ use std::process::Command;
 /// (constant name, package, file stem) of each guest component.
 const GUESTS: &[(&str, &str, &str)] = &[
     ("NOOP", "op-noop", "op_noop"),
+    ("PACER", "op-pacer", "op_pacer"),
     ("ERC20_TRANSFERS", "op-erc20-transfers", "op_erc20_transfers"),
     ("RANGE_AGGREGATOR", "op-range-aggregator", "op_range_aggregator"),
     ("RANGE_SPLITTER", "op-range-splitter", "op_range_splitter"),

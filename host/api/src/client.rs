@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use trace_control::plane::{ControlPlane, PlaneError, Refusal};
 use trace_control::queue::BoxFuture;
-use trace_store::{Completion, Outcome, TaskId, TaskPayload, TaskStatus};
+use trace_store::{AttemptAuth, Completion, EmittedEvent, Outcome, TaskId, TaskPayload, TaskStatus};
 
 use crate::wire::*;
 
@@ -138,6 +138,19 @@ impl ControlPlane for HttpControlPlane {
                 "running" => TaskStatus::Running,
                 _ => TaskStatus::Pending,
             })
+        })
+    }
+
+    fn post_events<'a>(&'a self, auth: &'a AttemptAuth, events: &'a [EmittedEvent]) -> BoxFuture<'a, Result<usize, PlaneError>> {
+        Box::pin(async move {
+            let body = EventsRequest { task_id: auth.task, attempt: auth.attempt, events: events.iter().map(WireEvent::from_store).collect() };
+            match self.call::<_, EventsResponse>("events", Method::POST, "/internal/events", &auth.credential, Some(&body)).await {
+                Ok(r) => Ok(r.accepted),
+                Err(PlaneError::Remote { source, .. }) if source.downcast_ref::<Answer>().is_some_and(|a| a.code == "unauthorized") => {
+                    Err(PlaneError::Refused { reason: Refusal::Superseded, message: "the attempt credential was refused".to_owned() })
+                }
+                Err(e) => Err(e),
+            }
         })
     }
 }

@@ -46,6 +46,15 @@ async fn fetch_and_complete_round_trip_over_http() {
     assert_eq!(fetched, db.fetch(claim.task).await.unwrap());
     assert!(matches!(plane.fetch(999).await, Err(PlaneError::NoSuchTask(999))));
 
+    // Mid-task events: new ones count, repeats do not.
+    let streamed = EmittedEvent { output: 0, partition_key: "10_20".into(), range: Some((10, 20)), cursor: None };
+    assert_eq!(plane.post_events(&claim.auth(), std::slice::from_ref(&streamed)).await.unwrap(), 1);
+    assert_eq!(plane.post_events(&claim.auth(), std::slice::from_ref(&streamed)).await.unwrap(), 0);
+    let mut forged_auth = claim.auth();
+    forged_auth.credential = "forged".into();
+    let err = plane.post_events(&forged_auth, std::slice::from_ref(&streamed)).await.unwrap_err();
+    assert!(matches!(err, PlaneError::Refused { reason: Refusal::Superseded, .. }), "{err:?}");
+
     // An event for an output the job does not have: the report is invalid.
     let bad = EmittedEvent { output: 7, partition_key: "x".into(), range: None, cursor: None };
     let completion = |events: Vec<EmittedEvent>| Completion { auth: claim.auth(), outcome: Outcome::Succeeded, events, state: Vec::new() };
@@ -54,7 +63,7 @@ async fn fetch_and_complete_round_trip_over_http() {
 
     let good = EmittedEvent { output: 0, partition_key: "0_10".into(), range: Some((0, 10)), cursor: None };
     assert_eq!(plane.complete(completion(vec![good.clone()])).await.unwrap(), TaskStatus::Completed);
-    assert_eq!(db.tasks_of_job(d.job("sink")).await.unwrap().len(), 1, "the final event made its task");
+    assert_eq!(db.tasks_of_job(d.job("sink")).await.unwrap().len(), 2, "the streamed and the final event made a task each");
     // Reporting again: the task is finished, the report superseded.
     let err = plane.complete(completion(vec![good])).await.unwrap_err();
     assert!(matches!(err, PlaneError::Refused { reason: Refusal::Superseded, .. }), "{err:?}");

@@ -8,4 +8,5 @@ pub mod dev;
 pub mod dispatcher;
 pub mod plane;
 pub mod queue;
+pub mod stream;
 pub mod worker;

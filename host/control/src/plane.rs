@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use trace_store::{Completion, Db, Store, StoreError, TaskId, TaskPayload, TaskStatus};
+use trace_store::{now_millis, AttemptAuth, Completion, Db, EmittedEvent, Store, StoreError, TaskId, TaskPayload, TaskStatus};
 
 use crate::completer::Completer;
 use crate::queue::BoxFuture;
@@ -56,6 +56,9 @@ pub trait ControlPlane: Send + Sync {
     fn fetch(&self, task: TaskId) -> BoxFuture<'_, Result<TaskPayload, PlaneError>>;
     /// Finish an attempt: outcome, final events and state writes, atomically.
     fn complete(&self, completion: Completion) -> BoxFuture<'_, Result<TaskStatus, PlaneError>>;
+    /// Events of a running attempt, ahead of its completion; returns how
+    /// many were new (the rest were already recorded).
+    fn post_events<'a>(&'a self, auth: &'a AttemptAuth, events: &'a [EmittedEvent]) -> BoxFuture<'a, Result<usize, PlaneError>>;
 }
 
 /// The control plane in this process: reads from the system database and
@@ -80,5 +83,12 @@ impl ControlPlane for Embedded {
 
     fn complete(&self, completion: Completion) -> BoxFuture<'_, Result<TaskStatus, PlaneError>> {
         Box::pin(async move { Ok(self.completer.complete(completion).await?.status) })
+    }
+
+    fn post_events<'a>(&'a self, auth: &'a AttemptAuth, events: &'a [EmittedEvent]) -> BoxFuture<'a, Result<usize, PlaneError>> {
+        Box::pin(async move {
+            let ingested = self.db.post_events(auth, events, now_millis()).await?;
+            Ok(ingested.iter().filter(|i| !i.duplicate).count())
+        })
     }
 }

@@ -9,14 +9,15 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::Notify;
+use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinSet;
 use trace_core::{InputEvent, Range, TaskContext, VecSource};
 use trace_sandbox::{Limits, LoadError, MemoryState, Operator, Runtime, Task, World};
-use trace_store::{Completion, EmittedEvent, Outcome, StateWrites, TaskId, TaskPayload};
+use trace_store::{Completion, Outcome, StateWrites, TaskId, TaskPayload};
 
 use crate::plane::{ControlPlane, PlaneError, Refusal};
 use crate::queue::{QueueError, TaskQueue};
+use crate::stream::{self, ChannelSink};
 
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError {
@@ -160,16 +161,16 @@ async fn execute(ctx: &Arc<WorkerContext>, payload: TaskPayload) -> Result<Optio
             return ended(outcome, Vec::new(), Vec::new());
         }
     };
-    let sandbox_task = sandbox_task(&payload);
+    let (events_tx, events_rx) = mpsc::unbounded_channel();
+    let streamer = tokio::spawn(stream::stream(ctx.plane.clone(), auth.clone(), events_rx));
+    let sandbox_task = sandbox_task(&payload).with_event_sink(ChannelSink(events_tx));
     let ran = tokio::task::spawn_blocking(move || operator.run(sandbox_task)).await.map_err(|_| WorkerError::Panicked(task))?;
+    // The sandbox dropped its sink: the streamer stops (no post can race
+    // the completion's own events past this point).
+    let _ = streamer.await;
     match ran {
         Ok(report_) => {
-            let events = report_.events.into_iter().map(|e| EmittedEvent {
-                output: e.output,
-                partition_key: e.partition_key,
-                range: e.range.map(|r| (r.start, r.end)),
-                cursor: e.cursor,
-            });
+            let events = report_.events.into_iter().map(stream::emitted);
             let state: StateWrites = report_.state_writes.into_iter().collect();
             ended(Outcome::Succeeded, events.collect(), state)
         }

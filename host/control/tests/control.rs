@@ -129,3 +129,61 @@ async fn a_worker_killed_mid_task_is_retried_without_duplicates() {
     assert_eq!(db.event_count(org).await.unwrap(), 1 + 3 + 0);
     assert!(sinks.iter().all(|t| t.status == TaskStatus::Completed));
 }
+
+const PACED: &str = r#"name: paced
+jobs:
+  - name: slow
+    kind: source
+    operator: op_pacer.wasm
+    config: { pause_ms: 400 }
+    timeout: 30s
+  - name: sink
+    operator: op_noop.wasm
+    inputs:
+      - from: { job: slow, output: 0 }
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_task_streams_its_events_before_it_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Arc::new(Db::Sqlite(SqliteStore::open(&dir.path().join("trace.db")).await.unwrap()));
+    db.migrate().await.unwrap();
+    let now = now_millis();
+    let org = db.create_org("acme", now).await.unwrap();
+    let d = db.deploy(org, &trace_dag::parse("paced.yaml", PACED).unwrap(), PACED, "tester", now).await.unwrap();
+    let source = db.trigger(d.job("slow"), "run-1", Some((0, 6)), "tester", now).await.unwrap().tasks[0];
+
+    let queue: Arc<dyn TaskQueue> = Arc::new(InProcessQueue::default());
+    let wake = Arc::new(Notify::new());
+    let (stop, stopped) = watch::channel(false);
+    let runtime = Arc::new(Runtime::new(RuntimeConfig::default()).unwrap());
+    let dispatcher = tokio::spawn(dispatcher::run(db.clone(), queue.clone(), wake.clone(), DispatcherConfig::default(), stopped));
+    let ctx = Arc::new(WorkerContext::new(Arc::new(Embedded::new(db.clone())), queue.clone(), runtime, OperatorDir(operators().to_owned()), wake));
+    let workers = [tokio::spawn(worker::run(ctx.clone())), tokio::spawn(worker::run(ctx))];
+
+    // The source emits one event every 400 ms for ≈ 2.4 s; downstream tasks
+    // must appear, and complete, while it is still running.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut seen_while_running = 0;
+    while db.open_tasks(org).await.unwrap() > 0 {
+        assert!(std::time::Instant::now() < deadline, "the run did not finish");
+        if db.task(source).await.unwrap().status == TaskStatus::Running {
+            let sinks = db.tasks_of_job(d.job("sink")).await.unwrap();
+            seen_while_running = seen_while_running.max(sinks.iter().filter(|t| t.status == TaskStatus::Completed).count());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = stop.send(true);
+    queue.close();
+    dispatcher.await.unwrap().unwrap();
+    for w in workers {
+        w.await.unwrap().unwrap();
+    }
+    assert!(seen_while_running >= 1, "no downstream task ran while the source was running");
+    // Streamed events and the completion's copy of them are one event each.
+    let sinks = db.tasks_of_job(d.job("sink")).await.unwrap();
+    let ranges: Vec<_> = sinks.iter().map(|t| t.event_range.unwrap()).collect();
+    assert_eq!(ranges, (0..6).map(|i| (i, i + 1)).collect::<Vec<_>>());
+    assert_eq!(db.event_count(org).await.unwrap(), 1 + 6);
+    assert_eq!(db.task(source).await.unwrap().status, TaskStatus::Completed);
+}

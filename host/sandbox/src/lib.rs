@@ -21,7 +21,7 @@ mod task;
 mod task_state;
 
 pub use admission::{refusal, World};
-pub use capabilities::{MemoryState, RpcClient, StateStore};
+pub use capabilities::{EventSink, MemoryState, RpcClient, StateStore};
 pub use engine::{compatibility_key, wasmtime_version, EngineConfig};
 pub use error::{LoadError, TaskError};
 pub use limits::{LimitExceeded, Limits};

@@ -117,8 +117,9 @@ impl Operator {
     /// did in it, is dropped when this returns.
     pub fn run(&self, task: Task) -> Result<TaskReport, TaskFailure> {
         let started = Instant::now();
-        let Task { context, event, inputs, output_count, state, rpc, limits } = task;
-        let state = TaskState::new(limits.clone(), inputs, output_count, state, rpc);
+        let Task { context, event, inputs, output_count, state, rpc, event_sink, limits } = task;
+        let mut state = TaskState::new(limits.clone(), inputs, output_count, state, rpc);
+        state.event_sink = event_sink;
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| s);
         let tick = self.settings.epoch_tick.as_micros().max(1);

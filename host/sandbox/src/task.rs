@@ -2,7 +2,7 @@
 
 use trace_core::{BatchSource, InputEvent, TaskContext};
 
-use crate::capabilities::{MemoryState, RpcClient, StateStore};
+use crate::capabilities::{EventSink, MemoryState, RpcClient, StateStore};
 use crate::limits::Limits;
 
 /// One task: the context and event the operator is called with, the data it
@@ -16,6 +16,8 @@ pub struct Task {
     pub state: Box<dyn StateStore>,
     /// The job's RPC client; only reachable from source operators.
     pub rpc: Option<Box<dyn RpcClient>>,
+    /// Where events go as they are emitted (besides the report).
+    pub event_sink: Option<Box<dyn EventSink>>,
     pub limits: Limits,
 }
 
@@ -29,6 +31,7 @@ impl Task {
             output_count: 1,
             state: Box::new(MemoryState::default()),
             rpc: None,
+            event_sink: None,
             limits: Limits::default(),
         }
     }
@@ -50,6 +53,11 @@ impl Task {
 
     pub fn with_rpc(mut self, rpc: impl RpcClient + 'static) -> Self {
         self.rpc = Some(Box::new(rpc));
+        self
+    }
+
+    pub fn with_event_sink(mut self, sink: impl EventSink + 'static) -> Self {
+        self.event_sink = Some(Box::new(sink));
         self
     }
 

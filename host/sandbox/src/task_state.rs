@@ -10,7 +10,7 @@ use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use crate::capabilities::{RpcClient, StateStore};
+use crate::capabilities::{EventSink, RpcClient, StateStore};
 use crate::guest_output::{CapturedOutput, LogBuffer};
 use crate::limits::{LimitExceeded, Limits};
 use crate::engine::{MAX_MEMORIES_PER_COMPONENT, MAX_TABLES_PER_COMPONENT};
@@ -25,6 +25,7 @@ pub struct TaskState {
     pub(crate) outputs: Vec<Vec<Vec<u8>>>,
     pub(crate) output_bytes: u64,
     pub(crate) events: Vec<Event>,
+    pub(crate) event_sink: Option<Box<dyn EventSink>>,
     pub(crate) state: StateOverlay,
     pub(crate) log: Arc<Mutex<LogBuffer>>,
     pub(crate) rpc: Option<Box<dyn RpcClient>>,
@@ -59,6 +60,7 @@ impl TaskState {
             outputs: vec![Vec::new(); output_count],
             output_bytes: 0,
             events: Vec::new(),
+            event_sink: None,
             state: StateOverlay::new(state),
             log,
             rpc,

@@ -6,7 +6,7 @@ use trace_dag::Dag;
 
 use crate::error::StoreError;
 use crate::model::*;
-use crate::registry::{DatasetView, Principal, Registry, Role, UserId};
+use crate::registry::{AuditEntry, DatasetView, Principal, Registry, Role, UserId};
 use crate::{PgStore, SqliteStore, Store};
 
 /// The system database, whichever backend it is.
@@ -119,6 +119,9 @@ impl Registry for Db {
     }
     async fn datasets(&self, org: OrgId) -> Result<Vec<DatasetView>, StoreError> {
         both!(self, s => s.datasets(org).await)
+    }
+    async fn audit_tail(&self, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
+        both!(self, s => s.audit_tail(limit).await)
     }
     async fn set_read_roles(&self, org: OrgId, dataset: &str, roles: &[String], actor: &str, now: Millis) -> Result<(), StoreError> {
         both!(self, s => s.set_read_roles(org, dataset, roles, actor, now).await)

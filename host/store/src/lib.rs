@@ -21,7 +21,7 @@ pub use backend::{PgStore, SqliteStore};
 pub use db::Db;
 pub use error::StoreError;
 pub use model::*;
-pub use registry::{DatasetView, Principal, Registry, Role, UserId};
+pub use registry::{AuditEntry, DatasetView, Principal, Registry, Role, UserId};
 
 use trace_dag::Dag;
 

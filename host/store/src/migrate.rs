@@ -7,6 +7,7 @@ pub(crate) const POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../../../migrations/postgres/0001_control_plane.sql")),
     (2, include_str!("../../../migrations/postgres/0002_operator_state.sql")),
     (3, include_str!("../../../migrations/postgres/0003_identity_and_datasets.sql")),
+    (4, include_str!("../../../migrations/postgres/0004_audit_append_only.sql")),
 ];
 
 /// (version, SQL) for SQLite.
@@ -14,6 +15,7 @@ pub(crate) const SQLITE: &[(i64, &str)] = &[
     (1, include_str!("../../../migrations/sqlite/0001_control_plane.sql")),
     (2, include_str!("../../../migrations/sqlite/0002_operator_state.sql")),
     (3, include_str!("../../../migrations/sqlite/0003_identity_and_datasets.sql")),
+    (4, include_str!("../../../migrations/sqlite/0004_audit_append_only.sql")),
 ];
 
 pub(crate) const CREATE_TABLE: &str =

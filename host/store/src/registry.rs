@@ -82,6 +82,15 @@ impl DatasetView {
     }
 }
 
+/// One line of the audit log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    pub at: Millis,
+    pub actor: String,
+    pub action: String,
+    pub detail: String,
+}
+
 /// Users, tokens and the dataset registry.
 #[allow(async_fn_in_trait, reason = "used through generics, not trait objects")]
 pub trait Registry: Send + Sync {
@@ -98,6 +107,8 @@ pub trait Registry: Send + Sync {
     async fn user(&self, org: OrgId, name: &str) -> Result<Option<UserId>, StoreError>;
     /// Every dataset registered in `org`, by name.
     async fn datasets(&self, org: OrgId) -> Result<Vec<DatasetView>, StoreError>;
+    /// The newest `limit` audit entries, newest first.
+    async fn audit_tail(&self, limit: u32) -> Result<Vec<AuditEntry>, StoreError>;
     /// Set a dataset's `read_roles` (admin-managed, never from DAG YAML).
     async fn set_read_roles(&self, org: OrgId, dataset: &str, roles: &[String], actor: &str, now: Millis) -> Result<(), StoreError>;
 }
@@ -131,6 +142,7 @@ const DATASETS: &str = "SELECT d.name, d.uuid, g.name, d.producer_job, d.output_
 const DEPLOYERS: &str = "SELECT DISTINCT deployed_by FROM dag_versions WHERE dag_id = $1 ORDER BY deployed_by";
 const SET_READ_ROLES: &str = "UPDATE datasets SET read_roles = $3 WHERE org_id = $1 AND name = $2";
 const AUDIT: &str = crate::sql::AUDIT;
+const AUDIT_TAIL: &str = "SELECT at, actor, action, detail FROM audit_log ORDER BY id DESC LIMIT $1";
 
 macro_rules! registry_impl {
     ($store:ty, $conn:ty) => {
@@ -245,6 +257,11 @@ macro_rules! registry_impl {
                     });
                 }
                 Ok(out)
+            }
+
+            async fn audit_tail(&self, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
+                let rows = sqlx::query(self.q(AUDIT_TAIL)).bind(i64::from(limit)).fetch_all(&self.pool).await.during("reading the audit log")?;
+                Ok(rows.iter().map(|r| AuditEntry { at: r.get(0), actor: r.get(1), action: r.get(2), detail: r.get(3) }).collect())
             }
 
             async fn set_read_roles(&self, org: OrgId, dataset: &str, roles: &[String], actor: &str, now: Millis) -> Result<(), StoreError> {

@@ -32,7 +32,11 @@ impl Host for TaskState {
                 return Ok(Err(format!("event range is backwards: start={} > end={}", r.start, r.end)));
             }
         }
-        self.events.push(event.into());
+        let event = event.into();
+        if let Some(sink) = self.event_sink.as_mut() {
+            sink.emitted(&event);
+        }
+        self.events.push(event);
         Ok(Ok(()))
     }
 }

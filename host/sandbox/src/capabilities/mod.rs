@@ -12,6 +12,13 @@ mod state;
 use std::collections::HashMap;
 
 
+/// Told of each event as the guest emits it (after its checks), so the
+/// caller can stream events while the task still runs. The report still
+/// carries every event.
+pub trait EventSink: Send {
+    fn emitted(&mut self, event: &trace_core::Event);
+}
+
 /// Durable operator state underneath a task, scoped by the caller to one
 /// `(org, job)`. The sandbox only reads from it; writes come back in the
 /// task report and are committed with the task's completion.
