@@ -35,7 +35,7 @@ impl From<StoreError> for ApiError {
             StoreError::StaleAttempt { .. } => ApiError::StaleAttempt(e.to_string()),
             StoreError::TaskFinished { .. } => ApiError::TaskFinished(e.to_string()),
             StoreError::BadCredential { .. } => ApiError::Unauthorized,
-            StoreError::NoSuchOutput { .. } | StoreError::BadRole(_) => ApiError::BadRequest(e.to_string()),
+            StoreError::NoSuchOutput { .. } | StoreError::BadRole(_) | StoreError::BadPartition { .. } => ApiError::BadRequest(e.to_string()),
             StoreError::NoSuchJob(_) | StoreError::NoSuchDataset(_) | StoreError::NoSuchUser(_) => ApiError::NotFound(e.to_string()),
             StoreError::UserExists(_) | StoreError::OrgExists(_) | StoreError::DatasetProducedElsewhere { .. } => ApiError::Conflict(e.to_string()),
             other => ApiError::Internal(other),

@@ -17,7 +17,7 @@ use axum::http::HeaderMap;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
-use trace_store::{now_millis, AttemptAuth, Db, EmittedEvent, Outcome, StateWrites, Store, TaskStatus};
+use trace_store::{now_millis, AttemptAuth, Completion, Db, EmittedEvent, Outcome, StateWrites, Store, TaskStatus};
 
 use crate::error::ApiError;
 use crate::wire::*;
@@ -35,6 +35,9 @@ pub const MAX_BODY_BYTES: usize = 16 << 20;
 
 /// Most events in one request (the sandbox's default event limit).
 pub const MAX_EVENTS_PER_REQUEST: usize = 10_000;
+
+/// Most output files in one completion (one per output; outputs ≤ 64).
+pub const MAX_PARTITIONS_PER_REQUEST: usize = 64;
 
 /// The `/internal/*` routes.
 pub fn internal_router(state: Arc<InternalState>) -> Router {
@@ -113,7 +116,15 @@ async fn task_complete(State(s): State<Arc<InternalState>>, headers: HeaderMap, 
                 .map_err(|_| ApiError::BadRequest(format!("state value for {k:?} is not hex"))),
         })
         .collect::<Result<_, _>>()?;
-    let done = s.db.complete(&auth, &outcome, &events, &state, now_millis()).await?;
+    if body.partitions.len() > MAX_PARTITIONS_PER_REQUEST {
+        return Err(ApiError::BadRequest(format!(
+            "too many partitions in one request: got={}, limit={MAX_PARTITIONS_PER_REQUEST}",
+            body.partitions.len()
+        )));
+    }
+    let partitions = body.partitions.iter().map(|p| p.to_store().map_err(ApiError::BadRequest)).collect::<Result<_, _>>()?;
+    let completion = Completion { auth, outcome, events, state, partitions };
+    let done = s.db.complete_many(std::slice::from_ref(&completion), now_millis()).await?.pop().expect("one report, one result")?;
     let status = match done.status {
         TaskStatus::Completed => "completed",
         TaskStatus::Failed => "failed",

@@ -1,7 +1,7 @@
 //! Request and response bodies of the internal API (JSON).
 
 use serde::{Deserialize, Serialize};
-use trace_store::{AttemptAuth, EmittedEvent, TaskPayload, TaskStatus};
+use trace_store::{AttemptAuth, EmittedEvent, OutputTarget, TaskPayload, TaskStatus, WrittenPartition};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
@@ -60,6 +60,16 @@ pub struct FetchResponse {
     pub event: WireEvent,
     /// Operator state as (key, hex value).
     pub state: Vec<(String, String)>,
+    /// Where each output's rows go.
+    #[serde(default)]
+    pub outputs_to: Vec<WireOutputTarget>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireOutputTarget {
+    pub output: u32,
+    pub dataset_uuid: String,
+    pub version_uuid: String,
 }
 
 impl From<TaskPayload> for FetchResponse {
@@ -98,6 +108,11 @@ impl From<TaskPayload> for FetchResponse {
                 cursor: p.cursor,
             },
             state: p.state.into_iter().map(|(k, v)| (k, hex::encode(v))).collect(),
+            outputs_to: p
+                .outputs_to
+                .into_iter()
+                .map(|t| WireOutputTarget { output: t.output, dataset_uuid: t.dataset_uuid, version_uuid: t.version_uuid })
+                .collect(),
         }
     }
 }
@@ -144,6 +159,11 @@ impl FetchResponse {
             org: self.org_id,
             dag: self.dag_id,
             state,
+            outputs_to: self
+                .outputs_to
+                .into_iter()
+                .map(|t| OutputTarget { output: t.output, dataset_uuid: t.dataset_uuid, version_uuid: t.version_uuid })
+                .collect(),
         })
     }
 }
@@ -187,6 +207,59 @@ pub struct CompleteRequest {
     /// State writes as (key, hex value or null to delete).
     #[serde(default)]
     pub state_writes: Vec<(String, Option<String>)>,
+    /// Files the attempt staged for its outputs.
+    #[serde(default)]
+    pub partitions: Vec<WirePartition>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WirePartition {
+    pub output: u32,
+    pub version_uuid: String,
+    pub partition_key: String,
+    #[serde(default)]
+    pub start: Option<u64>,
+    #[serde(default)]
+    pub end: Option<u64>,
+    pub object_key: String,
+    pub staging_key: String,
+    pub rows: u64,
+    pub bytes: u64,
+}
+
+impl WirePartition {
+    pub fn from_store(w: &WrittenPartition) -> Self {
+        Self {
+            output: w.output,
+            version_uuid: w.version_uuid.clone(),
+            partition_key: w.partition_key.clone(),
+            start: w.range.map(|r| r.0),
+            end: w.range.map(|r| r.1),
+            object_key: w.object_key.clone(),
+            staging_key: w.staging_key.clone(),
+            rows: w.rows,
+            bytes: w.bytes,
+        }
+    }
+
+    pub(crate) fn to_store(&self) -> Result<WrittenPartition, String> {
+        let range = match (self.start, self.end) {
+            (Some(s), Some(e)) if s <= e => Some((s, e)),
+            (None, None) => None,
+            (s, e) => return Err(format!("partition range must have start <= end, got start={s:?} end={e:?}")),
+        };
+        Ok(WrittenPartition {
+            output: self.output,
+            version_uuid: self.version_uuid.clone(),
+            partition_key: self.partition_key.clone(),
+            range,
+            object_key: self.object_key.clone(),
+            staging_key: self.staging_key.clone(),
+            rows: self.rows,
+            bytes: self.bytes,
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

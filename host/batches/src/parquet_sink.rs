@@ -1,8 +1,9 @@
 //! Guest output to Parquet: every IPC stream the guest wrote is decoded,
-//! checked against the first batch's schema and appended to one file.
+//! checked against the first batch's schema and appended to one Parquet
+//! file, built in memory (outputs are bounded by the sandbox's output limit)
+//! so it can go to a local file or to object storage alike.
 
-use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use arrow_schema::SchemaRef;
 use parquet::arrow::ArrowWriter;
@@ -33,18 +34,26 @@ pub enum SinkError {
     },
 }
 
-/// Accumulates an output's batches into one Parquet file.
+/// Accumulates an output's batches into one Parquet file. `name` only
+/// labels errors.
 pub struct ParquetSink {
-    path: PathBuf,
-    writer: Option<ArrowWriter<File>>,
+    name: String,
+    writer: Option<ArrowWriter<Vec<u8>>>,
     schema: Option<SchemaRef>,
     batches: usize,
     rows: u64,
 }
 
+/// A finished Parquet file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParquetFile {
+    pub bytes: Vec<u8>,
+    pub rows: u64,
+}
+
 impl ParquetSink {
-    pub fn new(path: &Path) -> Self {
-        Self { path: path.to_owned(), writer: None, schema: None, batches: 0, rows: 0 }
+    pub fn new(name: &str) -> Self {
+        Self { name: name.to_owned(), writer: None, schema: None, batches: 0, rows: 0 }
     }
 
     /// Append one IPC stream written by the guest.
@@ -59,10 +68,9 @@ impl ParquetSink {
                     return Err(SinkError::SchemaChanged { index, expected: expected.to_string(), got: schema.to_string() });
                 }
             }
-            let path = self.path.display().to_string();
+            let path = self.name.clone();
             if self.writer.is_none() {
-                let file = File::create(&self.path).map_err(|source| SinkError::Io { path: path.clone(), source })?;
-                let writer = ArrowWriter::try_new(file, schema.clone(), None).map_err(|source| SinkError::Parquet { path: path.clone(), source })?;
+                let writer = ArrowWriter::try_new(Vec::new(), schema.clone(), None).map_err(|source| SinkError::Parquet { path: path.clone(), source })?;
                 self.writer = Some(writer);
                 self.schema = Some(schema);
             }
@@ -73,23 +81,30 @@ impl ParquetSink {
         Ok(())
     }
 
-    /// Finish the file; returns the rows written (no file if there were none).
-    pub fn finish(self) -> Result<u64, SinkError> {
-        if let Some(writer) = self.writer {
-            let path = self.path.display().to_string();
-            writer.close().map_err(|source| SinkError::Parquet { path, source })?;
-        }
-        Ok(self.rows)
+    /// Finish the file (`None` if no batch had a schema: nothing to write).
+    pub fn finish(self) -> Result<Option<ParquetFile>, SinkError> {
+        let Some(writer) = self.writer else { return Ok(None) };
+        let bytes = writer.into_inner().map_err(|source| SinkError::Parquet { path: self.name, source })?;
+        Ok(Some(ParquetFile { bytes, rows: self.rows }))
     }
 }
 
-/// Write `ipc_batches` to a Parquet file at `path`; returns rows written.
-pub fn write_parquet(path: &Path, ipc_batches: &[Vec<u8>]) -> Result<u64, SinkError> {
-    let mut sink = ParquetSink::new(path);
+/// `ipc_batches` as one Parquet file in memory (`None` for no batches).
+pub fn parquet_bytes(name: &str, ipc_batches: &[Vec<u8>]) -> Result<Option<ParquetFile>, SinkError> {
+    let mut sink = ParquetSink::new(name);
     for b in ipc_batches {
         sink.append_ipc(b)?;
     }
     sink.finish()
+}
+
+/// Write `ipc_batches` to a Parquet file at `path`; returns rows written
+/// (no file is written for no batches).
+pub fn write_parquet(path: &Path, ipc_batches: &[Vec<u8>]) -> Result<u64, SinkError> {
+    let name = path.display().to_string();
+    let Some(file) = parquet_bytes(&name, ipc_batches)? else { return Ok(0) };
+    std::fs::write(path, &file.bytes).map_err(|source| SinkError::Io { path: name, source })?;
+    Ok(file.rows)
 }
 
 #[cfg(test)]

@@ -40,6 +40,7 @@ pub async fn trace_tasks_per_sec(db: Arc<Db>, operators: &Path, n: u64, workers:
         // Progress queries scan the task table; poll rarely so they do not
         // compete with the work (adds at most one interval to the time).
         poll: Duration::from_millis(50),
+        storage: None,
     };
     let queue = Arc::new(trace_control::queue::InProcessQueue::default());
     let (_, done) = dev::run_on(db, queue, run, |_| {}).await.expect("the bench DAG runs");

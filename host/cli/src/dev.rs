@@ -22,6 +22,10 @@ pub struct DevArgs {
     /// The SQLite database file [default: a fresh temporary one].
     #[arg(long, value_name = "FILE")]
     pub database: Option<PathBuf>,
+    /// Directory task outputs are written to [default: next to the
+    /// database, `<database>.objects`].
+    #[arg(long, value_name = "DIR")]
+    pub storage: Option<PathBuf>,
     /// Worker tasks running operators concurrently.
     #[arg(long, default_value_t = 2)]
     pub workers: usize,
@@ -51,7 +55,10 @@ pub fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
         .unwrap_or_else(|| args.dag.parent().map(PathBuf::from).unwrap_or_default());
     let temp = tempfile::tempdir().context("creating a temporary directory")?;
     let database = args.database.clone().unwrap_or_else(|| temp.path().join("trace-dev.db"));
+    let objects = args.storage.clone().unwrap_or_else(|| database.with_extension("objects"));
+    let storage = trace_storage::Storage::local(&objects).context("opening the object storage directory")?;
     println!("trace dev: DAG `{}` ({} jobs), sources over {}..{}, SQLite at {}", dag.name, dag.jobs.len(), range.0, range.1, database.display());
+    println!("outputs under {}", objects.display());
 
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     // Print a progress line only when the counts move, not every poll.
@@ -67,6 +74,7 @@ pub fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
             timeout: args.timeout,
             cache_dir: crate::op::run::default_cache_dir(),
             poll: Duration::from_millis(100),
+            storage: Some(storage),
         },
         |p| {
             let seen = Some((p.counts.clone(), p.events));

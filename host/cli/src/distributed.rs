@@ -127,11 +127,30 @@ pub struct WorkerArgs {
     /// Tasks run at once.
     #[arg(long, default_value_t = 2)]
     pub concurrency: usize,
+    /// Where task outputs are written: `file:///DIR` or `s3://BUCKET`
+    /// (S3: `TRACE_S3_ENDPOINT` for a compatible server, AWS credentials from
+    /// the environment). Without it, outputs are dropped.
+    #[arg(long, env = "TRACE_STORAGE", value_name = "URL")]
+    pub storage: Option<String>,
     /// Compiled-component cache directory [default: compile in memory].
     #[arg(long, env = "TRACE_CACHE_DIR", value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
     #[command(flatten)]
     pub sqs: SqsArgs,
+}
+
+/// `file:///DIR` or `s3://BUCKET` with S3 settings from the environment.
+fn open_storage(url: &str, region: &str) -> anyhow::Result<trace_storage::Storage> {
+    let s3 = match url.starts_with("s3://") {
+        true => Some(trace_storage::S3Config {
+            endpoint: std::env::var("TRACE_S3_ENDPOINT").ok(),
+            region: region.to_owned(),
+            access_key_id: std::env::var("AWS_ACCESS_KEY_ID").context("AWS_ACCESS_KEY_ID is not set (the S3 credentials)")?,
+            secret_access_key: std::env::var("AWS_SECRET_ACCESS_KEY").context("AWS_SECRET_ACCESS_KEY is not set (the S3 credentials)")?,
+        }),
+        false => None,
+    };
+    trace_storage::Storage::open(url, s3.as_ref()).with_context(|| format!("opening storage {url}"))
 }
 
 /// Most tasks one worker process runs at once.
@@ -146,7 +165,11 @@ pub fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
         let plane = Arc::new(HttpControlPlane::new(&args.server, &args.worker_token)?);
         let config = RuntimeConfig { cache_dir: args.cache_dir.clone(), ..RuntimeConfig::default() };
         let sandbox = Arc::new(Runtime::new(config).map_err(|e| anyhow::anyhow!("starting the sandbox: {e}"))?);
-        let ctx = Arc::new(WorkerContext::new(plane, queue.clone(), sandbox, OperatorDir(args.operators.clone()), Arc::new(Notify::new())));
+        let mut ctx = WorkerContext::new(plane, queue.clone(), sandbox, OperatorDir(args.operators.clone()), Arc::new(Notify::new()));
+        if let Some(url) = &args.storage {
+            ctx = ctx.with_storage(open_storage(url, &args.sqs.sqs_region)?);
+        }
+        let ctx = Arc::new(ctx);
         let loops: Vec<_> = (0..args.concurrency).map(|_| tokio::spawn(worker::run(ctx.clone()))).collect();
         println!("trace worker serving {} with {} task slot(s)", args.server, args.concurrency);
         // On a signal, stop taking messages; tasks in flight finish and report.

@@ -52,6 +52,8 @@ pub struct DevRun<'a> {
     pub cache_dir: Option<std::path::PathBuf>,
     /// How often progress is reported and completion checked.
     pub poll: Duration,
+    /// Where task outputs are written (`None`: dropped).
+    pub storage: Option<trace_storage::Storage>,
 }
 
 /// Deploy `run.dag` on a SQLite database at `run.database`, trigger its
@@ -81,7 +83,11 @@ pub async fn run_on(db: Arc<Db>, queue: Arc<dyn TaskQueue>, run: DevRun<'_>, mut
     let wake = Arc::new(Notify::new());
     let (stop, stopped) = watch::channel(false);
     let dispatcher = tokio::spawn(dispatcher::run(db.clone(), queue.clone(), wake.clone(), DispatcherConfig::default(), stopped));
-    let ctx = Arc::new(WorkerContext::new(Arc::new(Embedded::new(db.clone())), queue.clone(), runtime, OperatorDir(run.operators.to_owned()), wake));
+    let mut ctx = WorkerContext::new(Arc::new(Embedded::new(db.clone())), queue.clone(), runtime, OperatorDir(run.operators.to_owned()), wake);
+    if let Some(storage) = run.storage.clone() {
+        ctx = ctx.with_storage(storage);
+    }
+    let ctx = Arc::new(ctx);
     // Compile every operator before the first task, not inside it: a large
     // component takes seconds to compile once and microseconds thereafter.
     for job in &run.dag.jobs {

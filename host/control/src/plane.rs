@@ -43,7 +43,7 @@ impl From<StoreError> for PlaneError {
             StoreError::StaleAttempt { .. } | StoreError::TaskFinished { .. } | StoreError::BadCredential { .. } => {
                 PlaneError::Refused { reason: Refusal::Superseded, message: e.to_string() }
             }
-            StoreError::NoSuchOutput { .. } => PlaneError::Refused { reason: Refusal::Invalid, message: e.to_string() },
+            StoreError::NoSuchOutput { .. } | StoreError::BadPartition { .. } => PlaneError::Refused { reason: Refusal::Invalid, message: e.to_string() },
             StoreError::NoSuchTask(task) => PlaneError::NoSuchTask(task),
             other => PlaneError::Store(other),
         }

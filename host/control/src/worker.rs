@@ -12,11 +12,13 @@ use std::time::Duration;
 use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinSet;
 use trace_core::{InputEvent, Range, TaskContext, VecSource};
+use trace_storage::Storage;
 use trace_sandbox::{Limits, LoadError, MemoryState, Operator, Runtime, Task, World};
 use trace_store::{Completion, Outcome, StateWrites, TaskId, TaskPayload};
 
 use crate::plane::{ControlPlane, PlaneError, Refusal};
 use crate::queue::{QueueError, TaskQueue};
+use crate::outputs;
 use crate::stream::{self, ChannelSink};
 
 #[derive(Debug, thiserror::Error)]
@@ -50,12 +52,21 @@ pub struct WorkerContext {
     pub operators: OperatorDir,
     /// Woken after every completion so the dispatcher claims the follow-ups.
     pub wake: Arc<Notify>,
+    /// Where outputs go (`None`: outputs are dropped, as in pure control
+    /// tests and benchmarks).
+    pub storage: Option<Storage>,
     loaded: Mutex<HashMap<(String, bool), Operator>>,
 }
 
 impl WorkerContext {
     pub fn new(plane: Arc<dyn ControlPlane>, queue: Arc<dyn TaskQueue>, runtime: Arc<Runtime>, operators: OperatorDir, wake: Arc<Notify>) -> Self {
-        Self { plane, queue, runtime, operators, wake, loaded: Mutex::new(HashMap::new()) }
+        Self { plane, queue, runtime, operators, wake, storage: None, loaded: Mutex::new(HashMap::new()) }
+    }
+
+    /// Write task outputs to `storage`.
+    pub fn with_storage(mut self, storage: Storage) -> Self {
+        self.storage = Some(storage);
+        self
     }
 
     /// Load (compile or fetch from cache) an operator ahead of its tasks.
@@ -148,7 +159,7 @@ async fn execute(ctx: &Arc<WorkerContext>, payload: TaskPayload) -> Result<Optio
         tracing::warn!(task, "received a task that was never claimed; dropping the message");
         return Ok(None);
     };
-    let ended = |outcome, events, state| Ok(Some(Completion { auth: auth.clone(), outcome, events, state }));
+    let ended = |outcome, events, state| Ok(Some(Completion { auth: auth.clone(), outcome, events, state, partitions: Vec::new() }));
     if payload.is_canceled() {
         return ended(Outcome::Canceled, Vec::new(), Vec::new());
     }
@@ -164,15 +175,35 @@ async fn execute(ctx: &Arc<WorkerContext>, payload: TaskPayload) -> Result<Optio
     let (events_tx, events_rx) = mpsc::unbounded_channel();
     let streamer = tokio::spawn(stream::stream(ctx.plane.clone(), auth.clone(), events_rx));
     let sandbox_task = sandbox_task(&payload).with_event_sink(ChannelSink(events_tx));
-    let ran = tokio::task::spawn_blocking(move || operator.run(sandbox_task)).await.map_err(|_| WorkerError::Panicked(task))?;
+    let encode = ctx.storage.is_some();
+    let ran = tokio::task::spawn_blocking(move || {
+        operator.run(sandbox_task).map(|report| {
+            let files = if encode { outputs::encode(&report.outputs).map(Some) } else { Ok(None) };
+            (report, files)
+        })
+    })
+    .await
+    .map_err(|_| WorkerError::Panicked(task))?;
     // The sandbox dropped its sink: the streamer stops (no post can race
     // the completion's own events past this point).
     let _ = streamer.await;
     match ran {
-        Ok(report_) => {
+        Ok((report_, files)) => {
+            let staged = match (files, &ctx.storage) {
+                (Ok(Some(files)), Some(storage)) => outputs::stage(storage, &payload, files).await,
+                (Ok(_), _) => Ok(Vec::new()),
+                (Err(e), _) => Err(e),
+            };
+            let partitions = match staged {
+                Ok(p) => p,
+                Err(e) => {
+                    let outcome = Outcome::Failed { retryable: e.is_retryable(), message: error_chain(&e) };
+                    return ended(outcome, Vec::new(), Vec::new());
+                }
+            };
             let events = report_.events.into_iter().map(stream::emitted);
             let state: StateWrites = report_.state_writes.into_iter().collect();
-            ended(Outcome::Succeeded, events.collect(), state)
+            Ok(Some(Completion { auth: auth.clone(), outcome: Outcome::Succeeded, events: events.collect(), state, partitions }))
         }
         Err(failure) => {
             let outcome = Outcome::Failed { retryable: failure.error.is_retryable(), message: failure.error.to_string() };
@@ -202,15 +233,38 @@ fn sandbox_task(p: &TaskPayload) -> Task {
     task
 }
 
-async fn report(ctx: &WorkerContext, completion: Completion) -> Result<(), WorkerError> {
+fn error_chain(e: &dyn std::error::Error) -> String {
+    std::iter::successors(Some(e), |e| e.source()).map(ToString::to_string).collect::<Vec<_>>().join(": ")
+}
+
+/// Report the attempt; on acceptance its staged files become final, on
+/// refusal they are dropped.
+async fn report(ctx: &WorkerContext, mut completion: Completion) -> Result<(), WorkerError> {
+    let written = std::mem::take(&mut completion.partitions);
+    let kept = completion.outcome == Outcome::Succeeded;
+    if kept {
+        completion.partitions = written.clone();
+    }
+    let accepted = submit(ctx, completion).await;
+    if let Some(storage) = &ctx.storage {
+        match accepted {
+            Ok(true) if kept => outputs::promote(storage, &written).await,
+            _ => outputs::discard(storage, &written).await,
+        }
+    }
+    accepted.map(drop)
+}
+
+/// `Ok(true)` when the report itself was accepted.
+async fn submit(ctx: &WorkerContext, completion: Completion) -> Result<bool, WorkerError> {
     let auth = completion.auth.clone();
     let refused = match ctx.plane.complete(completion).await {
-        Ok(_) => return Ok(()),
+        Ok(_) => return Ok(true),
         // Superseded or already finished: the platform has moved on, and the
         // attempt's results are rightly dropped.
         Err(e @ PlaneError::Refused { reason: Refusal::Superseded, .. }) => {
             tracing::info!(error = %e, "completion refused");
-            return Ok(());
+            return Ok(false);
         }
         // The report itself is invalid (an event for an output the job does
         // not have): fail the attempt, fatally, rather than the worker.
@@ -218,9 +272,9 @@ async fn report(ctx: &WorkerContext, completion: Completion) -> Result<(), Worke
         Err(e) => return Err(e.into()),
     };
     let outcome = Outcome::Failed { retryable: false, message: format!("the operator's report was refused: {refused}") };
-    let retry = Completion { auth: auth.clone(), outcome, events: Vec::new(), state: Vec::new() };
+    let retry = Completion { auth: auth.clone(), outcome, events: Vec::new(), state: Vec::new(), partitions: Vec::new() };
     match ctx.plane.complete(retry).await {
-        Ok(_) | Err(PlaneError::Refused { reason: Refusal::Superseded, .. }) => Ok(()),
+        Ok(_) | Err(PlaneError::Refused { reason: Refusal::Superseded, .. }) => Ok(false),
         Err(e) => Err(e.into()),
     }
 }

@@ -50,6 +50,7 @@ async fn a_dag_runs_end_to_end_in_process() {
         timeout: Duration::from_secs(60),
         cache_dir: None,
         poll: Duration::from_millis(100),
+        storage: None,
     };
     let mut updates = 0;
     let (deployed, done) = dev::run(run, |_| updates += 1).await.unwrap();
@@ -186,4 +187,64 @@ async fn a_long_task_streams_its_events_before_it_ends() {
     assert_eq!(ranges, (0..6).map(|i| (i, i + 1)).collect::<Vec<_>>());
     assert_eq!(db.event_count(org).await.unwrap(), 1 + 6);
     assert_eq!(db.task(source).await.unwrap().status, TaskStatus::Completed);
+}
+
+const WRITES: &str = r#"name: writes
+jobs:
+  - name: units
+    kind: source
+    operator: op_pacer.wasm
+    config: { pause_ms: 0 }
+  - name: sink
+    operator: op_noop.wasm
+    inputs:
+      - from: { job: units, output: 0 }
+publish:
+  - { job: units, output_index: 0, dataset: units }
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outputs_land_in_storage_under_id_only_paths_when_their_task_completes() {
+    use trace_store::Registry;
+    let dir = tempfile::tempdir().unwrap();
+    let storage = trace_storage::Storage::local(&dir.path().join("objects")).unwrap();
+    let dag = trace_dag::parse("writes.yaml", WRITES).unwrap();
+    let db = Arc::new(Db::Sqlite(SqliteStore::open(&dir.path().join("trace.db")).await.unwrap()));
+    let run = DevRun {
+        dag: &dag,
+        yaml: WRITES,
+        operators: operators(),
+        database: Path::new(""),
+        range: (100, 105),
+        workers: 2,
+        timeout: Duration::from_secs(60),
+        cache_dir: None,
+        poll: Duration::from_millis(50),
+        storage: Some(storage.clone()),
+    };
+    let (deployed, done) = dev::run_on(db.clone(), Arc::new(InProcessQueue::default()), run, |_| {}).await.unwrap();
+    assert_eq!(done.counts, vec![(TaskStatus::Completed, 6)]);
+
+    let dataset = db.datasets(deployed.org).await.unwrap().into_iter().find(|d| d.name == "units").unwrap();
+    let version = dataset.version.clone().unwrap();
+    let parts = db.partitions(deployed.org, "units").await.unwrap();
+    assert_eq!(parts.len(), 1);
+    let expected = format!("org/{}/dataset/{}/version/{version}/100_105.parquet", deployed.org, dataset.uuid);
+    assert_eq!((parts[0].object_key.as_str(), parts[0].rows, parts[0].range), (expected.as_str(), 5, Some((100, 105))));
+    assert!(!parts[0].object_key.contains("units"), "no dataset name in a path");
+
+    // The file is real Parquet with the operator's rows; nothing is left staged.
+    let file = dir.path().join("objects").join(&parts[0].object_key);
+    let mut source = trace_batches::ParquetSource::open(&file, 1024).unwrap();
+    let mut units = Vec::new();
+    while let Some(ipc) = trace_core::BatchSource::next_batch(&mut source).unwrap() {
+        for batch in trace_batches::decode_ipc(&ipc).unwrap() {
+            let col = batch.column(0).as_any().downcast_ref::<arrow_array::UInt64Array>().unwrap();
+            units.extend(col.values().iter().copied());
+        }
+    }
+    assert_eq!(units, vec![100, 101, 102, 103, 104]);
+    let staged = storage.list(&trace_storage::ObjectPath::from(format!("org/{}/staging", deployed.org))).await.unwrap();
+    assert!(staged.is_empty(), "{staged:?}");
+    assert_eq!(parts[0].bytes, std::fs::metadata(&file).unwrap().len());
 }

@@ -91,6 +91,7 @@ async fn a_dag_runs_with_tasks_dispatched_over_sqs() {
         timeout: Duration::from_secs(120),
         cache_dir: None,
         poll: Duration::from_millis(100),
+        storage: None,
     };
     let (_, done) = dev::run_on(db, Arc::new(queue.clone()), run, |_| {}).await.unwrap();
     // 1 source task, 10 block ranges, 2 windows: every task id went through SQS.

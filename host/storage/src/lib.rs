@@ -20,6 +20,7 @@ use object_store::path::Path;
 use object_store::{ObjectStore, PutPayload};
 
 pub use operators::{OperatorDigests, MAX_OPERATOR_BYTES};
+pub use object_store::path::Path as ObjectPath;
 pub use paths::Partition;
 
 #[derive(Debug, thiserror::Error)]
@@ -148,6 +149,14 @@ impl Storage {
     pub async fn promote(&self, from: &Path, to: &Path) -> Result<(), StorageError> {
         self.store.copy(from, to).await.map_err(backend("copy", from))?;
         self.store.delete(from).await.map_err(backend("delete", from))
+    }
+
+    /// Delete one object (absent is fine).
+    pub async fn delete(&self, path: &Path) -> Result<(), StorageError> {
+        match self.store.delete(path).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(backend("delete", path)(e)),
+        }
     }
 
     /// Objects under `prefix` with their sizes, in path order.

@@ -389,7 +389,7 @@ macro_rules! store_impl {
                 sqlx::query(self.q(sql::AUDIT)).bind(now).bind(actor).bind("dag.deploy")
                     .bind(format!("{} v{version}", dag.name)).execute(&mut *tx).await.during("auditing")?;
                 tx.commit().await.during("committing a deploy")?;
-                Ok(Deployed { dag_id, version_id, version, jobs })
+                Ok(Deployed { org, dag_id, version_id, version, jobs })
             }
 
             async fn trigger(&self, job: JobId, run_id: &str, range: Option<(u64, u64)>, actor: &str, now: Millis) -> Result<Ingested, StoreError> {
@@ -452,7 +452,7 @@ macro_rules! store_impl {
             }
 
             async fn complete(&self, auth: &AttemptAuth, outcome: &Outcome, final_events: &[EmittedEvent], state: &StateWrites, now: Millis) -> Result<Completed, StoreError> {
-                let c = Completion { auth: auth.clone(), outcome: outcome.clone(), events: final_events.to_vec(), state: state.clone() };
+                let c = Completion { auth: auth.clone(), outcome: outcome.clone(), events: final_events.to_vec(), state: state.clone(), partitions: Vec::new() };
                 let mut tx = self.begin().await?;
                 // A refused report wrote nothing; dropping `tx` rolls back.
                 let done = self.complete_in(&mut tx, std::slice::from_ref(&c), now).await?.pop().expect("one report, one result")?;

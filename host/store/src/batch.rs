@@ -54,6 +54,29 @@ fn set_statuses(n: usize) -> String {
     format!("UPDATE tasks SET status = $1, updated_at = $2, last_error = NULL WHERE id IN ({})", placeholders(3, n))
 }
 
+/// Where a job's outputs go, for its DAG version.
+const OUTPUT_TARGETS: &str = "SELECT d.output_index, d.uuid, v.uuid FROM jobs j \
+     JOIN dag_dataset_pointers p ON p.dag_version_id = j.dag_version_id \
+     JOIN datasets d ON d.id = p.dataset_id AND d.producer_job = j.name \
+     JOIN dataset_versions v ON v.id = p.dataset_version_id WHERE j.id = $1 ORDER BY d.output_index";
+
+/// Where a job's outputs go, with the dataset-version row ids.
+const OUTPUT_VERSIONS: &str = "SELECT d.output_index, v.uuid, v.id, d.uuid FROM jobs j \
+     JOIN dag_dataset_pointers p ON p.dag_version_id = j.dag_version_id \
+     JOIN datasets d ON d.id = p.dataset_id AND d.producer_job = j.name \
+     JOIN dataset_versions v ON v.id = p.dataset_version_id WHERE j.id = $1";
+
+const UPSERT_PARTITION: &str = "INSERT INTO dataset_partitions (dataset_version_id, partition_key, range_start, range_end, \
+     object_key, staging_key, row_count, byte_count, task_id, attempt, created_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+     ON CONFLICT (dataset_version_id, partition_key) DO UPDATE SET range_start = excluded.range_start, \
+     range_end = excluded.range_end, object_key = excluded.object_key, staging_key = excluded.staging_key, \
+     row_count = excluded.row_count, byte_count = excluded.byte_count, task_id = excluded.task_id, \
+     attempt = excluded.attempt, created_at = excluded.created_at";
+
+/// (output, version uuid, version row id, dataset uuid) of a job's outputs.
+type Targets = Vec<(u32, String, i64, String)>;
+
 fn payloads(n: usize) -> String {
     format!("{} WHERE t.id IN ({})", sql::PAYLOAD_SELECT, placeholders(1, n))
 }
@@ -131,9 +154,31 @@ struct Plan {
     attempt_outcome: &'static str,
     status: TaskStatus,
     error: Option<String>,
+    /// The dataset-version row of each of the report's partitions.
+    partition_versions: Vec<i64>,
 }
 
-fn judge(c: &Completion, seen: Option<&Seen>, taken: &HashMap<TaskId, TaskStatus>) -> Result<Plan, StoreError> {
+/// Each written partition must belong to one of the task's own output
+/// targets and sit under that version's path: a worker cannot register a
+/// file into another job's (or tenant's) dataset.
+fn check_partitions(c: &Completion, org: OrgId, targets: Option<&Targets>) -> Result<Vec<i64>, StoreError> {
+    c.partitions
+        .iter()
+        .map(|p| {
+            let bad = |why: String| StoreError::BadPartition { task: c.auth.task, output: p.output, why };
+            let (_, _, version_id, dataset_uuid) = targets
+                .and_then(|t| t.iter().find(|(o, v, _, _)| *o == p.output && *v == p.version_uuid))
+                .ok_or_else(|| bad(format!("dataset version {} is not where this job's output goes", p.version_uuid)))?;
+            let prefix = format!("org/{org}/dataset/{dataset_uuid}/version/{}/", p.version_uuid);
+            if !p.object_key.starts_with(&prefix) || p.object_key.contains("..") {
+                return Err(bad(format!("object key {:?} is not under {prefix:?}", p.object_key)));
+            }
+            Ok(*version_id)
+        })
+        .collect()
+}
+
+fn judge(c: &Completion, seen: Option<&Seen>, taken: &HashMap<TaskId, TaskStatus>, targets: &HashMap<JobId, Targets>) -> Result<Plan, StoreError> {
     let admitted = admit(&c.auth, seen, taken)?;
     let (attempt_outcome, status, error) = match &c.outcome {
         Outcome::Succeeded => ("succeeded", TaskStatus::Completed, None),
@@ -143,13 +188,15 @@ fn judge(c: &Completion, seen: Option<&Seen>, taken: &HashMap<TaskId, TaskStatus
             ("failed", if retry { TaskStatus::Pending } else { TaskStatus::Failed }, Some(message.clone()))
         }
     };
+    let mut partition_versions = Vec::new();
     if status == TaskStatus::Completed {
-        // Check every event before writing any.
+        // Check every event and file before writing any.
         if let Some(e) = c.events.iter().find(|e| i64::from(e.output) >= i64::from(admitted.outputs)) {
             return Err(StoreError::NoSuchOutput { job: admitted.job, output: e.output, outputs: admitted.outputs });
         }
+        partition_versions = check_partitions(c, admitted.org, targets.get(&admitted.job))?;
     }
-    Ok(Plan { task: c.auth.task, attempt: c.auth.attempt, admitted, attempt_outcome, status, error })
+    Ok(Plan { task: c.auth.task, attempt: c.auth.attempt, admitted, attempt_outcome, status, error, partition_versions })
 }
 
 macro_rules! batch_impl {
@@ -182,6 +229,7 @@ macro_rules! batch_impl {
                     org: r.get(17),
                     dag: r.get(18),
                     state,
+                    outputs_to: Vec::new(),
                 }
             }
 
@@ -256,7 +304,13 @@ macro_rules! batch_impl {
                     }
                 }
                 let mut states: HashMap<(OrgId, i64, String), Vec<(String, Vec<u8>)>> = HashMap::new();
+                let mut targets: HashMap<JobId, Vec<OutputTarget>> = HashMap::new();
                 for p in by_id.values() {
+                    if !targets.contains_key(&p.job) {
+                        let rows = sqlx::query(self.q(OUTPUT_TARGETS)).bind(p.job).fetch_all(&mut *tx).await.during("reading output targets")?;
+                        let to = rows.iter().map(|r| OutputTarget { output: r.get::<i32, _>(0) as u32, dataset_uuid: r.get(1), version_uuid: r.get(2) });
+                        targets.insert(p.job, to.collect());
+                    }
                     let scope = (p.org, p.dag, p.job_name.clone());
                     if !states.contains_key(&scope) {
                         let rows = sqlx::query(self.q(sql::STATE_OF)).bind(p.org).bind(p.dag).bind(&p.job_name)
@@ -269,6 +323,7 @@ macro_rules! batch_impl {
                     .map(|t| {
                         let mut p = by_id.remove(t).ok_or(StoreError::NoSuchTask(*t))?;
                         p.state = states[&(p.org, p.dag, p.job_name.clone())].clone();
+                        p.outputs_to = targets[&p.job].clone();
                         Ok(p)
                     })
                     .collect()
@@ -313,12 +368,22 @@ macro_rules! batch_impl {
                 let ids: Vec<TaskId> = batch.iter().map(|c| c.auth.task).collect::<BTreeSet<_>>().into_iter().collect();
                 let seen = self.snapshot_in(&mut *tx, &ids).await?;
 
+                // Output targets of the jobs whose reports carry files.
+                let mut targets: HashMap<JobId, Targets> = HashMap::new();
+                for c in batch.iter().filter(|c| !c.partitions.is_empty()) {
+                    let Some(job) = seen.get(&c.auth.task).map(|s| s.job) else { continue };
+                    if !targets.contains_key(&job) {
+                        let rows = sqlx::query(self.q(OUTPUT_VERSIONS)).bind(job).fetch_all(&mut *tx).await.during("reading output targets")?;
+                        targets.insert(job, rows.iter().map(|r| (r.get::<i32, _>(0) as u32, r.get(1), r.get(2), r.get(3))).collect());
+                    }
+                }
+
                 // 2. Judge each report on its own.
                 let mut taken: HashMap<TaskId, TaskStatus> = HashMap::new();
                 let plans: Vec<Result<Plan, StoreError>> = batch
                     .iter()
                     .map(|c| {
-                        let plan = judge(c, seen.get(&c.auth.task), &taken);
+                        let plan = judge(c, seen.get(&c.auth.task), &taken, &targets);
                         if let Ok(p) = &plan {
                             taken.insert(p.task, p.status);
                         }
@@ -332,6 +397,13 @@ macro_rules! batch_impl {
                     let Ok(p) = plan else { continue };
                     if p.status == TaskStatus::Completed {
                         self.write_state(&mut *tx, p.task, &c.state).await?;
+                        for (w, version) in c.partitions.iter().zip(&p.partition_versions) {
+                            let (start, end) = w.range.map_or((None, None), |(s, e)| (Some(s as i64), Some(e as i64)));
+                            sqlx::query(self.q(UPSERT_PARTITION)).bind(*version).bind(&w.partition_key).bind(start).bind(end)
+                                .bind(&w.object_key).bind(&w.staging_key).bind(w.rows as i64).bind(w.bytes as i64)
+                                .bind(p.task).bind(p.attempt).bind(now)
+                                .execute(&mut *tx).await.during("registering a partition")?;
+                        }
                         produced.extend(c.events.iter().map(|event| Produced { org: p.admitted.org, job: p.admitted.job, task: p.task, event }));
                     }
                 }

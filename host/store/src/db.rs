@@ -120,6 +120,9 @@ impl Registry for Db {
     async fn datasets(&self, org: OrgId) -> Result<Vec<DatasetView>, StoreError> {
         both!(self, s => s.datasets(org).await)
     }
+    async fn partitions(&self, org: OrgId, dataset: &str) -> Result<Vec<PartitionView>, StoreError> {
+        both!(self, s => s.partitions(org, dataset).await)
+    }
     async fn audit_tail(&self, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
         both!(self, s => s.audit_tail(limit).await)
     }

@@ -17,6 +17,8 @@ pub enum StoreError {
     BadCredential { task: TaskId, attempt: i32 },
     #[error("event for output {output} of job {job}, which has {outputs} output(s)")]
     NoSuchOutput { job: i64, output: u32, outputs: i32 },
+    #[error("task {task} output {output}: {why}")]
+    BadPartition { task: TaskId, output: u32, why: String },
     #[error("org {0:?} already exists")]
     OrgExists(String),
     #[error("user {0:?} already exists in this org")]

@@ -8,6 +8,7 @@ pub(crate) const POSTGRES: &[(i64, &str)] = &[
     (2, include_str!("../../../migrations/postgres/0002_operator_state.sql")),
     (3, include_str!("../../../migrations/postgres/0003_identity_and_datasets.sql")),
     (4, include_str!("../../../migrations/postgres/0004_audit_append_only.sql")),
+    (5, include_str!("../../../migrations/postgres/0005_dataset_partitions.sql")),
 ];
 
 /// (version, SQL) for SQLite.
@@ -16,6 +17,7 @@ pub(crate) const SQLITE: &[(i64, &str)] = &[
     (2, include_str!("../../../migrations/sqlite/0002_operator_state.sql")),
     (3, include_str!("../../../migrations/sqlite/0003_identity_and_datasets.sql")),
     (4, include_str!("../../../migrations/sqlite/0004_audit_append_only.sql")),
+    (5, include_str!("../../../migrations/sqlite/0005_dataset_partitions.sql")),
 ];
 
 pub(crate) const CREATE_TABLE: &str =

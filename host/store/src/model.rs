@@ -19,6 +19,7 @@ pub fn now_millis() -> Millis {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Deployed {
+    pub org: OrgId,
     pub dag_id: i64,
     pub version_id: i64,
     pub version: i32,
@@ -204,6 +205,17 @@ pub struct TaskPayload {
     pub dag: i64,
     /// The job's durable operator state at fetch time.
     pub state: Vec<(String, Vec<u8>)>,
+    /// Where each of the job's outputs goes, by output index.
+    pub outputs_to: Vec<OutputTarget>,
+}
+
+/// A job output's dataset and the version its DAG version points at: where
+/// a task's rows for that output are written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputTarget {
+    pub output: u32,
+    pub dataset_uuid: String,
+    pub version_uuid: String,
 }
 
 impl TaskPayload {
@@ -231,4 +243,33 @@ pub struct Completion {
     pub outcome: Outcome,
     pub events: Vec<EmittedEvent>,
     pub state: StateWrites,
+    /// Files written for the task's outputs (staged; registered, and so
+    /// visible, only if this completion is accepted as a success).
+    pub partitions: Vec<WrittenPartition>,
+}
+
+/// One output file an attempt wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WrittenPartition {
+    pub output: u32,
+    /// The dataset version it belongs to (one of the task's [`OutputTarget`]s).
+    pub version_uuid: String,
+    pub partition_key: String,
+    pub range: Option<(u64, u64)>,
+    /// Where it is read from once committed.
+    pub object_key: String,
+    /// Where the attempt wrote it.
+    pub staging_key: String,
+    pub rows: u64,
+    pub bytes: u64,
+}
+
+/// A committed partition of a dataset version, as readers see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionView {
+    pub partition_key: String,
+    pub range: Option<(u64, u64)>,
+    pub object_key: String,
+    pub rows: u64,
+    pub bytes: u64,
 }

@@ -8,7 +8,7 @@ use trace_dag::{lineage_hash, Dag};
 
 use crate::backend::{new_credential, new_uuid};
 use crate::error::{DbContext, StoreError};
-use crate::model::{Millis, OrgId};
+use crate::model::{Millis, OrgId, PartitionView};
 use crate::{PgStore, SqliteStore};
 
 pub type UserId = i64;
@@ -107,6 +107,9 @@ pub trait Registry: Send + Sync {
     async fn user(&self, org: OrgId, name: &str) -> Result<Option<UserId>, StoreError>;
     /// Every dataset registered in `org`, by name.
     async fn datasets(&self, org: OrgId) -> Result<Vec<DatasetView>, StoreError>;
+    /// The committed partitions of the version of published dataset
+    /// `dataset` that its DAG's active version points at (one pinned read).
+    async fn partitions(&self, org: OrgId, dataset: &str) -> Result<Vec<PartitionView>, StoreError>;
     /// The newest `limit` audit entries, newest first.
     async fn audit_tail(&self, limit: u32) -> Result<Vec<AuditEntry>, StoreError>;
     /// Set a dataset's `read_roles` (admin-managed, never from DAG YAML).
@@ -127,8 +130,9 @@ const AUTHENTICATE: &str = "SELECT u.id, u.org_id, u.name, u.role FROM api_token
 const USER_BY_NAME: &str = "SELECT id FROM users WHERE org_id = $1 AND name = $2";
 const DATASET_BY_NAME: &str = "SELECT d.id, d.dag_id, g.name FROM datasets d JOIN dags g ON g.id = d.dag_id \
      WHERE d.org_id = $1 AND d.name = $2";
-const INSERT_DATASET: &str = "INSERT INTO datasets (org_id, name, uuid, dag_id, producer_job, output_index, created_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id";
+const INSERT_DATASET: &str = "INSERT INTO datasets (org_id, name, uuid, dag_id, producer_job, output_index, created_at, published) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id";
+const PUBLISH_INTERNAL: &str = "UPDATE datasets SET name = $2, published = 1 WHERE id = $1";
 const REPUBLISH_DATASET: &str = "UPDATE datasets SET producer_job = $2, output_index = $3 WHERE id = $1";
 const POINTED_VERSION: &str = "SELECT v.id, v.materialization_hash FROM dag_dataset_pointers p \
      JOIN dataset_versions v ON v.id = p.dataset_version_id WHERE p.dag_version_id = $1 AND p.dataset_id = $2";
@@ -138,10 +142,15 @@ const INSERT_POINTER: &str = "INSERT INTO dag_dataset_pointers (dag_version_id, 
 const DATASETS: &str = "SELECT d.name, d.uuid, g.name, d.producer_job, d.output_index, d.read_roles, v.uuid, d.dag_id \
      FROM datasets d JOIN dags g ON g.id = d.dag_id \
      LEFT JOIN dag_dataset_pointers p ON p.dag_version_id = g.active_version_id AND p.dataset_id = d.id \
-     LEFT JOIN dataset_versions v ON v.id = p.dataset_version_id WHERE d.org_id = $1 ORDER BY d.name";
+     LEFT JOIN dataset_versions v ON v.id = p.dataset_version_id WHERE d.org_id = $1 AND d.published = 1 ORDER BY d.name";
 const DEPLOYERS: &str = "SELECT DISTINCT deployed_by FROM dag_versions WHERE dag_id = $1 ORDER BY deployed_by";
 const SET_READ_ROLES: &str = "UPDATE datasets SET read_roles = $3 WHERE org_id = $1 AND name = $2";
 const AUDIT: &str = crate::sql::AUDIT;
+const PARTITIONS: &str = "SELECT pt.partition_key, pt.range_start, pt.range_end, pt.object_key, pt.row_count, pt.byte_count \
+     FROM datasets d JOIN dags g ON g.id = d.dag_id \
+     JOIN dag_dataset_pointers p ON p.dag_version_id = g.active_version_id AND p.dataset_id = d.id \
+     JOIN dataset_partitions pt ON pt.dataset_version_id = p.dataset_version_id \
+     WHERE d.org_id = $1 AND d.name = $2 AND d.published = 1 ORDER BY pt.range_start, pt.partition_key";
 const AUDIT_TAIL: &str = "SELECT at, actor, action, detail FROM audit_log ORDER BY id DESC LIMIT $1";
 
 macro_rules! registry_impl {
@@ -152,24 +161,63 @@ macro_rules! registry_impl {
             /// the dataset version `previous` pointed at when its producer's
             /// lineage is unchanged; otherwise it gets a new one.
             pub(crate) async fn register_datasets(&self, tx: &mut $conn, org: OrgId, dag_id: i64, version_id: i64, previous: Option<i64>, dag: &Dag, now: Millis) -> Result<(), StoreError> {
-                for p in &dag.publish {
-                    let existing = sqlx::query(self.q(DATASET_BY_NAME)).bind(org).bind(&p.dataset)
-                        .fetch_optional(&mut *tx).await.during("finding a dataset")?;
-                    let dataset: i64 = match existing {
-                        Some(row) if row.get::<i64, _>(1) != dag_id => {
-                            return Err(StoreError::DatasetProducedElsewhere { dataset: p.dataset.clone(), dag: row.get(2) });
+                for job in &dag.jobs {
+                    for output in 0..job.outputs {
+                        let published = dag.publish.iter().find(|p| p.job == job.name && p.output_index == output).map(|p| p.dataset.as_str());
+                        let dataset = self.dataset_of_output(&mut *tx, org, dag_id, &dag.name, &job.name, output, published, now).await?;
+                        self.point(&mut *tx, dataset, version_id, previous, dag, &job.name, output, now).await?;
+                    }
+                }
+                Ok(())
+            }
+
+            /// The dataset of output `output` of `job`: the published one
+            /// called `published`, or the internal one. Publishing an internal
+            /// output renames it (metadata only: same UUID, same versions).
+            #[allow(clippy::too_many_arguments, reason = "one deploy's context, in one transaction")]
+            async fn dataset_of_output(&self, tx: &mut $conn, org: OrgId, dag_id: i64, dag: &str, job: &str, output: u32, published: Option<&str>, now: Millis) -> Result<i64, StoreError> {
+                let internal = format!("~{dag}.{job}.{output}");
+                let Some(name) = published else {
+                    if let Some((id, _, _)) = self.dataset_by_name(&mut *tx, org, &internal).await? {
+                        return Ok(id);
+                    }
+                    return sqlx::query_scalar(self.q(INSERT_DATASET)).bind(org).bind(&internal).bind(new_uuid()).bind(dag_id)
+                        .bind(job).bind(output as i32).bind(now).bind(0i32)
+                        .fetch_one(&mut *tx).await.during("registering a dataset");
+                };
+                match self.dataset_by_name(&mut *tx, org, name).await? {
+                    Some((_, producer, producer_name)) if producer != dag_id => {
+                        Err(StoreError::DatasetProducedElsewhere { dataset: name.to_owned(), dag: producer_name })
+                    }
+                    Some((id, _, _)) => {
+                        sqlx::query(self.q(REPUBLISH_DATASET)).bind(id).bind(job).bind(output as i32)
+                            .execute(&mut *tx).await.during("republishing a dataset")?;
+                        Ok(id)
+                    }
+                    None => match self.dataset_by_name(&mut *tx, org, &internal).await? {
+                        Some((id, _, _)) => {
+                            sqlx::query(self.q(PUBLISH_INTERNAL)).bind(id).bind(name).execute(&mut *tx).await.during("publishing a dataset")?;
+                            Ok(id)
                         }
-                        Some(row) => {
-                            let id: i64 = row.get(0);
-                            sqlx::query(self.q(REPUBLISH_DATASET)).bind(id).bind(&p.job).bind(p.output_index as i32)
-                                .execute(&mut *tx).await.during("republishing a dataset")?;
-                            id
-                        }
-                        None => sqlx::query_scalar(self.q(INSERT_DATASET)).bind(org).bind(&p.dataset).bind(new_uuid()).bind(dag_id)
-                            .bind(&p.job).bind(p.output_index as i32).bind(now)
-                            .fetch_one(&mut *tx).await.during("registering a dataset")?,
-                    };
-                    let lineage = format!("{}#{}", lineage_hash(dag, &p.job), p.output_index);
+                        None => sqlx::query_scalar(self.q(INSERT_DATASET)).bind(org).bind(name).bind(new_uuid()).bind(dag_id)
+                            .bind(job).bind(output as i32).bind(now).bind(1i32)
+                            .fetch_one(&mut *tx).await.during("registering a dataset"),
+                    },
+                }
+            }
+
+            /// (id, producing DAG id, producing DAG name) of the dataset `name`.
+            async fn dataset_by_name(&self, tx: &mut $conn, org: OrgId, name: &str) -> Result<Option<(i64, i64, String)>, StoreError> {
+                let row = sqlx::query(self.q(DATASET_BY_NAME)).bind(org).bind(name).fetch_optional(&mut *tx).await.during("finding a dataset")?;
+                Ok(row.map(|r| (r.get(0), r.get(1), r.get(2))))
+            }
+
+            /// Give DAG version `version_id` its pointer for `dataset`: the
+            /// version `previous` pointed at if the producer's lineage is
+            /// unchanged, else a new dataset version.
+            #[allow(clippy::too_many_arguments, reason = "one deploy's context, in one transaction")]
+            async fn point(&self, tx: &mut $conn, dataset: i64, version_id: i64, previous: Option<i64>, dag: &Dag, job: &str, output: u32, now: Millis) -> Result<(), StoreError> {
+                    let lineage = format!("{}#{}", lineage_hash(dag, job), output);
                     let kept = match previous {
                         None => None,
                         Some(prev) => sqlx::query(self.q(POINTED_VERSION)).bind(prev).bind(dataset)
@@ -184,8 +232,7 @@ macro_rules! registry_impl {
                     };
                     sqlx::query(self.q(INSERT_POINTER)).bind(version_id).bind(dataset).bind(version)
                         .execute(&mut *tx).await.during("recording a pointer")?;
-                }
-                Ok(())
+                    Ok(())
             }
         }
 
@@ -257,6 +304,23 @@ macro_rules! registry_impl {
                     });
                 }
                 Ok(out)
+            }
+
+            async fn partitions(&self, org: OrgId, dataset: &str) -> Result<Vec<PartitionView>, StoreError> {
+                let rows = sqlx::query(self.q(PARTITIONS)).bind(org).bind(dataset).fetch_all(&self.pool).await.during("listing partitions")?;
+                Ok(rows
+                    .iter()
+                    .map(|r| {
+                        let (start, end): (Option<i64>, Option<i64>) = (r.get(1), r.get(2));
+                        PartitionView {
+                            partition_key: r.get(0),
+                            range: start.zip(end).map(|(s, e)| (s as u64, e as u64)),
+                            object_key: r.get(3),
+                            rows: r.get::<i64, _>(4) as u64,
+                            bytes: r.get::<i64, _>(5) as u64,
+                        }
+                    })
+                    .collect())
             }
 
             async fn audit_tail(&self, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {

@@ -173,3 +173,65 @@ async fn the_audit_log_is_append_only_on_both_backends() {
     }
     assert_eq!(pg.audit_tail(10).await.unwrap().len(), 1);
 }
+
+fn written(org: OrgId, to: &OutputTarget, key: &str, rows: u64) -> WrittenPartition {
+    let (start, end) = key.split_once('_').map(|(s, e)| (s.parse().unwrap(), e.parse().unwrap())).unwrap();
+    WrittenPartition {
+        output: to.output,
+        version_uuid: to.version_uuid.clone(),
+        partition_key: key.to_owned(),
+        range: Some((start, end)),
+        object_key: format!("org/{org}/dataset/{}/version/{}/{key}.parquet", to.dataset_uuid, to.version_uuid),
+        staging_key: format!("org/{org}/staging/{key}.parquet"),
+        rows,
+        bytes: rows * 8,
+    }
+}
+
+async fn partitions_become_visible_only_with_an_accepted_success<S: Store + Registry>(s: S) {
+    let org = s.create_org("acme", T0).await.unwrap();
+    let d = s.deploy(org, &dag(V1), V1, "ann", T0).await.unwrap();
+    s.trigger(d.job("blocks"), "r1", Some((0, 10)), "ann", T0).await.unwrap();
+    let source = s.claim_payloads(1, T0).await.unwrap().pop().unwrap();
+    assert_eq!(source.outputs_to.len(), 1, "the source's unpublished output is an internal dataset");
+    assert!(s.datasets(org).await.unwrap().iter().all(|d| !d.name.starts_with('~')), "internal datasets are not listed");
+    let emit = EmittedEvent { output: 0, partition_key: "0_10".into(), range: Some((0, 10)), cursor: None };
+    let done = Completion { auth: source.attempt.clone().unwrap(), outcome: Outcome::Succeeded, events: vec![emit], state: vec![], partitions: vec![] };
+    s.complete_many(&[done], T0).await.unwrap().pop().unwrap().unwrap();
+
+    let claimed = s.claim_payloads(10, T0).await.unwrap();
+    let of = |job: &str| claimed.iter().find(|p| p.job_name == job).unwrap().clone();
+    let (transfers, counts) = (of("transfers"), of("counts"));
+    let to = transfers.outputs_to[0].clone();
+    assert_eq!(to.dataset_uuid, by_name(&s.datasets(org).await.unwrap(), "erc20_transfers").uuid);
+    let report = |p: &TaskPayload, outcome: Outcome, w: Vec<WrittenPartition>| Completion {
+        auth: p.attempt.clone().unwrap(),
+        outcome,
+        events: vec![],
+        state: vec![],
+        partitions: w,
+    };
+
+    // A failed attempt registers nothing, even with files listed.
+    let failed = Outcome::Failed { retryable: true, message: "boom".into() };
+    s.complete_many(&[report(&transfers, failed, vec![written(org, &to, "0_10", 5)])], T0).await.unwrap().pop().unwrap().unwrap();
+    assert!(s.partitions(org, "erc20_transfers").await.unwrap().is_empty());
+
+    // A job cannot register a file into another job's dataset, nor outside
+    // its version's path.
+    let wrong = s.complete_many(&[report(&counts, Outcome::Succeeded, vec![written(org, &to, "0_10", 5)])], T0).await.unwrap().pop().unwrap();
+    assert!(matches!(wrong, Err(StoreError::BadPartition { .. })), "{wrong:?}");
+    let mut outside = written(org, &counts.outputs_to[0], "0_10", 5);
+    outside.object_key = format!("org/{}/dataset/x/version/y/0_10.parquet", org + 1);
+    let wrong = s.complete_many(&[report(&counts, Outcome::Succeeded, vec![outside])], T0).await.unwrap().pop().unwrap();
+    assert!(matches!(wrong, Err(StoreError::BadPartition { .. })), "{wrong:?}");
+
+    // The retry succeeds: its file is registered, under the same key.
+    let retry = s.claim_payloads(10, T0 + 60_000).await.unwrap().into_iter().find(|p| p.job_name == "transfers").unwrap();
+    assert_eq!(retry.attempt.as_ref().unwrap().attempt, 2);
+    let w = written(org, &to, "0_10", 7);
+    s.complete_many(&[report(&retry, Outcome::Succeeded, vec![w.clone()])], T0).await.unwrap().pop().unwrap().unwrap();
+    let parts = s.partitions(org, "erc20_transfers").await.unwrap();
+    assert_eq!(parts, vec![PartitionView { partition_key: "0_10".into(), range: Some((0, 10)), object_key: w.object_key, rows: 7, bytes: 56 }]);
+}
+on_both!(partitions_become_visible_only_with_an_accepted_success);

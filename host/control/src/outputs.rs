@@ -1,0 +1,104 @@
+//! A task's outputs on their way to object storage. Each output's batches
+//! become one Parquet file per task, staged under the attempt's own key;
+//! the completion registers them (visible from that commit on), and only
+//! then are they promoted to their final, id-only key — which a retry
+//! rewrites, so re-running a task never adds a second file. A refused or
+//! failed attempt's staged files are deleted and never registered.
+
+use bytes::Bytes;
+use trace_batches::{parquet_bytes, ParquetFile, SinkError};
+use trace_storage::paths::{partition_path, staging_path};
+use trace_storage::{Partition, Storage, StorageError};
+use trace_store::{TaskPayload, WrittenPartition};
+
+/// Why outputs could not be staged.
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    #[error("output {output} is not valid Parquet input")]
+    Encode {
+        output: usize,
+        #[source]
+        source: SinkError,
+    },
+    #[error("output {output} has no dataset in this DAG version")]
+    NoTarget { output: usize },
+    #[error("staging output {output}")]
+    Storage {
+        output: usize,
+        #[source]
+        source: StorageError,
+    },
+}
+
+impl OutputError {
+    /// Storage trouble may pass; bad output will not.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, OutputError::Storage { .. })
+    }
+}
+
+/// Encode each output's IPC batches as Parquet (CPU work: call it on the
+/// sandbox's blocking thread). `None` for an output with nothing written.
+pub fn encode(outputs: &[Vec<Vec<u8>>]) -> Result<Vec<Option<ParquetFile>>, OutputError> {
+    outputs
+        .iter()
+        .enumerate()
+        .map(|(output, batches)| parquet_bytes(&format!("output {output}"), batches).map_err(|source| OutputError::Encode { output, source }))
+        .collect()
+}
+
+/// The partition a task writes: its input event's range, else its key.
+fn partition_of(p: &TaskPayload) -> (Partition, String) {
+    match p.range {
+        Some((start, end)) => (Partition::Range { start, end }, format!("{start}_{end}")),
+        None => (Partition::Key(p.partition_key.clone()), p.partition_key.clone()),
+    }
+}
+
+/// Put each file under the attempt's staging key; returns what the
+/// completion registers.
+pub async fn stage(storage: &Storage, p: &TaskPayload, files: Vec<Option<ParquetFile>>) -> Result<Vec<WrittenPartition>, OutputError> {
+    let attempt = p.attempt.as_ref().map_or(0, |a| a.attempt);
+    let (partition, partition_key) = partition_of(p);
+    let mut written = Vec::new();
+    for (output, file) in files.into_iter().enumerate() {
+        let Some(file) = file else { continue };
+        let target = p.outputs_to.iter().find(|t| t.output as usize == output).ok_or(OutputError::NoTarget { output })?;
+        let object = partition_path(p.org, &target.dataset_uuid, &target.version_uuid, &partition)
+            .map_err(|source| OutputError::Storage { output, source })?;
+        let staging = staging_path(p.org, p.task, attempt, output as u32, &partition);
+        let bytes = file.bytes.len() as u64;
+        storage.put(&staging, Bytes::from(file.bytes)).await.map_err(|source| OutputError::Storage { output, source })?;
+        written.push(WrittenPartition {
+            output: output as u32,
+            version_uuid: target.version_uuid.clone(),
+            partition_key: partition_key.clone(),
+            range: p.range,
+            object_key: object.to_string(),
+            staging_key: staging.to_string(),
+            rows: file.rows,
+            bytes,
+        });
+    }
+    Ok(written)
+}
+
+/// After the completion was accepted: move staged files to their final keys.
+/// A failure here leaves a registered partition whose file is still at its
+/// recorded staging key; it is logged for repair, not lost.
+pub async fn promote(storage: &Storage, written: &[WrittenPartition]) {
+    for w in written {
+        if let Err(e) = storage.promote(&w.staging_key.as_str().into(), &w.object_key.as_str().into()).await {
+            tracing::error!(error = %e, staging = %w.staging_key, object = %w.object_key, "promoting a committed partition failed");
+        }
+    }
+}
+
+/// After the completion was refused or failed: drop the staged files.
+pub async fn discard(storage: &Storage, written: &[WrittenPartition]) {
+    for w in written {
+        if let Err(e) = storage.delete(&w.staging_key.as_str().into()).await {
+            tracing::warn!(error = %e, staging = %w.staging_key, "deleting a staged file failed");
+        }
+    }
+}
