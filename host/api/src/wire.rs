@@ -1,7 +1,7 @@
 //! Request and response bodies of the internal API (JSON).
 
 use serde::{Deserialize, Serialize};
-use trace_store::{AttemptAuth, EmittedEvent, OutputTarget, TaskPayload, TaskStatus, WrittenPartition};
+use trace_store::{AttemptAuth, EmittedEvent, InputFeed, OutputTarget, PartitionView, TaskPayload, TaskStatus, WrittenPartition};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
@@ -63,6 +63,70 @@ pub struct FetchResponse {
     /// Where each output's rows go.
     #[serde(default)]
     pub outputs_to: Vec<WireOutputTarget>,
+    /// What each input reads.
+    #[serde(default)]
+    pub inputs_from: Vec<WireInputFeed>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireInputFeed {
+    pub input: u32,
+    pub dataset_uuid: String,
+    pub version_uuid: String,
+    pub partitions: Vec<WirePartitionView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WirePartitionView {
+    pub partition_key: String,
+    pub start: Option<u64>,
+    pub end: Option<u64>,
+    pub object_key: String,
+    pub rows: u64,
+    pub bytes: u64,
+}
+
+impl From<InputFeed> for WireInputFeed {
+    fn from(f: InputFeed) -> Self {
+        Self {
+            input: f.input,
+            dataset_uuid: f.dataset_uuid,
+            version_uuid: f.version_uuid,
+            partitions: f
+                .partitions
+                .into_iter()
+                .map(|p| WirePartitionView {
+                    partition_key: p.partition_key,
+                    start: p.range.map(|r| r.0),
+                    end: p.range.map(|r| r.1),
+                    object_key: p.object_key,
+                    rows: p.rows,
+                    bytes: p.bytes,
+                })
+                .collect(),
+        }
+    }
+}
+
+impl From<WireInputFeed> for InputFeed {
+    fn from(f: WireInputFeed) -> Self {
+        Self {
+            input: f.input,
+            dataset_uuid: f.dataset_uuid,
+            version_uuid: f.version_uuid,
+            partitions: f
+                .partitions
+                .into_iter()
+                .map(|p| PartitionView {
+                    partition_key: p.partition_key,
+                    range: p.start.zip(p.end),
+                    object_key: p.object_key,
+                    rows: p.rows,
+                    bytes: p.bytes,
+                })
+                .collect(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -113,6 +177,7 @@ impl From<TaskPayload> for FetchResponse {
                 .into_iter()
                 .map(|t| WireOutputTarget { output: t.output, dataset_uuid: t.dataset_uuid, version_uuid: t.version_uuid })
                 .collect(),
+            inputs_from: p.inputs_from.into_iter().map(Into::into).collect(),
         }
     }
 }
@@ -164,6 +229,7 @@ impl FetchResponse {
                 .into_iter()
                 .map(|t| OutputTarget { output: t.output, dataset_uuid: t.dataset_uuid, version_uuid: t.version_uuid })
                 .collect(),
+            inputs_from: self.inputs_from.into_iter().map(Into::into).collect(),
         })
     }
 }

@@ -41,6 +41,14 @@ impl ParquetSource {
         Ok(Self { reader, rows: 0 })
     }
 
+    /// A Parquet file already in memory (read from object storage).
+    pub fn from_bytes(name: &str, bytes: bytes::Bytes, batch_rows: usize) -> Result<Self, SourceError> {
+        let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
+            .and_then(|b| b.with_batch_size(batch_rows.max(1)).build())
+            .map_err(|source| SourceError::Parquet { path: name.to_owned(), source })?;
+        Ok(Self { reader, rows: 0 })
+    }
+
     /// Rows handed out so far.
     pub fn rows_read(&self) -> u64 {
         self.rows

@@ -6,6 +6,7 @@
 pub mod completer;
 pub mod dev;
 pub mod dispatcher;
+pub mod inputs;
 pub mod outputs;
 pub mod plane;
 pub mod queue;

@@ -18,7 +18,7 @@ use trace_store::{Completion, Outcome, StateWrites, TaskId, TaskPayload};
 
 use crate::plane::{ControlPlane, PlaneError, Refusal};
 use crate::queue::{QueueError, TaskQueue};
-use crate::outputs;
+use crate::{inputs, outputs};
 use crate::stream::{self, ChannelSink};
 
 #[derive(Debug, thiserror::Error)]
@@ -172,18 +172,44 @@ async fn execute(ctx: &Arc<WorkerContext>, payload: TaskPayload) -> Result<Optio
             return ended(outcome, Vec::new(), Vec::new());
         }
     };
+    // Inputs are read before the operator starts.
+    let fetched = match &ctx.storage {
+        Some(storage) if payload.inputs_from.iter().any(|f| !f.partitions.is_empty()) => inputs::fetch(storage, &payload).await.map(Some),
+        _ => Ok(None),
+    };
+    let fetched = match fetched {
+        Ok(f) => f,
+        Err(e) => return ended(Outcome::Failed { retryable: e.is_retryable(), message: error_chain(&e) }, Vec::new(), Vec::new()),
+    };
+    // Events stream while the task runs only where its outputs are not
+    // stored: a downstream task started by a streamed event would otherwise
+    // read the producer's dataset before its files commit (with the
+    // completion). Stored outputs send every event with the completion.
     let (events_tx, events_rx) = mpsc::unbounded_channel();
-    let streamer = tokio::spawn(stream::stream(ctx.plane.clone(), auth.clone(), events_rx));
-    let sandbox_task = sandbox_task(&payload).with_event_sink(ChannelSink(events_tx));
+    let streamer = match ctx.storage {
+        None => tokio::spawn(stream::stream(ctx.plane.clone(), auth.clone(), events_rx)),
+        Some(_) => tokio::spawn(async move { drop(events_rx) }),
+    };
+    let mut sandbox_task = sandbox_task(&payload).with_event_sink(ChannelSink(events_tx));
     let encode = ctx.storage.is_some();
     let ran = tokio::task::spawn_blocking(move || {
-        operator.run(sandbox_task).map(|report| {
+        if let Some(fetched) = fetched {
+            sandbox_task.inputs = inputs::sources(fetched)?;
+        }
+        Ok::<_, inputs::InputError>(operator.run(sandbox_task).map(|report| {
             let files = if encode { outputs::encode(&report.outputs).map(Some) } else { Ok(None) };
             (report, files)
-        })
+        }))
     })
     .await
     .map_err(|_| WorkerError::Panicked(task))?;
+    let ran = match ran {
+        Ok(ran) => ran,
+        Err(e) => {
+            let _ = streamer.await;
+            return ended(Outcome::Failed { retryable: e.is_retryable(), message: error_chain(&e) }, Vec::new(), Vec::new());
+        }
+    };
     // The sandbox dropped its sink: the streamer stops (no post can race
     // the completion's own events past this point).
     let _ = streamer.await;
@@ -225,8 +251,8 @@ fn sandbox_task(p: &TaskPayload) -> Task {
     let state = MemoryState(p.state.iter().cloned().collect());
     let limits = Limits::default().with_timeout(Duration::from_millis(p.timeout_ms.max(1) as u64));
     let mut task = Task::new(context, event).with_outputs(p.outputs.max(1) as usize).with_state(state).with_limits(limits);
-    // Dataset reads arrive with versioned datasets; until then every wired
-    // input is present and empty, so operators see their real input count.
+    // Every wired input is present (empty unless its partitions are read
+    // from storage), so operators see their real input count.
     for _ in 0..p.inputs {
         task = task.with_input(VecSource::default());
     }

@@ -195,12 +195,13 @@ jobs:
     kind: source
     operator: op_pacer.wasm
     config: { pause_ms: 0 }
-  - name: sink
-    operator: op_noop.wasm
+  - name: counted
+    operator: op_row_count.wasm
     inputs:
       - from: { job: units, output: 0 }
 publish:
   - { job: units, output_index: 0, dataset: units }
+  - { job: counted, output_index: 0, dataset: counts }
 "#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -223,7 +224,7 @@ async fn outputs_land_in_storage_under_id_only_paths_when_their_task_completes()
         storage: Some(storage.clone()),
     };
     let (deployed, done) = dev::run_on(db.clone(), Arc::new(InProcessQueue::default()), run, |_| {}).await.unwrap();
-    assert_eq!(done.counts, vec![(TaskStatus::Completed, 6)]);
+    assert_eq!(done.counts, vec![(TaskStatus::Completed, 6)], "1 source task + 5 counting tasks");
 
     let dataset = db.datasets(deployed.org).await.unwrap().into_iter().find(|d| d.name == "units").unwrap();
     let version = dataset.version.clone().unwrap();
@@ -247,4 +248,17 @@ async fn outputs_land_in_storage_under_id_only_paths_when_their_task_completes()
     let staged = storage.list(&trace_storage::ObjectPath::from(format!("org/{}/staging", deployed.org))).await.unwrap();
     assert!(staged.is_empty(), "{staged:?}");
     assert_eq!(parts[0].bytes, std::fs::metadata(&file).unwrap().len());
+
+    // Downstream, each one-unit event read the partition covering it (the
+    // pinned version's file for [100, 105)) and counted its 5 rows.
+    let counts = db.partitions(deployed.org, "counts").await.unwrap();
+    let keys: Vec<_> = counts.iter().map(|p| p.range.unwrap()).collect();
+    assert_eq!(keys, (100..105).map(|i| (i, i + 1)).collect::<Vec<_>>());
+    for p in &counts {
+        let mut source = trace_batches::ParquetSource::open(&dir.path().join("objects").join(&p.object_key), 16).unwrap();
+        let ipc = trace_core::BatchSource::next_batch(&mut source).unwrap().unwrap();
+        let batch = trace_batches::decode_ipc(&ipc).unwrap().remove(0);
+        let rows = batch.column(0).as_any().downcast_ref::<arrow_array::UInt64Array>().unwrap().value(0);
+        assert_eq!(rows, 5, "{p:?}");
+    }
 }

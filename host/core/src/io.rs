@@ -27,3 +27,28 @@ impl BatchSource for VecSource {
         Ok(self.batches.pop_front())
     }
 }
+
+/// Several sources one after another (an input's partitions, in order).
+pub struct ChainSource {
+    sources: std::collections::VecDeque<Box<dyn BatchSource>>,
+}
+
+impl ChainSource {
+    pub fn new(sources: Vec<Box<dyn BatchSource>>) -> Self {
+        Self { sources: sources.into() }
+    }
+}
+
+impl BatchSource for ChainSource {
+    fn next_batch(&mut self) -> Result<Option<Vec<u8>>, String> {
+        while let Some(source) = self.sources.front_mut() {
+            match source.next_batch()? {
+                Some(batch) => return Ok(Some(batch)),
+                None => {
+                    self.sources.pop_front();
+                }
+            }
+        }
+        Ok(None)
+    }
+}

@@ -9,5 +9,5 @@ pub mod units;
 
 pub use digest::Digest;
 pub use event::{Event, InputEvent, Range};
-pub use io::{BatchSource, VecSource};
+pub use io::{BatchSource, ChainSource, VecSource};
 pub use task::TaskContext;

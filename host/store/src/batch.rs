@@ -60,6 +60,27 @@ const OUTPUT_TARGETS: &str = "SELECT d.output_index, d.uuid, v.uuid FROM jobs j 
      JOIN datasets d ON d.id = p.dataset_id AND d.producer_job = j.name \
      JOIN dataset_versions v ON v.id = p.dataset_version_id WHERE j.id = $1 ORDER BY d.output_index";
 
+/// A job's wired inputs.
+const JOB_INPUTS: &str = "SELECT input_index, from_job_id, from_output, from_dataset FROM job_inputs WHERE job_id = $1 ORDER BY input_index";
+/// The dataset version job `$1`'s output `$2` feeds, as its DAG version points.
+const FEED_FROM_JOB: &str = "SELECT d.uuid, v.uuid, v.id FROM jobs fj \
+     JOIN dag_dataset_pointers p ON p.dag_version_id = fj.dag_version_id \
+     JOIN datasets d ON d.id = p.dataset_id AND d.producer_job = fj.name AND d.output_index = $2 \
+     JOIN dataset_versions v ON v.id = p.dataset_version_id WHERE fj.id = $1";
+/// The current version of published dataset `$2` in org `$1` (a shared read).
+const FEED_FROM_DATASET: &str = "SELECT d.uuid, v.uuid, v.id FROM datasets d JOIN dags g ON g.id = d.dag_id \
+     JOIN dag_dataset_pointers p ON p.dag_version_id = g.active_version_id AND p.dataset_id = d.id \
+     JOIN dataset_versions v ON v.id = p.dataset_version_id WHERE d.org_id = $1 AND d.name = $2 AND d.published = 1";
+const HAS_PARTITIONS: &str = "SELECT COUNT(*) FROM dataset_partitions WHERE dataset_version_id = $1";
+/// Partitions of version `$1` overlapping `[$2, $3)`, or keyed `$4`.
+const FEED_PARTITIONS: &str = "SELECT partition_key, range_start, range_end, object_key, row_count, byte_count \
+     FROM dataset_partitions WHERE dataset_version_id = $1 \
+     AND ((range_start IS NOT NULL AND range_start < $3 AND range_end > $2) OR partition_key = $4) \
+     ORDER BY range_start, partition_key LIMIT $5";
+
+/// Most partitions one input of one task reads.
+pub const MAX_INPUT_PARTITIONS: usize = 10_000;
+
 /// Where a job's outputs go, with the dataset-version row ids.
 const OUTPUT_VERSIONS: &str = "SELECT d.output_index, v.uuid, v.id, d.uuid FROM jobs j \
      JOIN dag_dataset_pointers p ON p.dag_version_id = j.dag_version_id \
@@ -199,6 +220,24 @@ fn judge(c: &Completion, seen: Option<&Seen>, taken: &HashMap<TaskId, TaskStatus
     Ok(Plan { task: c.auth.task, attempt: c.auth.attempt, admitted, attempt_outcome, status, error, partition_versions })
 }
 
+/// A `FEED_PARTITIONS` row.
+fn partition_view<R: Row>(r: &R) -> PartitionView
+where
+    usize: sqlx::ColumnIndex<R>,
+    String: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    i64: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    Option<i64>: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+{
+    let (start, end): (Option<i64>, Option<i64>) = (r.get(1), r.get(2));
+    PartitionView {
+        partition_key: r.get(0),
+        range: start.zip(end).map(|(s, e)| (s as u64, e as u64)),
+        object_key: r.get(3),
+        rows: r.get::<i64, _>(4) as u64,
+        bytes: r.get::<i64, _>(5) as u64,
+    }
+}
+
 macro_rules! batch_impl {
     ($store:ty, $db:ty, $conn:ty) => {
         impl $store {
@@ -230,6 +269,7 @@ macro_rules! batch_impl {
                     dag: r.get(18),
                     state,
                     outputs_to: Vec::new(),
+                    inputs_from: Vec::new(),
                 }
             }
 
@@ -305,7 +345,30 @@ macro_rules! batch_impl {
                 }
                 let mut states: HashMap<(OrgId, i64, String), Vec<(String, Vec<u8>)>> = HashMap::new();
                 let mut targets: HashMap<JobId, Vec<OutputTarget>> = HashMap::new();
+                // Per job: (input, dataset uuid, version uuid, version id, has partitions).
+                let mut feeds: HashMap<JobId, Vec<(u32, String, String, i64, bool)>> = HashMap::new();
                 for p in by_id.values() {
+                    if !feeds.contains_key(&p.job) {
+                        let inputs = sqlx::query(self.q(JOB_INPUTS)).bind(p.job).fetch_all(&mut *tx).await.during("reading job inputs")?;
+                        let mut resolved = Vec::new();
+                        for r in inputs {
+                            let input = r.get::<i32, _>(0) as u32;
+                            let (from_job, from_output, from_dataset): (Option<i64>, Option<i32>, Option<String>) = (r.get(1), r.get(2), r.get(3));
+                            let row = match (from_job, from_dataset) {
+                                (Some(job), _) => sqlx::query(self.q(FEED_FROM_JOB)).bind(job).bind(from_output.unwrap_or(0))
+                                    .fetch_optional(&mut *tx).await.during("resolving an input")?,
+                                (None, Some(name)) => sqlx::query(self.q(FEED_FROM_DATASET)).bind(p.org).bind(name)
+                                    .fetch_optional(&mut *tx).await.during("resolving a shared read")?,
+                                (None, None) => None,
+                            };
+                            if let Some(row) = row {
+                                let version: i64 = row.get(2);
+                                let n: i64 = sqlx::query_scalar(self.q(HAS_PARTITIONS)).bind(version).fetch_one(&mut *tx).await.during("counting partitions")?;
+                                resolved.push((input, row.get(0), row.get(1), version, n > 0));
+                            }
+                        }
+                        feeds.insert(p.job, resolved);
+                    }
                     if !targets.contains_key(&p.job) {
                         let rows = sqlx::query(self.q(OUTPUT_TARGETS)).bind(p.job).fetch_all(&mut *tx).await.during("reading output targets")?;
                         let to = rows.iter().map(|r| OutputTarget { output: r.get::<i32, _>(0) as u32, dataset_uuid: r.get(1), version_uuid: r.get(2) });
@@ -318,15 +381,28 @@ macro_rules! batch_impl {
                         states.insert(scope, rows.iter().map(|s| (s.get(0), s.get(1))).collect());
                     }
                 }
-                tasks
-                    .iter()
-                    .map(|t| {
-                        let mut p = by_id.remove(t).ok_or(StoreError::NoSuchTask(*t))?;
-                        p.state = states[&(p.org, p.dag, p.job_name.clone())].clone();
-                        p.outputs_to = targets[&p.job].clone();
-                        Ok(p)
-                    })
-                    .collect()
+                let mut out = Vec::with_capacity(tasks.len());
+                for t in tasks {
+                    let mut p = by_id.remove(t).ok_or(StoreError::NoSuchTask(*t))?;
+                    p.state = states[&(p.org, p.dag, p.job_name.clone())].clone();
+                    p.outputs_to = targets[&p.job].clone();
+                    for (input, dataset_uuid, version_uuid, version, has) in &feeds[&p.job] {
+                        let mut partitions = Vec::new();
+                        // Only versions with files cost a query per task.
+                        if *has {
+                            let (start, end) = p.range.map_or((i64::MAX, i64::MIN), |(s, e)| (s as i64, e as i64));
+                            let rows = sqlx::query(self.q(FEED_PARTITIONS)).bind(*version).bind(start).bind(end).bind(&p.partition_key)
+                                .bind(MAX_INPUT_PARTITIONS as i64 + 1).fetch_all(&mut *tx).await.during("listing input partitions")?;
+                            if rows.len() > MAX_INPUT_PARTITIONS {
+                                return Err(StoreError::TooManyPartitions { task: p.task, input: *input, limit: MAX_INPUT_PARTITIONS });
+                            }
+                            partitions = rows.iter().map(partition_view).collect();
+                        }
+                        p.inputs_from.push(InputFeed { input: *input, dataset_uuid: dataset_uuid.clone(), version_uuid: version_uuid.clone(), partitions });
+                    }
+                    out.push(p);
+                }
+                Ok(out)
             }
 
             /// `tasks` (distinct) with all their attempts, as of now in `tx`.

@@ -19,6 +19,8 @@ pub enum StoreError {
     NoSuchOutput { job: i64, output: u32, outputs: i32 },
     #[error("task {task} output {output}: {why}")]
     BadPartition { task: TaskId, output: u32, why: String },
+    #[error("task {task} input {input} covers too many partitions: more than limit={limit}")]
+    TooManyPartitions { task: TaskId, input: u32, limit: usize },
     #[error("org {0:?} already exists")]
     OrgExists(String),
     #[error("user {0:?} already exists in this org")]

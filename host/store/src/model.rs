@@ -207,6 +207,19 @@ pub struct TaskPayload {
     pub state: Vec<(String, Vec<u8>)>,
     /// Where each of the job's outputs goes, by output index.
     pub outputs_to: Vec<OutputTarget>,
+    /// What each wired input reads for this task's event: the pinned
+    /// version's partitions overlapping the event's range (or with its key).
+    pub inputs_from: Vec<InputFeed>,
+}
+
+/// One input of a task: a dataset version pinned at claim time and the
+/// committed partitions of it that the task's event covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputFeed {
+    pub input: u32,
+    pub dataset_uuid: String,
+    pub version_uuid: String,
+    pub partitions: Vec<PartitionView>,
 }
 
 /// A job output's dataset and the version its DAG version points at: where

@@ -1,0 +1,88 @@
+//! A task's inputs, from object storage. The payload names, per wired
+//! input, the pinned dataset version's partitions that the task's event
+//! covers; they are read before the operator starts (bounded in total
+//! size) and streamed to it in bounded batches, partition after partition.
+
+use bytes::Bytes;
+use trace_batches::{ParquetSource, SourceError};
+use trace_core::{BatchSource, ChainSource, VecSource};
+use trace_storage::{ObjectPath, Storage, StorageError};
+use trace_store::TaskPayload;
+
+/// Most bytes of Parquet one task reads across all its inputs.
+pub const MAX_INPUT_BYTES: u64 = 1 << 30;
+/// Rows per batch handed to the guest.
+pub const INPUT_BATCH_ROWS: usize = 8_192;
+
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    #[error("the task's inputs are too large: got={got} bytes, limit={limit} bytes")]
+    TooLarge { got: u64, limit: u64 },
+    #[error("reading input {input}")]
+    Storage {
+        input: u32,
+        #[source]
+        source: StorageError,
+    },
+    #[error("input {input}")]
+    Parquet {
+        input: u32,
+        #[source]
+        source: SourceError,
+    },
+}
+
+impl InputError {
+    /// Storage trouble may pass; too much or unreadable data will not.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, InputError::Storage { .. })
+    }
+}
+
+/// The Parquet files of each of the task's `p.inputs` inputs, in order.
+pub type Fetched = Vec<Vec<(String, Bytes)>>;
+
+/// Read every partition the task's inputs cover.
+pub async fn fetch(storage: &Storage, p: &TaskPayload) -> Result<Fetched, InputError> {
+    let declared: u64 = p.inputs_from.iter().flat_map(|f| &f.partitions).map(|x| x.bytes).sum();
+    if declared > MAX_INPUT_BYTES {
+        return Err(InputError::TooLarge { got: declared, limit: MAX_INPUT_BYTES });
+    }
+    let mut out: Fetched = vec![Vec::new(); p.inputs.max(0) as usize];
+    let mut total = 0u64;
+    for feed in &p.inputs_from {
+        let Some(slot) = out.get_mut(feed.input as usize) else { continue };
+        for part in &feed.partitions {
+            let path = ObjectPath::from(part.object_key.as_str());
+            let bytes = storage.get(&path, MAX_INPUT_BYTES - total).await.map_err(|source| match source {
+                StorageError::TooLarge { size, .. } => InputError::TooLarge { got: total + size, limit: MAX_INPUT_BYTES },
+                source => InputError::Storage { input: feed.input, source },
+            })?;
+            total += bytes.len() as u64;
+            slot.push((part.object_key.clone(), bytes));
+        }
+    }
+    Ok(out)
+}
+
+/// One batch source per input: its partitions, one after another.
+pub fn sources(fetched: Fetched) -> Result<Vec<Box<dyn BatchSource>>, InputError> {
+    fetched
+        .into_iter()
+        .enumerate()
+        .map(|(input, files)| {
+            if files.is_empty() {
+                return Ok(Box::new(VecSource::default()) as Box<dyn BatchSource>);
+            }
+            let parts = files
+                .into_iter()
+                .map(|(name, bytes)| {
+                    ParquetSource::from_bytes(&name, bytes, INPUT_BATCH_ROWS)
+                        .map(|s| Box::new(s) as Box<dyn BatchSource>)
+                        .map_err(|source| InputError::Parquet { input: input as u32, source })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Box::new(ChainSource::new(parts)) as Box<dyn BatchSource>)
+        })
+        .collect()
+}
