@@ -11,6 +11,7 @@
 //! | `GET  /api/v1/tasks/{id}`                     | viewer    |
 //! | `POST /api/v1/tasks/{id}/cancel`              | developer |
 //! | `GET  /api/v1/datasets`                       | viewer (filtered by `read_roles`) |
+//! | `GET  /api/v1/datasets/{name}/partitions`     | viewer (if `read_roles` allow) |
 //! | `PUT  /api/v1/datasets/{name}/read_roles`     | admin     |
 //! | `POST /api/v1/users`                          | admin     |
 //! | `POST /api/v1/users/{name}/tokens`            | admin     |
@@ -52,6 +53,7 @@ pub fn public_router(state: Arc<PublicState>) -> Router {
         .route("/api/v1/tasks/{id}", get(task))
         .route("/api/v1/tasks/{id}/cancel", post(cancel))
         .route("/api/v1/datasets", get(datasets))
+        .route("/api/v1/datasets/{name}/partitions", get(partitions))
         .route("/api/v1/datasets/{name}/read_roles", put(read_roles))
         .route("/api/v1/users", post(create_user))
         .route("/api/v1/users/{name}/tokens", post(create_token))
@@ -142,6 +144,17 @@ async fn datasets(State(s): State<Arc<PublicState>>, headers: HeaderMap) -> Resu
     let who = caller(&s, &headers, Role::Viewer).await?;
     let all = s.db.datasets(who.org).await?;
     Ok(Json(all.into_iter().filter(|d| d.readable_by(&who)).map(Into::into).collect()))
+}
+
+/// The committed partitions of the dataset's current version. A dataset
+/// the caller may not read is `not_found`, like one that does not exist.
+async fn partitions(State(s): State<Arc<PublicState>>, headers: HeaderMap, Path(name): Path<String>) -> Result<Json<Vec<PartitionSummary>>, ApiError> {
+    let who = caller(&s, &headers, Role::Viewer).await?;
+    let readable = s.db.datasets(who.org).await?.into_iter().any(|d| d.name == name && d.readable_by(&who));
+    if !readable {
+        return Err(ApiError::NotFound(format!("dataset {name:?} does not exist")));
+    }
+    Ok(Json(s.db.partitions(who.org, &name).await?.into_iter().map(Into::into).collect()))
 }
 
 async fn read_roles(

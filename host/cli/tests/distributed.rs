@@ -64,6 +64,25 @@ publish:
   - { job: transfers, output_index: 0, dataset: erc20_transfers }
 "#;
 
+const WRITES: &str = r#"name: writes
+jobs:
+  - name: units
+    kind: source
+    operator: op_pacer.wasm
+    config: { pause_ms: 0 }
+  - name: counted
+    operator: op_row_count.wasm
+    inputs:
+      - from: { job: units, output: 0 }
+publish:
+  - { job: units, output_index: 0, dataset: units }
+  - { job: counted, output_index: 0, dataset: counts }
+"#;
+
+fn s3_config(moto: &trace_testbed::Moto) -> trace_storage::S3Config {
+    trace_storage::S3Config { endpoint: Some(moto.endpoint()), region: "us-east-1".into(), access_key_id: "test".into(), secret_access_key: "test".into() }
+}
+
 struct Api {
     base: String,
     http: reqwest::Client,
@@ -111,7 +130,11 @@ async fn server_and_workers_run_a_dag_over_http_and_sqs() {
         ("TRACE_SQS_QUEUE", "distributed-test".to_owned()),
         ("AWS_ACCESS_KEY_ID", "test".to_owned()),
         ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
+        ("TRACE_S3_ENDPOINT", moto.endpoint()),
     ];
+    // moto's S3 needs its bucket made with a plain PUT.
+    let made = reqwest::Client::new().put(format!("{}/trace-data", moto.endpoint())).send().await.unwrap();
+    assert!(made.status().is_success());
 
     // Bootstrap: the first admin and their token, straight on the database.
     run_ok(&["user", "add", "root", "--role", "admin"], &env, &cache);
@@ -149,9 +172,12 @@ async fn server_and_workers_run_a_dag_over_http_and_sqs() {
     let (status, body) = api.deploy(&root, DAG).await;
     assert_eq!((status, body["version"].as_i64()), (200, Some(1)), "{body}");
 
-    let worker_args = ["worker", "--server", &base, "--operators", operators().to_str().unwrap(), "--concurrency", "2", "--visibility", "3s"];
+    let worker_args = [
+        "worker", "--server", &base, "--operators", operators().to_str().unwrap(), "--concurrency", "2", "--visibility", "3s",
+        "--storage", "s3://trace-data",
+    ];
     let mut doomed = Proc(trace_cmd(&worker_args, &env, &cache).stdout(Stdio::null()).spawn().unwrap());
-    let survivor = Proc(trace_cmd(&worker_args, &env, &cache).stdout(Stdio::null()).spawn().unwrap());
+    let _survivor = Proc(trace_cmd(&worker_args, &env, &cache).stdout(Stdio::null()).spawn().unwrap());
 
     let (status, body) = api.post("/api/v1/dags/blocks_pipeline/jobs/blocks/trigger", &root, json!({"run_id": "r1", "start": 0, "end": 35000})).await;
     assert_eq!((status, body["duplicate"].as_bool()), (200, Some(false)), "{body}");
@@ -179,7 +205,6 @@ async fn server_and_workers_run_a_dag_over_http_and_sqs() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     assert!(killed);
-    drop(survivor);
     // Exactly one task per event: 1 source, 35 ranges, 3 windows.
     let count = |job: &str| tasks.iter().filter(|t| t["job"] == job).count();
     assert_eq!((count("blocks"), count("windows"), count("transfers")), (1, 35, 3));
@@ -205,6 +230,31 @@ async fn server_and_workers_run_a_dag_over_http_and_sqs() {
     assert_eq!(seen[0]["name"], "erc20_transfers");
     let (_, theirs) = api.get("/api/v1/datasets", &zed).await;
     assert_eq!(theirs, json!([]), "datasets are per org");
+
+    // Data: a DAG whose outputs the workers write to S3 (moto) and whose
+    // second job reads them back from there.
+    let (status, body) = api.deploy(&root, WRITES).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = api.post("/api/v1/dags/writes/jobs/units/trigger", &root, json!({"run_id": "w1", "start": 10, "end": 13})).await;
+    assert_eq!(status, 200);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let counts = loop {
+        let (_, parts) = api.get("/api/v1/datasets/counts/partitions", &root).await;
+        if parts.as_array().is_some_and(|p| p.len() == 3) {
+            break parts;
+        }
+        assert!(Instant::now() < deadline, "the writes DAG did not finish: {parts}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let (_, units) = api.get("/api/v1/datasets/units/partitions", &root).await;
+    assert_eq!((units[0]["partition_key"].as_str(), units[0]["rows"].as_u64()), (Some("10_13"), Some(3)), "{units}");
+    let bucket = trace_storage::Storage::s3("trace-data", &s3_config(&moto)).unwrap();
+    for part in units.as_array().unwrap().iter().chain(counts.as_array().unwrap()) {
+        let key = trace_storage::ObjectPath::from(part["object_key"].as_str().unwrap());
+        assert!(bucket.exists(&key).await.unwrap(), "{key} is in S3");
+    }
+    let (status, _) = api.get("/api/v1/datasets/units/partitions", &vic).await;
+    assert_eq!(status, 404, "private datasets' partitions are not listed to others");
 
     // SIGTERM stops the server cleanly.
     // SAFETY: signalling our own child process.
