@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
-use trace_store::{now_millis, Db, OrgId, Registry, Role, Store};
+use trace_store::{now_millis, Db, Lifecycle, OrgId, Registry, Role, Store};
 
 /// Where the system database is and which org to act for.
 #[derive(Debug, Clone, clap::Args)]
@@ -203,6 +203,39 @@ pub fn datasets(t: &Target) -> anyhow::Result<ExitCode> {
                 if d.read_roles.is_empty() { "(private)".to_owned() } else { d.read_roles.join(",") }
             );
         }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// `trace rollback DAG`
+pub fn rollback(t: &Target, dag: &str) -> anyhow::Result<ExitCode> {
+    block_on(async {
+        let db = open(t).await?;
+        let org = org(&db, t).await?;
+        let r = db.rollback(org, dag, &actor(), now_millis()).await?;
+        println!(
+            "rolled back `{dag}` v{} -> v{}: {} queued task(s) canceled, {} running task(s) asked to stop",
+            r.from_version, r.to_version, r.canceled, r.stopping
+        );
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// `trace dataset purge NAME --version UUID --storage URL`
+pub fn purge(t: &Target, dataset: &str, version: &str, storage: &str) -> anyhow::Result<ExitCode> {
+    let storage = crate::distributed::open_storage(storage, "us-east-1")?;
+    block_on(async {
+        let db = open(t).await?;
+        let org = org(&db, t).await?;
+        // Registry first: once the rows are gone nothing reads the files.
+        let purged = db.purge_version(org, dataset, version, &actor(), now_millis()).await?;
+        let prefix = trace_storage::paths::version_prefix(org, &purged.dataset_uuid, &purged.version_uuid)?;
+        let deleted = storage.delete_prefix(&prefix).await.with_context(|| format!("deleting the files under {prefix}"))?;
+        println!(
+            "purged `{dataset}` version {version}: {} partition(s) unregistered, {deleted} file(s) deleted from {}",
+            purged.object_keys.len(),
+            storage.location()
+        );
         Ok(ExitCode::SUCCESS)
     })
 }

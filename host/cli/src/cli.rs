@@ -71,6 +71,16 @@ pub enum Command {
         #[command(flatten)]
         target: crate::admin::Target,
     },
+    /// Make the DAG's previous version active again: its dataset versions
+    /// become current, queued work of the rolled-back version is canceled.
+    Rollback {
+        dag: String,
+        #[command(flatten)]
+        target: crate::admin::Target,
+    },
+    /// Manage datasets.
+    #[command(subcommand)]
+    Dataset(DatasetCommand),
     /// Manage users (bootstrap the first admin here; later ones via the API).
     #[command(subcommand)]
     User(UserCommand),
@@ -80,6 +90,24 @@ pub enum Command {
     /// Cancel a task: at once if pending, cooperatively if running.
     Cancel {
         id: i64,
+        #[command(flatten)]
+        target: crate::admin::Target,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DatasetCommand {
+    /// Delete a dataset version no active DAG version uses: its partitions
+    /// leave the registry, its files leave storage (audited).
+    Purge {
+        /// Dataset name.
+        dataset: String,
+        /// The dataset version (UUID) to purge.
+        #[arg(long)]
+        version: String,
+        /// Where its files are: `file:///DIR` or `s3://BUCKET`.
+        #[arg(long, env = "TRACE_STORAGE")]
+        storage: String,
         #[command(flatten)]
         target: crate::admin::Target,
     },
@@ -148,6 +176,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Task { id, target } => crate::admin::task(&target, id),
         Command::Cancel { id, target } => crate::admin::cancel(&target, id),
         Command::Datasets { target } => crate::admin::datasets(&target),
+        Command::Rollback { dag, target } => crate::admin::rollback(&target, &dag),
+        Command::Dataset(DatasetCommand::Purge { dataset, version, storage, target }) => crate::admin::purge(&target, &dataset, &version, &storage),
         Command::User(UserCommand::Add { name, role, target }) => crate::admin::add_user(&target, &name, &role),
         Command::Token(TokenCommand::Create { user, label, target }) => crate::admin::create_token(&target, &user, &label),
         Command::Token(TokenCommand::Revoke { user, target }) => crate::admin::revoke_tokens(&target, &user),

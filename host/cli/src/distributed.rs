@@ -140,7 +140,7 @@ pub struct WorkerArgs {
 }
 
 /// `file:///DIR` or `s3://BUCKET` with S3 settings from the environment.
-fn open_storage(url: &str, region: &str) -> anyhow::Result<trace_storage::Storage> {
+pub fn open_storage(url: &str, region: &str) -> anyhow::Result<trace_storage::Storage> {
     let s3 = match url.starts_with("s3://") {
         true => Some(trace_storage::S3Config {
             endpoint: std::env::var("TRACE_S3_ENDPOINT").ok(),

@@ -202,3 +202,54 @@ fn help_explains_op_run() {
     assert!(out.contains("Run a component locally on Parquet files"), "{out}");
     assert!(out.contains("--fuel"), "{out}");
 }
+
+#[test]
+fn rollback_and_purge_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let v1 = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/dags/dev.yaml")).unwrap();
+    let v2 = v1.replace(r#"min_value: "1000000""#, r#"min_value: "5000000""#);
+    assert_ne!(v1, v2, "the example DAG has the threshold this test edits");
+    std::fs::write(dir.path().join("v1.yaml"), &v1).unwrap();
+    std::fs::write(dir.path().join("v2.yaml"), &v2).unwrap();
+    let db = "--db=sqlite:sys.db";
+    let version = |dir: &Path| {
+        let o = trace(&["datasets", db, "--org", "acme"], dir);
+        let line = stdout(&o).lines().find(|l| l.starts_with("erc20_transfers")).unwrap().to_owned();
+        line.split_whitespace().nth(3).unwrap().to_owned()
+    };
+    assert!(trace(&["deploy", "v1.yaml", db, "--org", "acme"], dir.path()).status.success());
+    let first = version(dir.path());
+    assert!(trace(&["deploy", "v2.yaml", db, "--org", "acme"], dir.path()).status.success());
+    let second = version(dir.path());
+    assert_ne!(first, second, "a new threshold is a new dataset version");
+
+    let o = trace(&["rollback", "blocks_pipeline", db, "--org", "acme"], dir.path());
+    assert!(stdout(&o).contains("rolled back `blocks_pipeline` v2 -> v1"), "{}{}", stdout(&o), stderr(&o));
+    assert_eq!(version(dir.path()), first);
+
+    // Files of the unused version (as a worker would have written them).
+    let objects = dir.path().join("objects");
+    let uuid = stdout(&trace(&["datasets", db, "--org", "acme"], dir.path()))
+        .lines()
+        .find(|l| l.starts_with("erc20_transfers"))
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    let files = objects.join(format!("org/1/dataset/{uuid}/version/{second}"));
+    std::fs::create_dir_all(&files).unwrap();
+    std::fs::write(files.join("0_10.parquet"), b"rows").unwrap();
+    let keep = objects.join(format!("org/1/dataset/{uuid}/version/{first}"));
+    std::fs::create_dir_all(&keep).unwrap();
+    std::fs::write(keep.join("0_10.parquet"), b"rows").unwrap();
+
+    let storage = format!("--storage=file://{}", objects.display());
+    let o = trace(&["dataset", "purge", "erc20_transfers", "--version", &first, &storage, db, "--org", "acme"], dir.path());
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("is what its DAG's active version serves; it cannot be purged"), "{}", stderr(&o));
+    let o = trace(&["dataset", "purge", "erc20_transfers", "--version", &second, &storage, db, "--org", "acme"], dir.path());
+    assert!(stdout(&o).contains("0 partition(s) unregistered, 1 file(s) deleted"), "{}{}", stdout(&o), stderr(&o));
+    assert!(!files.join("0_10.parquet").exists());
+    assert!(keep.join("0_10.parquet").exists(), "purge removes only what it names");
+}

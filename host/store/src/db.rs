@@ -6,6 +6,7 @@ use trace_dag::Dag;
 
 use crate::error::StoreError;
 use crate::model::*;
+use crate::lifecycle::{Lifecycle, Purged, RolledBack};
 use crate::registry::{AuditEntry, DatasetView, Principal, Registry, Role, UserId};
 use crate::{PgStore, SqliteStore, Store};
 
@@ -128,5 +129,14 @@ impl Registry for Db {
     }
     async fn set_read_roles(&self, org: OrgId, dataset: &str, roles: &[String], actor: &str, now: Millis) -> Result<(), StoreError> {
         both!(self, s => s.set_read_roles(org, dataset, roles, actor, now).await)
+    }
+}
+
+impl Lifecycle for Db {
+    async fn rollback(&self, org: OrgId, dag: &str, actor: &str, now: Millis) -> Result<RolledBack, StoreError> {
+        both!(self, s => s.rollback(org, dag, actor, now).await)
+    }
+    async fn purge_version(&self, org: OrgId, dataset: &str, version_uuid: &str, actor: &str, now: Millis) -> Result<Purged, StoreError> {
+        both!(self, s => s.purge_version(org, dataset, version_uuid, actor, now).await)
     }
 }

@@ -21,6 +21,16 @@ pub enum StoreError {
     BadPartition { task: TaskId, output: u32, why: String },
     #[error("task {task} input {input} covers too many partitions: more than limit={limit}")]
     TooManyPartitions { task: TaskId, input: u32, limit: usize },
+    #[error("DAG {0:?} does not exist")]
+    NoSuchDag(String),
+    #[error("DAG {0:?} has no version before its active one to roll back to")]
+    NothingToRollBackTo(String),
+    #[error("DAG {dag:?} version {version} points at a purged dataset version; it cannot be made active again")]
+    RollbackOntoPurged { dag: String, version: i32 },
+    #[error("dataset {dataset:?} has no version {version:?}")]
+    NoSuchDatasetVersion { dataset: String, version: String },
+    #[error("dataset {dataset:?} version {version:?} is what its DAG's active version serves; it cannot be purged")]
+    VersionInUse { dataset: String, version: String },
     #[error("org {0:?} already exists")]
     OrgExists(String),
     #[error("user {0:?} already exists in this org")]

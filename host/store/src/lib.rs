@@ -12,6 +12,7 @@ mod backend;
 mod batch;
 mod db;
 mod error;
+mod lifecycle;
 mod migrate;
 mod model;
 mod registry;
@@ -20,6 +21,7 @@ mod sql;
 pub use backend::{PgStore, SqliteStore};
 pub use db::Db;
 pub use error::StoreError;
+pub use lifecycle::{Lifecycle, Purged, RolledBack};
 pub use model::*;
 pub use registry::{AuditEntry, DatasetView, Principal, Registry, Role, UserId};
 

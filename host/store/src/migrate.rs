@@ -9,6 +9,7 @@ pub(crate) const POSTGRES: &[(i64, &str)] = &[
     (3, include_str!("../../../migrations/postgres/0003_identity_and_datasets.sql")),
     (4, include_str!("../../../migrations/postgres/0004_audit_append_only.sql")),
     (5, include_str!("../../../migrations/postgres/0005_dataset_partitions.sql")),
+    (6, include_str!("../../../migrations/postgres/0006_purged_versions.sql")),
 ];
 
 /// (version, SQL) for SQLite.
@@ -18,6 +19,7 @@ pub(crate) const SQLITE: &[(i64, &str)] = &[
     (3, include_str!("../../../migrations/sqlite/0003_identity_and_datasets.sql")),
     (4, include_str!("../../../migrations/sqlite/0004_audit_append_only.sql")),
     (5, include_str!("../../../migrations/sqlite/0005_dataset_partitions.sql")),
+    (6, include_str!("../../../migrations/sqlite/0006_purged_versions.sql")),
 ];
 
 pub(crate) const CREATE_TABLE: &str =

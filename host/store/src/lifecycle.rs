@@ -1,0 +1,112 @@
+//! A DAG's versions over time: roll back to the previous version (one
+//! transaction swapping the active version, and with it the dataset-version
+//! pointer set, and canceling the rolled-back version's queued work), and
+//! purge a dataset version no active DAG version points at.
+
+use sqlx::Row;
+
+use crate::error::{DbContext, StoreError};
+use crate::model::{Millis, OrgId};
+use crate::sql::AUDIT;
+use crate::{PgStore, SqliteStore};
+
+/// What a rollback did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RolledBack {
+    pub from_version: i32,
+    pub to_version: i32,
+    /// Pending tasks of the rolled-back version, canceled.
+    pub canceled: u64,
+    /// Running ones, asked to stop (cooperative cancel).
+    pub stopping: u64,
+}
+
+/// What a purge removed from the registry; the caller deletes the files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Purged {
+    pub dataset_uuid: String,
+    pub version_uuid: String,
+    /// Object keys of the partitions that were registered.
+    pub object_keys: Vec<String>,
+}
+
+#[allow(async_fn_in_trait, reason = "used through generics, not trait objects")]
+pub trait Lifecycle: Send + Sync {
+    /// Make the version before the active one active again.
+    async fn rollback(&self, org: OrgId, dag: &str, actor: &str, now: Millis) -> Result<RolledBack, StoreError>;
+    /// Forget version `version_uuid` of dataset `dataset`: its partitions'
+    /// rows go (returned, for deleting the files); the version stays as
+    /// history, marked purged. Refused while the active DAG version uses it.
+    async fn purge_version(&self, org: OrgId, dataset: &str, version_uuid: &str, actor: &str, now: Millis) -> Result<Purged, StoreError>;
+}
+
+const DAG_VERSIONS: &str = "SELECT g.id, g.active_version_id, v.id, v.version FROM dags g JOIN dag_versions v ON v.dag_id = g.id \
+     WHERE g.org_id = $1 AND g.name = $2 ORDER BY v.version";
+const PURGED_POINTERS: &str = "SELECT COUNT(*) FROM dag_dataset_pointers p JOIN dataset_versions v ON v.id = p.dataset_version_id \
+     WHERE p.dag_version_id = $1 AND v.purged_at IS NOT NULL";
+const ACTIVATE: &str = "UPDATE dags SET active_version_id = $1 WHERE id = $2";
+const CANCEL_QUEUED: &str = "UPDATE tasks SET status = 'canceled', updated_at = $2 \
+     WHERE status = 'pending' AND job_id IN (SELECT id FROM jobs WHERE dag_version_id = $1)";
+const STOP_RUNNING: &str = "UPDATE tasks SET cancel_requested = 1, updated_at = $2 \
+     WHERE status = 'running' AND job_id IN (SELECT id FROM jobs WHERE dag_version_id = $1)";
+const VERSION_OF: &str = "SELECT v.id, d.uuid, v.purged_at, \
+     (SELECT COUNT(*) FROM dags g JOIN dag_dataset_pointers p ON p.dag_version_id = g.active_version_id \
+      WHERE p.dataset_version_id = v.id) \
+     FROM datasets d JOIN dataset_versions v ON v.dataset_id = d.id WHERE d.org_id = $1 AND d.name = $2 AND v.uuid = $3";
+const PARTITION_KEYS: &str = "SELECT object_key FROM dataset_partitions WHERE dataset_version_id = $1 ORDER BY object_key";
+const DELETE_PARTITIONS: &str = "DELETE FROM dataset_partitions WHERE dataset_version_id = $1";
+const MARK_PURGED: &str = "UPDATE dataset_versions SET purged_at = $2 WHERE id = $1";
+
+macro_rules! lifecycle_impl {
+    ($store:ty) => {
+        impl Lifecycle for $store {
+            async fn rollback(&self, org: OrgId, dag: &str, actor: &str, now: Millis) -> Result<RolledBack, StoreError> {
+                let mut tx = self.begin().await?;
+                let rows = sqlx::query(self.q(DAG_VERSIONS)).bind(org).bind(dag).fetch_all(&mut *tx).await.during("reading DAG versions")?;
+                let Some(first) = rows.first() else { return Err(StoreError::NoSuchDag(dag.to_owned())) };
+                let (dag_id, active): (i64, Option<i64>) = (first.get(0), first.get(1));
+                let versions: Vec<(i64, i32)> = rows.iter().map(|r| (r.get(2), r.get(3))).collect();
+                let position = versions.iter().position(|(id, _)| Some(*id) == active);
+                let (from, to) = match position {
+                    Some(i) if i > 0 => (versions[i], versions[i - 1]),
+                    _ => return Err(StoreError::NothingToRollBackTo(dag.to_owned())),
+                };
+                let purged: i64 = sqlx::query_scalar(self.q(PURGED_POINTERS)).bind(to.0).fetch_one(&mut *tx).await.during("checking pointers")?;
+                if purged > 0 {
+                    return Err(StoreError::RollbackOntoPurged { dag: dag.to_owned(), version: to.1 });
+                }
+                sqlx::query(self.q(ACTIVATE)).bind(to.0).bind(dag_id).execute(&mut *tx).await.during("activating a DAG version")?;
+                let canceled = sqlx::query(self.q(CANCEL_QUEUED)).bind(from.0).bind(now).execute(&mut *tx).await.during("canceling queued work")?.rows_affected();
+                let stopping = sqlx::query(self.q(STOP_RUNNING)).bind(from.0).bind(now).execute(&mut *tx).await.during("stopping running work")?.rows_affected();
+                sqlx::query(self.q(AUDIT)).bind(now).bind(actor).bind("dag.rollback")
+                    .bind(format!("{dag} v{} -> v{}: {canceled} canceled, {stopping} stopping", from.1, to.1))
+                    .execute(&mut *tx).await.during("auditing")?;
+                tx.commit().await.during("committing a rollback")?;
+                Ok(RolledBack { from_version: from.1, to_version: to.1, canceled, stopping })
+            }
+
+            async fn purge_version(&self, org: OrgId, dataset: &str, version_uuid: &str, actor: &str, now: Millis) -> Result<Purged, StoreError> {
+                let mut tx = self.begin().await?;
+                let row = sqlx::query(self.q(VERSION_OF)).bind(org).bind(dataset).bind(version_uuid)
+                    .fetch_optional(&mut *tx).await.during("finding a dataset version")?
+                    .ok_or_else(|| StoreError::NoSuchDatasetVersion { dataset: dataset.to_owned(), version: version_uuid.to_owned() })?;
+                let (version_id, dataset_uuid, in_use): (i64, String, i64) = (row.get(0), row.get(1), row.get(3));
+                if in_use > 0 {
+                    return Err(StoreError::VersionInUse { dataset: dataset.to_owned(), version: version_uuid.to_owned() });
+                }
+                let object_keys: Vec<String> = sqlx::query_scalar(self.q(PARTITION_KEYS)).bind(version_id)
+                    .fetch_all(&mut *tx).await.during("listing partitions")?;
+                sqlx::query(self.q(DELETE_PARTITIONS)).bind(version_id).execute(&mut *tx).await.during("deleting partitions")?;
+                sqlx::query(self.q(MARK_PURGED)).bind(version_id).bind(now).execute(&mut *tx).await.during("marking a version purged")?;
+                sqlx::query(self.q(AUDIT)).bind(now).bind(actor).bind("dataset.purge")
+                    .bind(format!("{dataset} version {version_uuid}: {} partition(s)", object_keys.len()))
+                    .execute(&mut *tx).await.during("auditing")?;
+                tx.commit().await.during("committing a purge")?;
+                Ok(Purged { dataset_uuid, version_uuid: version_uuid.to_owned(), object_keys })
+            }
+        }
+    };
+}
+
+lifecycle_impl!(PgStore);
+lifecycle_impl!(SqliteStore);

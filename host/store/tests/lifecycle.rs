@@ -1,0 +1,84 @@
+//! Rollback and purge, on SQLite and on PostgreSQL.
+
+mod support;
+
+use trace_store::*;
+
+const T0: Millis = 1_000_000;
+
+const V1: &str = r#"name: erc20
+jobs:
+  - name: blocks
+    kind: source
+    operator: src.wasm
+  - name: transfers
+    operator: udf.wasm
+    inputs:
+      - from: { job: blocks, output: 0 }
+    config: { min_value: 100 }
+  - name: counts
+    operator: count.wasm
+    inputs:
+      - from: { job: blocks, output: 0 }
+publish:
+  - { job: transfers, output_index: 0, dataset: erc20_transfers }
+  - { job: counts, output_index: 0, dataset: block_counts }
+"#;
+
+fn dag(text: &str) -> trace_dag::Dag {
+    trace_dag::parse("dag.yaml", text).unwrap()
+}
+
+async fn version_of<S: Registry>(s: &S, org: OrgId, name: &str) -> String {
+    s.datasets(org).await.unwrap().into_iter().find(|d| d.name == name).unwrap().version.unwrap()
+}
+
+async fn rollback_restores_the_previous_pointer_set_and_cancels_queued_work<S: Store + Registry + Lifecycle>(s: S) {
+    let org = s.create_org("acme", T0).await.unwrap();
+    s.deploy(org, &dag(V1), V1, "ann", T0).await.unwrap();
+    let (t1, c1) = (version_of(&s, org, "erc20_transfers").await, version_of(&s, org, "block_counts").await);
+    let v2 = V1.replace("min_value: 100", "min_value: 500");
+    let d2 = s.deploy(org, &dag(&v2), &v2, "ann", T0 + 1).await.unwrap();
+    let t2 = version_of(&s, org, "erc20_transfers").await;
+    assert_ne!(t2, t1);
+    assert_eq!(version_of(&s, org, "block_counts").await, c1);
+    let queued = s.trigger(d2.job("blocks"), "r1", Some((0, 10)), "ann", T0 + 2).await.unwrap().tasks[0];
+
+    let back = s.rollback(org, "erc20", "user:ann", T0 + 3).await.unwrap();
+    assert_eq!(back, RolledBack { from_version: 2, to_version: 1, canceled: 1, stopping: 0 });
+    assert_eq!(version_of(&s, org, "erc20_transfers").await, t1, "readers see the previous version again");
+    assert_eq!(version_of(&s, org, "block_counts").await, c1);
+    assert_eq!(s.task(queued).await.unwrap().status, TaskStatus::Canceled);
+    assert!(s.active_job(org, "erc20", "blocks").await.unwrap().is_some());
+    assert_eq!(s.audit_tail(1).await.unwrap()[0].action, "dag.rollback");
+
+    let err = s.rollback(org, "erc20", "user:ann", T0 + 4).await.unwrap_err();
+    assert!(matches!(err, StoreError::NothingToRollBackTo(_)), "{err}");
+    assert!(matches!(s.rollback(org, "nope", "user:ann", T0).await, Err(StoreError::NoSuchDag(_))));
+}
+on_both!(rollback_restores_the_previous_pointer_set_and_cancels_queued_work);
+
+async fn purge_removes_only_an_unused_version<S: Store + Registry + Lifecycle>(s: S) {
+    let org = s.create_org("acme", T0).await.unwrap();
+    s.deploy(org, &dag(V1), V1, "ann", T0).await.unwrap();
+    let t1 = version_of(&s, org, "erc20_transfers").await;
+    let v2 = V1.replace("min_value: 100", "min_value: 500");
+    s.deploy(org, &dag(&v2), &v2, "ann", T0 + 1).await.unwrap();
+    let t2 = version_of(&s, org, "erc20_transfers").await;
+
+    let err = s.purge_version(org, "erc20_transfers", &t2, "root", T0).await.unwrap_err();
+    assert!(matches!(err, StoreError::VersionInUse { .. }), "the active version's data stays: {err}");
+    let purged = s.purge_version(org, "erc20_transfers", &t1, "root", T0).await.unwrap();
+    assert_eq!((purged.version_uuid.as_str(), purged.object_keys.len()), (t1.as_str(), 0));
+    assert_eq!(version_of(&s, org, "erc20_transfers").await, t2, "the version in use is untouched");
+    assert!(matches!(
+        s.purge_version(org, "erc20_transfers", "00000000-0000-4000-8000-000000000000", "root", T0).await,
+        Err(StoreError::NoSuchDatasetVersion { .. })
+    ));
+    // DAG version 1 points at the purged version: it cannot come back.
+    let err = s.rollback(org, "erc20", "root", T0 + 2).await.unwrap_err();
+    assert!(matches!(err, StoreError::RollbackOntoPurged { version: 1, .. }), "{err}");
+    assert_eq!(version_of(&s, org, "erc20_transfers").await, t2, "a refused rollback changes nothing");
+    assert_eq!(s.audit_tail(1).await.unwrap()[0].action, "dataset.purge");
+}
+on_both!(purge_removes_only_an_unused_version);
