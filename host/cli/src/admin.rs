@@ -18,13 +18,13 @@ pub struct Target {
     pub org: String,
 }
 
-async fn open(t: &Target) -> anyhow::Result<Db> {
+pub(crate) async fn open(t: &Target) -> anyhow::Result<Db> {
     let db = Db::open(&t.db).await.with_context(|| format!("opening the system database {}", t.db))?;
     db.migrate().await.context("migrating the system database")?;
     Ok(db)
 }
 
-async fn org(db: &Db, t: &Target) -> anyhow::Result<OrgId> {
+pub(crate) async fn org(db: &Db, t: &Target) -> anyhow::Result<OrgId> {
     match db.org_id(&t.org).await? {
         Some(id) => Ok(id),
         None => bail!("org {:?} does not exist; deploy a DAG first (`trace deploy`)", t.org),
@@ -32,11 +32,11 @@ async fn org(db: &Db, t: &Target) -> anyhow::Result<OrgId> {
 }
 
 /// Who the audit log names for direct database operations: the OS user.
-fn actor() -> String {
+pub(crate) fn actor() -> String {
     format!("local:{}", std::env::var("USER").unwrap_or_else(|_| "unknown".to_owned()))
 }
 
-fn block_on<T>(f: impl std::future::Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
+pub(crate) fn block_on<T>(f: impl std::future::Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
     tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the async runtime")?.block_on(f)
 }
 

@@ -71,6 +71,10 @@ pub enum Command {
         #[command(flatten)]
         target: crate::admin::Target,
     },
+    /// Run a source over a large range in chunks, in parallel up to the
+    /// job's concurrency, showing progress (done/total, rows, rate, ETA).
+    /// The same command again resumes it.
+    Backfill(crate::backfill::BackfillArgs),
     /// Make the DAG's previous version active again: its dataset versions
     /// become current, queued work of the rolled-back version is canceled.
     Rollback {
@@ -176,6 +180,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Task { id, target } => crate::admin::task(&target, id),
         Command::Cancel { id, target } => crate::admin::cancel(&target, id),
         Command::Datasets { target } => crate::admin::datasets(&target),
+        Command::Backfill(args) => crate::backfill::run(args),
         Command::Rollback { dag, target } => crate::admin::rollback(&target, &dag),
         Command::Dataset(DatasetCommand::Purge { dataset, version, storage, target }) => crate::admin::purge(&target, &dataset, &version, &storage),
         Command::User(UserCommand::Add { name, role, target }) => crate::admin::add_user(&target, &name, &role),

@@ -2,6 +2,7 @@
 //! errors print with their whole chain.
 
 mod admin;
+mod backfill;
 mod cli;
 mod dag;
 mod dev;

@@ -256,6 +256,16 @@ async fn server_and_workers_run_a_dag_over_http_and_sqs() {
     let (status, _) = api.get("/api/v1/datasets/units/partitions", &vic).await;
     assert_eq!(status, 404, "private datasets' partitions are not listed to others");
 
+    // A backfill: chunks run by the workers, progress until done; the same
+    // command again resumes (nothing new to trigger).
+    let backfill = ["backfill", "writes", "units", "--range", "100..150", "--chunk", "10", "--every", "200ms"];
+    let out = run_ok(&backfill, &env, &cache);
+    assert!(out.contains("5 chunk(s) of 10, 5 new, 0 already triggered"), "{out}");
+    let last = out.lines().last().unwrap();
+    assert!(last.contains("chunks 5/5 done, 0 running, 0 pending, 0 failed | rows 50 |") && last.ends_with("done"), "{out}");
+    let out = run_ok(&backfill, &env, &cache);
+    assert!(out.contains("0 new, 5 already triggered") && out.lines().last().unwrap().contains("chunks 5/5 done"), "{out}");
+
     // SIGTERM stops the server cleanly.
     // SAFETY: signalling our own child process.
     unsafe { libc::kill(server.0.id() as i32, libc::SIGTERM) };

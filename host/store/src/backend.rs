@@ -179,6 +179,33 @@ fn event_key(producer: &str, job: i64, e: &EmittedEvent) -> String {
 macro_rules! store_impl {
     ($store:ty, $db:ty, $conn:ty, $migrations:expr) => {
         impl $store {
+            /// One trigger event and its source task inside `tx`.
+            async fn trigger_in(&self, tx: &mut $conn, job: JobId, run_id: &str, range: Option<(u64, u64)>, now: Millis) -> Result<Ingested, StoreError> {
+                let row = sqlx::query(self.q(sql::JOB_INFO)).bind(job).fetch_optional(&mut *tx).await.during("reading a job")?
+                    .ok_or(StoreError::NoSuchJob(job))?;
+                let org: i64 = row.get(1);
+                let e = EmittedEvent { output: 0, partition_key: range.map(|(s, e)| format!("{s}_{e}")).unwrap_or_default(), range, cursor: None };
+                let key = format!("run:{run_id}/trigger:{job}/{}", e.discriminator());
+                let (start, end) = range.map_or((None, None), |(s, e)| (Some(s as i64), Some(e as i64)));
+                let inserted: Option<i64> = sqlx::query_scalar(self.q(sql::INSERT_EVENT))
+                    .bind(org).bind(job).bind(None::<i64>).bind(-1i32).bind(&e.partition_key)
+                    .bind(start).bind(end).bind(None::<String>).bind(&key).bind(now)
+                    .fetch_optional(&mut *tx).await.during("recording a trigger")?;
+                let result = match inserted {
+                    None => {
+                        let event_id: i64 = sqlx::query_scalar(self.q(sql::EVENT_BY_KEY)).bind(&key)
+                            .fetch_one(&mut *tx).await.during("finding a duplicate trigger")?;
+                        Ingested { event_id, duplicate: true, tasks: Vec::new() }
+                    }
+                    Some(event_id) => {
+                        let tasks: Vec<i64> = sqlx::query_scalar(self.q(sql::INSERT_TASK)).bind(org).bind(job).bind(event_id).bind(now)
+                            .fetch_all(&mut *tx).await.during("creating a source task")?;
+                        Ingested { event_id, duplicate: false, tasks }
+                    }
+                };
+                Ok(result)
+            }
+
             /// Ingest events emitted by `task` of `job`, checking output indexes.
             async fn ingest_emitted(&self, tx: &mut $conn, task: TaskId, job: JobId, events: &[EmittedEvent], now: Millis) -> Result<Vec<Ingested>, StoreError> {
                 if events.is_empty() {
@@ -394,34 +421,36 @@ macro_rules! store_impl {
 
             async fn trigger(&self, job: JobId, run_id: &str, range: Option<(u64, u64)>, actor: &str, now: Millis) -> Result<Ingested, StoreError> {
                 let mut tx = self.begin().await?;
-                let row = sqlx::query(self.q(sql::JOB_INFO)).bind(job).fetch_optional(&mut *tx).await.during("reading a job")?
-                    .ok_or(StoreError::NoSuchJob(job))?;
-                let org: i64 = row.get(1);
-                let e = EmittedEvent { output: 0, partition_key: range.map(|(s, e)| format!("{s}_{e}")).unwrap_or_default(), range, cursor: None };
-                let key = format!("run:{run_id}/trigger:{job}/{}", e.discriminator());
-                let (start, end) = range.map_or((None, None), |(s, e)| (Some(s as i64), Some(e as i64)));
-                let inserted: Option<i64> = sqlx::query_scalar(self.q(sql::INSERT_EVENT))
-                    .bind(org).bind(job).bind(None::<i64>).bind(-1i32).bind(&e.partition_key)
-                    .bind(start).bind(end).bind(None::<String>).bind(&key).bind(now)
-                    .fetch_optional(&mut *tx).await.during("recording a trigger")?;
-                let result = match inserted {
-                    None => {
-                        let event_id: i64 = sqlx::query_scalar(self.q(sql::EVENT_BY_KEY)).bind(&key)
-                            .fetch_one(&mut *tx).await.during("finding a duplicate trigger")?;
-                        Ingested { event_id, duplicate: true, tasks: Vec::new() }
-                    }
-                    Some(event_id) => {
-                        let tasks: Vec<i64> = sqlx::query_scalar(self.q(sql::INSERT_TASK)).bind(org).bind(job).bind(event_id).bind(now)
-                            .fetch_all(&mut *tx).await.during("creating a source task")?;
-                        Ingested { event_id, duplicate: false, tasks }
-                    }
-                };
+                let result = self.trigger_in(&mut tx, job, run_id, range, now).await?;
                 if !result.duplicate {
                     sqlx::query(self.q(sql::AUDIT)).bind(now).bind(actor).bind("job.trigger")
                         .bind(format!("job {job} run {run_id}")).execute(&mut *tx).await.during("auditing")?;
                 }
                 tx.commit().await.during("committing a trigger")?;
                 Ok(result)
+            }
+
+            async fn trigger_many(&self, job: JobId, runs: &[(String, (u64, u64))], actor: &str, now: Millis) -> Result<Vec<Ingested>, StoreError> {
+                let mut tx = self.begin().await?;
+                let mut out = Vec::with_capacity(runs.len());
+                for (run_id, range) in runs {
+                    out.push(self.trigger_in(&mut tx, job, run_id, Some(*range), now).await?);
+                }
+                let new = out.iter().filter(|i| !i.duplicate).count();
+                if new > 0 {
+                    sqlx::query(self.q(sql::AUDIT)).bind(now).bind(actor).bind("job.backfill")
+                        .bind(format!("job {job}: {new} new run(s) of {}", runs.len())).execute(&mut *tx).await.during("auditing")?;
+                }
+                tx.commit().await.during("committing triggers")?;
+                Ok(out)
+            }
+
+            async fn run_progress(&self, job: JobId, run_prefix: &str) -> Result<RunProgress, StoreError> {
+                let pattern = sql::like_prefix(&format!("run:{run_prefix}"));
+                let rows = sqlx::query(self.q(sql::RUN_COUNTS)).bind(job).bind(&pattern).fetch_all(&self.pool).await.during("counting a run's tasks")?;
+                let counts = rows.iter().map(|r| (TaskStatus::parse(r.get::<String, _>(0).as_str()), r.get(1))).collect();
+                let total: i64 = sqlx::query_scalar(self.q(sql::RUN_ROWS)).bind(job).bind(&pattern).fetch_one(&self.pool).await.during("counting a run's rows")?;
+                Ok(RunProgress { counts, rows: total as u64 })
             }
 
             async fn post_events(&self, auth: &AttemptAuth, events: &[EmittedEvent], now: Millis) -> Result<Vec<Ingested>, StoreError> {

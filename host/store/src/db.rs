@@ -49,6 +49,12 @@ impl Store for Db {
     async fn trigger(&self, job: JobId, run_id: &str, range: Option<(u64, u64)>, actor: &str, now: Millis) -> Result<Ingested, StoreError> {
         both!(self, s => s.trigger(job, run_id, range, actor, now).await)
     }
+    async fn trigger_many(&self, job: JobId, runs: &[(String, (u64, u64))], actor: &str, now: Millis) -> Result<Vec<Ingested>, StoreError> {
+        both!(self, s => s.trigger_many(job, runs, actor, now).await)
+    }
+    async fn run_progress(&self, job: JobId, run_prefix: &str) -> Result<RunProgress, StoreError> {
+        both!(self, s => s.run_progress(job, run_prefix).await)
+    }
     async fn post_events(&self, auth: &AttemptAuth, events: &[EmittedEvent], now: Millis) -> Result<Vec<Ingested>, StoreError> {
         both!(self, s => s.post_events(auth, events, now).await)
     }

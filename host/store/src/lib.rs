@@ -47,6 +47,15 @@ pub trait Store: Send + Sync {
     /// `run_id` twice is one run (a restarted source is a retry, not a new run).
     async fn trigger(&self, job: JobId, run_id: &str, range: Option<(u64, u64)>, actor: &str, now: Millis) -> Result<Ingested, StoreError>;
 
+    /// Start many runs of a source job in one transaction (a backfill's
+    /// chunks): run ids already triggered are duplicates, so repeating a
+    /// backfill resumes it.
+    async fn trigger_many(&self, job: JobId, runs: &[(String, (u64, u64))], actor: &str, now: Millis) -> Result<Vec<Ingested>, StoreError>;
+
+    /// How the source tasks of job `job` whose run ids start with
+    /// `run_prefix` stand, and the rows their outputs committed.
+    async fn run_progress(&self, job: JobId, run_prefix: &str) -> Result<RunProgress, StoreError>;
+
     /// Accept mid-task events from the current attempt.
     async fn post_events(&self, auth: &AttemptAuth, events: &[EmittedEvent], now: Millis) -> Result<Vec<Ingested>, StoreError>;
 

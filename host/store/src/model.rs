@@ -286,3 +286,21 @@ pub struct PartitionView {
     pub rows: u64,
     pub bytes: u64,
 }
+
+/// Progress of a set of runs (a backfill).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunProgress {
+    pub counts: Vec<(TaskStatus, i64)>,
+    /// Rows in the partitions those tasks committed.
+    pub rows: u64,
+}
+
+impl RunProgress {
+    pub fn count(&self, status: TaskStatus) -> i64 {
+        self.counts.iter().filter(|(s, _)| *s == status).map(|(_, n)| n).sum()
+    }
+
+    pub fn total(&self) -> i64 {
+        self.counts.iter().map(|(_, n)| n).sum()
+    }
+}

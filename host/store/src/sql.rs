@@ -128,3 +128,23 @@ pub(crate) fn insert_subscriber_tasks(n: usize) -> String {
 pub(crate) fn placeholders(first: usize, n: usize) -> String {
     (first..first + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
 }
+
+/// Source tasks of job `$1` whose trigger key matches `$2` (a LIKE pattern).
+pub(crate) const RUN_COUNTS: &str = "SELECT t.status, COUNT(*) FROM tasks t JOIN events e ON e.id = t.event_id \
+     WHERE t.job_id = $1 AND e.idempotency_key LIKE $2 ESCAPE '\\' GROUP BY t.status";
+pub(crate) const RUN_ROWS: &str = "SELECT CAST(COALESCE(SUM(pt.row_count), 0) AS BIGINT) FROM dataset_partitions pt \
+     JOIN tasks t ON t.id = pt.task_id JOIN events e ON e.id = t.event_id \
+     WHERE t.job_id = $1 AND e.idempotency_key LIKE $2 ESCAPE '\\'";
+
+/// `prefix` as a LIKE pattern matching itself and anything after it.
+pub(crate) fn like_prefix(prefix: &str) -> String {
+    let mut out = String::with_capacity(prefix.len() + 1);
+    for c in prefix.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}

@@ -360,3 +360,24 @@ async fn claims_can_carry_the_full_payload<S: Store>(s: S) {
     assert_eq!(next[0].range, Some((20, 30)));
 }
 on_both!(claims_can_carry_the_full_payload);
+
+async fn a_backfill_is_triggered_once_and_resumes<S: Store>(s: S) {
+    let (_, d) = deployed(&s).await;
+    let chunks: Vec<(String, (u64, u64))> = (0..5u64).map(|i| (format!("backfill:b_1:{}", i * 10), (i * 10, i * 10 + 10))).collect();
+    let first = s.trigger_many(d.job("src"), &chunks, "tester", T0).await.unwrap();
+    assert!(first.iter().all(|i| !i.duplicate && i.tasks.len() == 1));
+    // Run again (a resumed backfill): nothing new.
+    let again = s.trigger_many(d.job("src"), &chunks, "tester", T0).await.unwrap();
+    assert!(again.iter().all(|i| i.duplicate));
+    // A run whose label merely starts alike, and LIKE wildcards, are not counted.
+    s.trigger_many(d.job("src"), &[("backfill:b_10:0".to_owned(), (0, 1))], "tester", T0).await.unwrap();
+    s.trigger_many(d.job("src"), &[("backfill:bx1:0".to_owned(), (0, 1))], "tester", T0).await.unwrap();
+
+    let progress = s.run_progress(d.job("src"), "backfill:b_1:").await.unwrap();
+    assert_eq!((progress.total(), progress.count(TaskStatus::Pending), progress.rows), (5, 5, 0));
+    let claim = s.claim(1, T0).await.unwrap().pop().unwrap();
+    s.complete(&claim.auth(), &Outcome::Succeeded, &[], &vec![], T0).await.unwrap();
+    let progress = s.run_progress(d.job("src"), "backfill:b_1:").await.unwrap();
+    assert_eq!((progress.total(), progress.count(TaskStatus::Completed)), (5, 1));
+}
+on_both!(a_backfill_is_triggered_once_and_resumes);
