@@ -262,3 +262,61 @@ async fn outputs_land_in_storage_under_id_only_paths_when_their_task_completes()
         assert_eq!(rows, 5, "{p:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rewriting_a_range_replaces_its_files_and_reruns_exactly_its_downstream() {
+    use trace_store::Registry;
+    let dir = tempfile::tempdir().unwrap();
+    let storage = trace_storage::Storage::local(&dir.path().join("objects")).unwrap();
+    let db = Arc::new(Db::Sqlite(SqliteStore::open(&dir.path().join("trace.db")).await.unwrap()));
+    db.migrate().await.unwrap();
+    let org = db.create_org("acme", now_millis()).await.unwrap();
+    let d = db.deploy(org, &trace_dag::parse("writes.yaml", WRITES).unwrap(), WRITES, "tester", now_millis()).await.unwrap();
+
+    let queue: Arc<dyn TaskQueue> = Arc::new(InProcessQueue::default());
+    let wake = Arc::new(Notify::new());
+    let (stop, stopped) = watch::channel(false);
+    let runtime = Arc::new(Runtime::new(RuntimeConfig::default()).unwrap());
+    let dispatcher = tokio::spawn(dispatcher::run(db.clone(), queue.clone(), wake.clone(), DispatcherConfig::default(), stopped));
+    let ctx = WorkerContext::new(Arc::new(Embedded::new(db.clone())), queue.clone(), runtime, OperatorDir(operators().to_owned()), wake.clone());
+    let worker = tokio::spawn(worker::run(Arc::new(ctx.with_storage(storage.clone()))));
+    let settle = || async {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while db.open_tasks(org).await.unwrap() > 0 {
+            assert!(std::time::Instant::now() < deadline, "the run did not finish");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+
+    // Two ranges, then [0, 3) again (a replace of that range).
+    db.trigger(d.job("units"), "first", Some((0, 3)), "tester", now_millis()).await.unwrap();
+    db.trigger(d.job("units"), "other", Some((3, 6)), "tester", now_millis()).await.unwrap();
+    wake.notify_one();
+    settle().await;
+    let before = db.partitions(org, "counts").await.unwrap();
+    assert_eq!(before.len(), 6);
+    db.trigger(d.job("units"), "again", Some((0, 3)), "tester", now_millis()).await.unwrap();
+    wake.notify_one();
+    settle().await;
+    let _ = stop.send(true);
+    queue.close();
+    dispatcher.await.unwrap().unwrap();
+    worker.await.unwrap().unwrap();
+
+    // Exactly the downstream of [0, 3) ran again: 3 more counting tasks, not 6.
+    let counted = db.tasks_of_job(d.job("counted")).await.unwrap();
+    assert_eq!(counted.len(), 6 + 3);
+    let mut reran: Vec<_> = counted[6..].iter().map(|t| t.event_range.unwrap()).collect();
+    reran.sort();
+    assert_eq!(reran, vec![(0, 1), (1, 2), (2, 3)]);
+    // Same keys, same number of files: the rewrite replaced them.
+    let after = db.partitions(org, "counts").await.unwrap();
+    let keys = |p: &[trace_store::PartitionView]| p.iter().map(|x| x.object_key.clone()).collect::<Vec<_>>();
+    assert_eq!(keys(&after), keys(&before));
+    let units = db.partitions(org, "units").await.unwrap();
+    assert_eq!(units.iter().map(|p| p.range.unwrap()).collect::<Vec<_>>(), vec![(0, 3), (3, 6)]);
+    let dataset = db.datasets(org).await.unwrap().into_iter().find(|x| x.name == "counts").unwrap();
+    let version = dataset.version.unwrap();
+    let files = storage.list(&trace_storage::paths::version_prefix(org, &dataset.uuid, &version).unwrap()).await.unwrap();
+    assert_eq!(files.len(), 6, "{files:?}");
+}
