@@ -41,7 +41,7 @@ pub(crate) fn block_on<T>(f: impl std::future::Future<Output = anyhow::Result<T>
 }
 
 /// `trace deploy FILE`
-pub fn deploy(t: &Target, file: &PathBuf) -> anyhow::Result<ExitCode> {
+pub fn deploy(t: &Target, file: &PathBuf, staged: bool) -> anyhow::Result<ExitCode> {
     let yaml = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     let dag = match trace_dag::parse(&file.display().to_string(), &yaml) {
         Ok(d) => d,
@@ -57,6 +57,14 @@ pub fn deploy(t: &Target, file: &PathBuf) -> anyhow::Result<ExitCode> {
             Some(id) => id,
             None => db.create_org(&t.org, now).await?,
         };
+        if staged {
+            let d = db.stage(org, &dag, &yaml, &actor(), now).await.context("staging")?;
+            println!(
+                "staged DAG `{}` version {} ({} jobs) for org `{}`; the active version is unchanged until `trace cutover {} {}`",
+                dag.name, d.version, d.jobs.len(), t.org, dag.name, d.version
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
         let d = db.deploy(org, &dag, &yaml, &actor(), now).await.context("deploying")?;
         println!("deployed DAG `{}` version {} ({} jobs) for org `{}`", dag.name, d.version, d.jobs.len(), t.org);
         Ok(ExitCode::SUCCESS)
@@ -64,12 +72,17 @@ pub fn deploy(t: &Target, file: &PathBuf) -> anyhow::Result<ExitCode> {
 }
 
 /// `trace trigger DAG JOB`
-pub fn trigger(t: &Target, dag: &str, job: &str, range: Option<(u64, u64)>, run_id: &str) -> anyhow::Result<ExitCode> {
+pub fn trigger(t: &Target, dag: &str, job: &str, range: Option<(u64, u64)>, run_id: &str, version: Option<i32>) -> anyhow::Result<ExitCode> {
     block_on(async {
         let db = open(t).await?;
         let org = org(&db, t).await?;
-        let Some(job_id) = db.active_job(org, dag, job).await? else {
-            bail!("DAG `{dag}` has no job `{job}` in its active version (org `{}`)", t.org);
+        let job_id = match version {
+            None => db.active_job(org, dag, job).await?,
+            Some(v) => db.version_job(org, dag, v, job).await?,
+        };
+        let Some(job_id) = job_id else {
+            let which = version.map_or("its active version".to_owned(), |v| format!("version {v}"));
+            bail!("DAG `{dag}` has no job `{job}` in {which} (org `{}`)", t.org);
         };
         let r = db.trigger(job_id, run_id, range, &actor(), now_millis()).await?;
         if r.duplicate {
@@ -235,6 +248,20 @@ pub fn purge(t: &Target, dataset: &str, version: &str, storage: &str) -> anyhow:
             "purged `{dataset}` version {version}: {} partition(s) unregistered, {deleted} file(s) deleted from {}",
             purged.object_keys.len(),
             storage.location()
+        );
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// `trace cutover DAG VERSION`
+pub fn cutover(t: &Target, dag: &str, version: i32) -> anyhow::Result<ExitCode> {
+    block_on(async {
+        let db = open(t).await?;
+        let org = org(&db, t).await?;
+        let r = db.cutover(org, dag, version, &actor(), now_millis()).await?;
+        println!(
+            "cut over `{dag}` v{} -> v{}: {} queued task(s) of v{} canceled, {} running task(s) asked to stop",
+            r.from_version, r.to_version, r.canceled, r.from_version, r.stopping
         );
         Ok(ExitCode::SUCCESS)
     })

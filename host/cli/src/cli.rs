@@ -35,6 +35,20 @@ pub enum Command {
     /// Deploy a DAG file as a new active version (creates the org if needed).
     Deploy {
         file: std::path::PathBuf,
+        /// Record the version without activating it: readers keep the
+        /// current one while its jobs fill the new dataset versions
+        /// (`trace trigger --version`, `trace backfill --version`); then
+        /// `trace cutover`.
+        #[arg(long)]
+        staged: bool,
+        #[command(flatten)]
+        target: crate::admin::Target,
+    },
+    /// Make a staged DAG version active: one transaction swapping the
+    /// dataset-version pointer set (readers see all old or all new).
+    Cutover {
+        dag: String,
+        version: i32,
         #[command(flatten)]
         target: crate::admin::Target,
     },
@@ -50,6 +64,9 @@ pub enum Command {
         /// Durable run id: the same id twice is the same run.
         #[arg(long, default_value = "manual")]
         run_id: String,
+        /// A DAG version other than the active one (a staged version).
+        #[arg(long)]
+        version: Option<i32>,
         #[command(flatten)]
         target: crate::admin::Target,
     },
@@ -174,8 +191,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Dev(args) => crate::dev::run(args),
         Command::Server(args) => crate::distributed::server(args),
         Command::Worker(args) => crate::distributed::worker(args),
-        Command::Deploy { file, target } => crate::admin::deploy(&target, &file),
-        Command::Trigger { dag, job, range, run_id, target } => crate::admin::trigger(&target, &dag, &job, range, &run_id),
+        Command::Deploy { file, staged, target } => crate::admin::deploy(&target, &file, staged),
+        Command::Cutover { dag, version, target } => crate::admin::cutover(&target, &dag, version),
+        Command::Trigger { dag, job, range, run_id, version, target } => crate::admin::trigger(&target, &dag, &job, range, &run_id, version),
         Command::Tasks { limit, target } => crate::admin::tasks(&target, limit),
         Command::Task { id, target } => crate::admin::task(&target, id),
         Command::Cancel { id, target } => crate::admin::cancel(&target, id),

@@ -227,6 +227,21 @@ fn rollback_and_purge_from_the_command_line() {
     assert!(stdout(&o).contains("rolled back `blocks_pipeline` v2 -> v1"), "{}{}", stdout(&o), stderr(&o));
     assert_eq!(version(dir.path()), first);
 
+    // Staged: invisible until the cutover, which makes it current at once.
+    let o = trace(&["deploy", "v2.yaml", "--staged", db, "--org", "acme"], dir.path());
+    assert!(stdout(&o).contains("staged DAG `blocks_pipeline` version 3"), "{}{}", stdout(&o), stderr(&o));
+    assert_eq!(version(dir.path()), first);
+    let o = trace(&["trigger", "blocks_pipeline", "blocks", "--version", "3", "--range", "0..10", "--run-id", "fill", db, "--org", "acme"], dir.path());
+    assert!(stdout(&o).contains("triggered run \"fill\""), "{}{}", stdout(&o), stderr(&o));
+    let o = trace(&["cutover", "blocks_pipeline", "3", db, "--org", "acme"], dir.path());
+    assert!(stdout(&o).contains("cut over `blocks_pipeline` v1 -> v3"), "{}{}", stdout(&o), stderr(&o));
+    let third = version(dir.path());
+    assert!(third != first && third != second, "v3 has a dataset version of its own");
+    // Rollback returns to what was active before (v1), not to v2.
+    let o = trace(&["rollback", "blocks_pipeline", db, "--org", "acme"], dir.path());
+    assert!(stdout(&o).contains("rolled back `blocks_pipeline` v3 -> v1"), "{}{}", stdout(&o), stderr(&o));
+    assert_eq!(version(dir.path()), first);
+
     // Files of the unused version (as a worker would have written them).
     let objects = dir.path().join("objects");
     let uuid = stdout(&trace(&["datasets", db, "--org", "acme"], dir.path()))

@@ -179,6 +179,64 @@ fn event_key(producer: &str, job: i64, e: &EmittedEvent) -> String {
 macro_rules! store_impl {
     ($store:ty, $db:ty, $conn:ty, $migrations:expr) => {
         impl $store {
+            /// Record a new DAG version; make it active now (`activate`), or
+            /// leave it staged for a later cutover.
+            async fn record_version(&self, org: OrgId, dag: &Dag, yaml: &str, actor: &str, now: Millis, activate: bool) -> Result<Deployed, StoreError> {
+                let mut tx = self.begin().await?;
+                sqlx::query(self.q(sql::UPSERT_DAG)).bind(org).bind(&dag.name).execute(&mut *tx).await.during("creating a DAG")?;
+                let dag_id: i64 = sqlx::query_scalar(self.q(sql::DAG_ID)).bind(org).bind(&dag.name)
+                    .fetch_one(&mut *tx).await.during("finding a DAG")?;
+                let version: i32 = sqlx::query_scalar(self.q(sql::NEXT_VERSION)).bind(dag_id)
+                    .fetch_one(&mut *tx).await.during("numbering a DAG version")?;
+                let previous: Option<i64> = sqlx::query_scalar(self.q(sql::ACTIVE_VERSION)).bind(dag_id)
+                    .fetch_one(&mut *tx).await.during("reading the active DAG version")?;
+                let version_id: i64 = sqlx::query_scalar(self.q(sql::INSERT_VERSION)).bind(dag_id).bind(version).bind(yaml).bind(now).bind(actor)
+                    .fetch_one(&mut *tx).await.during("recording a DAG version")?;
+                let mut jobs: Vec<(String, JobId)> = Vec::new();
+                for job in &dag.jobs {
+                    let kind = match job.kind { JobKind::Source => "source", JobKind::Transform => "transform" };
+                    // Validated when the DAG was parsed.
+                    let timeout_ms = parse_duration(&job.timeout).map(|d| d.as_millis() as i64).unwrap_or(60_000);
+                    let id: i64 = sqlx::query_scalar(self.q(sql::INSERT_JOB))
+                        .bind(version_id).bind(&job.name).bind(kind).bind(&job.operator).bind(job.outputs as i32)
+                        .bind(job.config.to_string()).bind(materialization_hash(job)).bind(&job.pool)
+                        .bind(job.effective_concurrency(dag) as i32).bind(job.max_attempts as i32).bind(timeout_ms)
+                        .fetch_one(&mut *tx).await.during("recording a job")?;
+                    jobs.push((job.name.clone(), id));
+                }
+                let id_of = |name: &str| jobs.iter().find(|(n, _)| n == name).map(|(_, id)| *id);
+                for (job, (_, job_id)) in dag.jobs.iter().zip(&jobs) {
+                    for (index, input) in job.inputs.iter().enumerate() {
+                        let (from_job, from_output, from_dataset) = match &input.from {
+                            InputSource::Job { job, output } => (id_of(job), Some(*output as i32), None),
+                            InputSource::Dataset { dataset } => (None, None, Some(dataset.clone())),
+                        };
+                        sqlx::query(self.q(sql::INSERT_JOB_INPUT)).bind(*job_id).bind(index as i32)
+                            .bind(from_job).bind(from_output).bind(from_dataset)
+                            .execute(&mut *tx).await.during("wiring a job input")?;
+                    }
+                }
+                for (pool, spec) in &dag.worker_pools {
+                    for (index, slot) in spec.slots.iter().enumerate() {
+                        let env = serde_json::to_string(&slot.env).expect("a string map serializes");
+                        let secret_env = serde_json::to_string(&slot.secret_env).expect("a string map serializes");
+                        sqlx::query(self.q(sql::INSERT_SLOT)).bind(version_id).bind(pool).bind(index as i32)
+                            .bind(env).bind(secret_env).execute(&mut *tx).await.during("recording a worker slot")?;
+                    }
+                }
+                self.register_datasets(&mut *tx, org, dag_id, version_id, previous, dag, now).await?;
+                if activate {
+                    sqlx::query(self.q(sql::SET_PREVIOUS_ACTIVE)).bind(version_id).bind(previous)
+                        .execute(&mut *tx).await.during("recording the previous version")?;
+                    sqlx::query(self.q(sql::ACTIVATE_VERSION)).bind(version_id).bind(dag_id)
+                        .execute(&mut *tx).await.during("activating a DAG version")?;
+                }
+                sqlx::query(self.q(sql::AUDIT)).bind(now).bind(actor).bind(if activate { "dag.deploy" } else { "dag.stage" })
+                    .bind(format!("{} v{version}", dag.name)).execute(&mut *tx).await.during("auditing")?;
+                tx.commit().await.during("committing a deploy")?;
+                Ok(Deployed { org, dag_id, version_id, version, jobs })
+            }
+
             /// One trigger event and its source task inside `tx`.
             async fn trigger_in(&self, tx: &mut $conn, job: JobId, run_id: &str, range: Option<(u64, u64)>, now: Millis) -> Result<Ingested, StoreError> {
                 let row = sqlx::query(self.q(sql::JOB_INFO)).bind(job).fetch_optional(&mut *tx).await.during("reading a job")?
@@ -368,55 +426,16 @@ macro_rules! store_impl {
             }
 
             async fn deploy(&self, org: OrgId, dag: &Dag, yaml: &str, actor: &str, now: Millis) -> Result<Deployed, StoreError> {
-                let mut tx = self.begin().await?;
-                sqlx::query(self.q(sql::UPSERT_DAG)).bind(org).bind(&dag.name).execute(&mut *tx).await.during("creating a DAG")?;
-                let dag_id: i64 = sqlx::query_scalar(self.q(sql::DAG_ID)).bind(org).bind(&dag.name)
-                    .fetch_one(&mut *tx).await.during("finding a DAG")?;
-                let version: i32 = sqlx::query_scalar(self.q(sql::NEXT_VERSION)).bind(dag_id)
-                    .fetch_one(&mut *tx).await.during("numbering a DAG version")?;
-                let previous: Option<i64> = sqlx::query_scalar(self.q(sql::ACTIVE_VERSION)).bind(dag_id)
-                    .fetch_one(&mut *tx).await.during("reading the active DAG version")?;
-                let version_id: i64 = sqlx::query_scalar(self.q(sql::INSERT_VERSION)).bind(dag_id).bind(version).bind(yaml).bind(now).bind(actor)
-                    .fetch_one(&mut *tx).await.during("recording a DAG version")?;
-                let mut jobs: Vec<(String, JobId)> = Vec::new();
-                for job in &dag.jobs {
-                    let kind = match job.kind { JobKind::Source => "source", JobKind::Transform => "transform" };
-                    // Validated when the DAG was parsed.
-                    let timeout_ms = parse_duration(&job.timeout).map(|d| d.as_millis() as i64).unwrap_or(60_000);
-                    let id: i64 = sqlx::query_scalar(self.q(sql::INSERT_JOB))
-                        .bind(version_id).bind(&job.name).bind(kind).bind(&job.operator).bind(job.outputs as i32)
-                        .bind(job.config.to_string()).bind(materialization_hash(job)).bind(&job.pool)
-                        .bind(job.effective_concurrency(dag) as i32).bind(job.max_attempts as i32).bind(timeout_ms)
-                        .fetch_one(&mut *tx).await.during("recording a job")?;
-                    jobs.push((job.name.clone(), id));
-                }
-                let id_of = |name: &str| jobs.iter().find(|(n, _)| n == name).map(|(_, id)| *id);
-                for (job, (_, job_id)) in dag.jobs.iter().zip(&jobs) {
-                    for (index, input) in job.inputs.iter().enumerate() {
-                        let (from_job, from_output, from_dataset) = match &input.from {
-                            InputSource::Job { job, output } => (id_of(job), Some(*output as i32), None),
-                            InputSource::Dataset { dataset } => (None, None, Some(dataset.clone())),
-                        };
-                        sqlx::query(self.q(sql::INSERT_JOB_INPUT)).bind(*job_id).bind(index as i32)
-                            .bind(from_job).bind(from_output).bind(from_dataset)
-                            .execute(&mut *tx).await.during("wiring a job input")?;
-                    }
-                }
-                for (pool, spec) in &dag.worker_pools {
-                    for (index, slot) in spec.slots.iter().enumerate() {
-                        let env = serde_json::to_string(&slot.env).expect("a string map serializes");
-                        let secret_env = serde_json::to_string(&slot.secret_env).expect("a string map serializes");
-                        sqlx::query(self.q(sql::INSERT_SLOT)).bind(version_id).bind(pool).bind(index as i32)
-                            .bind(env).bind(secret_env).execute(&mut *tx).await.during("recording a worker slot")?;
-                    }
-                }
-                self.register_datasets(&mut *tx, org, dag_id, version_id, previous, dag, now).await?;
-                sqlx::query(self.q(sql::ACTIVATE_VERSION)).bind(version_id).bind(dag_id)
-                    .execute(&mut *tx).await.during("activating a DAG version")?;
-                sqlx::query(self.q(sql::AUDIT)).bind(now).bind(actor).bind("dag.deploy")
-                    .bind(format!("{} v{version}", dag.name)).execute(&mut *tx).await.during("auditing")?;
-                tx.commit().await.during("committing a deploy")?;
-                Ok(Deployed { org, dag_id, version_id, version, jobs })
+                self.record_version(org, dag, yaml, actor, now, true).await
+            }
+
+            async fn stage(&self, org: OrgId, dag: &Dag, yaml: &str, actor: &str, now: Millis) -> Result<Deployed, StoreError> {
+                self.record_version(org, dag, yaml, actor, now, false).await
+            }
+
+            async fn version_job(&self, org: OrgId, dag: &str, version: i32, job: &str) -> Result<Option<JobId>, StoreError> {
+                sqlx::query_scalar(self.q(sql::VERSION_JOB)).bind(org).bind(dag).bind(version).bind(job)
+                    .fetch_optional(&self.pool).await.during("finding a job")
             }
 
             async fn trigger(&self, job: JobId, run_id: &str, range: Option<(u64, u64)>, actor: &str, now: Millis) -> Result<Ingested, StoreError> {

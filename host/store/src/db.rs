@@ -46,6 +46,12 @@ impl Store for Db {
     async fn deploy(&self, org: OrgId, dag: &Dag, yaml: &str, actor: &str, now: Millis) -> Result<Deployed, StoreError> {
         both!(self, s => s.deploy(org, dag, yaml, actor, now).await)
     }
+    async fn stage(&self, org: OrgId, dag: &Dag, yaml: &str, actor: &str, now: Millis) -> Result<Deployed, StoreError> {
+        both!(self, s => s.stage(org, dag, yaml, actor, now).await)
+    }
+    async fn version_job(&self, org: OrgId, dag: &str, version: i32, job: &str) -> Result<Option<JobId>, StoreError> {
+        both!(self, s => s.version_job(org, dag, version, job).await)
+    }
     async fn trigger(&self, job: JobId, run_id: &str, range: Option<(u64, u64)>, actor: &str, now: Millis) -> Result<Ingested, StoreError> {
         both!(self, s => s.trigger(job, run_id, range, actor, now).await)
     }
@@ -141,6 +147,9 @@ impl Registry for Db {
 impl Lifecycle for Db {
     async fn rollback(&self, org: OrgId, dag: &str, actor: &str, now: Millis) -> Result<RolledBack, StoreError> {
         both!(self, s => s.rollback(org, dag, actor, now).await)
+    }
+    async fn cutover(&self, org: OrgId, dag: &str, version: i32, actor: &str, now: Millis) -> Result<RolledBack, StoreError> {
+        both!(self, s => s.cutover(org, dag, version, actor, now).await)
     }
     async fn purge_version(&self, org: OrgId, dataset: &str, version_uuid: &str, actor: &str, now: Millis) -> Result<Purged, StoreError> {
         both!(self, s => s.purge_version(org, dataset, version_uuid, actor, now).await)

@@ -23,6 +23,10 @@ pub enum StoreError {
     TooManyPartitions { task: TaskId, input: u32, limit: usize },
     #[error("DAG {0:?} does not exist")]
     NoSuchDag(String),
+    #[error("DAG {dag:?} has no version {version}")]
+    NoSuchDagVersion { dag: String, version: i32 },
+    #[error("DAG {dag:?} version {version} is already the active one")]
+    AlreadyActive { dag: String, version: i32 },
     #[error("DAG {0:?} has no version before its active one to roll back to")]
     NothingToRollBackTo(String),
     #[error("DAG {dag:?} version {version} points at a purged dataset version; it cannot be made active again")]

@@ -43,6 +43,15 @@ pub trait Store: Send + Sync {
     /// `actor` is recorded as the deployer and in the audit log.
     async fn deploy(&self, org: OrgId, dag: &Dag, yaml: &str, actor: &str, now: Millis) -> Result<Deployed, StoreError>;
 
+    /// Record a new version of `dag` like [`deploy`](Store::deploy) but leave
+    /// the active version (and so every reader) where it is: the staged
+    /// version's jobs can run and fill its new dataset versions, and
+    /// [`Lifecycle::cutover`] makes it active in one transaction.
+    async fn stage(&self, org: OrgId, dag: &Dag, yaml: &str, actor: &str, now: Millis) -> Result<Deployed, StoreError>;
+
+    /// Job `job` of version `version` of DAG `dag` (active or not).
+    async fn version_job(&self, org: OrgId, dag: &str, version: i32, job: &str) -> Result<Option<JobId>, StoreError>;
+
     /// Start a run of a source job: one trigger event, one task. The same
     /// `run_id` twice is one run (a restarted source is a retry, not a new run).
     async fn trigger(&self, job: JobId, run_id: &str, range: Option<(u64, u64)>, actor: &str, now: Millis) -> Result<Ingested, StoreError>;

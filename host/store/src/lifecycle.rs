@@ -10,7 +10,7 @@ use crate::model::{Millis, OrgId};
 use crate::sql::AUDIT;
 use crate::{PgStore, SqliteStore};
 
-/// What a rollback did.
+/// What a rollback or cutover did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RolledBack {
     pub from_version: i32,
@@ -32,19 +32,25 @@ pub struct Purged {
 
 #[allow(async_fn_in_trait, reason = "used through generics, not trait objects")]
 pub trait Lifecycle: Send + Sync {
-    /// Make the version before the active one active again.
+    /// Make the version that was active before the active one active again.
     async fn rollback(&self, org: OrgId, dag: &str, actor: &str, now: Millis) -> Result<RolledBack, StoreError>;
+    /// Make staged version `version` active: one transaction swapping the
+    /// active version and so the dataset-version pointer set (a reader sees
+    /// all old or all new, never a mix); queued work of the version it
+    /// replaces is canceled, running work asked to stop.
+    async fn cutover(&self, org: OrgId, dag: &str, version: i32, actor: &str, now: Millis) -> Result<RolledBack, StoreError>;
     /// Forget version `version_uuid` of dataset `dataset`: its partitions'
     /// rows go (returned, for deleting the files); the version stays as
     /// history, marked purged. Refused while the active DAG version uses it.
     async fn purge_version(&self, org: OrgId, dataset: &str, version_uuid: &str, actor: &str, now: Millis) -> Result<Purged, StoreError>;
 }
 
-const DAG_VERSIONS: &str = "SELECT g.id, g.active_version_id, v.id, v.version FROM dags g JOIN dag_versions v ON v.dag_id = g.id \
+const DAG_VERSIONS: &str = "SELECT g.id, g.active_version_id, v.id, v.version, v.previous_active_id FROM dags g JOIN dag_versions v ON v.dag_id = g.id \
      WHERE g.org_id = $1 AND g.name = $2 ORDER BY v.version";
 const PURGED_POINTERS: &str = "SELECT COUNT(*) FROM dag_dataset_pointers p JOIN dataset_versions v ON v.id = p.dataset_version_id \
      WHERE p.dag_version_id = $1 AND v.purged_at IS NOT NULL";
 const ACTIVATE: &str = "UPDATE dags SET active_version_id = $1 WHERE id = $2";
+const SET_PREVIOUS_ACTIVE: &str = crate::sql::SET_PREVIOUS_ACTIVE;
 const CANCEL_QUEUED: &str = "UPDATE tasks SET status = 'canceled', updated_at = $2 \
      WHERE status = 'pending' AND job_id IN (SELECT id FROM jobs WHERE dag_version_id = $1)";
 const STOP_RUNNING: &str = "UPDATE tasks SET cancel_requested = 1, updated_at = $2 \
@@ -59,30 +65,56 @@ const MARK_PURGED: &str = "UPDATE dataset_versions SET purged_at = $2 WHERE id =
 
 macro_rules! lifecycle_impl {
     ($store:ty) => {
-        impl Lifecycle for $store {
-            async fn rollback(&self, org: OrgId, dag: &str, actor: &str, now: Millis) -> Result<RolledBack, StoreError> {
+        impl $store {
+            /// Make `to` (or, for `None`, the version before the active one)
+            /// the active version of `dag`, in one transaction.
+            async fn switch(&self, org: OrgId, dag: &str, to: Option<i32>, actor: &str, now: Millis) -> Result<RolledBack, StoreError> {
                 let mut tx = self.begin().await?;
                 let rows = sqlx::query(self.q(DAG_VERSIONS)).bind(org).bind(dag).fetch_all(&mut *tx).await.during("reading DAG versions")?;
                 let Some(first) = rows.first() else { return Err(StoreError::NoSuchDag(dag.to_owned())) };
                 let (dag_id, active): (i64, Option<i64>) = (first.get(0), first.get(1));
                 let versions: Vec<(i64, i32)> = rows.iter().map(|r| (r.get(2), r.get(3))).collect();
+                let previous: Vec<Option<i64>> = rows.iter().map(|r| r.get(4)).collect();
                 let position = versions.iter().position(|(id, _)| Some(*id) == active);
-                let (from, to) = match position {
-                    Some(i) if i > 0 => (versions[i], versions[i - 1]),
-                    _ => return Err(StoreError::NothingToRollBackTo(dag.to_owned())),
+                let before = |i: usize| previous[i].and_then(|p| versions.iter().find(|(id, _)| *id == p).copied());
+                let (from, target, action) = match (to, position) {
+                    (None, Some(i)) => match before(i) {
+                        Some(t) => (versions[i], t, "dag.rollback"),
+                        None => return Err(StoreError::NothingToRollBackTo(dag.to_owned())),
+                    },
+                    (None, None) => return Err(StoreError::NothingToRollBackTo(dag.to_owned())),
+                    (Some(v), Some(i)) => match versions.iter().find(|(_, n)| *n == v) {
+                        Some(t) if t.0 != versions[i].0 => (versions[i], *t, "dag.cutover"),
+                        Some(_) => return Err(StoreError::AlreadyActive { dag: dag.to_owned(), version: v }),
+                        None => return Err(StoreError::NoSuchDagVersion { dag: dag.to_owned(), version: v }),
+                    },
+                    (Some(v), None) => return Err(StoreError::NoSuchDagVersion { dag: dag.to_owned(), version: v }),
                 };
-                let purged: i64 = sqlx::query_scalar(self.q(PURGED_POINTERS)).bind(to.0).fetch_one(&mut *tx).await.during("checking pointers")?;
+                let purged: i64 = sqlx::query_scalar(self.q(PURGED_POINTERS)).bind(target.0).fetch_one(&mut *tx).await.during("checking pointers")?;
                 if purged > 0 {
-                    return Err(StoreError::RollbackOntoPurged { dag: dag.to_owned(), version: to.1 });
+                    return Err(StoreError::RollbackOntoPurged { dag: dag.to_owned(), version: target.1 });
                 }
-                sqlx::query(self.q(ACTIVATE)).bind(to.0).bind(dag_id).execute(&mut *tx).await.during("activating a DAG version")?;
+                if action == "dag.cutover" {
+                    sqlx::query(self.q(SET_PREVIOUS_ACTIVE)).bind(target.0).bind(from.0).execute(&mut *tx).await.during("recording the previous version")?;
+                }
+                sqlx::query(self.q(ACTIVATE)).bind(target.0).bind(dag_id).execute(&mut *tx).await.during("activating a DAG version")?;
                 let canceled = sqlx::query(self.q(CANCEL_QUEUED)).bind(from.0).bind(now).execute(&mut *tx).await.during("canceling queued work")?.rows_affected();
                 let stopping = sqlx::query(self.q(STOP_RUNNING)).bind(from.0).bind(now).execute(&mut *tx).await.during("stopping running work")?.rows_affected();
-                sqlx::query(self.q(AUDIT)).bind(now).bind(actor).bind("dag.rollback")
-                    .bind(format!("{dag} v{} -> v{}: {canceled} canceled, {stopping} stopping", from.1, to.1))
+                sqlx::query(self.q(AUDIT)).bind(now).bind(actor).bind(action)
+                    .bind(format!("{dag} v{} -> v{}: {canceled} canceled, {stopping} stopping", from.1, target.1))
                     .execute(&mut *tx).await.during("auditing")?;
-                tx.commit().await.during("committing a rollback")?;
-                Ok(RolledBack { from_version: from.1, to_version: to.1, canceled, stopping })
+                tx.commit().await.during("committing a version switch")?;
+                Ok(RolledBack { from_version: from.1, to_version: target.1, canceled, stopping })
+            }
+        }
+
+        impl Lifecycle for $store {
+            async fn rollback(&self, org: OrgId, dag: &str, actor: &str, now: Millis) -> Result<RolledBack, StoreError> {
+                self.switch(org, dag, None, actor, now).await
+            }
+
+            async fn cutover(&self, org: OrgId, dag: &str, version: i32, actor: &str, now: Millis) -> Result<RolledBack, StoreError> {
+                self.switch(org, dag, Some(version), actor, now).await
             }
 
             async fn purge_version(&self, org: OrgId, dataset: &str, version_uuid: &str, actor: &str, now: Millis) -> Result<Purged, StoreError> {

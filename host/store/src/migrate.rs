@@ -10,6 +10,7 @@ pub(crate) const POSTGRES: &[(i64, &str)] = &[
     (4, include_str!("../../../migrations/postgres/0004_audit_append_only.sql")),
     (5, include_str!("../../../migrations/postgres/0005_dataset_partitions.sql")),
     (6, include_str!("../../../migrations/postgres/0006_purged_versions.sql")),
+    (7, include_str!("../../../migrations/postgres/0007_activation_history.sql")),
 ];
 
 /// (version, SQL) for SQLite.
@@ -20,6 +21,7 @@ pub(crate) const SQLITE: &[(i64, &str)] = &[
     (4, include_str!("../../../migrations/sqlite/0004_audit_append_only.sql")),
     (5, include_str!("../../../migrations/sqlite/0005_dataset_partitions.sql")),
     (6, include_str!("../../../migrations/sqlite/0006_purged_versions.sql")),
+    (7, include_str!("../../../migrations/sqlite/0007_activation_history.sql")),
 ];
 
 pub(crate) const CREATE_TABLE: &str =

@@ -25,6 +25,8 @@ pub(crate) const INSERT_JOB_INPUT: &str = "INSERT INTO job_inputs (job_id, input
 pub(crate) const INSERT_SLOT: &str = "INSERT INTO worker_slots (dag_version_id, pool, slot_index, env, secret_env) \
      VALUES ($1, $2, $3, $4, $5)";
 pub(crate) const ACTIVATE_VERSION: &str = "UPDATE dags SET active_version_id = $1 WHERE id = $2";
+/// Remember what was active before version `$1` (`$2`), for rollback.
+pub(crate) const SET_PREVIOUS_ACTIVE: &str = "UPDATE dag_versions SET previous_active_id = $2 WHERE id = $1";
 pub(crate) const AUDIT: &str = "INSERT INTO audit_log (at, actor, action, detail) VALUES ($1, $2, $3, $4)";
 
 pub(crate) const JOB_INFO: &str = "SELECT j.outputs, d.org_id, j.kind FROM jobs j \
@@ -82,6 +84,8 @@ pub(crate) const STATUS_COUNTS: &str = "SELECT status, COUNT(*) FROM tasks WHERE
 pub(crate) const ORG_BY_NAME: &str = "SELECT id FROM orgs WHERE name = $1";
 pub(crate) const ACTIVE_JOB: &str = "SELECT j.id FROM dags d JOIN jobs j ON j.dag_version_id = d.active_version_id \
      WHERE d.org_id = $1 AND d.name = $2 AND j.name = $3";
+pub(crate) const VERSION_JOB: &str = "SELECT j.id FROM dags d JOIN dag_versions v ON v.dag_id = d.id JOIN jobs j ON j.dag_version_id = v.id \
+     WHERE d.org_id = $1 AND d.name = $2 AND v.version = $3 AND j.name = $4";
 pub(crate) const ATTEMPTS: &str = "SELECT attempt, started_at, deadline_at, finished_at, outcome FROM task_attempts \
      WHERE task_id = $1 ORDER BY attempt";
 

@@ -82,3 +82,97 @@ async fn purge_removes_only_an_unused_version<S: Store + Registry + Lifecycle>(s
     assert_eq!(s.audit_tail(1).await.unwrap()[0].action, "dataset.purge");
 }
 on_both!(purge_removes_only_an_unused_version);
+
+/// Run `ranges` through `blocks` (a job of any version): each source task
+/// emits its range, each `transfers` task commits one file. Returns the
+/// object keys written.
+async fn fill<S: Store>(s: &S, org: OrgId, blocks: JobId, ranges: &[(u64, u64)], now: Millis) -> Vec<String> {
+    for (i, r) in ranges.iter().enumerate() {
+        s.trigger(blocks, &format!("fill-{blocks}-{i}"), Some(*r), "ann", now).await.unwrap();
+    }
+    let mut keys = Vec::new();
+    loop {
+        let claimed = s.claim_payloads(64, now).await.unwrap();
+        if claimed.is_empty() {
+            break;
+        }
+        let reports: Vec<Completion> = claimed
+            .iter()
+            .map(|p| {
+                let (start, end) = p.range.unwrap();
+                let mut c = Completion { auth: p.attempt.clone().unwrap(), outcome: Outcome::Succeeded, events: vec![], state: vec![], partitions: vec![] };
+                if p.job_name == "blocks" {
+                    c.events.push(EmittedEvent { output: 0, partition_key: format!("{start}_{end}"), range: Some((start, end)), cursor: None });
+                } else if p.job_name == "transfers" {
+                    let to = &p.outputs_to[0];
+                    let key = format!("org/{org}/dataset/{}/version/{}/{start}_{end}.parquet", to.dataset_uuid, to.version_uuid);
+                    keys.push(key.clone());
+                    c.partitions.push(WrittenPartition {
+                        output: 0,
+                        version_uuid: to.version_uuid.clone(),
+                        partition_key: format!("{start}_{end}"),
+                        range: Some((start, end)),
+                        object_key: key,
+                        staging_key: "staged".into(),
+                        rows: 1,
+                        bytes: 1,
+                    });
+                }
+                c
+            })
+            .collect();
+        for r in s.complete_many(&reports, now).await.unwrap() {
+            r.unwrap();
+        }
+    }
+    keys.sort();
+    keys
+}
+
+async fn cutover_is_atomic_for_a_concurrent_reader<S: Store + Registry + Lifecycle>(s: S) {
+    let org = s.create_org("acme", T0).await.unwrap();
+    let d1 = s.deploy(org, &dag(V1), V1, "ann", T0).await.unwrap();
+    let old = fill(&s, org, d1.job("blocks"), &[(0, 10), (10, 20), (20, 30)], T0).await;
+    let old_version = version_of(&s, org, "erc20_transfers").await;
+
+    // Stage v2: readers keep v1 while v2's jobs fill its new version.
+    let v2 = V1.replace("min_value: 100", "min_value: 500");
+    let d2 = s.stage(org, &dag(&v2), &v2, "ann", T0 + 1).await.unwrap();
+    assert_eq!(version_of(&s, org, "erc20_transfers").await, old_version, "a staged version is invisible");
+    let blocks2 = s.version_job(org, "erc20", d2.version, "blocks").await.unwrap().unwrap();
+    assert_eq!(s.active_job(org, "erc20", "blocks").await.unwrap(), Some(d1.job("blocks")));
+    let new = fill(&s, org, blocks2, &[(0, 10), (10, 20), (20, 30)], T0 + 2).await;
+    assert_ne!(old, new);
+    let keys = |p: Vec<PartitionView>| p.into_iter().map(|x| x.object_key).collect::<Vec<_>>();
+    assert_eq!(keys(s.partitions(org, "erc20_transfers").await.unwrap()), old);
+
+    // A reader polls while the cutover commits: every read is all old or all new.
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let reader = async {
+        let mut seen = Vec::new();
+        while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+            let mut k = keys(s.partitions(org, "erc20_transfers").await.unwrap());
+            k.sort();
+            seen.push(k);
+        }
+        seen
+    };
+    let switch = async {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        let switched = s.cutover(org, "erc20", d2.version, "ann", T0 + 3).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        switched
+    };
+    let (seen, switched) = tokio::join!(reader, switch);
+    assert_eq!((switched.from_version, switched.to_version), (1, 2));
+    assert!(seen.iter().all(|k| *k == old || *k == new), "a read mixed versions");
+    assert!(seen.first() == Some(&old) && seen.last() == Some(&new), "{} reads", seen.len());
+
+    assert!(matches!(s.cutover(org, "erc20", 2, "ann", T0).await, Err(StoreError::AlreadyActive { .. })));
+    assert!(matches!(s.cutover(org, "erc20", 9, "ann", T0).await, Err(StoreError::NoSuchDagVersion { .. })));
+    s.rollback(org, "erc20", "ann", T0 + 4).await.unwrap();
+    assert_eq!(keys(s.partitions(org, "erc20_transfers").await.unwrap()), old, "rollback restores the old files' version");
+    assert_eq!(s.audit_tail(2).await.unwrap().iter().map(|e| e.action.as_str()).collect::<Vec<_>>(), vec!["dag.rollback", "dag.cutover"]);
+}
+on_both!(cutover_is_atomic_for_a_concurrent_reader);
