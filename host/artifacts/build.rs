@@ -10,6 +10,7 @@ const GUESTS: &[(&str, &str, &str)] = &[
     ("NOOP", "op-noop", "op_noop"),
     ("PACER", "op-pacer", "op_pacer"),
     ("ROW_COUNT", "op-row-count", "op_row_count"),
+    ("SYNTHETIC_BLOCKS", "op-synthetic-blocks", "op_synthetic_blocks"),
     ("ERC20_TRANSFERS", "op-erc20-transfers", "op_erc20_transfers"),
     ("RANGE_AGGREGATOR", "op-range-aggregator", "op_range_aggregator"),
     ("RANGE_SPLITTER", "op-range-splitter", "op_range_splitter"),

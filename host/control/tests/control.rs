@@ -320,3 +320,89 @@ async fn rewriting_a_range_replaces_its_files_and_reruns_exactly_its_downstream(
     let files = storage.list(&trace_storage::paths::version_prefix(org, &dataset.uuid, &version).unwrap()).await.unwrap();
     assert_eq!(files.len(), 6, "{files:?}");
 }
+
+/// Rows of `dataset`'s current version: (block_number, value as text) per row.
+async fn transfer_rows(db: &Db, org: i64, objects: &Path, dataset: &str) -> Vec<(u64, u64, String)> {
+    use trace_store::Registry;
+    let mut rows = Vec::new();
+    for p in db.partitions(org, dataset).await.unwrap() {
+        let (start, end) = p.range.unwrap();
+        let mut source = trace_batches::ParquetSource::open(&objects.join(&p.object_key), 8192).unwrap();
+        while let Some(ipc) = trace_core::BatchSource::next_batch(&mut source).unwrap() {
+            for batch in trace_batches::decode_ipc(&ipc).unwrap() {
+                let blocks = batch.column(0).as_any().downcast_ref::<arrow_array::UInt64Array>().unwrap();
+                let values = batch.column(5).as_any().downcast_ref::<arrow_array::Decimal256Array>().unwrap();
+                for i in 0..batch.num_rows() {
+                    assert!((start..end).contains(&blocks.value(i)), "row of block {} in window [{start}, {end})", blocks.value(i));
+                    rows.push((start, blocks.value(i), values.value(i).to_string()));
+                }
+            }
+        }
+    }
+    rows
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_pipeline_rematerializes_cuts_over_and_rolls_back() {
+    use trace_store::{Lifecycle, Registry};
+    let dir = tempfile::tempdir().unwrap();
+    let objects = dir.path().join("objects");
+    let storage = trace_storage::Storage::local(&objects).unwrap();
+    let db = Arc::new(Db::Sqlite(SqliteStore::open(&dir.path().join("trace.db")).await.unwrap()));
+    db.migrate().await.unwrap();
+    let org = db.create_org("acme", now_millis()).await.unwrap();
+    let v1_text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/dags/pipeline.yaml")).unwrap();
+    let v1 = db.deploy(org, &trace_dag::parse("pipeline.yaml", &v1_text).unwrap(), &v1_text, "tester", now_millis()).await.unwrap();
+
+    let queue: Arc<dyn TaskQueue> = Arc::new(InProcessQueue::default());
+    let wake = Arc::new(Notify::new());
+    let (stop, stopped) = watch::channel(false);
+    let runtime = Arc::new(Runtime::new(RuntimeConfig::default()).unwrap());
+    let dispatcher = tokio::spawn(dispatcher::run(db.clone(), queue.clone(), wake.clone(), DispatcherConfig::default(), stopped));
+    let ctx = WorkerContext::new(Arc::new(Embedded::new(db.clone())), queue.clone(), runtime, OperatorDir(operators().to_owned()), wake.clone());
+    let worker = tokio::spawn(worker::run(Arc::new(ctx.with_storage(storage))));
+    let settle = || async {
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        while db.open_tasks(org).await.unwrap() > 0 {
+            assert!(std::time::Instant::now() < deadline, "the run did not finish");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(db.status_counts(org).await.unwrap().iter().all(|(s, _)| *s == TaskStatus::Completed), "{:?}", db.status_counts(org).await);
+    };
+    let chunks = |size: u64, end: u64| (0..end / size).map(|i| (format!("c{size}-{i}"), (i * size, (i + 1) * size))).collect::<Vec<_>>();
+
+    // v1: 20,000 blocks in 1,000-block source runs → 2 windows of transfers.
+    db.trigger_many(v1.job("blocks"), &chunks(1_000, 20_000), "tester", now_millis()).await.unwrap();
+    wake.notify_one();
+    settle().await;
+    assert_eq!(db.partitions(org, "block_logs").await.unwrap().len(), 20);
+    let before = transfer_rows(&db, org, &objects, "erc20_transfers").await;
+    let windows: std::collections::BTreeSet<_> = before.iter().map(|r| r.0).collect();
+    assert_eq!(windows.into_iter().collect::<Vec<_>>(), vec![0, 10_000]);
+
+    // v2 edits the UDF's threshold: staged, it rematerializes its new
+    // dataset version (the edited job, run over the windows) while readers
+    // keep v1.
+    let v2_text = v1_text.replace(r#"min_value: "1000000000000""#, r#"min_value: "10000000000000""#);
+    assert_ne!(v1_text, v2_text);
+    let v2 = db.stage(org, &trace_dag::parse("pipeline.yaml", &v2_text).unwrap(), &v2_text, "tester", now_millis()).await.unwrap();
+    let transfers2 = db.version_job(org, "erc20_pipeline", v2.version, "transfers").await.unwrap().unwrap();
+    db.trigger_many(transfers2, &chunks(10_000, 20_000), "tester", now_millis()).await.unwrap();
+    wake.notify_one();
+    settle().await;
+    assert_eq!(transfer_rows(&db, org, &objects, "erc20_transfers").await, before, "readers keep v1 until the cutover");
+
+    db.cutover(org, "erc20_pipeline", v2.version, "tester", now_millis()).await.unwrap();
+    let after = transfer_rows(&db, org, &objects, "erc20_transfers").await;
+    assert!(!after.is_empty() && after.len() < before.len(), "a higher threshold keeps fewer: {} vs {}", after.len(), before.len());
+    let kept: Vec<_> = before.iter().filter(|r| r.2.parse::<u128>().unwrap() >= 10_000_000_000_000).cloned().collect();
+    assert_eq!(after, kept, "v2 is exactly v1's rows above the new threshold");
+
+    db.rollback(org, "erc20_pipeline", "tester", now_millis()).await.unwrap();
+    assert_eq!(transfer_rows(&db, org, &objects, "erc20_transfers").await, before, "rollback restores v1");
+
+    let _ = stop.send(true);
+    queue.close();
+    dispatcher.await.unwrap().unwrap();
+    worker.await.unwrap().unwrap();
+}
