@@ -205,10 +205,10 @@ pub fn datasets(t: &Target) -> anyhow::Result<ExitCode> {
     block_on(async {
         let db = open(t).await?;
         let org = org(&db, t).await?;
-        println!("{:<28} {:<36} {:<24} {:<36} read_roles", "dataset", "uuid", "producer", "version");
+        println!("{:<28} {:<36} {:<30} {:<36} read_roles", "dataset", "uuid", "producer", "version");
         for d in db.datasets(org).await? {
             println!(
-                "{:<28} {:<36} {:<24} {:<36} {}",
+                "{:<28} {:<36} {:<30} {:<36} {}",
                 d.name,
                 d.uuid,
                 format!("{}.{}[{}]", d.dag, d.producer_job, d.output_index),

@@ -31,6 +31,10 @@ pub struct BackfillArgs {
     /// [default: START-END-CHUNK].
     #[arg(long)]
     pub label: Option<String>,
+    /// A DAG version other than the active one (to rematerialize a staged
+    /// version before its cutover).
+    #[arg(long)]
+    pub version: Option<i32>,
     /// Trigger and return, without watching progress.
     #[arg(long)]
     pub no_wait: bool,
@@ -83,7 +87,10 @@ fn progress_line(p: &RunProgress, total: i64, elapsed: Duration, done_at_start: 
 }
 
 pub fn run(args: BackfillArgs) -> anyhow::Result<ExitCode> {
-    let label = args.label.clone().unwrap_or_else(|| format!("{}-{}-{}", args.range.0, args.range.1, args.chunk));
+    let label = args.label.clone().unwrap_or_else(|| match args.version {
+        None => format!("{}-{}-{}", args.range.0, args.range.1, args.chunk),
+        Some(v) => format!("v{v}-{}-{}-{}", args.range.0, args.range.1, args.chunk),
+    });
     check_label(&label)?;
     let parts = chunks(args.range, args.chunk)?;
     let prefix = format!("backfill:{label}:");
@@ -91,8 +98,13 @@ pub fn run(args: BackfillArgs) -> anyhow::Result<ExitCode> {
     block_on(async {
         let db = open(&args.target).await?;
         let org = org(&db, &args.target).await?;
-        let Some(job) = db.active_job(org, &args.dag, &args.job).await? else {
-            bail!("DAG `{}` has no job `{}` in its active version (org `{}`)", args.dag, args.job, args.target.org);
+        let job = match args.version {
+            None => db.active_job(org, &args.dag, &args.job).await?,
+            Some(v) => db.version_job(org, &args.dag, v, &args.job).await?,
+        };
+        let Some(job) = job else {
+            let which = args.version.map_or("its active version".to_owned(), |v| format!("version {v}"));
+            bail!("DAG `{}` has no job `{}` in {which} (org `{}`)", args.dag, args.job, args.target.org);
         };
         let actor = crate::admin::actor();
         let triggered = db.trigger_many(job, &runs, &actor, now_millis()).await.context("triggering the chunks")?;
