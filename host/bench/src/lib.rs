@@ -5,5 +5,6 @@
 pub mod bare;
 pub mod control_loop;
 pub mod per_task;
+pub mod pipeline;
 pub mod report;
 pub mod udf_throughput;
