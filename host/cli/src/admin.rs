@@ -266,3 +266,22 @@ pub fn cutover(t: &Target, dag: &str, version: i32) -> anyhow::Result<ExitCode> 
         Ok(ExitCode::SUCCESS)
     })
 }
+
+/// `trace op push FILE --storage URL`
+pub fn push_operator(file: &std::path::Path, storage: &str) -> anyhow::Result<ExitCode> {
+    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    // Refuse here what workers would refuse to load.
+    let runtime = trace_sandbox::Runtime::new(trace_sandbox::RuntimeConfig::default()).map_err(|e| anyhow::anyhow!("starting the sandbox: {e}"))?;
+    let world = [trace_sandbox::World::Transform, trace_sandbox::World::Source]
+        .into_iter()
+        .find(|w| runtime.load(&bytes, *w).is_ok());
+    if world.is_none() {
+        let why = runtime.load(&bytes, trace_sandbox::World::Source).err().map(|e| e.to_string()).unwrap_or_default();
+        bail!("{} is not a component Trace accepts: {why}", file.display());
+    }
+    let storage = crate::distributed::open_storage(storage, "us-east-1")?;
+    let digests = block_on(async { storage.put_operator(&bytes).await.context("storing the component") })?;
+    println!("sha256:{}", digests.sha256);
+    eprintln!("stored {} ({} bytes) in {}; blake3 {}", file.display(), bytes.len(), storage.location(), digests.blake3);
+    Ok(ExitCode::SUCCESS)
+}

@@ -182,11 +182,22 @@ pub enum OpCommand {
     /// Prints the events it emitted and what it used (time, fuel, memory),
     /// writes each output to `<out-dir>/output-<index>.parquet`.
     Run(op::run::RunArgs),
+    /// Store a component in object storage under its SHA-256 and print the
+    /// reference to use as a DAG job's `operator:` (`sha256:…`). Workers
+    /// fetch it from there and verify it before compiling.
+    Push {
+        /// The component (`.wasm`).
+        file: std::path::PathBuf,
+        /// `file:///DIR` or `s3://BUCKET`.
+        #[arg(long, env = "TRACE_STORAGE")]
+        storage: String,
+    },
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Op(OpCommand::Run(args)) => op::run::run(args),
+        Command::Op(OpCommand::Push { file, storage }) => crate::admin::push_operator(&file, &storage),
         Command::Dag(DagCommand::Check { file }) => crate::dag::check(&file),
         Command::Dev(args) => crate::dev::run(args),
         Command::Server(args) => crate::distributed::server(args),

@@ -268,3 +268,22 @@ fn rollback_and_purge_from_the_command_line() {
     assert!(!files.join("0_10.parquet").exists());
     assert!(keep.join("0_10.parquet").exists(), "purge removes only what it names");
 }
+
+#[test]
+fn op_push_stores_a_component_under_its_digest() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = format!("--storage=file://{}", dir.path().join("objects").display());
+    let o = trace(&["op", "push", trace_artifacts::NOOP, &storage], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let reference = stdout(&o).trim().to_owned();
+    let bytes = std::fs::read(trace_artifacts::NOOP).unwrap();
+    let expected = trace_core::Digest::of(&bytes).to_string();
+    assert_eq!(reference, expected, "prints the sha256: reference");
+    let hex = reference.strip_prefix("sha256:").unwrap();
+    assert_eq!(std::fs::read(dir.path().join(format!("objects/operators/sha256/{hex}.wasm"))).unwrap(), bytes);
+
+    std::fs::write(dir.path().join("junk.wasm"), b"not a component").unwrap();
+    let o = trace(&["op", "push", "junk.wasm", &storage], dir.path());
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("junk.wasm is not a component Trace accepts"), "{}", stderr(&o));
+}

@@ -90,7 +90,8 @@ pub async fn run_on(db: Arc<Db>, queue: Arc<dyn TaskQueue>, run: DevRun<'_>, mut
     let ctx = Arc::new(ctx);
     // Compile every operator before the first task, not inside it: a large
     // component takes seconds to compile once and microseconds thereafter.
-    for job in &run.dag.jobs {
+    // (Content-addressed operators load from storage with their first task.)
+    for job in run.dag.jobs.iter().filter(|j| !j.operator.starts_with("sha256:")) {
         let world = if job.kind == trace_dag::JobKind::Source { World::Source } else { World::Transform };
         let (ctx, operator) = (ctx.clone(), job.operator.clone());
         tokio::task::spawn_blocking(move || ctx.preload(&operator, world))

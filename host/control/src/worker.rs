@@ -164,11 +164,10 @@ async fn execute(ctx: &Arc<WorkerContext>, payload: TaskPayload) -> Result<Optio
         return ended(Outcome::Canceled, Vec::new(), Vec::new());
     }
     let world = if payload.kind == "source" { World::Source } else { World::Transform };
-    let operator = match ctx.operator(&payload.operator, world) {
+    let operator = match load_operator(ctx, &payload.operator, world).await {
         Ok(op) => op,
-        Err(e) => {
-            // A component that cannot load will not load on retry either.
-            let outcome = Outcome::Failed { retryable: false, message: format!("loading operator {}: {e}", payload.operator) };
+        Err((retryable, message)) => {
+            let outcome = Outcome::Failed { retryable, message: format!("loading operator {}: {message}", payload.operator) };
             return ended(outcome, Vec::new(), Vec::new());
         }
     };
@@ -257,6 +256,33 @@ fn sandbox_task(p: &TaskPayload) -> Task {
         task = task.with_input(VecSource::default());
     }
     task
+}
+
+/// The operator a DAG names: a file under the operator directory, or
+/// `sha256:HEX`, a component in object storage, verified against its digest
+/// before it is compiled. Errors say whether a retry could help (storage
+/// trouble) or not (a bad or missing component).
+async fn load_operator(ctx: &Arc<WorkerContext>, reference: &str, world: World) -> Result<Operator, (bool, String)> {
+    let Some(digest) = reference.strip_prefix("sha256:") else {
+        return ctx.operator(reference, world).map_err(|e| (false, e.to_string()));
+    };
+    let key = (reference.to_owned(), world == World::Source);
+    if let Some(op) = ctx.loaded.lock().expect("operator cache poisoned").get(&key) {
+        return Ok(op.clone());
+    }
+    let storage = ctx.storage.as_ref().ok_or((false, "a content-addressed operator needs object storage (--storage)".to_owned()))?;
+    let bytes = storage.get_operator(digest, None).await.map_err(|e| {
+        let retryable = !matches!(e, trace_storage::StorageError::DigestMismatch { .. } | trace_storage::StorageError::NotFound { .. } | trace_storage::StorageError::BadId { .. } | trace_storage::StorageError::TooLarge { .. });
+        (retryable, error_chain(&e))
+    })?;
+    let runtime = ctx.runtime.clone();
+    // Compiling is CPU work (once per component per process).
+    let op = tokio::task::spawn_blocking(move || runtime.load(&bytes, world))
+        .await
+        .map_err(|_| (true, "compiling the operator panicked".to_owned()))?
+        .map_err(|e| (false, e.to_string()))?;
+    ctx.loaded.lock().expect("operator cache poisoned").insert(key, op.clone());
+    Ok(op)
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {

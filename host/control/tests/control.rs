@@ -406,3 +406,44 @@ async fn the_example_pipeline_rematerializes_cuts_over_and_rolls_back() {
     dispatcher.await.unwrap().unwrap();
     worker.await.unwrap().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn content_addressed_operators_are_fetched_verified_and_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = trace_storage::Storage::local(&dir.path().join("objects")).unwrap();
+    let pacer = storage.put_operator(&std::fs::read(trace_artifacts::PACER).unwrap()).await.unwrap();
+    let count = storage.put_operator(&std::fs::read(trace_artifacts::ROW_COUNT).unwrap()).await.unwrap();
+    let yaml = WRITES
+        .replace("op_pacer.wasm", &format!("\"sha256:{}\"", pacer.sha256))
+        .replace("op_row_count.wasm", &format!("\"sha256:{}\"", count.sha256));
+    let dag = trace_dag::parse("writes.yaml", &yaml).unwrap();
+    let db = Arc::new(Db::Sqlite(SqliteStore::open(&dir.path().join("trace.db")).await.unwrap()));
+    let run = |range| DevRun {
+        dag: &dag,
+        yaml: &yaml,
+        // Nothing under this directory: every operator comes from storage.
+        operators: Path::new("/nonexistent"),
+        database: Path::new(""),
+        range,
+        workers: 2,
+        timeout: Duration::from_secs(60),
+        cache_dir: None,
+        poll: Duration::from_millis(50),
+        storage: Some(storage.clone()),
+    };
+    let (_, done) = dev::run_on(db.clone(), Arc::new(InProcessQueue::default()), run((0, 3)), |_| {}).await.unwrap();
+    assert_eq!(done.counts, vec![(TaskStatus::Completed, 4)]);
+
+    // A component whose bytes no longer match its digest is refused, and the
+    // task fails for good (a retry would fetch the same bytes).
+    let path = trace_storage::paths::operator_path(&count.sha256).unwrap();
+    storage.put(&path, bytes::Bytes::from_static(b"\0asm tampered")).await.unwrap();
+    let dir2 = tempfile::tempdir().unwrap();
+    let db2 = Arc::new(Db::Sqlite(SqliteStore::open(&dir2.path().join("trace.db")).await.unwrap()));
+    let (deployed, done) = dev::run_on(db2.clone(), Arc::new(InProcessQueue::default()), run((0, 1)), |_| {}).await.unwrap();
+    assert_eq!(done.counts, vec![(TaskStatus::Completed, 1), (TaskStatus::Failed, 1)]);
+    let failed = db2.tasks_of_job(deployed.job("counted")).await.unwrap().remove(0);
+    let error = failed.last_error.unwrap();
+    assert!(error.contains("fails verification: sha256 is"), "{error}");
+    assert_eq!(failed.attempts, 1, "not retried");
+}
