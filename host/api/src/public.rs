@@ -78,8 +78,35 @@ async fn whoami(State(s): State<Arc<PublicState>>, headers: HeaderMap) -> Result
 async fn deploy(State(s): State<Arc<PublicState>>, headers: HeaderMap, body: String) -> Result<Json<DeployResponse>, ApiError> {
     let who = caller(&s, &headers, Role::Developer).await?;
     let dag = trace_dag::parse("request body", &body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    check_shared_reads(&s, &who, &dag).await?;
     let d = s.db.deploy(who.org, &dag, &body, &who.actor(), now_millis()).await?;
     Ok(Json(DeployResponse { dag: dag.name, version: d.version, jobs: d.jobs.into_iter().map(|(name, _)| name).collect() }))
+}
+
+/// `read_roles` gate DAG-to-DAG reads too: a deployer may wire a job to
+/// another DAG's dataset only if they may read it. (A dataset the DAG
+/// itself publishes is its own.)
+async fn check_shared_reads(s: &PublicState, who: &Principal, dag: &trace_dag::Dag) -> Result<(), ApiError> {
+    let reads: Vec<&str> = dag
+        .jobs
+        .iter()
+        .flat_map(|j| &j.inputs)
+        .filter_map(|i| match &i.from {
+            trace_dag::InputSource::Dataset { dataset } => Some(dataset.as_str()),
+            trace_dag::InputSource::Job { .. } => None,
+        })
+        .filter(|name| !dag.publish.iter().any(|p| p.dataset == *name))
+        .collect();
+    if reads.is_empty() {
+        return Ok(());
+    }
+    let datasets = s.db.datasets(who.org).await?;
+    for name in reads {
+        if !datasets.iter().any(|d| d.name == name && d.readable_by(who)) {
+            return Err(ApiError::NotFound(format!("dataset {name:?} does not exist or may not be read by {}", who.name)));
+        }
+    }
+    Ok(())
 }
 
 async fn trigger(

@@ -106,3 +106,17 @@ async fn requests_outside_the_bounds_are_refused_with_the_bound() {
     let huge = format!("{DAG}# {}\n", "x".repeat(MAX_PUBLIC_BODY_BYTES));
     assert_eq!(call(&f, "POST", "/api/v1/dags", &f.dev, Some(huge)).await.0, 413);
 }
+
+#[tokio::test]
+async fn shared_reads_need_read_access_to_the_dataset() {
+    let f = fixture().await;
+    let producer = "name: prod\njobs:\n  - name: src\n    kind: source\n    operator: src.wasm\npublish:\n  - { job: src, output_index: 0, dataset: facts }\n";
+    assert_eq!(call(&f, "POST", "/api/v1/dags", &f.admin, Some(producer.into())).await.0, 200);
+    let reader = "name: reader\njobs:\n  - name: use\n    operator: use.wasm\n    inputs:\n      - from: { dataset: facts }\n";
+    // dan is a developer who did not deploy `prod`: `facts` is private to him.
+    let (s, body) = call(&f, "POST", "/api/v1/dags", &f.dev, Some(reader.into())).await;
+    assert_eq!((s, body["code"].as_str()), (404, Some("not_found")), "{body}");
+    let roles = Some(json!({"read_roles": ["developer"]}).to_string());
+    assert_eq!(call(&f, "PUT", "/api/v1/datasets/facts/read_roles", &f.admin, roles).await.0, 200);
+    assert_eq!(call(&f, "POST", "/api/v1/dags", &f.dev, Some(reader.into())).await.0, 200, "developers may read it now");
+}
