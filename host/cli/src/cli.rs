@@ -182,6 +182,13 @@ pub enum OpCommand {
     /// Prints the events it emitted and what it used (time, fuel, memory),
     /// writes each output to `<out-dir>/output-<index>.parquet`.
     Run(op::run::RunArgs),
+    /// Describe a component: size, digest, imports, exports, and whether
+    /// Trace would run it as a transform or a source (and why not).
+    /// Exits 1 if it would run as neither.
+    Inspect {
+        /// The component (`.wasm`).
+        file: std::path::PathBuf,
+    },
     /// Store a component in object storage under its SHA-256 and print the
     /// reference to use as a DAG job's `operator:` (`sha256:…`). Workers
     /// fetch it from there and verify it before compiling.
@@ -198,6 +205,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Op(OpCommand::Run(args)) => op::run::run(args),
         Command::Op(OpCommand::Push { file, storage }) => crate::admin::push_operator(&file, &storage),
+        Command::Op(OpCommand::Inspect { file }) => crate::op::inspect::run(&file),
         Command::Dag(DagCommand::Check { file }) => crate::dag::check(&file),
         Command::Dev(args) => crate::dev::run(args),
         Command::Server(args) => crate::distributed::server(args),

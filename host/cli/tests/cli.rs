@@ -287,3 +287,26 @@ fn op_push_stores_a_component_under_its_digest() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("junk.wasm is not a component Trace accepts"), "{}", stderr(&o));
 }
+
+#[test]
+fn op_inspect_describes_a_component_and_says_why_it_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = trace(&["op", "inspect", trace_artifacts::RPC_PROBE], dir.path());
+    let out = stdout(&o);
+    assert!(o.status.success(), "{out}{}", stderr(&o));
+    let digest = trace_core::Digest::of(&std::fs::read(trace_artifacts::RPC_PROBE).unwrap()).to_string();
+    assert!(out.contains(&format!("  digest   {digest}")), "{out}");
+    assert!(out.lines().any(|l| l.trim_start().starts_with("trace:operator/rpc@")), "{out}");
+    assert!(out.contains("  exports  (1)\n    run\n"), "the world's one export: {out}");
+    assert!(out.contains("as a source:    accepted"), "{out}");
+    assert!(out.contains("as a transform: refused:") && out.contains("rpc"), "a transform may not use rpc: {out}");
+
+    let o = trace(&["op", "inspect", trace_artifacts::HOSTILE_SOCKETS], dir.path());
+    assert_eq!(o.status.code(), Some(1), "refused as both");
+    assert!(stdout(&o).lines().any(|l| l.contains("wasi:sockets/") && l.contains("REFUSED: operators have no network access")), "{}", stdout(&o));
+
+    std::fs::write(dir.path().join("junk.wasm"), b"junk").unwrap();
+    let o = trace(&["op", "inspect", "junk.wasm"], dir.path());
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("junk.wasm is not a WebAssembly component"), "{}", stderr(&o));
+}

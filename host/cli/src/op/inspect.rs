@@ -1,0 +1,38 @@
+//! `trace op inspect FILE`: what a component is and whether Trace runs it.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use trace_core::units::human_bytes;
+use trace_sandbox::{Runtime, RuntimeConfig};
+
+fn verdict(r: &Result<(), trace_sandbox::LoadError>) -> String {
+    match r {
+        Ok(()) => "accepted".to_owned(),
+        Err(e) => format!("refused: {e}"),
+    }
+}
+
+pub fn run(file: &Path) -> anyhow::Result<ExitCode> {
+    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let runtime = Runtime::new(RuntimeConfig::default()).map_err(|e| anyhow::anyhow!("starting the sandbox: {e}"))?;
+    let i = runtime.inspect(&bytes).with_context(|| format!("{} is not a WebAssembly component", file.display()))?;
+    println!("component {}", file.display());
+    println!("  size     {} ({} bytes)", human_bytes(i.bytes as u64), i.bytes);
+    println!("  digest   {}", i.digest);
+    println!("  imports  ({})", i.imports.len());
+    for (name, refused) in &i.imports {
+        match refused {
+            None => println!("    {name}"),
+            Some(hint) => println!("    {name}  REFUSED: {hint}"),
+        }
+    }
+    println!("  exports  ({})", i.exports.len());
+    for name in &i.exports {
+        println!("    {name}");
+    }
+    println!("  as a transform: {}", verdict(&i.transform));
+    println!("  as a source:    {}", verdict(&i.source));
+    Ok(if i.transform.is_ok() || i.source.is_ok() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
