@@ -35,13 +35,13 @@ until curl -s -o /dev/null http://127.0.0.1:7071/api/v1/whoami; do sleep 0.2; do
 
 echo "== backfill the source, 1,000 blocks per run"
 "$trace" backfill erc20_pipeline blocks --range 0..30000 --chunk 1000 --every 500ms | sed -n '1p;$p'
-until "$trace" tasks --limit 1000 | awk 'NR > 1 && ($4 == "pending" || $4 == "running") { open = 1 } END { exit open }'; do sleep 0.5; done
+until "$trace" tasks --limit 1000 | awk 'NR > 1 && ($3 == "pending" || $3 == "running") { open = 1 } END { exit open }'; do sleep 0.5; done
 "$trace" datasets
 
-echo "== stage a higher threshold, rematerialize its windows, cut over"
+echo "== stage a higher threshold (rematerializes the edited job), cut over"
 sed 's/min_value: "1000000000000"/min_value: "10000000000000"/' examples/dags/pipeline.yaml > "$work/v2.yaml"
 "$trace" deploy "$work/v2.yaml" --staged
-"$trace" backfill erc20_pipeline transfers --version 2 --range 0..30000 --chunk 10000 --every 500ms | sed -n '1p;$p'
+until "$trace" tasks --limit 1000 | awk 'NR > 1 && ($3 == "pending" || $3 == "running") { open = 1 } END { exit open }'; do sleep 0.5; done
 "$trace" cutover erc20_pipeline 2
 "$trace" datasets
 echo "== roll back"

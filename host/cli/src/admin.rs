@@ -63,6 +63,11 @@ pub fn deploy(t: &Target, file: &PathBuf, staged: bool) -> anyhow::Result<ExitCo
                 "staged DAG `{}` version {} ({} jobs) for org `{}`; the active version is unchanged until `trace cutover {} {}`",
                 dag.name, d.version, d.jobs.len(), t.org, dag.name, d.version
             );
+            // First deploy of a DAG: nothing is active, nothing to replay.
+            if db.active_job(org, &dag.name, &dag.jobs[0].name).await?.is_some() {
+                let queued = db.rematerialize(org, &dag.name, d.version, &actor(), now_millis()).await.context("queueing the rematerialization")?;
+                println!("{queued} task(s) queued to rematerialize the edited jobs (their downstream follows)");
+            }
             return Ok(ExitCode::SUCCESS);
         }
         let d = db.deploy(org, &dag, &yaml, &actor(), now).await.context("deploying")?;

@@ -151,6 +151,9 @@ impl Lifecycle for Db {
     async fn cutover(&self, org: OrgId, dag: &str, version: i32, actor: &str, now: Millis) -> Result<RolledBack, StoreError> {
         both!(self, s => s.cutover(org, dag, version, actor, now).await)
     }
+    async fn rematerialize(&self, org: OrgId, dag: &str, version: i32, actor: &str, now: Millis) -> Result<u64, StoreError> {
+        both!(self, s => s.rematerialize(org, dag, version, actor, now).await)
+    }
     async fn purge_version(&self, org: OrgId, dataset: &str, version_uuid: &str, actor: &str, now: Millis) -> Result<Purged, StoreError> {
         both!(self, s => s.purge_version(org, dataset, version_uuid, actor, now).await)
     }

@@ -39,6 +39,13 @@ pub trait Lifecycle: Send + Sync {
     /// all old or all new, never a mix); queued work of the version it
     /// replaces is canceled, running work asked to stop.
     async fn cutover(&self, org: OrgId, dag: &str, version: i32, actor: &str, now: Millis) -> Result<RolledBack, StoreError>;
+    /// Queue the rematerialization of staged version `version`: every job
+    /// whose materialization-affecting config differs from the active
+    /// version's job of the same name re-runs each event that job completed,
+    /// as a task of the staged version, writing its new dataset versions;
+    /// their events re-run everything downstream in the staged version.
+    /// Returns the number of tasks queued (again: none, it is idempotent).
+    async fn rematerialize(&self, org: OrgId, dag: &str, version: i32, actor: &str, now: Millis) -> Result<u64, StoreError>;
     /// Forget version `version_uuid` of dataset `dataset`: its partitions'
     /// rows go (returned, for deleting the files); the version stays as
     /// history, marked purged. Refused while the active DAG version uses it.
@@ -55,6 +62,13 @@ const CANCEL_QUEUED: &str = "UPDATE tasks SET status = 'canceled', updated_at = 
      WHERE status = 'pending' AND job_id IN (SELECT id FROM jobs WHERE dag_version_id = $1)";
 const STOP_RUNNING: &str = "UPDATE tasks SET cancel_requested = 1, updated_at = $2 \
      WHERE status = 'running' AND job_id IN (SELECT id FROM jobs WHERE dag_version_id = $1)";
+const VERSION_IDS: &str = "SELECT g.active_version_id, v.id, g.org_id FROM dags g JOIN dag_versions v ON v.dag_id = g.id \
+     WHERE g.org_id = $1 AND g.name = $2 AND v.version = $3";
+const REPLAY_EDITED: &str = "INSERT INTO tasks (org_id, job_id, event_id, status, available_at, created_at, updated_at) \
+     SELECT t.org_id, nj.id, t.event_id, 'pending', $3, $3, $3 FROM jobs nj \
+     JOIN jobs oj ON oj.dag_version_id = $2 AND oj.name = nj.name AND oj.materialization_hash <> nj.materialization_hash \
+     JOIN tasks t ON t.job_id = oj.id AND t.status = 'completed' \
+     WHERE nj.dag_version_id = $1 ORDER BY t.id ON CONFLICT (job_id, event_id) DO NOTHING";
 const VERSION_OF: &str = "SELECT v.id, d.uuid, v.purged_at, \
      (SELECT COUNT(*) FROM dags g JOIN dag_dataset_pointers p ON p.dag_version_id = g.active_version_id \
       WHERE p.dataset_version_id = v.id) \
@@ -115,6 +129,22 @@ macro_rules! lifecycle_impl {
 
             async fn cutover(&self, org: OrgId, dag: &str, version: i32, actor: &str, now: Millis) -> Result<RolledBack, StoreError> {
                 self.switch(org, dag, Some(version), actor, now).await
+            }
+
+            async fn rematerialize(&self, org: OrgId, dag: &str, version: i32, actor: &str, now: Millis) -> Result<u64, StoreError> {
+                let mut tx = self.begin().await?;
+                let row = sqlx::query(self.q(VERSION_IDS)).bind(org).bind(dag).bind(version).fetch_optional(&mut *tx).await.during("finding a DAG version")?
+                    .ok_or_else(|| StoreError::NoSuchDagVersion { dag: dag.to_owned(), version })?;
+                let (active, staged): (Option<i64>, i64) = (row.get(0), row.get(1));
+                let Some(active) = active.filter(|a| *a != staged) else {
+                    return Err(StoreError::AlreadyActive { dag: dag.to_owned(), version });
+                };
+                let queued = sqlx::query(self.q(REPLAY_EDITED)).bind(staged).bind(active).bind(now)
+                    .execute(&mut *tx).await.during("queueing rematerialization")?.rows_affected();
+                sqlx::query(self.q(AUDIT)).bind(now).bind(actor).bind("dag.rematerialize")
+                    .bind(format!("{dag} v{version}: {queued} task(s)")).execute(&mut *tx).await.during("auditing")?;
+                tx.commit().await.during("committing a rematerialization")?;
+                Ok(queued)
             }
 
             async fn purge_version(&self, org: OrgId, dataset: &str, version_uuid: &str, actor: &str, now: Millis) -> Result<Purged, StoreError> {

@@ -176,3 +176,18 @@ async fn cutover_is_atomic_for_a_concurrent_reader<S: Store + Registry + Lifecyc
     assert_eq!(s.audit_tail(2).await.unwrap().iter().map(|e| e.action.as_str()).collect::<Vec<_>>(), vec!["dag.rollback", "dag.cutover"]);
 }
 on_both!(cutover_is_atomic_for_a_concurrent_reader);
+
+async fn rematerialize_replays_exactly_the_edited_jobs<S: Store + Registry + Lifecycle>(s: S) {
+    let org = s.create_org("acme", T0).await.unwrap();
+    let d1 = s.deploy(org, &dag(V1), V1, "ann", T0).await.unwrap();
+    fill(&s, org, d1.job("blocks"), &[(0, 10), (10, 20)], T0).await;
+    let v2 = V1.replace("min_value: 100", "min_value: 500");
+    let d2 = s.stage(org, &dag(&v2), &v2, "ann", T0 + 1).await.unwrap();
+    assert_eq!(s.rematerialize(org, "erc20", d2.version, "ann", T0 + 2).await.unwrap(), 2, "the two transfers tasks, not counts or blocks");
+    assert_eq!(s.rematerialize(org, "erc20", d2.version, "ann", T0 + 2).await.unwrap(), 0);
+    let queued = s.tasks_of_job(d2.job("transfers")).await.unwrap();
+    assert_eq!(queued.iter().map(|t| t.event_range.unwrap()).collect::<Vec<_>>(), vec![(0, 10), (10, 20)]);
+    assert!(s.tasks_of_job(d2.job("counts")).await.unwrap().is_empty());
+    assert!(matches!(s.rematerialize(org, "erc20", 1, "ann", T0).await, Err(StoreError::AlreadyActive { .. })));
+}
+on_both!(rematerialize_replays_exactly_the_edited_jobs);
