@@ -19,6 +19,9 @@ pub struct RolledBack {
     pub canceled: u64,
     /// Running ones, asked to stop (cooperative cancel).
     pub stopping: u64,
+    /// Cutover: events the old version's edited jobs completed while the new
+    /// version was staged, queued for the new version's jobs.
+    pub replayed: u64,
 }
 
 /// What a purge removed from the registry; the caller deletes the files.
@@ -37,7 +40,9 @@ pub trait Lifecycle: Send + Sync {
     /// Make staged version `version` active: one transaction swapping the
     /// active version and so the dataset-version pointer set (a reader sees
     /// all old or all new, never a mix); queued work of the version it
-    /// replaces is canceled, running work asked to stop.
+    /// replaces is canceled, running work asked to stop, and what its edited
+    /// jobs completed meanwhile is queued for the new version (drained after
+    /// the cutover, like [`rematerialize`](Lifecycle::rematerialize)).
     async fn cutover(&self, org: OrgId, dag: &str, version: i32, actor: &str, now: Millis) -> Result<RolledBack, StoreError>;
     /// Queue the rematerialization of staged version `version`: every job
     /// whose materialization-affecting config differs from the active
@@ -108,17 +113,22 @@ macro_rules! lifecycle_impl {
                 if purged > 0 {
                     return Err(StoreError::RollbackOntoPurged { dag: dag.to_owned(), version: target.1 });
                 }
+                let mut drained = 0;
                 if action == "dag.cutover" {
                     sqlx::query(self.q(SET_PREVIOUS_ACTIVE)).bind(target.0).bind(from.0).execute(&mut *tx).await.during("recording the previous version")?;
+                    // Work the old version finished while this one was staged
+                    // is replayed for the edited jobs too, drained from now on.
+                    drained = sqlx::query(self.q(REPLAY_EDITED)).bind(target.0).bind(from.0).bind(now)
+                        .execute(&mut *tx).await.during("queueing work done while staged")?.rows_affected();
                 }
                 sqlx::query(self.q(ACTIVATE)).bind(target.0).bind(dag_id).execute(&mut *tx).await.during("activating a DAG version")?;
                 let canceled = sqlx::query(self.q(CANCEL_QUEUED)).bind(from.0).bind(now).execute(&mut *tx).await.during("canceling queued work")?.rows_affected();
                 let stopping = sqlx::query(self.q(STOP_RUNNING)).bind(from.0).bind(now).execute(&mut *tx).await.during("stopping running work")?.rows_affected();
                 sqlx::query(self.q(AUDIT)).bind(now).bind(actor).bind(action)
-                    .bind(format!("{dag} v{} -> v{}: {canceled} canceled, {stopping} stopping", from.1, target.1))
+                    .bind(format!("{dag} v{} -> v{}: {canceled} canceled, {stopping} stopping, {drained} replayed", from.1, target.1))
                     .execute(&mut *tx).await.during("auditing")?;
                 tx.commit().await.during("committing a version switch")?;
-                Ok(RolledBack { from_version: from.1, to_version: target.1, canceled, stopping })
+                Ok(RolledBack { from_version: from.1, to_version: target.1, canceled, stopping, replayed: drained })
             }
         }
 

@@ -45,7 +45,7 @@ async fn rollback_restores_the_previous_pointer_set_and_cancels_queued_work<S: S
     let queued = s.trigger(d2.job("blocks"), "r1", Some((0, 10)), "ann", T0 + 2).await.unwrap().tasks[0];
 
     let back = s.rollback(org, "erc20", "user:ann", T0 + 3).await.unwrap();
-    assert_eq!(back, RolledBack { from_version: 2, to_version: 1, canceled: 1, stopping: 0 });
+    assert_eq!(back, RolledBack { from_version: 2, to_version: 1, canceled: 1, stopping: 0, replayed: 0 });
     assert_eq!(version_of(&s, org, "erc20_transfers").await, t1, "readers see the previous version again");
     assert_eq!(version_of(&s, org, "block_counts").await, c1);
     assert_eq!(s.task(queued).await.unwrap().status, TaskStatus::Canceled);
@@ -189,5 +189,13 @@ async fn rematerialize_replays_exactly_the_edited_jobs<S: Store + Registry + Lif
     assert_eq!(queued.iter().map(|t| t.event_range.unwrap()).collect::<Vec<_>>(), vec![(0, 10), (10, 20)]);
     assert!(s.tasks_of_job(d2.job("counts")).await.unwrap().is_empty());
     assert!(matches!(s.rematerialize(org, "erc20", 1, "ann", T0).await, Err(StoreError::AlreadyActive { .. })));
+
+    // The active version keeps working while v2 is staged: the windows it
+    // completes meanwhile are replayed by the cutover, to drain after it.
+    fill(&s, org, d1.job("blocks"), &[(20, 30)], T0 + 3).await;
+    let cut = s.cutover(org, "erc20", d2.version, "ann", T0 + 4).await.unwrap();
+    assert_eq!(cut.replayed, 1);
+    let queued = s.tasks_of_job(d2.job("transfers")).await.unwrap();
+    assert_eq!(queued.iter().map(|t| t.event_range.unwrap()).collect::<Vec<_>>(), vec![(0, 10), (10, 20), (20, 30)]);
 }
 on_both!(rematerialize_replays_exactly_the_edited_jobs);
