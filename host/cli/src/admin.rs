@@ -290,3 +290,19 @@ pub fn push_operator(file: &std::path::Path, storage: &str) -> anyhow::Result<Ex
     eprintln!("stored {} ({} bytes) in {}; blake3 {}", file.display(), bytes.len(), storage.location(), digests.blake3);
     Ok(ExitCode::SUCCESS)
 }
+
+/// `trace dataset repair --storage URL`
+pub fn repair(t: &Target, storage: &str) -> anyhow::Result<ExitCode> {
+    let storage = crate::distributed::open_storage(storage, "us-east-1")?;
+    block_on(async {
+        let db = open(t).await?;
+        let org = org(&db, t).await?;
+        let files = db.partition_files(org).await?;
+        let r = trace_control::outputs::repair(&storage, &files).await.context("checking partition files")?;
+        println!("{} partition file(s): {} in place, {} promoted from staging, {} missing", files.len(), r.in_place, r.promoted, r.lost.len());
+        for lost in &r.lost {
+            println!("  missing: {lost}");
+        }
+        Ok(if r.lost.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    })
+}

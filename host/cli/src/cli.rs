@@ -118,6 +118,16 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum DatasetCommand {
+    /// Check that every committed partition's file is at its final key, and
+    /// promote any left at its staging key (a worker that died between its
+    /// commit and the promote). Exits 1 if a file is missing altogether.
+    Repair {
+        /// Where the files are: `file:///DIR` or `s3://BUCKET`.
+        #[arg(long, env = "TRACE_STORAGE")]
+        storage: String,
+        #[command(flatten)]
+        target: crate::admin::Target,
+    },
     /// Delete a dataset version no active DAG version uses: its partitions
     /// leave the registry, its files leave storage (audited).
     Purge {
@@ -219,6 +229,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Datasets { target } => crate::admin::datasets(&target),
         Command::Backfill(args) => crate::backfill::run(args),
         Command::Rollback { dag, target } => crate::admin::rollback(&target, &dag),
+        Command::Dataset(DatasetCommand::Repair { storage, target }) => crate::admin::repair(&target, &storage),
         Command::Dataset(DatasetCommand::Purge { dataset, version, storage, target }) => crate::admin::purge(&target, &dataset, &version, &storage),
         Command::User(UserCommand::Add { name, role, target }) => crate::admin::add_user(&target, &name, &role),
         Command::Token(TokenCommand::Create { user, label, target }) => crate::admin::create_token(&target, &user, &label),

@@ -102,3 +102,32 @@ pub async fn discard(storage: &Storage, written: &[WrittenPartition]) {
         }
     }
 }
+
+/// What [`repair`] found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Repair {
+    /// Committed files already at their final key.
+    pub in_place: usize,
+    /// Committed files found at their staging key and promoted now (a worker
+    /// died between the commit and the promote).
+    pub promoted: usize,
+    /// Committed files at neither key.
+    pub lost: Vec<String>,
+}
+
+/// Make every committed partition's file be at its final key.
+pub async fn repair(storage: &Storage, files: &[(String, String)]) -> Result<Repair, StorageError> {
+    let mut r = Repair::default();
+    for (object, staging) in files {
+        let (object, staging) = (object.as_str().into(), staging.as_str().into());
+        if storage.exists(&object).await? {
+            r.in_place += 1;
+        } else if storage.exists(&staging).await? {
+            storage.promote(&staging, &object).await?;
+            r.promoted += 1;
+        } else {
+            r.lost.push(object.to_string());
+        }
+    }
+    Ok(r)
+}

@@ -261,6 +261,19 @@ async fn outputs_land_in_storage_under_id_only_paths_when_their_task_completes()
         let rows = batch.column(0).as_any().downcast_ref::<arrow_array::UInt64Array>().unwrap().value(0);
         assert_eq!(rows, 5, "{p:?}");
     }
+
+    // A worker that died between its commit and its promote leaves the file
+    // at its staging key: repair moves it; a file gone altogether is reported.
+    let files = db.partition_files(deployed.org).await.unwrap();
+    assert_eq!(files.len(), 6);
+    let root = dir.path().join("objects");
+    let (object, staging) = &files[0];
+    std::fs::create_dir_all(root.join(staging).parent().unwrap()).unwrap();
+    std::fs::rename(root.join(object), root.join(staging)).unwrap();
+    std::fs::remove_file(root.join(&files[1].0)).unwrap();
+    let repaired = trace_control::outputs::repair(&storage, &files).await.unwrap();
+    assert_eq!((repaired.in_place, repaired.promoted, repaired.lost.clone()), (4, 1, vec![files[1].0.clone()]));
+    assert!(root.join(object).exists() && !root.join(staging).exists());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

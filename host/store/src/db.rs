@@ -136,6 +136,9 @@ impl Registry for Db {
     async fn partitions(&self, org: OrgId, dataset: &str) -> Result<Vec<PartitionView>, StoreError> {
         both!(self, s => s.partitions(org, dataset).await)
     }
+    async fn partition_files(&self, org: OrgId) -> Result<Vec<(String, String)>, StoreError> {
+        both!(self, s => s.partition_files(org).await)
+    }
     async fn audit_tail(&self, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
         both!(self, s => s.audit_tail(limit).await)
     }

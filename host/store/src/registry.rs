@@ -110,6 +110,9 @@ pub trait Registry: Send + Sync {
     /// The committed partitions of the version of published dataset
     /// `dataset` that its DAG's active version points at (one pinned read).
     async fn partitions(&self, org: OrgId, dataset: &str) -> Result<Vec<PartitionView>, StoreError>;
+    /// Every registered partition of org `org` as (object key, staging key),
+    /// for checking that each committed file is where it should be.
+    async fn partition_files(&self, org: OrgId) -> Result<Vec<(String, String)>, StoreError>;
     /// The newest `limit` audit entries, newest first.
     async fn audit_tail(&self, limit: u32) -> Result<Vec<AuditEntry>, StoreError>;
     /// Set a dataset's `read_roles` (admin-managed, never from DAG YAML).
@@ -151,6 +154,9 @@ const PARTITIONS: &str = "SELECT pt.partition_key, pt.range_start, pt.range_end,
      JOIN dag_dataset_pointers p ON p.dag_version_id = g.active_version_id AND p.dataset_id = d.id \
      JOIN dataset_partitions pt ON pt.dataset_version_id = p.dataset_version_id \
      WHERE d.org_id = $1 AND d.name = $2 AND d.published = 1 ORDER BY pt.range_start, pt.partition_key";
+const PARTITION_FILES: &str = "SELECT pt.object_key, pt.staging_key FROM dataset_partitions pt \
+     JOIN dataset_versions v ON v.id = pt.dataset_version_id JOIN datasets d ON d.id = v.dataset_id \
+     WHERE d.org_id = $1 ORDER BY pt.id";
 const AUDIT_TAIL: &str = "SELECT at, actor, action, detail FROM audit_log ORDER BY id DESC LIMIT $1";
 
 macro_rules! registry_impl {
@@ -321,6 +327,11 @@ macro_rules! registry_impl {
                         }
                     })
                     .collect())
+            }
+
+            async fn partition_files(&self, org: OrgId) -> Result<Vec<(String, String)>, StoreError> {
+                let rows = sqlx::query(self.q(PARTITION_FILES)).bind(org).fetch_all(&self.pool).await.during("listing partition files")?;
+                Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
             }
 
             async fn audit_tail(&self, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
