@@ -29,3 +29,19 @@ impl Event {
         }
     }
 }
+
+/// `[start, end)` cut at the multiples of `size` (which must be at least 1):
+/// the deterministic manifests that `range_splitter` and sources emit.
+pub fn aligned_ranges(start: u64, end: u64, size: u64) -> impl Iterator<Item = (u64, u64)> {
+    let size = size.max(1);
+    let mut lo = start;
+    std::iter::from_fn(move || {
+        if lo >= end {
+            return None;
+        }
+        let hi = (lo / size + 1).saturating_mul(size).min(end);
+        let range = (lo, hi);
+        lo = hi;
+        Some(range)
+    })
+}

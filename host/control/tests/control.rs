@@ -18,6 +18,41 @@ fn operators() -> &'static Path {
     Path::new(trace_artifacts::NOOP).parent().unwrap()
 }
 
+/// A dispatcher and `workers` worker loops on `db`, as `trace dev` runs them.
+struct Running {
+    queue: Arc<dyn TaskQueue>,
+    wake: Arc<Notify>,
+    stop: watch::Sender<bool>,
+    dispatcher: tokio::task::JoinHandle<Result<(), trace_control::dispatcher::DispatchError>>,
+    workers: Vec<tokio::task::JoinHandle<Result<(), trace_control::worker::WorkerError>>>,
+}
+
+fn start(db: &Arc<Db>, queue: Arc<dyn TaskQueue>, workers: usize, storage: Option<trace_storage::Storage>) -> Running {
+    let wake = Arc::new(Notify::new());
+    let (stop, stopped) = watch::channel(false);
+    let runtime = Arc::new(Runtime::new(RuntimeConfig::default()).unwrap());
+    let dispatcher = tokio::spawn(dispatcher::run(db.clone(), queue.clone(), wake.clone(), DispatcherConfig::default(), stopped));
+    let mut ctx = WorkerContext::new(Arc::new(Embedded::new(db.clone())), queue.clone(), runtime, OperatorDir(operators().to_owned()), wake.clone());
+    if let Some(storage) = storage {
+        ctx = ctx.with_storage(storage);
+    }
+    let ctx = Arc::new(ctx);
+    let workers = (0..workers).map(|_| tokio::spawn(worker::run(ctx.clone()))).collect();
+    Running { queue, wake, stop, dispatcher, workers }
+}
+
+impl Running {
+    /// Stop taking work; every loop must end cleanly.
+    async fn stop(self) {
+        let _ = self.stop.send(true);
+        self.queue.close();
+        self.dispatcher.await.unwrap().unwrap();
+        for w in self.workers {
+            w.await.unwrap().unwrap();
+        }
+    }
+}
+
 const PIPELINE: &str = r#"name: blocks_pipeline
 jobs:
   - name: blocks
@@ -102,23 +137,14 @@ async fn a_worker_killed_mid_task_is_retried_without_duplicates() {
         .unwrap();
 
     // Thin messages here (workers fetch); the other test invokes directly.
-    let queue: Arc<dyn TaskQueue> = Arc::new(InProcessQueue::thin());
-    let wake = Arc::new(Notify::new());
-    let (stop, stopped) = watch::channel(false);
-    let runtime = Arc::new(Runtime::new(RuntimeConfig::default()).unwrap());
-    let dispatcher = tokio::spawn(dispatcher::run(db.clone(), queue.clone(), wake.clone(), DispatcherConfig::default(), stopped));
-    let ctx = Arc::new(WorkerContext::new(Arc::new(Embedded::new(db.clone())), queue.clone(), runtime, OperatorDir(operators().to_owned()), wake));
-    let worker = tokio::spawn(worker::run(ctx));
+    let running = start(&db, Arc::new(InProcessQueue::thin()), 1, None);
 
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while db.open_tasks(org).await.unwrap() > 0 {
         assert!(std::time::Instant::now() < deadline, "the retry never completed");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let _ = stop.send(true);
-    queue.close();
-    dispatcher.await.unwrap().unwrap();
-    worker.await.unwrap().unwrap();
+    running.stop().await;
 
     let view = db.task(task).await.unwrap();
     assert_eq!((view.status, view.attempts), (TaskStatus::Completed, 2), "timed out once, then completed");
@@ -154,13 +180,7 @@ async fn a_long_task_streams_its_events_before_it_ends() {
     let d = db.deploy(org, &trace_dag::parse("paced.yaml", PACED).unwrap(), PACED, "tester", now).await.unwrap();
     let source = db.trigger(d.job("slow"), "run-1", Some((0, 6)), "tester", now).await.unwrap().tasks[0];
 
-    let queue: Arc<dyn TaskQueue> = Arc::new(InProcessQueue::default());
-    let wake = Arc::new(Notify::new());
-    let (stop, stopped) = watch::channel(false);
-    let runtime = Arc::new(Runtime::new(RuntimeConfig::default()).unwrap());
-    let dispatcher = tokio::spawn(dispatcher::run(db.clone(), queue.clone(), wake.clone(), DispatcherConfig::default(), stopped));
-    let ctx = Arc::new(WorkerContext::new(Arc::new(Embedded::new(db.clone())), queue.clone(), runtime, OperatorDir(operators().to_owned()), wake));
-    let workers = [tokio::spawn(worker::run(ctx.clone())), tokio::spawn(worker::run(ctx))];
+    let running = start(&db, Arc::new(InProcessQueue::default()), 2, None);
 
     // The source emits one event every 400 ms for ≈ 2.4 s; downstream tasks
     // must appear, and complete, while it is still running.
@@ -174,12 +194,7 @@ async fn a_long_task_streams_its_events_before_it_ends() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let _ = stop.send(true);
-    queue.close();
-    dispatcher.await.unwrap().unwrap();
-    for w in workers {
-        w.await.unwrap().unwrap();
-    }
+    running.stop().await;
     assert!(seen_while_running >= 1, "no downstream task ran while the source was running");
     // Streamed events and the completion's copy of them are one event each.
     let sinks = db.tasks_of_job(d.job("sink")).await.unwrap();
@@ -286,13 +301,8 @@ async fn rewriting_a_range_replaces_its_files_and_reruns_exactly_its_downstream(
     let org = db.create_org("acme", now_millis()).await.unwrap();
     let d = db.deploy(org, &trace_dag::parse("writes.yaml", WRITES).unwrap(), WRITES, "tester", now_millis()).await.unwrap();
 
-    let queue: Arc<dyn TaskQueue> = Arc::new(InProcessQueue::default());
-    let wake = Arc::new(Notify::new());
-    let (stop, stopped) = watch::channel(false);
-    let runtime = Arc::new(Runtime::new(RuntimeConfig::default()).unwrap());
-    let dispatcher = tokio::spawn(dispatcher::run(db.clone(), queue.clone(), wake.clone(), DispatcherConfig::default(), stopped));
-    let ctx = WorkerContext::new(Arc::new(Embedded::new(db.clone())), queue.clone(), runtime, OperatorDir(operators().to_owned()), wake.clone());
-    let worker = tokio::spawn(worker::run(Arc::new(ctx.with_storage(storage.clone()))));
+    let running = start(&db, Arc::new(InProcessQueue::default()), 1, Some(storage.clone()));
+    let wake = running.wake.clone();
     let settle = || async {
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
         while db.open_tasks(org).await.unwrap() > 0 {
@@ -311,10 +321,7 @@ async fn rewriting_a_range_replaces_its_files_and_reruns_exactly_its_downstream(
     db.trigger(d.job("units"), "again", Some((0, 3)), "tester", now_millis()).await.unwrap();
     wake.notify_one();
     settle().await;
-    let _ = stop.send(true);
-    queue.close();
-    dispatcher.await.unwrap().unwrap();
-    worker.await.unwrap().unwrap();
+    running.stop().await;
 
     // Exactly the downstream of [0, 3) ran again: 3 more counting tasks, not 6.
     let counted = db.tasks_of_job(d.job("counted")).await.unwrap();
@@ -367,13 +374,8 @@ async fn the_example_pipeline_rematerializes_cuts_over_and_rolls_back() {
     let v1_text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/dags/pipeline.yaml")).unwrap();
     let v1 = db.deploy(org, &trace_dag::parse("pipeline.yaml", &v1_text).unwrap(), &v1_text, "tester", now_millis()).await.unwrap();
 
-    let queue: Arc<dyn TaskQueue> = Arc::new(InProcessQueue::default());
-    let wake = Arc::new(Notify::new());
-    let (stop, stopped) = watch::channel(false);
-    let runtime = Arc::new(Runtime::new(RuntimeConfig::default()).unwrap());
-    let dispatcher = tokio::spawn(dispatcher::run(db.clone(), queue.clone(), wake.clone(), DispatcherConfig::default(), stopped));
-    let ctx = WorkerContext::new(Arc::new(Embedded::new(db.clone())), queue.clone(), runtime, OperatorDir(operators().to_owned()), wake.clone());
-    let worker = tokio::spawn(worker::run(Arc::new(ctx.with_storage(storage))));
+    let running = start(&db, Arc::new(InProcessQueue::default()), 1, Some(storage));
+    let wake = running.wake.clone();
     let settle = || async {
         let deadline = std::time::Instant::now() + Duration::from_secs(120);
         while db.open_tasks(org).await.unwrap() > 0 {
@@ -415,10 +417,7 @@ async fn the_example_pipeline_rematerializes_cuts_over_and_rolls_back() {
     db.rollback(org, "erc20_pipeline", "tester", now_millis()).await.unwrap();
     assert_eq!(transfer_rows(&db, org, &objects, "erc20_transfers").await, before, "rollback restores v1");
 
-    let _ = stop.send(true);
-    queue.close();
-    dispatcher.await.unwrap().unwrap();
-    worker.await.unwrap().unwrap();
+    running.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -220,8 +220,8 @@ fn judge(c: &Completion, seen: Option<&Seen>, taken: &HashMap<TaskId, TaskStatus
     Ok(Plan { task: c.auth.task, attempt: c.auth.attempt, admitted, attempt_outcome, status, error, partition_versions })
 }
 
-/// A `FEED_PARTITIONS` row.
-fn partition_view<R: Row>(r: &R) -> PartitionView
+/// A partition row: key, range start, range end, object key, rows, bytes.
+pub(crate) fn partition_view<R: Row>(r: &R) -> PartitionView
 where
     usize: sqlx::ColumnIndex<R>,
     String: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,

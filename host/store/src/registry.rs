@@ -314,19 +314,7 @@ macro_rules! registry_impl {
 
             async fn partitions(&self, org: OrgId, dataset: &str) -> Result<Vec<PartitionView>, StoreError> {
                 let rows = sqlx::query(self.q(PARTITIONS)).bind(org).bind(dataset).fetch_all(&self.pool).await.during("listing partitions")?;
-                Ok(rows
-                    .iter()
-                    .map(|r| {
-                        let (start, end): (Option<i64>, Option<i64>) = (r.get(1), r.get(2));
-                        PartitionView {
-                            partition_key: r.get(0),
-                            range: start.zip(end).map(|(s, e)| (s as u64, e as u64)),
-                            object_key: r.get(3),
-                            rows: r.get::<i64, _>(4) as u64,
-                            bytes: r.get::<i64, _>(5) as u64,
-                        }
-                    })
-                    .collect())
+                Ok(rows.iter().map(crate::batch::partition_view).collect())
             }
 
             async fn partition_files(&self, org: OrgId) -> Result<Vec<(String, String)>, StoreError> {

@@ -6,24 +6,7 @@ use trace_store::*;
 
 const T0: Millis = 1_000_000;
 
-const V1: &str = r#"name: erc20
-jobs:
-  - name: blocks
-    kind: source
-    operator: src.wasm
-  - name: transfers
-    operator: udf.wasm
-    inputs:
-      - from: { job: blocks, output: 0 }
-    config: { min_value: 100 }
-  - name: counts
-    operator: count.wasm
-    inputs:
-      - from: { job: blocks, output: 0 }
-publish:
-  - { job: transfers, output_index: 0, dataset: erc20_transfers }
-  - { job: counts, output_index: 0, dataset: block_counts }
-"#;
+const V1: &str = support::ERC20_DAG;
 
 fn dag(text: &str) -> trace_dag::Dag {
     trace_dag::parse("dag.yaml", text).unwrap()

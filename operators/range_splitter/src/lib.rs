@@ -18,11 +18,8 @@ impl Operator for RangeSplitter {
         if start > end {
             return Err(fatal(format!("backwards input range [{start}, {end})")));
         }
-        let mut lo = start;
-        while lo < end {
-            let hi = (lo / size + 1).saturating_mul(size).min(end);
+        for (lo, hi) in events::aligned_ranges(start, end, size) {
             events::emit(Event::range(0, lo, hi))?;
-            lo = hi;
         }
         Ok(())
     }

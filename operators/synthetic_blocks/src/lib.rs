@@ -20,20 +20,13 @@ impl Operator for SyntheticBlocks {
             return Err(fatal("config.range_size must be at least 1"));
         }
         let Range { start, end } = event.range.ok_or_else(|| fatal("synthetic_blocks needs a block range"))?;
-        let mut lo = start;
-        while lo < end {
-            let hi = (lo / BATCH_BLOCKS + 1).saturating_mul(BATCH_BLOCKS).min(end);
-            // Seeded by the batch's first block: any split of a range gives
-            // the same logs for the same blocks only if batches align, which
-            // they do (multiples of BATCH_BLOCKS).
+        // Seeded by each batch's first block; batches align to multiples
+        // of BATCH_BLOCKS, so the same blocks always get the same logs.
+        for (lo, hi) in events::aligned_ranges(start, end, BATCH_BLOCKS) {
             output::write(0, &erc20_logic::synthetic_logs(lo, ((hi - lo) * 10) as usize, lo))?;
-            lo = hi;
         }
-        let mut lo = start;
-        while lo < end {
-            let hi = (lo / size + 1).saturating_mul(size).min(end);
+        for (lo, hi) in events::aligned_ranges(start, end, size) {
             events::emit(Event::range(0, lo, hi))?;
-            lo = hi;
         }
         Ok(())
     }

@@ -36,3 +36,25 @@ macro_rules! on_both {
         }
     };
 }
+
+/// A DAG with a source, two transforms and two published datasets, for the
+/// registry and lifecycle suites.
+#[allow(dead_code, reason = "not every test binary uses it")]
+pub const ERC20_DAG: &str = r#"name: erc20
+jobs:
+  - name: blocks
+    kind: source
+    operator: src.wasm
+  - name: transfers
+    operator: udf.wasm
+    inputs:
+      - from: { job: blocks, output: 0 }
+    config: { min_value: 100 }
+  - name: counts
+    operator: count.wasm
+    inputs:
+      - from: { job: blocks, output: 0 }
+publish:
+  - { job: transfers, output_index: 0, dataset: erc20_transfers }
+  - { job: counts, output_index: 0, dataset: block_counts }
+"#;
