@@ -306,3 +306,33 @@ pub fn repair(t: &Target, storage: &str) -> anyhow::Result<ExitCode> {
         Ok(if r.lost.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
     })
 }
+
+/// `trace dataset partitions NAME`
+pub fn partitions(t: &Target, dataset: &str) -> anyhow::Result<ExitCode> {
+    block_on(async {
+        let db = open(t).await?;
+        let org = org(&db, t).await?;
+        if !db.datasets(org).await?.iter().any(|d| d.name == dataset) {
+            bail!("org `{}` has no dataset `{dataset}`", t.org);
+        }
+        let parts = db.partitions(org, dataset).await?;
+        let (rows, bytes): (u64, u64) = parts.iter().fold((0, 0), |(r, b), p| (r + p.rows, b + p.bytes));
+        println!("{:<24} {:>12} {:>12}  object", "partition", "rows", "bytes");
+        for p in &parts {
+            println!("{:<24} {:>12} {:>12}  {}", p.partition_key, p.rows, p.bytes, p.object_key);
+        }
+        println!("{} partition(s), {rows} row(s), {}", parts.len(), trace_core::units::human_bytes(bytes));
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// `trace audit`
+pub fn audit(t: &Target, limit: u32) -> anyhow::Result<ExitCode> {
+    block_on(async {
+        let db = open(t).await?;
+        for e in db.audit_tail(limit).await?.into_iter().rev() {
+            println!("{:>14}  {:<20} {:<18} {}", e.at, e.actor, e.action, e.detail);
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}

@@ -102,6 +102,13 @@ pub enum Command {
     /// Manage datasets.
     #[command(subcommand)]
     Dataset(DatasetCommand),
+    /// Show the newest audit-log entries (who changed what, when).
+    Audit {
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        #[command(flatten)]
+        target: crate::admin::Target,
+    },
     /// Manage users (bootstrap the first admin here; later ones via the API).
     #[command(subcommand)]
     User(UserCommand),
@@ -118,6 +125,12 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum DatasetCommand {
+    /// List the committed partitions of a dataset's current version.
+    Partitions {
+        dataset: String,
+        #[command(flatten)]
+        target: crate::admin::Target,
+    },
     /// Check that every committed partition's file is at its final key, and
     /// promote any left at its staging key (a worker that died between its
     /// commit and the promote). Exits 1 if a file is missing altogether.
@@ -228,7 +241,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Cancel { id, target } => crate::admin::cancel(&target, id),
         Command::Datasets { target } => crate::admin::datasets(&target),
         Command::Backfill(args) => crate::backfill::run(args),
+        Command::Audit { limit, target } => crate::admin::audit(&target, limit),
         Command::Rollback { dag, target } => crate::admin::rollback(&target, &dag),
+        Command::Dataset(DatasetCommand::Partitions { dataset, target }) => crate::admin::partitions(&target, &dataset),
         Command::Dataset(DatasetCommand::Repair { storage, target }) => crate::admin::repair(&target, &storage),
         Command::Dataset(DatasetCommand::Purge { dataset, version, storage, target }) => crate::admin::purge(&target, &dataset, &version, &storage),
         Command::User(UserCommand::Add { name, role, target }) => crate::admin::add_user(&target, &name, &role),

@@ -267,6 +267,18 @@ fn rollback_and_purge_from_the_command_line() {
     assert!(stdout(&o).contains("0 partition(s) unregistered, 1 file(s) deleted"), "{}{}", stdout(&o), stderr(&o));
     assert!(!files.join("0_10.parquet").exists());
     assert!(keep.join("0_10.parquet").exists(), "purge removes only what it names");
+
+    let o = trace(&["dataset", "partitions", "erc20_transfers", db, "--org", "acme"], dir.path());
+    assert!(stdout(&o).contains("0 partition(s), 0 row(s)"), "{}{}", stdout(&o), stderr(&o));
+    let o = trace(&["dataset", "partitions", "nope", db, "--org", "acme"], dir.path());
+    assert!(stderr(&o).contains("org `acme` has no dataset `nope`"), "{}", stderr(&o));
+    let audit = stdout(&trace(&["audit", db], dir.path()));
+    let actions: Vec<&str> = audit.lines().filter_map(|l| l.split_whitespace().nth(2)).collect();
+    assert_eq!(
+        actions,
+        ["org.create", "dag.deploy", "dag.deploy", "dag.rollback", "dag.stage", "dag.rematerialize", "job.trigger", "dag.cutover", "dag.rollback", "dataset.purge"],
+        "{audit}"
+    );
 }
 
 #[test]
