@@ -92,7 +92,7 @@ pub enum Command {
     /// job's concurrency, showing progress (done/total, rows, rate, ETA).
     /// The same command again resumes it.
     Backfill(crate::backfill::BackfillArgs),
-    /// Make the DAG's previous version active again: its dataset versions
+    /// Make the DAG's previously active version active again: its dataset versions
     /// become current, queued work of the rolled-back version is canceled.
     Rollback {
         dag: String,
