@@ -54,12 +54,6 @@ fn set_statuses(n: usize) -> String {
     format!("UPDATE tasks SET status = $1, updated_at = $2, last_error = NULL WHERE id IN ({})", placeholders(3, n))
 }
 
-/// Where a job's outputs go, for its DAG version.
-const OUTPUT_TARGETS: &str = "SELECT d.output_index, d.uuid, v.uuid FROM jobs j \
-     JOIN dag_dataset_pointers p ON p.dag_version_id = j.dag_version_id \
-     JOIN datasets d ON d.id = p.dataset_id AND d.producer_job = j.name \
-     JOIN dataset_versions v ON v.id = p.dataset_version_id WHERE j.id = $1 ORDER BY d.output_index";
-
 /// A job's wired inputs.
 const JOB_INPUTS: &str = "SELECT input_index, from_job_id, from_output, from_dataset FROM job_inputs WHERE job_id = $1 ORDER BY input_index";
 /// The dataset version job `$1`'s output `$2` feeds, as its DAG version points.
@@ -71,7 +65,9 @@ const FEED_FROM_JOB: &str = "SELECT d.uuid, v.uuid, v.id FROM jobs fj \
 const FEED_FROM_DATASET: &str = "SELECT d.uuid, v.uuid, v.id FROM datasets d JOIN dags g ON g.id = d.dag_id \
      JOIN dag_dataset_pointers p ON p.dag_version_id = g.active_version_id AND p.dataset_id = d.id \
      JOIN dataset_versions v ON v.id = p.dataset_version_id WHERE d.org_id = $1 AND d.name = $2 AND d.published = 1";
-const HAS_PARTITIONS: &str = "SELECT COUNT(*) FROM dataset_partitions WHERE dataset_version_id = $1";
+/// Whether version `$1` has any committed file (not how many: this runs per
+/// claim batch).
+const HAS_PARTITIONS: &str = "SELECT 1 FROM dataset_partitions WHERE dataset_version_id = $1 LIMIT 1";
 /// Partitions of version `$1` overlapping `[$2, $3)`, or keyed `$4`.
 const FEED_PARTITIONS: &str = "SELECT partition_key, range_start, range_end, object_key, row_count, byte_count \
      FROM dataset_partitions WHERE dataset_version_id = $1 \
@@ -81,11 +77,12 @@ const FEED_PARTITIONS: &str = "SELECT partition_key, range_start, range_end, obj
 /// Most partitions one input of one task reads.
 pub const MAX_INPUT_PARTITIONS: usize = 10_000;
 
-/// Where a job's outputs go, with the dataset-version row ids.
+/// Where a job's outputs go, for its DAG version: output, version uuid,
+/// version row id, dataset uuid.
 const OUTPUT_VERSIONS: &str = "SELECT d.output_index, v.uuid, v.id, d.uuid FROM jobs j \
      JOIN dag_dataset_pointers p ON p.dag_version_id = j.dag_version_id \
      JOIN datasets d ON d.id = p.dataset_id AND d.producer_job = j.name \
-     JOIN dataset_versions v ON v.id = p.dataset_version_id WHERE j.id = $1";
+     JOIN dataset_versions v ON v.id = p.dataset_version_id WHERE j.id = $1 ORDER BY d.output_index";
 
 const UPSERT_PARTITION: &str = "INSERT INTO dataset_partitions (dataset_version_id, partition_key, range_start, range_end, \
      object_key, staging_key, row_count, byte_count, task_id, attempt, created_at) \
@@ -363,15 +360,16 @@ macro_rules! batch_impl {
                             };
                             if let Some(row) = row {
                                 let version: i64 = row.get(2);
-                                let n: i64 = sqlx::query_scalar(self.q(HAS_PARTITIONS)).bind(version).fetch_one(&mut *tx).await.during("counting partitions")?;
-                                resolved.push((input, row.get(0), row.get(1), version, n > 0));
+                                let any: Option<i32> = sqlx::query_scalar(self.q(HAS_PARTITIONS)).bind(version)
+                                    .fetch_optional(&mut *tx).await.during("looking for partitions")?;
+                                resolved.push((input, row.get(0), row.get(1), version, any.is_some()));
                             }
                         }
                         feeds.insert(p.job, resolved);
                     }
                     if !targets.contains_key(&p.job) {
-                        let rows = sqlx::query(self.q(OUTPUT_TARGETS)).bind(p.job).fetch_all(&mut *tx).await.during("reading output targets")?;
-                        let to = rows.iter().map(|r| OutputTarget { output: r.get::<i32, _>(0) as u32, dataset_uuid: r.get(1), version_uuid: r.get(2) });
+                        let rows = sqlx::query(self.q(OUTPUT_VERSIONS)).bind(p.job).fetch_all(&mut *tx).await.during("reading output targets")?;
+                        let to = rows.iter().map(|r| OutputTarget { output: r.get::<i32, _>(0) as u32, dataset_uuid: r.get(3), version_uuid: r.get(1) });
                         targets.insert(p.job, to.collect());
                     }
                     let scope = (p.org, p.dag, p.job_name.clone());

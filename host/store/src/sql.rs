@@ -96,12 +96,7 @@ pub(crate) const INGEST_CHUNK: usize = 500;
 /// `INSERT INTO events … VALUES (…), (…) …` for `n` events, returning the
 /// ids and keys of those that were new.
 pub(crate) fn insert_events(n: usize) -> String {
-    let rows: Vec<String> = (0..n)
-        .map(|i| {
-            let p: Vec<String> = (1..=10).map(|c| format!("${}", i * 10 + c)).collect();
-            format!("({})", p.join(", "))
-        })
-        .collect();
+    let rows: Vec<String> = (0..n).map(|i| format!("({})", placeholders(i * 10 + 1, 10))).collect();
     format!(
         "INSERT INTO events (org_id, producer_job_id, producer_task_id, output_index, partition_key, range_start, \
          range_end, cursor, idempotency_key, created_at) VALUES {} ON CONFLICT (idempotency_key) DO NOTHING \
@@ -112,8 +107,7 @@ pub(crate) fn insert_events(n: usize) -> String {
 
 /// Ids and keys of the events with `n` given keys.
 pub(crate) fn events_by_keys(n: usize) -> String {
-    let p: Vec<String> = (1..=n).map(|i| format!("${i}")).collect();
-    format!("SELECT id, idempotency_key FROM events WHERE idempotency_key IN ({})", p.join(", "))
+    format!("SELECT id, idempotency_key FROM events WHERE idempotency_key IN ({})", placeholders(1, n))
 }
 
 /// One task per subscribed job for each of `n` new events (`$1` now, then
