@@ -84,6 +84,20 @@ async fn answer(response: reqwest::Response) -> Answer {
     }
 }
 
+/// Whether `e` is the control plane answering with error code `code`.
+fn answered(e: &PlaneError, code: &str) -> bool {
+    matches!(e, PlaneError::Remote { source, .. } if source.downcast_ref::<Answer>().is_some_and(|a| a.code == code))
+}
+
+/// Calls authenticated by an attempt credential: a credential the control
+/// plane no longer accepts means the attempt was superseded.
+fn as_attempt<T>(r: Result<T, PlaneError>) -> Result<T, PlaneError> {
+    r.map_err(|e| match answered(&e, "unauthorized") {
+        true => PlaneError::Refused { reason: Refusal::Superseded, message: "the attempt credential was refused".to_owned() },
+        false => e,
+    })
+}
+
 /// A 4xx answer: what the worker should make of it.
 fn refusal(op: &'static str, a: Answer) -> PlaneError {
     match a.code.as_str() {
@@ -100,9 +114,7 @@ impl ControlPlane for HttpControlPlane {
             let fetched: Result<FetchResponse, _> = self.call("task-fetch", Method::GET, &path, &self.worker_token, None::<&()>).await;
             match fetched {
                 Ok(r) => r.into_payload().map_err(|e| PlaneError::Remote { op: "task-fetch", source: e.into() }),
-                Err(PlaneError::Remote { source, .. }) if source.downcast_ref::<Answer>().is_some_and(|a| a.code == "not_found") => {
-                    Err(PlaneError::NoSuchTask(task))
-                }
+                Err(e) if answered(&e, "not_found") => Err(PlaneError::NoSuchTask(task)),
                 Err(e) => Err(e),
             }
         })
@@ -125,13 +137,8 @@ impl ControlPlane for HttpControlPlane {
                 state_writes: c.state.iter().map(|(k, v)| (k.clone(), v.as_ref().map(hex::encode))).collect(),
                 partitions: c.partitions.iter().map(WirePartition::from_store).collect(),
             };
-            let done: CompleteResponse = match self.call("task-complete", Method::POST, "/internal/task-complete", &c.auth.credential, Some(&body)).await {
-                // The attempt credential no longer matches: superseded.
-                Err(PlaneError::Remote { source, .. }) if source.downcast_ref::<Answer>().is_some_and(|a| a.code == "unauthorized") => {
-                    return Err(PlaneError::Refused { reason: Refusal::Superseded, message: "the attempt credential was refused".to_owned() });
-                }
-                other => other?,
-            };
+            let done: CompleteResponse =
+                as_attempt(self.call("task-complete", Method::POST, "/internal/task-complete", &c.auth.credential, Some(&body)).await)?;
             Ok(match done.status.as_str() {
                 "completed" => TaskStatus::Completed,
                 "failed" => TaskStatus::Failed,
@@ -145,13 +152,8 @@ impl ControlPlane for HttpControlPlane {
     fn post_events<'a>(&'a self, auth: &'a AttemptAuth, events: &'a [EmittedEvent]) -> BoxFuture<'a, Result<usize, PlaneError>> {
         Box::pin(async move {
             let body = EventsRequest { task_id: auth.task, attempt: auth.attempt, events: events.iter().map(WireEvent::from_store).collect() };
-            match self.call::<_, EventsResponse>("events", Method::POST, "/internal/events", &auth.credential, Some(&body)).await {
-                Ok(r) => Ok(r.accepted),
-                Err(PlaneError::Remote { source, .. }) if source.downcast_ref::<Answer>().is_some_and(|a| a.code == "unauthorized") => {
-                    Err(PlaneError::Refused { reason: Refusal::Superseded, message: "the attempt credential was refused".to_owned() })
-                }
-                Err(e) => Err(e),
-            }
+            let r: EventsResponse = as_attempt(self.call("events", Method::POST, "/internal/events", &auth.credential, Some(&body)).await)?;
+            Ok(r.accepted)
         })
     }
 }

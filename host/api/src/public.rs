@@ -31,6 +31,7 @@ use trace_store::{now_millis, Db, Principal, Registry, Role, Store, TaskView};
 use crate::error::ApiError;
 use crate::internal::bearer;
 use crate::public_wire::*;
+use crate::wire::WirePartitionView;
 
 /// Largest request body (a DAG file).
 pub const MAX_PUBLIC_BODY_BYTES: usize = 1 << 20;
@@ -175,7 +176,7 @@ async fn datasets(State(s): State<Arc<PublicState>>, headers: HeaderMap) -> Resu
 
 /// The committed partitions of the dataset's current version. A dataset
 /// the caller may not read is `not_found`, like one that does not exist.
-async fn partitions(State(s): State<Arc<PublicState>>, headers: HeaderMap, Path(name): Path<String>) -> Result<Json<Vec<PartitionSummary>>, ApiError> {
+async fn partitions(State(s): State<Arc<PublicState>>, headers: HeaderMap, Path(name): Path<String>) -> Result<Json<Vec<WirePartitionView>>, ApiError> {
     let who = caller(&s, &headers, Role::Viewer).await?;
     let readable = s.db.datasets(who.org).await?.into_iter().any(|d| d.name == name && d.readable_by(&who));
     if !readable {

@@ -1,7 +1,7 @@
 //! Request and response bodies of the public API (`/api/v1/*`, JSON).
 
 use serde::{Deserialize, Serialize};
-use trace_store::{AttemptView, DatasetView, PartitionView, TaskView};
+use trace_store::{AttemptView, DatasetView, TaskView};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WhoAmI {
@@ -138,21 +138,4 @@ pub struct CreateTokenRequest {
 pub struct TokenResponse {
     /// Shown once; only its hash is stored.
     pub token: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PartitionSummary {
-    pub partition_key: String,
-    pub start: Option<u64>,
-    pub end: Option<u64>,
-    /// Where the file is in the platform's object storage (ids only).
-    pub object_key: String,
-    pub rows: u64,
-    pub bytes: u64,
-}
-
-impl From<PartitionView> for PartitionSummary {
-    fn from(p: PartitionView) -> Self {
-        Self { partition_key: p.partition_key, start: p.range.map(|r| r.0), end: p.range.map(|r| r.1), object_key: p.object_key, rows: p.rows, bytes: p.bytes }
-    }
 }

@@ -76,14 +76,29 @@ pub struct WireInputFeed {
     pub partitions: Vec<WirePartitionView>,
 }
 
+/// A committed partition, on both APIs (a worker's inputs, a user's
+/// `GET /api/v1/datasets/{name}/partitions`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WirePartitionView {
     pub partition_key: String,
     pub start: Option<u64>,
     pub end: Option<u64>,
+    /// Where the file is in the platform's object storage (ids only).
     pub object_key: String,
     pub rows: u64,
     pub bytes: u64,
+}
+
+impl From<PartitionView> for WirePartitionView {
+    fn from(p: PartitionView) -> Self {
+        Self { partition_key: p.partition_key, start: p.range.map(|r| r.0), end: p.range.map(|r| r.1), object_key: p.object_key, rows: p.rows, bytes: p.bytes }
+    }
+}
+
+impl From<WirePartitionView> for PartitionView {
+    fn from(p: WirePartitionView) -> Self {
+        Self { partition_key: p.partition_key, range: p.start.zip(p.end), object_key: p.object_key, rows: p.rows, bytes: p.bytes }
+    }
 }
 
 impl From<InputFeed> for WireInputFeed {
@@ -92,18 +107,7 @@ impl From<InputFeed> for WireInputFeed {
             input: f.input,
             dataset_uuid: f.dataset_uuid,
             version_uuid: f.version_uuid,
-            partitions: f
-                .partitions
-                .into_iter()
-                .map(|p| WirePartitionView {
-                    partition_key: p.partition_key,
-                    start: p.range.map(|r| r.0),
-                    end: p.range.map(|r| r.1),
-                    object_key: p.object_key,
-                    rows: p.rows,
-                    bytes: p.bytes,
-                })
-                .collect(),
+            partitions: f.partitions.into_iter().map(Into::into).collect(),
         }
     }
 }
@@ -114,17 +118,7 @@ impl From<WireInputFeed> for InputFeed {
             input: f.input,
             dataset_uuid: f.dataset_uuid,
             version_uuid: f.version_uuid,
-            partitions: f
-                .partitions
-                .into_iter()
-                .map(|p| PartitionView {
-                    partition_key: p.partition_key,
-                    range: p.start.zip(p.end),
-                    object_key: p.object_key,
-                    rows: p.rows,
-                    bytes: p.bytes,
-                })
-                .collect(),
+            partitions: f.partitions.into_iter().map(Into::into).collect(),
         }
     }
 }
