@@ -75,13 +75,20 @@ impl WorkerContext {
     }
 
     fn operator(&self, reference: &str, world: World) -> Result<Operator, LoadError> {
-        let key = (reference.to_owned(), world == World::Source);
-        if let Some(op) = self.loaded.lock().expect("operator cache poisoned").get(&key) {
-            return Ok(op.clone());
+        if let Some(op) = self.cached(reference, world) {
+            return Ok(op);
         }
         let op = self.runtime.load_file(&self.operators.resolve(reference), world)?;
-        self.loaded.lock().expect("operator cache poisoned").insert(key, op.clone());
+        self.remember(reference, world, &op);
         Ok(op)
+    }
+
+    fn cached(&self, reference: &str, world: World) -> Option<Operator> {
+        self.loaded.lock().expect("operator cache poisoned").get(&(reference.to_owned(), world == World::Source)).cloned()
+    }
+
+    fn remember(&self, reference: &str, world: World, op: &Operator) {
+        self.loaded.lock().expect("operator cache poisoned").insert((reference.to_owned(), world == World::Source), op.clone());
     }
 }
 
@@ -121,14 +128,6 @@ pub async fn run(ctx: Arc<WorkerContext>) -> Result<(), WorkerError> {
     Ok(())
 }
 
-/// Run one task's current attempt and report it.
-pub async fn run_task(ctx: &Arc<WorkerContext>, task: TaskId) -> Result<(), WorkerError> {
-    match fetch(ctx, task).await? {
-        Some(payload) => run_payload(ctx, payload).await,
-        None => Ok(()),
-    }
-}
-
 /// The task's payload, or `None` if it no longer exists.
 async fn fetch(ctx: &WorkerContext, task: TaskId) -> Result<Option<TaskPayload>, WorkerError> {
     match ctx.plane.fetch(task).await {
@@ -139,15 +138,6 @@ async fn fetch(ctx: &WorkerContext, task: TaskId) -> Result<Option<TaskPayload>,
             Ok(None)
         }
         Err(e) => Err(e.into()),
-    }
-}
-
-/// Run a task from its payload (fetched, or handed over by direct
-/// invocation) and report it.
-pub async fn run_payload(ctx: &Arc<WorkerContext>, payload: TaskPayload) -> Result<(), WorkerError> {
-    match execute(ctx, payload).await? {
-        Some(completion) => report(ctx, completion).await,
-        None => Ok(()),
     }
 }
 
@@ -184,12 +174,12 @@ async fn execute(ctx: &Arc<WorkerContext>, payload: TaskPayload) -> Result<Optio
     // stored: a downstream task started by a streamed event would otherwise
     // read the producer's dataset before its files commit (with the
     // completion). Stored outputs send every event with the completion.
-    let (events_tx, events_rx) = mpsc::unbounded_channel();
-    let streamer = match ctx.storage {
-        None => tokio::spawn(stream::stream(ctx.plane.clone(), auth.clone(), events_rx)),
-        Some(_) => tokio::spawn(async move { drop(events_rx) }),
-    };
-    let mut sandbox_task = sandbox_task(&payload).with_event_sink(ChannelSink(events_tx));
+    let mut sandbox_task = sandbox_task(&payload);
+    let streamer = ctx.storage.is_none().then(|| {
+        let (events_tx, events_rx) = mpsc::unbounded_channel();
+        sandbox_task.event_sink = Some(Box::new(ChannelSink(events_tx)));
+        tokio::spawn(stream::stream(ctx.plane.clone(), auth.clone(), events_rx))
+    });
     let encode = ctx.storage.is_some();
     let ran = tokio::task::spawn_blocking(move || {
         if let Some(fetched) = fetched {
@@ -202,16 +192,15 @@ async fn execute(ctx: &Arc<WorkerContext>, payload: TaskPayload) -> Result<Optio
     })
     .await
     .map_err(|_| WorkerError::Panicked(task))?;
-    let ran = match ran {
-        Ok(ran) => ran,
-        Err(e) => {
-            let _ = streamer.await;
-            return ended(Outcome::Failed { retryable: e.is_retryable(), message: error_chain(&e) }, Vec::new(), Vec::new());
-        }
-    };
     // The sandbox dropped its sink: the streamer stops (no post can race
     // the completion's own events past this point).
-    let _ = streamer.await;
+    if let Some(streamer) = streamer {
+        let _ = streamer.await;
+    }
+    let ran = match ran {
+        Ok(ran) => ran,
+        Err(e) => return ended(Outcome::Failed { retryable: e.is_retryable(), message: error_chain(&e) }, Vec::new(), Vec::new()),
+    };
     match ran {
         Ok((report_, files)) => {
             let staged = match (files, &ctx.storage) {
@@ -260,28 +249,35 @@ fn sandbox_task(p: &TaskPayload) -> Task {
 
 /// The operator a DAG names: a file under the operator directory, or
 /// `sha256:HEX`, a component in object storage, verified against its digest
-/// before it is compiled. Errors say whether a retry could help (storage
+/// before it is compiled. Compiling, once per component per process, runs
+/// off the async threads. Errors say whether a retry could help (storage
 /// trouble) or not (a bad or missing component).
 async fn load_operator(ctx: &Arc<WorkerContext>, reference: &str, world: World) -> Result<Operator, (bool, String)> {
-    let Some(digest) = reference.strip_prefix("sha256:") else {
-        return ctx.operator(reference, world).map_err(|e| (false, e.to_string()));
-    };
-    let key = (reference.to_owned(), world == World::Source);
-    if let Some(op) = ctx.loaded.lock().expect("operator cache poisoned").get(&key) {
-        return Ok(op.clone());
+    if let Some(op) = ctx.cached(reference, world) {
+        return Ok(op);
     }
-    let storage = ctx.storage.as_ref().ok_or((false, "a content-addressed operator needs object storage (--storage)".to_owned()))?;
-    let bytes = storage.get_operator(digest, None).await.map_err(|e| {
-        let retryable = !matches!(e, trace_storage::StorageError::DigestMismatch { .. } | trace_storage::StorageError::NotFound { .. } | trace_storage::StorageError::BadId { .. } | trace_storage::StorageError::TooLarge { .. });
-        (retryable, error_chain(&e))
-    })?;
+    let bytes = match reference.strip_prefix("sha256:") {
+        Some(digest) => {
+            let storage = ctx.storage.as_ref().ok_or((false, "a content-addressed operator needs object storage (--storage)".to_owned()))?;
+            storage.get_operator(digest, None).await.map_err(|e| {
+                use trace_storage::StorageError::*;
+                let retryable = !matches!(e, DigestMismatch { .. } | NotFound { .. } | BadId { .. } | TooLarge { .. });
+                (retryable, error_chain(&e))
+            })?
+        }
+        None => {
+            let path = ctx.operators.resolve(reference);
+            let read = tokio::fs::read(&path).await;
+            let bytes = read.map_err(|source| (false, LoadError::Read { path: path.display().to_string(), source }.to_string()))?;
+            bytes.into()
+        }
+    };
     let runtime = ctx.runtime.clone();
-    // Compiling is CPU work (once per component per process).
     let op = tokio::task::spawn_blocking(move || runtime.load(&bytes, world))
         .await
         .map_err(|_| (true, "compiling the operator panicked".to_owned()))?
         .map_err(|e| (false, e.to_string()))?;
-    ctx.loaded.lock().expect("operator cache poisoned").insert(key, op.clone());
+    ctx.remember(reference, world, &op);
     Ok(op)
 }
 
@@ -291,16 +287,13 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 
 /// Report the attempt; on acceptance its staged files become final, on
 /// refusal they are dropped.
-async fn report(ctx: &WorkerContext, mut completion: Completion) -> Result<(), WorkerError> {
-    let written = std::mem::take(&mut completion.partitions);
-    let kept = completion.outcome == Outcome::Succeeded;
-    if kept {
-        completion.partitions = written.clone();
-    }
+async fn report(ctx: &WorkerContext, completion: Completion) -> Result<(), WorkerError> {
+    // Only a success carries files (see `execute`).
+    let written = completion.partitions.clone();
     let accepted = submit(ctx, completion).await;
-    if let Some(storage) = &ctx.storage {
+    if let Some(storage) = ctx.storage.as_ref().filter(|_| !written.is_empty()) {
         match accepted {
-            Ok(true) if kept => outputs::promote(storage, &written).await,
+            Ok(true) => outputs::promote(storage, &written).await,
             _ => outputs::discard(storage, &written).await,
         }
     }
