@@ -31,6 +31,16 @@ pub(crate) async fn org(db: &Db, t: &Target) -> anyhow::Result<OrgId> {
     }
 }
 
+/// Job `job` of DAG `dag`: in its active version, or in `version`.
+pub(crate) async fn job_of(db: &Db, org: OrgId, t: &Target, dag: &str, job: &str, version: Option<i32>) -> anyhow::Result<trace_store::JobId> {
+    let found = match version {
+        None => db.active_job(org, dag, job).await?,
+        Some(v) => db.version_job(org, dag, v, job).await?,
+    };
+    let which = || version.map_or("its active version".to_owned(), |v| format!("version {v}"));
+    found.ok_or_else(|| anyhow::anyhow!("DAG `{dag}` has no job `{job}` in {} (org `{}`)", which(), t.org))
+}
+
 /// Who the audit log names for direct database operations: the OS user.
 pub(crate) fn actor() -> String {
     format!("local:{}", std::env::var("USER").unwrap_or_else(|_| "unknown".to_owned()))
@@ -81,14 +91,7 @@ pub fn trigger(t: &Target, dag: &str, job: &str, range: Option<(u64, u64)>, run_
     block_on(async {
         let db = open(t).await?;
         let org = org(&db, t).await?;
-        let job_id = match version {
-            None => db.active_job(org, dag, job).await?,
-            Some(v) => db.version_job(org, dag, v, job).await?,
-        };
-        let Some(job_id) = job_id else {
-            let which = version.map_or("its active version".to_owned(), |v| format!("version {v}"));
-            bail!("DAG `{dag}` has no job `{job}` in {which} (org `{}`)", t.org);
-        };
+        let job_id = job_of(&db, org, t, dag, job, version).await?;
         let r = db.trigger(job_id, run_id, range, &actor(), now_millis()).await?;
         if r.duplicate {
             println!("run {run_id:?} of `{dag}.{job}` was already triggered (event {}); nothing new", r.event_id);

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use trace_store::{now_millis, RunProgress, Store, TaskStatus};
 
-use crate::admin::{block_on, open, org, Target};
+use crate::admin::{block_on, job_of, open, org, Target};
 
 /// Most chunks one backfill is split into.
 pub const MAX_CHUNKS: u64 = 100_000;
@@ -98,14 +98,7 @@ pub fn run(args: BackfillArgs) -> anyhow::Result<ExitCode> {
     block_on(async {
         let db = open(&args.target).await?;
         let org = org(&db, &args.target).await?;
-        let job = match args.version {
-            None => db.active_job(org, &args.dag, &args.job).await?,
-            Some(v) => db.version_job(org, &args.dag, v, &args.job).await?,
-        };
-        let Some(job) = job else {
-            let which = args.version.map_or("its active version".to_owned(), |v| format!("version {v}"));
-            bail!("DAG `{}` has no job `{}` in {which} (org `{}`)", args.dag, args.job, args.target.org);
-        };
+        let job = job_of(&db, org, &args.target, &args.dag, &args.job, args.version).await?;
         let actor = crate::admin::actor();
         let triggered = db.trigger_many(job, &runs, &actor, now_millis()).await.context("triggering the chunks")?;
         let new = triggered.iter().filter(|i| !i.duplicate).count();
