@@ -4,34 +4,12 @@
 # partitions, stage an edited UDF threshold, rematerialize it, cut over,
 # roll back. Runs `trace server` and a `trace worker` on this machine with
 # moto's SQS and local object storage (needs `moto_server`).
-set -euo pipefail
-cd "$(dirname "$0")/.."
-target="${CARGO_TARGET_DIR:-target}"
-work="$(mktemp -d)"
-pids=()
-stop() {
-    for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill "${pids[i]}" 2>/dev/null; wait "${pids[i]}" 2>/dev/null || true; done
-    rm -rf "$work"
-}
-trap stop EXIT
+source "$(dirname "$0")/platform.sh"
 
-rustup target add wasm32-wasip2 >/dev/null
-cargo build --locked --quiet --target wasm32-wasip2 --profile guest \
-    -p op-synthetic-blocks -p op-range-aggregator -p op-erc20-transfers
-cargo build --locked --quiet -p trace-cli
-trace="$target/debug/trace"
-
-command -v moto_server >/dev/null || { echo "moto_server not found: pip install 'moto[server]'" >&2; exit 1; }
-moto_server -H 127.0.0.1 -p 5124 >/dev/null 2>&1 & pids+=($!)
-export TRACE_DB="sqlite:$work/trace.db" TRACE_ORG=acme TRACE_STORAGE="file://$work/objects"
-export TRACE_WORKER_TOKEN="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-export TRACE_SQS_ENDPOINT=http://127.0.0.1:5124 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
-until curl -s -o /dev/null http://127.0.0.1:5124; do sleep 0.2; done
-
+build_platform op-synthetic-blocks op-range-aggregator op-erc20-transfers
+start_queue 5124
 "$trace" deploy examples/dags/pipeline.yaml
-"$trace" server --listen 127.0.0.1:7071 >/dev/null & pids+=($!)
-until curl -s -o /dev/null http://127.0.0.1:7071/api/v1/whoami; do sleep 0.2; done
-"$trace" worker --server http://127.0.0.1:7071 --operators "$target/wasm32-wasip2/guest" >/dev/null & pids+=($!)
+start_server_and_worker 7071
 
 echo "== backfill the source, 1,000 blocks per run"
 "$trace" backfill erc20_pipeline blocks --range 0..30000 --chunk 1000 --every 500ms | sed -n '1p;$p'

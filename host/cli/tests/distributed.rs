@@ -64,20 +64,7 @@ publish:
   - { job: transfers, output_index: 0, dataset: erc20_transfers }
 "#;
 
-const WRITES: &str = r#"name: writes
-jobs:
-  - name: units
-    kind: source
-    operator: op_pacer.wasm
-    config: { pause_ms: 0 }
-  - name: counted
-    operator: op_row_count.wasm
-    inputs:
-      - from: { job: units, output: 0 }
-publish:
-  - { job: units, output_index: 0, dataset: units }
-  - { job: counted, output_index: 0, dataset: counts }
-"#;
+const WRITES: &str = include_str!("../../../tests/dags/writes.yaml");
 
 fn s3_config(moto: &trace_testbed::Moto) -> trace_storage::S3Config {
     trace_storage::S3Config { endpoint: Some(moto.endpoint()), region: "us-east-1".into(), access_key_id: "test".into(), secret_access_key: "test".into() }

@@ -41,6 +41,15 @@ fn start(db: &Arc<Db>, queue: Arc<dyn TaskQueue>, workers: usize, storage: Optio
     Running { queue, wake, stop, dispatcher, workers }
 }
 
+/// Wait until no task of `org` is open; fail the test after `within`.
+async fn settle(db: &Db, org: i64, within: Duration) {
+    let deadline = std::time::Instant::now() + within;
+    while db.open_tasks(org).await.unwrap() > 0 {
+        assert!(std::time::Instant::now() < deadline, "the run did not finish within {within:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 impl Running {
     /// Stop taking work; every loop must end cleanly.
     async fn stop(self) {
@@ -139,11 +148,7 @@ async fn a_worker_killed_mid_task_is_retried_without_duplicates() {
     // Thin messages here (workers fetch); the other test invokes directly.
     let running = start(&db, Arc::new(InProcessQueue::thin()), 1, None);
 
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while db.open_tasks(org).await.unwrap() > 0 {
-        assert!(std::time::Instant::now() < deadline, "the retry never completed");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    settle(&db, org, Duration::from_secs(30)).await;
     running.stop().await;
 
     let view = db.task(task).await.unwrap();
@@ -204,20 +209,7 @@ async fn a_long_task_streams_its_events_before_it_ends() {
     assert_eq!(db.task(source).await.unwrap().status, TaskStatus::Completed);
 }
 
-const WRITES: &str = r#"name: writes
-jobs:
-  - name: units
-    kind: source
-    operator: op_pacer.wasm
-    config: { pause_ms: 0 }
-  - name: counted
-    operator: op_row_count.wasm
-    inputs:
-      - from: { job: units, output: 0 }
-publish:
-  - { job: units, output_index: 0, dataset: units }
-  - { job: counted, output_index: 0, dataset: counts }
-"#;
+const WRITES: &str = include_str!("../../../tests/dags/writes.yaml");
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn outputs_land_in_storage_under_id_only_paths_when_their_task_completes() {
@@ -303,24 +295,18 @@ async fn rewriting_a_range_replaces_its_files_and_reruns_exactly_its_downstream(
 
     let running = start(&db, Arc::new(InProcessQueue::default()), 1, Some(storage.clone()));
     let wake = running.wake.clone();
-    let settle = || async {
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        while db.open_tasks(org).await.unwrap() > 0 {
-            assert!(std::time::Instant::now() < deadline, "the run did not finish");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    };
+    let drained = || settle(&db, org, Duration::from_secs(30));
 
     // Two ranges, then [0, 3) again (a replace of that range).
     db.trigger(d.job("units"), "first", Some((0, 3)), "tester", now_millis()).await.unwrap();
     db.trigger(d.job("units"), "other", Some((3, 6)), "tester", now_millis()).await.unwrap();
     wake.notify_one();
-    settle().await;
+    drained().await;
     let before = db.partitions(org, "counts").await.unwrap();
     assert_eq!(before.len(), 6);
     db.trigger(d.job("units"), "again", Some((0, 3)), "tester", now_millis()).await.unwrap();
     wake.notify_one();
-    settle().await;
+    drained().await;
     running.stop().await;
 
     // Exactly the downstream of [0, 3) ran again: 3 more counting tasks, not 6.
@@ -376,12 +362,8 @@ async fn the_example_pipeline_rematerializes_cuts_over_and_rolls_back() {
 
     let running = start(&db, Arc::new(InProcessQueue::default()), 1, Some(storage));
     let wake = running.wake.clone();
-    let settle = || async {
-        let deadline = std::time::Instant::now() + Duration::from_secs(120);
-        while db.open_tasks(org).await.unwrap() > 0 {
-            assert!(std::time::Instant::now() < deadline, "the run did not finish");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+    let drained = || async {
+        settle(&db, org, Duration::from_secs(120)).await;
         assert!(db.status_counts(org).await.unwrap().iter().all(|(s, _)| *s == TaskStatus::Completed), "{:?}", db.status_counts(org).await);
     };
     let chunks = |size: u64, end: u64| (0..end / size).map(|i| (format!("c{size}-{i}"), (i * size, (i + 1) * size))).collect::<Vec<_>>();
@@ -389,7 +371,7 @@ async fn the_example_pipeline_rematerializes_cuts_over_and_rolls_back() {
     // v1: 20,000 blocks in 1,000-block source runs → 2 windows of transfers.
     db.trigger_many(v1.job("blocks"), &chunks(1_000, 20_000), "tester", now_millis()).await.unwrap();
     wake.notify_one();
-    settle().await;
+    drained().await;
     assert_eq!(db.partitions(org, "block_logs").await.unwrap().len(), 20);
     let before = transfer_rows(&db, org, &objects, "erc20_transfers").await;
     let windows: std::collections::BTreeSet<_> = before.iter().map(|r| r.0).collect();
@@ -405,7 +387,7 @@ async fn the_example_pipeline_rematerializes_cuts_over_and_rolls_back() {
     assert_eq!(db.rematerialize(org, "erc20_pipeline", v2.version, "tester", now_millis()).await.unwrap(), 2);
     assert_eq!(db.rematerialize(org, "erc20_pipeline", v2.version, "tester", now_millis()).await.unwrap(), 0, "idempotent");
     wake.notify_one();
-    settle().await;
+    drained().await;
     assert_eq!(transfer_rows(&db, org, &objects, "erc20_transfers").await, before, "readers keep v1 until the cutover");
 
     db.cutover(org, "erc20_pipeline", v2.version, "tester", now_millis()).await.unwrap();
