@@ -155,6 +155,13 @@ async fn requests_over_the_bounds_are_refused() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["message"], "too many events in one request: got=10001, limit=10000");
 
+    let part = json!({ "output": 0, "version_uuid": "v", "partition_key": "k", "object_key": "o", "staging_key": "s", "rows": 1, "bytes": 1 });
+    let parts = vec![part; trace_api::MAX_PARTITIONS_PER_REQUEST + 1];
+    let body = json!({ "task_id": c.task, "attempt": 1, "status": "succeeded", "partitions": parts });
+    let (status, body) = call(&f.app, "POST", "/internal/task-complete", Some(&c.credential), Some(body)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["message"], "too many partitions in one request: got=65, limit=64");
+
     let huge = json!({ "task_id": c.task, "attempt": 1, "status": "failed", "error": "x".repeat(trace_api::MAX_BODY_BYTES) });
     let (status, _) = call(&f.app, "POST", "/internal/task-complete", Some(&c.credential), Some(huge)).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);

@@ -103,6 +103,14 @@ async fn requests_outside_the_bounds_are_refused_with_the_bound() {
     let (s, body) = call(&f, "POST", "/api/v1/dags/pipe/jobs/src/trigger", &f.dev, Some(json!({"run_id": "r", "start": 5, "end": 5}).to_string())).await;
     assert_eq!((s, body["message"].as_str()), (400, Some("a range needs start < end, got start=Some(5) end=Some(5)")));
 
+    let long = "r".repeat(129);
+    let (s, body) = call(&f, "POST", "/api/v1/dags/pipe/jobs/src/trigger", &f.dev, Some(json!({"run_id": long}).to_string())).await;
+    assert_eq!((s, body["message"].as_str()), (400, Some("run_id must have 1 to 128 characters, got 129")));
+    let long_name = "u".repeat(trace_api::MAX_NAME_CHARS + 1);
+    let (s, body) = call(&f, "POST", "/api/v1/users", &f.admin, Some(json!({"name": long_name, "role": "viewer"}).to_string())).await;
+    assert_eq!(s, 400);
+    assert!(body["message"].as_str().unwrap().starts_with("a user name must be 1 to 64 of"), "{body}");
+
     let huge = format!("{DAG}# {}\n", "x".repeat(MAX_PUBLIC_BODY_BYTES));
     assert_eq!(call(&f, "POST", "/api/v1/dags", &f.dev, Some(huge)).await.0, 413);
 }

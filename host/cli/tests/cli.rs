@@ -322,3 +322,13 @@ fn op_inspect_describes_a_component_and_says_why_it_is_refused() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("junk.wasm is not a WebAssembly component"), "{}", stderr(&o));
 }
+
+#[test]
+fn worker_and_server_refuse_settings_outside_their_bounds() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = trace(&["worker", "--operators", ".", "--worker-token", "t", "--concurrency", "257"], dir.path());
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--concurrency must be between 1 and 256, got 257"), "{}", stderr(&o));
+    let o = trace(&["worker", "--operators", ".", "--worker-token", "t", "--concurrency", "0"], dir.path());
+    assert!(stderr(&o).contains("got 0"), "{}", stderr(&o));
+}

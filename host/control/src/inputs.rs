@@ -86,3 +86,54 @@ pub fn sources(fetched: Fetched) -> Result<Vec<Box<dyn BatchSource>>, InputError
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use trace_store::{InputFeed, PartitionView, TaskPayload, TaskStatus};
+
+    use super::*;
+
+    fn payload(partition_bytes: &[u64]) -> TaskPayload {
+        let partitions = partition_bytes
+            .iter()
+            .enumerate()
+            .map(|(i, &bytes)| PartitionView { partition_key: i.to_string(), range: None, object_key: format!("p{i}.parquet"), rows: 1, bytes })
+            .collect();
+        TaskPayload {
+            task: 1,
+            job: 1,
+            job_name: "j".into(),
+            kind: "transform".into(),
+            operator: "op.wasm".into(),
+            config: "null".into(),
+            outputs: 1,
+            inputs: 1,
+            status: TaskStatus::Running,
+            cancel_requested: false,
+            attempt: None,
+            deadline: None,
+            timeout_ms: 1_000,
+            partition_key: String::new(),
+            range: None,
+            cursor: None,
+            org: 1,
+            dag: 1,
+            state: Vec::new(),
+            outputs_to: Vec::new(),
+            inputs_from: vec![InputFeed { input: 0, dataset_uuid: "d".into(), version_uuid: "v".into(), partitions }],
+        }
+    }
+
+    #[tokio::test]
+    async fn inputs_over_the_byte_bound_are_refused_before_any_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Storage::local(dir.path()).unwrap();
+        // Nothing exists in storage: a read would fail with NotFound instead.
+        let err = fetch(&storage, &payload(&[MAX_INPUT_BYTES, 1])).await.unwrap_err();
+        assert_eq!(err.to_string(), format!("the task's inputs are too large: got={} bytes, limit={MAX_INPUT_BYTES} bytes", MAX_INPUT_BYTES + 1));
+        assert!(!err.is_retryable());
+        // Within the bound, the files are read (here: missing, so a retryable storage error).
+        let err = fetch(&storage, &payload(&[10])).await.unwrap_err();
+        assert!(matches!(err, InputError::Storage { input: 0, .. }) && err.is_retryable(), "{err}");
+    }
+}
