@@ -57,6 +57,7 @@ const TRACE_TRANSFORM: &[&str] = &[
     "trace:operator/types",
     "trace:operator/input",
     "trace:operator/output",
+    "trace:operator/columns",
     "trace:operator/events",
     "trace:operator/state",
     "trace:operator/log",

@@ -9,6 +9,7 @@
 mod admission;
 pub mod bindings;
 mod cache;
+mod columnar;
 mod capabilities;
 mod engine;
 mod error;

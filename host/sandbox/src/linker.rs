@@ -24,6 +24,7 @@ pub fn build(engine: &Engine, world: World) -> wasmtime::Result<Linker<TaskState
     trace_op::types::add_to_linker::<TaskState, HasSelf<TaskState>>(l, |s| s)?;
     trace_op::input::add_to_linker::<TaskState, HasSelf<TaskState>>(l, |s| s)?;
     trace_op::output::add_to_linker::<TaskState, HasSelf<TaskState>>(l, |s| s)?;
+    trace_op::columns::add_to_linker::<TaskState, HasSelf<TaskState>>(l, |s| s)?;
     trace_op::events::add_to_linker::<TaskState, HasSelf<TaskState>>(l, |s| s)?;
     trace_op::state::add_to_linker::<TaskState, HasSelf<TaskState>>(l, |s| s)?;
     trace_op::log::add_to_linker::<TaskState, HasSelf<TaskState>>(l, |s| s)?;

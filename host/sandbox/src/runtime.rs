@@ -36,7 +36,7 @@ pub const MAX_CORE_INSTANCES: usize = 64;
 
 impl Default for RuntimeConfig {
     fn default() -> Self {
-        Self { engine: EngineConfig::default(), cache_dir: None, max_component_bytes: 64 << 20, max_core_instances: 32 }
+        Self { engine: EngineConfig::default(), cache_dir: None, max_component_bytes: 64 << 20, max_core_instances: MAX_CORE_INSTANCES }
     }
 }
 

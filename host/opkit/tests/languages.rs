@@ -1,0 +1,188 @@
+//! JavaScript and Python operators, built from this repository's sources with
+//! the pinned componentize-qjs and componentize-py, run in the real host:
+//! the example UDF gives the same rows in all three languages, and the
+//! attacks that can be written in JS and Python are contained.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+
+use arrow_array::RecordBatch;
+use serde_json::json;
+use trace_core::{InputEvent, Range, TaskContext, VecSource};
+use trace_opkit::Built;
+use trace_sandbox::{LimitExceeded, Limits, LoadError, Operator, Runtime, RuntimeConfig, Task, TaskError, World};
+
+fn runtime() -> &'static Runtime {
+    static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| Runtime::new(RuntimeConfig::default()).expect("runtime starts"))
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// `operators/<name>` built once per test binary (and reused across runs
+/// while its sources are unchanged).
+fn built(name: &str) -> Built {
+    static BUILT: Mutex<Option<HashMap<String, Built>>> = Mutex::new(None);
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    let built = built.get_or_insert_with(HashMap::new);
+    if let Some(b) = built.get(name) {
+        return b.clone();
+    }
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("opkit").join(name);
+    let b = trace_opkit::build(&repo().join("operators").join(name), Some(&out))
+        .unwrap_or_else(|e| panic!("building operators/{name}: {e}"));
+    built.insert(name.into(), b.clone());
+    b
+}
+
+fn load(name: &str) -> Operator {
+    let b = built(name);
+    runtime().load_file(&b.path, World::Transform).unwrap_or_else(|e| panic!("loading {name}: {e}"))
+}
+
+fn task(config: serde_json::Value) -> Task {
+    Task::new(TaskContext::local("test-job", config), InputEvent::default())
+}
+
+fn ipc_source(batch: &RecordBatch, rows: usize) -> VecSource {
+    let slices = (0..batch.num_rows())
+        .step_by(rows)
+        .map(|at| trace_batches::encode_ipc(&[batch.slice(at, rows.min(batch.num_rows() - at))]).unwrap());
+    VecSource::new(slices.collect::<Vec<_>>())
+}
+
+fn output_rows(streams: &[Vec<u8>]) -> RecordBatch {
+    let batches: Vec<_> = streams.iter().flat_map(|s| trace_batches::decode_ipc(s).unwrap()).collect();
+    arrow_select::concat::concat_batches(&erc20_logic::transfers_schema(), &batches).unwrap()
+}
+
+#[test]
+fn the_example_udf_gives_the_same_rows_in_rust_javascript_and_python() {
+    let logs = erc20_logic::synthetic_logs(1_000, 5_000, 7);
+    let min_value = 5_000_000u128;
+    let expected = erc20_logic::filter_transfers(&logs, min_value).unwrap();
+    assert!(expected.num_rows() > 100, "the sample must exercise the filter");
+    let event = InputEvent { input: 0, partition_key: "1000_6000".into(), range: Some(Range { start: 1000, end: 6000 }), cursor: None };
+
+    let rust = runtime().load_file(trace_artifacts::ERC20_TRANSFERS.as_ref(), World::Transform).unwrap();
+    let js = load("erc20_transfers_js");
+    let py = load("erc20_transfers_py");
+    let mut reports = Vec::new();
+    for (lang, op) in [("rust", &rust), ("js", &js), ("python", &py)] {
+        let config = json!({ "min_value": min_value.to_string() });
+        let t = Task::new(TaskContext::local("erc20", config), event.clone()).with_input(ipc_source(&logs, 1_024));
+        let report = op.run(t).unwrap_or_else(|f| panic!("{lang}: {:?}\n{}", f.error, f.log));
+        assert_eq!(output_rows(&report.outputs[0]), expected, "{lang} rows differ from the native filter");
+        assert_eq!(report.events.len(), 1, "{lang}");
+        assert_eq!(report.events[0].range, event.range, "{lang}");
+        assert_eq!(report.events[0].partition_key, event.partition_key, "{lang}");
+        reports.push((lang, report));
+    }
+    let kept = format!("kept {} of {} logs (min_value={min_value})", expected.num_rows(), logs.num_rows());
+    for (lang, report) in &reports {
+        assert!(report.log.contains(&kept), "{lang} log: {}", report.log);
+    }
+}
+
+#[test]
+fn a_bad_threshold_is_a_fatal_error_in_every_language() {
+    for name in ["erc20_transfers_js", "erc20_transfers_py"] {
+        let failure = load(name).run(task(json!({ "min_value": "-5" }))).expect_err("bad config must fail");
+        match failure.error {
+            TaskError::Operator { retryable: false, message } => {
+                assert!(message.contains("config.min_value must be a non-negative integer"), "{name}: {message}")
+            }
+            other => panic!("{name}: expected a fatal operator error, got {other:?}"),
+        }
+    }
+}
+
+fn attack(name: &str, kind: &str, limits: Limits) -> trace_sandbox::TaskFailure {
+    let failure = load(name).run(task(json!({ "attack": kind })).with_limits(limits)).expect_err("the attack must not succeed");
+    // The same host, and the same component, serve a normal task afterwards.
+    let after = load(name).run(task(json!({ "attack": "none" })));
+    assert!(after.is_ok(), "{name}: a normal task failed after {kind}: {:?}", after.err());
+    failure
+}
+
+fn limit_of(name: &str, f: &trace_sandbox::TaskFailure) -> LimitExceeded {
+    match &f.error {
+        TaskError::Limit(l) => l.clone(),
+        other => panic!("{name}: expected a limit error, got {other:?} (log: {})", f.log),
+    }
+}
+
+#[test]
+fn an_infinite_loop_in_js_or_python_is_stopped_at_the_time_limit() {
+    for name in ["hostile_js", "hostile_py"] {
+        let f = attack(name, "loop", Limits::default().with_timeout(Duration::from_millis(300)));
+        assert!(matches!(limit_of(name, &f), LimitExceeded::Timeout { limit_ms: 300, .. }), "{name}: {:?}", f.error);
+    }
+}
+
+#[test]
+fn a_memory_bomb_in_js_or_python_is_refused_at_the_memory_limit() {
+    for name in ["hostile_js", "hostile_py"] {
+        let f = attack(name, "memory", Limits::default().with_max_memory_bytes(128 << 20));
+        match limit_of(name, &f) {
+            LimitExceeded::Memory { requested, limit } => assert!(limit == 128 << 20 && requested > limit),
+            other => panic!("{name}: expected the memory limit, got {other}"),
+        }
+        assert!(f.usage.peak_memory_bytes <= 128 << 20, "{name}");
+    }
+}
+
+#[test]
+fn output_event_and_log_floods_in_js_or_python_are_cut_at_their_limits() {
+    for name in ["hostile_js", "hostile_py"] {
+        let f = attack(name, "output_flood", Limits::default().with_max_output_bytes(4 << 20));
+        assert!(matches!(limit_of(name, &f), LimitExceeded::OutputBytes { limit, got } if limit == 4 << 20 && got > limit));
+        let f = attack(name, "event_flood", Limits::default());
+        assert_eq!(limit_of(name, &f), LimitExceeded::Events { got: 10_001, limit: 10_000 }, "{name}");
+        let f = attack(name, "log_flood", Limits::default().with_max_log_bytes(64 << 10));
+        assert!(matches!(limit_of(name, &f), LimitExceeded::LogBytes { limit, .. } if limit == 64 << 10));
+    }
+}
+
+/// Built with WASI left in (`stub_wasi: false`) and a world that adds a
+/// socket and an HTTP client: Python's own runtime then imports
+/// `wasi:sockets` too. Either way the host refuses the component.
+#[test]
+fn js_and_python_components_that_import_sockets_or_http_are_refused_at_load() {
+    for name in ["hostile_js_net", "hostile_py_net"] {
+        let b = built(name);
+        let err = runtime().load_file(&b.path, World::Transform).err().unwrap_or_else(|| panic!("{name} was admitted"));
+        match &err {
+            LoadError::ForbiddenImport { import, .. } => {
+                assert!(import.starts_with("wasi:sockets/") || import.starts_with("wasi:http/"), "{name}: {import}")
+            }
+            other => panic!("{name}: expected a refused import, got {other}"),
+        }
+        assert!(err.to_string().contains("network") || err.to_string().contains("HTTP"), "{name}: {err}");
+    }
+}
+
+#[test]
+fn js_and_python_components_import_nothing_but_trace_interfaces() {
+    for name in ["erc20_transfers_js", "erc20_transfers_py"] {
+        let b = built(name);
+        let inspection = runtime().inspect(&std::fs::read(&b.path).unwrap()).unwrap();
+        assert!(!inspection.imports.is_empty());
+        for (import, _) in &inspection.imports {
+            assert!(import.starts_with("trace:operator/"), "{name} imports {import}");
+        }
+    }
+}
+
+#[test]
+fn an_unchanged_project_is_not_rebuilt() {
+    let first = built("erc20_transfers_js");
+    let out = first.path.parent().unwrap();
+    let again = trace_opkit::build(&repo().join("operators/erc20_transfers_js"), Some(out)).unwrap();
+    assert!(again.reused, "an unchanged project must reuse its component");
+    assert_eq!(again.digest, first.digest);
+}

@@ -1,0 +1,31 @@
+"""Each `config.attack` tries one way of exhausting the sandbox from Python."""
+
+import trace_sdk as trace
+
+
+def run(ctx: trace.Context, event) -> None:
+    attack = ctx.config.get("attack")
+    if attack == "loop":
+        while True:
+            pass
+    if attack == "memory":
+        hoard = []
+        while True:
+            hoard.append(bytearray(1 << 20))
+    if attack == "output_flood":
+        while True:
+            trace.write(0, [trace.column_utf8("junk", ["x" * 256] * 4096)])
+    if attack == "event_flood":
+        i = 0
+        while True:
+            trace.emit(0, f"k{i}")
+            i += 1
+    if attack == "log_flood":
+        while True:
+            trace.log.info("y" * 4096)
+    if attack == "none":
+        return
+    raise ValueError(f"unknown attack {attack}")
+
+
+WitWorld = trace.export(run)
