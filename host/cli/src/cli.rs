@@ -200,6 +200,35 @@ pub enum DagCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum OpCommand {
+    /// Create an operator project in Rust, JavaScript or Python.
+    ///
+    /// The project keeps the rows whose `config.column` reaches `config.min`,
+    /// with its logic in a module of its own and a test for the language's
+    /// usual runner (`cargo test`, `node --test`, `python3 -m unittest`).
+    New {
+        /// The operator's name (lowercase letters, digits and `_`); also its directory.
+        name: String,
+        #[arg(long, value_parser = ["rust", "js", "python"])]
+        lang: String,
+        /// Where to create the project directory.
+        #[arg(long, default_value = ".")]
+        dir: std::path::PathBuf,
+    },
+    /// Build an operator project into a component, then inspect it.
+    ///
+    /// Rust through cargo (`wasm32-wasip2`, release); JavaScript through
+    /// componentize-qjs and Python through componentize-py, with Trace's kit
+    /// and contract staged in and every WASI import stubbed. Writes
+    /// `<dir>/build/<name>.wasm`; an unchanged JS/Python project is not rebuilt.
+    /// Exits 1 if Trace would refuse the component.
+    Build {
+        /// The project directory (with `operator.yaml`, or a Rust crate).
+        #[arg(default_value = ".")]
+        dir: std::path::PathBuf,
+        /// Write the component here instead of `<dir>/build`.
+        #[arg(long)]
+        out_dir: Option<std::path::PathBuf>,
+    },
     /// Run a component locally on Parquet files or a JSON event, with no server.
     ///
     /// Prints the events it emitted and what it used (time, fuel, memory),
@@ -226,6 +255,8 @@ pub enum OpCommand {
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Op(OpCommand::New { name, lang, dir }) => op::new::run(&name, &lang, &dir),
+        Command::Op(OpCommand::Build { dir, out_dir }) => op::build::run(&dir, out_dir.as_deref()),
         Command::Op(OpCommand::Run(args)) => op::run::run(args),
         Command::Op(OpCommand::Push { file, storage }) => crate::admin::push_operator(&file, &storage),
         Command::Op(OpCommand::Inspect { file }) => crate::op::inspect::run(&file),
