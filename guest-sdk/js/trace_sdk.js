@@ -144,8 +144,12 @@ export const column = {
   float64: (name, values, arrowType = "", nulls = null) => ({ name, arrowType, values: { tag: "float64", val: values }, nulls }),
   boolean: (name, values, nulls = null) => ({ name, arrowType: "", values: { tag: "boolean", val: values }, nulls }),
   utf8: (name, values, arrowType = "", nulls = null) => ({ name, arrowType, values: { tag: "utf8", val: values }, nulls }),
-  /** `bytes` holds every row back to back, `width` bytes each. */
-  fixedBinary: (name, width, bytes, nulls = null) => ({ name, arrowType: "", values: { tag: "fixed-binary", val: { width, bytes } }, nulls }),
+  /**
+   * `bytes` holds every row back to back, `width` bytes each. With an
+   * `arrowType` of Decimal128 (16 bytes) or Decimal256 (32 bytes) the rows
+   * are big-endian two's-complement integers.
+   */
+  fixedBinary: (name, width, bytes, arrowType = "", nulls = null) => ({ name, arrowType, values: { tag: "fixed-binary", val: { width, bytes } }, nulls }),
   /** One Uint8Array per row. */
   binary: (name, rows, nulls = null) => {
     const offsets = new Array(rows.length + 1);

@@ -10,7 +10,7 @@ TRANSFER = bytes.fromhex("ddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a
 MAX_U128 = (1 << 128) - 1
 # Decimal256(76, 0) holds values below 10^76; a uint256 at or above 2^255
 # reads as negative there. Either cannot be stored and is dropped.
-MAX_VALUE = 10**76
+MAX_VALUE = (10**76).to_bytes(32, "big")
 
 
 def min_value(config) -> int:
@@ -30,6 +30,8 @@ def min_value(config) -> int:
 
 def run(ctx: trace.Context, event) -> None:
     minimum = min_value(ctx.config)
+    # Big-endian words compare as bytes: no integers per row.
+    min_word = minimum.to_bytes(32, "big")
     rows_in = rows_out = 0
     for batch in trace.batches(0):
         rows_in += batch.num_rows
@@ -43,8 +45,8 @@ def run(ctx: trace.Context, event) -> None:
         offsets, raw = data.offsets, data.bytes
         nulls = [n for n in (batch.nulls("topic0"), batch.nulls("topic1"), batch.nulls("topic2")) if n is not None]
 
-        out_block, out_index, out_value = [], [], []
-        token, sender, receiver = bytearray(), bytearray(), bytearray()
+        out_block, out_index = [], []
+        token, sender, receiver, value = bytearray(), bytearray(), bytearray(), bytearray()
         for row in range(batch.num_rows):
             at = row * 32
             if topic0[at:at + 32] != TRANSFER:
@@ -54,12 +56,12 @@ def run(ctx: trace.Context, event) -> None:
             start = offsets[row]
             if offsets[row + 1] - start != 32:
                 continue
-            value = int.from_bytes(raw[start:start + 32], "big")
-            if value < minimum or value >= MAX_VALUE:
+            word = raw[start:start + 32]
+            if word < min_word or word >= MAX_VALUE:
                 continue
             out_block.append(block[row])
             out_index.append(log_index[row])
-            out_value.append(str(value))
+            value += word
             token += address[row * 20:row * 20 + 20]
             sender += topic1[at + 12:at + 32]
             receiver += topic2[at + 12:at + 32]
@@ -71,7 +73,7 @@ def run(ctx: trace.Context, event) -> None:
                 trace.column_fixed_binary("token", 20, token),
                 trace.column_fixed_binary("from", 20, sender),
                 trace.column_fixed_binary("to", 20, receiver),
-                trace.column_utf8("value", out_value, "Decimal256(76, 0)"),
+                trace.column_fixed_binary("value", 32, value, "Decimal256(76, 0)"),
             ])
     trace.log.info(f"kept {rows_out} of {rows_in} logs (min_value={minimum})")
     trace.emit_like(event, 0)

@@ -175,9 +175,11 @@ def column_utf8(name: str, values: List[str], arrow_type: str = "", nulls=None) 
     return _columns.Column(name, arrow_type, Utf8(values), nulls)
 
 
-def column_fixed_binary(name: str, width: int, data: bytes, nulls=None) -> _columns.Column:
-    """`data` holds every row back to back, `width` bytes each."""
-    return _columns.Column(name, "", FixedBinary(_columns.FixedBinaryValues(width, bytes(data))), nulls)
+def column_fixed_binary(name: str, width: int, data: bytes, arrow_type: str = "", nulls=None) -> _columns.Column:
+    """`data` holds every row back to back, `width` bytes each. With an
+    `arrow_type` of Decimal128 (16 bytes) or Decimal256 (32 bytes) the rows are
+    big-endian two's-complement integers."""
+    return _columns.Column(name, arrow_type, FixedBinary(_columns.FixedBinaryValues(width, bytes(data))), nulls)
 
 
 def column_binary(name: str, rows: Sequence[bytes], nulls=None) -> _columns.Column:

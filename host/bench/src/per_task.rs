@@ -23,7 +23,12 @@ impl PerTask {
 
 /// Mean per-task time over `tasks` tasks, best of `rounds` rounds.
 pub fn measure(component: &str, tasks: u32, rounds: usize) -> PerTask {
-    let context = TaskContext::local("bench", serde_json::json!({}));
+    measure_with(component, serde_json::json!({}), tasks, rounds)
+}
+
+/// [`measure`] with the job config each task gets.
+pub fn measure_with(component: &str, config: serde_json::Value, tasks: u32, rounds: usize) -> PerTask {
+    let context = TaskContext::local("bench", config);
     let runtime = Runtime::new(RuntimeConfig::default()).expect("runtime");
     let op = runtime.load_file(component.as_ref(), World::Transform).expect("load");
     let (trace, _) = best_of(rounds, || {

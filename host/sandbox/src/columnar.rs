@@ -9,10 +9,10 @@ use std::sync::Arc;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int64Type, UInt64Type};
 use arrow_array::{
-    make_array, Array, ArrayRef, BinaryArray, BooleanArray, FixedSizeBinaryArray, Float64Array,
-    Int64Array, RecordBatch, StringArray, UInt64Array,
+    make_array, Array, ArrayRef, BinaryArray, BooleanArray, Decimal128Array, Decimal256Array,
+    FixedSizeBinaryArray, Float64Array, Int64Array, RecordBatch, StringArray, UInt64Array,
 };
-use arrow_buffer::{Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
+use arrow_buffer::{i256, Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
 use arrow_cast::cast::{cast_with_options, CastOptions};
 use arrow_schema::{DataType, Field, Schema};
 
@@ -102,6 +102,16 @@ pub fn from_columns(columns: Vec<Column>) -> Result<RecordBatch, String> {
 }
 
 fn array_of(values: Values, nulls: Option<Vec<bool>>, arrow_type: &str) -> Result<ArrayRef, String> {
+    let to = match arrow_type {
+        "" => None,
+        t => Some(DataType::from_str(t).map_err(|e| format!("arrow-type `{t}`: {e}"))?),
+    };
+    // Decimals from big-endian two's-complement bytes: no per-row strings
+    // for guests whose integers are bytes anyway (uint256 words).
+    if let (Values::FixedBinary(f), Some(to @ (DataType::Decimal128(_, _) | DataType::Decimal256(_, _)))) = (&values, &to) {
+        let decimals = decimal_array(f, to)?;
+        return with_nulls(decimals, nulls);
+    }
     let array: ArrayRef = match values {
         Values::Int64(v) => Arc::new(Int64Array::from(v)),
         Values::Uint64(v) => Arc::new(UInt64Array::from(v)),
@@ -112,16 +122,41 @@ fn array_of(values: Values, nulls: Option<Vec<bool>>, arrow_type: &str) -> Resul
         Values::FixedBinary(f) => Arc::new(fixed_binary_array(f)?),
     };
     let array = with_nulls(array, nulls)?;
-    if arrow_type.is_empty() {
-        return Ok(array);
-    }
-    let to = DataType::from_str(arrow_type).map_err(|e| format!("arrow-type `{arrow_type}`: {e}"))?;
+    let Some(to) = to else { return Ok(array) };
     if &to == array.data_type() {
         return Ok(array);
     }
     // Not `safe`: a value that does not fit is an error, never a silent null.
     let options = CastOptions { safe: false, ..Default::default() };
     cast_with_options(&array, &to, &options).map_err(|e| format!("cannot cast to {to}: {e}"))
+}
+
+/// Decimal128 from 16-byte and Decimal256 from 32-byte big-endian values,
+/// each checked against the type's precision.
+fn decimal_array(f: &FixedBinaryValues, to: &DataType) -> Result<ArrayRef, String> {
+    let width = match to {
+        DataType::Decimal128(_, _) => 16,
+        _ => 32,
+    };
+    if f.width != width || f.bytes.len() % width as usize != 0 {
+        return Err(format!("{to} from bytes needs {width}-byte big-endian values, got {}-byte ones", f.width));
+    }
+    let array: ArrayRef = match *to {
+        DataType::Decimal128(p, s) => {
+            let values = f.bytes.chunks_exact(16).map(|c| i128::from_be_bytes(c.try_into().expect("16 bytes")));
+            let array = Decimal128Array::from_iter_values(values).with_precision_and_scale(p, s).map_err(|e| e.to_string())?;
+            array.validate_decimal_precision(p).map_err(|e| format!("cannot cast to {to}: {e}"))?;
+            Arc::new(array)
+        }
+        DataType::Decimal256(p, s) => {
+            let values = f.bytes.chunks_exact(32).map(|c| i256::from_be_bytes(c.try_into().expect("32 bytes")));
+            let array = Decimal256Array::from_iter_values(values).with_precision_and_scale(p, s).map_err(|e| e.to_string())?;
+            array.validate_decimal_precision(p).map_err(|e| format!("cannot cast to {to}: {e}"))?;
+            Arc::new(array)
+        }
+        _ => unreachable!("only decimals reach here"),
+    };
+    Ok(array)
 }
 
 fn binary_array(b: BinaryValues) -> Result<BinaryArray, String> {
@@ -162,8 +197,7 @@ fn with_nulls(array: ArrayRef, nulls: Option<Vec<bool>>) -> Result<ArrayRef, Str
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow_array::{Decimal256Array, UInt32Array};
-    use arrow_buffer::i256;
+    use arrow_array::UInt32Array;
 
     fn column(name: &str, arrow_type: &str, values: Values, nulls: Option<Vec<bool>>) -> Column {
         Column { name: name.into(), arrow_type: arrow_type.into(), values, nulls }
@@ -225,6 +259,17 @@ mod tests {
 
         let bad_type = column("n", "NotAType", Values::Int64(vec![1]), None);
         assert!(from_columns(vec![bad_type]).unwrap_err().contains("arrow-type `NotAType`"));
+
+        let mut word = vec![0u8; 32];
+        word[31] = 7;
+        let decimal = column("d", "Decimal256(76, 0)", Values::FixedBinary(FixedBinaryValues { width: 32, bytes: word }), None);
+        let batch = from_columns(vec![decimal]).unwrap();
+        let d = batch.column(0).as_any().downcast_ref::<Decimal256Array>().unwrap();
+        assert_eq!(d.value(0), i256::from(7));
+        let huge = column("d", "Decimal256(76, 0)", Values::FixedBinary(FixedBinaryValues { width: 32, bytes: vec![0x7f; 32] }), None);
+        assert!(from_columns(vec![huge]).unwrap_err().contains("cannot cast to Decimal256(76, 0)"));
+        let narrow = column("d", "Decimal128(38, 0)", Values::FixedBinary(FixedBinaryValues { width: 32, bytes: vec![0; 32] }), None);
+        assert!(from_columns(vec![narrow]).unwrap_err().contains("needs 16-byte big-endian values, got 32-byte"));
 
         let bad_nulls = column("n", "", Values::Int64(vec![1]), Some(vec![true, false]));
         assert!(from_columns(vec![bad_nulls]).unwrap_err().contains("nulls has 2 entries for 1 rows"));

@@ -1,0 +1,71 @@
+//! `cargo bench -p trace-bench --bench languages`: per-task overhead and the
+//! example UDF's throughput for operators written in Rust, JavaScript
+//! (componentize-qjs) and Python (componentize-py), each beside its baseline:
+//! bare wasmtime for the per-task cost, the UDF compiled natively for rows/s.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+use trace_bench::report::line;
+use trace_bench::{per_task, udf_throughput};
+
+/// `operators/<name>` built (or reused) with the pinned tools.
+fn build(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../operators").join(name);
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("opkit").join(name);
+    let built = trace_opkit::build(&dir, Some(&out)).unwrap_or_else(|e| panic!("building {name}: {e}"));
+    let how = if built.reused { "reused".to_owned() } else { format!("built in {:.1} s", built.took.as_secs_f64()) };
+    line(&format!("{name} ({})", built.tool), &format!("{:.1} MiB, {how}", built.bytes as f64 / (1 << 20) as f64));
+    built.path
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let (tasks, rows) = if quick { (100, 100_000) } else { (2_000, 1_000_000) };
+    let tasks = std::env::var("TRACE_BENCH_TASKS").ok().and_then(|t| t.parse().ok()).unwrap_or(tasks);
+    // `--lang python` measures one language only (profiling).
+    let args: Vec<String> = std::env::args().collect();
+    let only = args.iter().position(|a| a == "--lang").and_then(|i| args.get(i + 1)).map(|l| l.to_lowercase());
+    let per_task_only = args.iter().any(|a| a == "--per-task");
+
+    println!("components:");
+    let noop_js = build("hostile_js");
+    let noop_py = build("hostile_py");
+    let udf_js = build("erc20_transfers_js");
+    let udf_py = build("erc20_transfers_py");
+    let noop = |p: &Path| p.to_str().unwrap().to_owned();
+    let languages: Vec<_> = [
+        ("Rust", trace_artifacts::NOOP.to_owned(), trace_artifacts::ERC20_TRANSFERS.to_owned()),
+        ("JavaScript", noop(&noop_js), noop(&udf_js)),
+        ("Python", noop(&noop_py), noop(&udf_py)),
+    ]
+    .into_iter()
+    .filter(|(lang, _, _)| only.as_ref().is_none_or(|o| lang.to_lowercase().starts_with(o.as_str())))
+    .collect();
+
+    println!("per-task cost of an operator that parses its config and returns ({tasks} tasks, best of 3):");
+    for (lang, component, _) in &languages {
+        let p = per_task::measure_with(component, json!({ "attack": "none" }), tasks, 3);
+        line(
+            &format!("{lang} (target <= 300 µs for JS and Python)"),
+            &format!("{:.1} µs  (bare wasmtime {:.1} µs, {:.2}x)", p.trace.as_secs_f64() * 1e6, p.bare.as_secs_f64() * 1e6, p.ratio()),
+        );
+    }
+
+    if per_task_only {
+        return;
+    }
+    println!("example UDF (ERC-20 transfers >= 1e6) over {rows} rows, 8192-row batches (best of 2):");
+    for (lang, _, component) in &languages {
+        let t = udf_throughput::measure(component, rows, 8192, 1_000_000, 2);
+        line(
+            &format!("{lang} sandboxed / native Rust"),
+            &format!(
+                "{:.2} vs {:.2} M rows/s = {:.3}x",
+                t.rows_per_sec(t.sandboxed) / 1e6,
+                t.rows_per_sec(t.native) / 1e6,
+                t.ratio()
+            ),
+        );
+    }
+}
