@@ -128,6 +128,16 @@ fn huge_partition_key_is_refused() {
 }
 
 #[test]
+fn nothing_a_task_leaves_in_memory_reaches_the_next_one() {
+    // Slots are reset in place (resident pages rewritten, the rest unmapped);
+    // a second task on the same component must start from the clean image.
+    for run in 0..3 {
+        let f = attack("remember", Limits::default());
+        assert_eq!(fatal_message(&f), "runs_before=0 marked_pages=0", "task {run} saw an earlier task's memory");
+    }
+}
+
+#[test]
 fn environment_and_arguments_are_empty() {
     let f = attack("read_env", Limits::default());
     assert_eq!(fatal_message(&f), "env=[] args=[]");

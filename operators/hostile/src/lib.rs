@@ -14,6 +14,7 @@ impl Operator for Hostile {
         let attack = config::str_field(&config, "attack").unwrap_or("");
         match attack {
             "infinite_loop" => infinite_loop(),
+            "remember" => remember(),
             "memory_bomb" => memory_bomb(),
             "stack_overflow" => {
                 recurse(0, &mut [0u8; 1024]);
@@ -84,6 +85,26 @@ impl Operator for Hostile {
 /// Return what the guest saw as a fatal error, so the host test can read it.
 fn report(seen: String) -> Result<(), OperatorError> {
     Err(fatal(seen))
+}
+
+/// Counts runs in a static (the data segment, low in memory) and marks a
+/// 16 MiB heap block (past what the pool keeps resident); reports what an
+/// earlier task left of either. A fresh instance must see neither.
+fn remember() -> Result<(), OperatorError> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static RUNS: AtomicU64 = AtomicU64::new(0);
+    const BLOCK: usize = 16 << 20;
+    let runs_before = RUNS.fetch_add(1, Ordering::SeqCst);
+    let layout = std::alloc::Layout::from_size_align(BLOCK, 4096).expect("layout");
+    // SAFETY: the block is `BLOCK` bytes; it is read before it is written on
+    // purpose (whatever an earlier task left there is the point) and never freed.
+    let marked_pages = unsafe {
+        let block = std::alloc::alloc(layout);
+        let marked = (0..BLOCK).step_by(4096).filter(|&at| std::ptr::read_volatile(block.add(at)) == 0xAB).count();
+        std::ptr::write_bytes(block, 0xAB, BLOCK);
+        marked
+    };
+    report(format!("runs_before={runs_before} marked_pages={marked_pages}"))
 }
 
 fn infinite_loop() -> Result<(), OperatorError> {
