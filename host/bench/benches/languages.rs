@@ -2,6 +2,10 @@
 //! example UDF's throughput for operators written in Rust, JavaScript
 //! (componentize-qjs) and Python (componentize-py), each beside its baseline:
 //! bare wasmtime for the per-task cost, the UDF compiled natively for rows/s.
+//!
+//! `-- --quick` for a short run; `--lang python` for one language and
+//! `--per-task` to skip the throughput part (profiling); `TRACE_BENCH_TASKS`
+//! sets the number of tasks.
 
 use std::path::{Path, PathBuf};
 

@@ -186,3 +186,19 @@ fn an_unchanged_project_is_not_rebuilt() {
     assert!(again.reused, "an unchanged project must reuse its component");
     assert_eq!(again.digest, first.digest);
 }
+
+#[test]
+fn a_tool_failure_is_reported_with_what_the_tool_said() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("operator.yaml"), "name: broken\nlanguage: js\nentry: operator.js\n").unwrap();
+    std::fs::write(dir.path().join("operator.js"), "export const run = (;\n").unwrap();
+    let err = trace_opkit::build(dir.path(), None).expect_err("a syntax error must fail the build");
+    match &err {
+        trace_opkit::OpkitError::ToolFailed { tool, output, .. } => {
+            assert!(tool.starts_with("componentize-qjs"), "{tool}");
+            assert!(!output.trim().is_empty(), "the tool's own message is kept");
+        }
+        other => panic!("expected a tool failure, got {other}"),
+    }
+    assert!(!dir.path().join("build/broken.wasm").exists(), "no component is left behind");
+}
