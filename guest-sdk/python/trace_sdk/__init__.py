@@ -210,25 +210,15 @@ class state:
     delete = staticmethod(_state.delete)
 
 
+def _logger(level):
+    return staticmethod(lambda message: _log.log(level, str(message)))
+
+
 class log:
     """Log lines, kept with the task and bounded by the host."""
 
-    @staticmethod
-    def trace(m: str) -> None:
-        _log.log(_log.Level.TRACE, str(m))
-
-    @staticmethod
-    def debug(m: str) -> None:
-        _log.log(_log.Level.DEBUG, str(m))
-
-    @staticmethod
-    def info(m: str) -> None:
-        _log.log(_log.Level.INFO, str(m))
-
-    @staticmethod
-    def warn(m: str) -> None:
-        _log.log(_log.Level.WARN, str(m))
-
-    @staticmethod
-    def error(m: str) -> None:
-        _log.log(_log.Level.ERROR, str(m))
+    trace = _logger(_log.Level.TRACE)
+    debug = _logger(_log.Level.DEBUG)
+    info = _logger(_log.Level.INFO)
+    warn = _logger(_log.Level.WARN)
+    error = _logger(_log.Level.ERROR)

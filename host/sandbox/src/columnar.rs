@@ -7,10 +7,10 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
-use arrow_array::types::{Float64Type, Int64Type, UInt64Type};
+use arrow_array::types::{Decimal128Type, Decimal256Type, DecimalType, Float64Type, Int64Type, UInt64Type};
 use arrow_array::{
-    make_array, Array, ArrayRef, BinaryArray, BooleanArray, Decimal128Array, Decimal256Array,
-    FixedSizeBinaryArray, Float64Array, Int64Array, RecordBatch, StringArray, UInt64Array,
+    make_array, Array, ArrayRef, BinaryArray, BooleanArray, FixedSizeBinaryArray, Float64Array,
+    Int64Array, PrimitiveArray, RecordBatch, StringArray, UInt64Array,
 };
 use arrow_buffer::{i256, Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
 use arrow_cast::cast::{cast_with_options, CastOptions};
@@ -141,21 +141,23 @@ fn decimal_array(f: &FixedBinaryValues, to: &DataType) -> Result<ArrayRef, Strin
     if f.width != width || f.bytes.len() % width as usize != 0 {
         return Err(format!("{to} from bytes needs {width}-byte big-endian values, got {}-byte ones", f.width));
     }
-    let array: ArrayRef = match *to {
-        DataType::Decimal128(p, s) => {
-            let values = f.bytes.chunks_exact(16).map(|c| i128::from_be_bytes(c.try_into().expect("16 bytes")));
-            let array = Decimal128Array::from_iter_values(values).with_precision_and_scale(p, s).map_err(|e| e.to_string())?;
-            array.validate_decimal_precision(p).map_err(|e| format!("cannot cast to {to}: {e}"))?;
-            Arc::new(array)
-        }
-        DataType::Decimal256(p, s) => {
-            let values = f.bytes.chunks_exact(32).map(|c| i256::from_be_bytes(c.try_into().expect("32 bytes")));
-            let array = Decimal256Array::from_iter_values(values).with_precision_and_scale(p, s).map_err(|e| e.to_string())?;
-            array.validate_decimal_precision(p).map_err(|e| format!("cannot cast to {to}: {e}"))?;
-            Arc::new(array)
-        }
+    let checked = |e: arrow_schema::ArrowError| format!("cannot cast to {to}: {e}");
+    Ok(match *to {
+        DataType::Decimal128(p, s) => Arc::new(decimals::<Decimal128Type>(&f.bytes, p, s, |c| i128::from_be_bytes(c.try_into().expect("16 bytes"))).map_err(checked)?),
+        DataType::Decimal256(p, s) => Arc::new(decimals::<Decimal256Type>(&f.bytes, p, s, |c| i256::from_be_bytes(c.try_into().expect("32 bytes"))).map_err(checked)?),
         _ => unreachable!("only decimals reach here"),
-    };
+    })
+}
+
+fn decimals<T: DecimalType>(
+    bytes: &[u8],
+    precision: u8,
+    scale: i8,
+    from_be: impl Fn(&[u8]) -> T::Native,
+) -> Result<PrimitiveArray<T>, arrow_schema::ArrowError> {
+    let array = PrimitiveArray::<T>::from_iter_values(bytes.chunks_exact(T::BYTE_LENGTH).map(from_be))
+        .with_precision_and_scale(precision, scale)?;
+    array.validate_decimal_precision(precision)?;
     Ok(array)
 }
 
@@ -197,7 +199,7 @@ fn with_nulls(array: ArrayRef, nulls: Option<Vec<bool>>) -> Result<ArrayRef, Str
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow_array::UInt32Array;
+    use arrow_array::{Decimal256Array, UInt32Array};
 
     fn column(name: &str, arrow_type: &str, values: Values, nulls: Option<Vec<bool>>) -> Column {
         Column { name: name.into(), arrow_type: arrow_type.into(), values, nulls }

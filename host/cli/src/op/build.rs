@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use trace_core::units::human_bytes;
 
 pub fn run(dir: &Path, out_dir: Option<&Path>) -> anyhow::Result<ExitCode> {
+    // Read first so the (possibly slow) build is announced by name.
     let manifest = trace_opkit::Manifest::load(dir)?;
     eprintln!("building {} ({}) …", manifest.name, manifest.language.name());
     let built = trace_opkit::build(dir, out_dir)?;
@@ -14,18 +15,16 @@ pub fn run(dir: &Path, out_dir: Option<&Path>) -> anyhow::Result<ExitCode> {
     println!("built {} with {} ({how})", built.path.display(), built.tool);
     println!("  size     {} ({} bytes)", human_bytes(built.bytes), built.bytes);
     println!("  digest   {}", built.digest);
-    let runtime = trace_sandbox::Runtime::new(trace_sandbox::RuntimeConfig::default())
-        .map_err(|e| anyhow::anyhow!("starting the sandbox: {e}"))?;
-    let bytes = std::fs::read(&built.path)?;
-    let inspection = runtime.inspect(&bytes)?;
-    let verdict = if manifest.world == "source" { &inspection.source } else { &inspection.transform };
+    let inspection = super::inspect::inspect(&built.path)?;
+    let world = &built.manifest.world;
+    let verdict = if world == "source" { &inspection.source } else { &inspection.transform };
     match verdict {
         Ok(()) => {
-            println!("  accepted as a {} operator", manifest.world);
+            println!("  accepted as a {world} operator");
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
-            println!("  REFUSED as a {} operator: {e}", manifest.world);
+            println!("  REFUSED as a {world} operator: {e}");
             Ok(ExitCode::from(1))
         }
     }

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use trace_core::units::human_bytes;
-use trace_sandbox::{Runtime, RuntimeConfig};
+use trace_sandbox::{Inspection, Runtime, RuntimeConfig};
 
 fn verdict(r: &Result<(), trace_sandbox::LoadError>) -> String {
     match r {
@@ -14,10 +14,15 @@ fn verdict(r: &Result<(), trace_sandbox::LoadError>) -> String {
     }
 }
 
-pub fn run(file: &Path) -> anyhow::Result<ExitCode> {
+/// What Trace makes of the component at `file`.
+pub fn inspect(file: &Path) -> anyhow::Result<Inspection> {
     let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
     let runtime = Runtime::new(RuntimeConfig::default()).map_err(|e| anyhow::anyhow!("starting the sandbox: {e}"))?;
-    let i = runtime.inspect(&bytes).with_context(|| format!("{} is not a WebAssembly component", file.display()))?;
+    runtime.inspect(&bytes).with_context(|| format!("{} is not a WebAssembly component", file.display()))
+}
+
+pub fn run(file: &Path) -> anyhow::Result<ExitCode> {
+    let i = inspect(file)?;
     println!("component {}", file.display());
     println!("  size     {} ({} bytes)", human_bytes(i.bytes as u64), i.bytes);
     println!("  digest   {}", i.digest);
