@@ -31,6 +31,14 @@ pub(crate) async fn org(db: &Db, t: &Target) -> anyhow::Result<OrgId> {
     }
 }
 
+/// The target's org, created if this is its first deploy or user.
+async fn org_or_create(db: &Db, t: &Target, now: i64) -> anyhow::Result<OrgId> {
+    Ok(match db.org_id(&t.org).await? {
+        Some(id) => id,
+        None => db.create_org(&t.org, now).await?,
+    })
+}
+
 /// Job `job` of DAG `dag`: in its active version, or in `version`.
 pub(crate) async fn job_of(db: &Db, org: OrgId, t: &Target, dag: &str, job: &str, version: Option<i32>) -> anyhow::Result<trace_store::JobId> {
     let found = match version {
@@ -63,10 +71,7 @@ pub fn deploy(t: &Target, file: &PathBuf, staged: bool) -> anyhow::Result<ExitCo
     block_on(async {
         let db = open(t).await?;
         let now = now_millis();
-        let org = match db.org_id(&t.org).await? {
-            Some(id) => id,
-            None => db.create_org(&t.org, now).await?,
-        };
+        let org = org_or_create(&db, t, now).await?;
         if staged {
             let d = db.stage(org, &dag, &yaml, &actor(), now).await.context("staging")?;
             println!(
@@ -169,10 +174,7 @@ pub fn add_user(t: &Target, name: &str, role: &str) -> anyhow::Result<ExitCode> 
     block_on(async {
         let db = open(t).await?;
         let now = now_millis();
-        let org = match db.org_id(&t.org).await? {
-            Some(id) => id,
-            None => db.create_org(&t.org, now).await?,
-        };
+        let org = org_or_create(&db, t, now).await?;
         db.create_user(org, name, role, &actor(), now).await?;
         println!("user `{name}` ({}) added to org `{}`", role.as_str(), t.org);
         Ok(ExitCode::SUCCESS)
