@@ -26,10 +26,7 @@ pub fn range_event(start: u64, end: u64) -> InputEvent {
 
 /// `batch` cut into IPC-encoded slices of `rows` rows, as an input source.
 pub fn ipc_source(batch: &RecordBatch, rows: usize) -> VecSource {
-    let slices = (0..batch.num_rows())
-        .step_by(rows)
-        .map(|at| trace_batches::encode_ipc(&[batch.slice(at, rows.min(batch.num_rows() - at))]).unwrap());
-    VecSource::new(slices.collect::<Vec<_>>())
+    VecSource::new(trace_batches::encode_ipc_slices(batch, rows).unwrap())
 }
 
 /// Decode every IPC stream of one output and concatenate the rows.

@@ -24,6 +24,16 @@ pub fn encode_ipc(batches: &[RecordBatch]) -> Result<Vec<u8>, IpcError> {
     Ok(buf)
 }
 
+/// `batch` cut into IPC streams of at most `rows` rows each, the bounded
+/// batches a source hands a guest (tests and benchmarks build inputs so).
+pub fn encode_ipc_slices(batch: &RecordBatch, rows: usize) -> Result<Vec<Vec<u8>>, IpcError> {
+    let rows = rows.max(1);
+    (0..batch.num_rows())
+        .step_by(rows)
+        .map(|at| encode_ipc(&[batch.slice(at, rows.min(batch.num_rows() - at))]))
+        .collect()
+}
+
 /// Decode one IPC stream. Untrusted input: any malformation is an error.
 /// The arrays share `bytes`' allocation rather than copying it.
 pub fn decode_ipc(bytes: &[u8]) -> Result<Vec<RecordBatch>, IpcError> {

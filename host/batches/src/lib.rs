@@ -6,6 +6,6 @@ mod ipc;
 mod parquet_source;
 mod parquet_sink;
 
-pub use ipc::{decode_ipc, decode_ipc_owned, encode_ipc, IpcError};
+pub use ipc::{decode_ipc, decode_ipc_owned, encode_ipc, encode_ipc_slices, IpcError};
 pub use parquet_sink::{parquet_bytes, write_parquet, ParquetFile, ParquetSink, SinkError};
 pub use parquet_source::{ParquetSource, SourceError};

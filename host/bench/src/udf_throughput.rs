@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use arrow_array::RecordBatch;
 use trace_core::{InputEvent, TaskContext, VecSource};
 use trace_sandbox::{Runtime, RuntimeConfig, Task, World};
 
@@ -28,16 +27,6 @@ impl Throughput {
     }
 }
 
-/// The input cut into IPC batches of `batch_rows` rows, as a worker gets it.
-fn ipc_batches(logs: &RecordBatch, batch_rows: usize) -> Vec<Vec<u8>> {
-    (0..logs.num_rows())
-        .step_by(batch_rows)
-        .map(|at| {
-            let n = batch_rows.min(logs.num_rows() - at);
-            trace_batches::encode_ipc(&[logs.slice(at, n)]).expect("encode")
-        })
-        .collect()
-}
 
 fn count_rows(ipc: Vec<Vec<u8>>) -> usize {
     ipc.into_iter()
@@ -48,7 +37,7 @@ fn count_rows(ipc: Vec<Vec<u8>>) -> usize {
 
 pub fn measure(component: &str, rows: usize, batch_rows: usize, min_value: u128, rounds: usize) -> Throughput {
     let logs = erc20_logic::synthetic_logs(0, rows, 1);
-    let batches = ipc_batches(&logs, batch_rows);
+    let batches = trace_batches::encode_ipc_slices(&logs, batch_rows).expect("encode");
     let config = serde_json::json!({ "min_value": min_value.to_string() });
 
     let runtime = Runtime::new(RuntimeConfig::default()).expect("runtime");

@@ -49,10 +49,7 @@ fn task(config: serde_json::Value) -> Task {
 }
 
 fn ipc_source(batch: &RecordBatch, rows: usize) -> VecSource {
-    let slices = (0..batch.num_rows())
-        .step_by(rows)
-        .map(|at| trace_batches::encode_ipc(&[batch.slice(at, rows.min(batch.num_rows() - at))]).unwrap());
-    VecSource::new(slices.collect::<Vec<_>>())
+    VecSource::new(trace_batches::encode_ipc_slices(batch, rows).unwrap())
 }
 
 fn output_rows(streams: &[Vec<u8>]) -> RecordBatch {
