@@ -270,8 +270,8 @@ pub fn cutover(t: &Target, dag: &str, version: i32) -> anyhow::Result<ExitCode> 
         let org = org(&db, t).await?;
         let r = db.cutover(org, dag, version, &actor(), now_millis()).await?;
         println!(
-            "cut over `{dag}` v{} -> v{}: {} queued task(s) of v{} canceled, {} running task(s) asked to stop, {} task(s) of work done meanwhile queued for v{}",
-            r.from_version, r.to_version, r.canceled, r.from_version, r.stopping, r.replayed, r.to_version
+            "cut over `{dag}` v{} -> v{}: {} queued and running task(s) of v{} moved to v{} ({} canceled, {} asked to stop), {} task(s) of work done meanwhile queued for v{}",
+            r.from_version, r.to_version, r.moved, r.from_version, r.to_version, r.canceled, r.stopping, r.replayed, r.to_version
         );
         Ok(ExitCode::SUCCESS)
     })

@@ -22,6 +22,10 @@ pub struct RolledBack {
     /// Cutover: events the old version's edited jobs completed while the new
     /// version was staged, queued for the new version's jobs.
     pub replayed: u64,
+    /// Cutover: the old version's queued and running tasks, queued again as
+    /// tasks of the new version's job of the same name (so a source run
+    /// triggered before the cutover is not lost with its canceled task).
+    pub moved: u64,
 }
 
 /// What a purge removed from the registry; the caller deletes the files.
@@ -39,10 +43,12 @@ pub trait Lifecycle: Send + Sync {
     async fn rollback(&self, org: OrgId, dag: &str, actor: &str, now: Millis) -> Result<RolledBack, StoreError>;
     /// Make staged version `version` active: one transaction swapping the
     /// active version and so the dataset-version pointer set (a reader sees
-    /// all old or all new, never a mix); queued work of the version it
-    /// replaces is canceled, running work asked to stop, and what its edited
-    /// jobs completed meanwhile is queued for the new version (drained after
-    /// the cutover, like [`rematerialize`](Lifecycle::rematerialize)).
+    /// all old or all new, never a mix). The replaced version's queued and
+    /// running tasks are queued again as tasks of the new version's job of
+    /// the same name, then canceled (running ones asked to stop); what its
+    /// edited jobs completed meanwhile is queued for the new version too.
+    /// All of it drains after the cutover, like
+    /// [`rematerialize`](Lifecycle::rematerialize).
     async fn cutover(&self, org: OrgId, dag: &str, version: i32, actor: &str, now: Millis) -> Result<RolledBack, StoreError>;
     /// Queue the rematerialization of staged version `version`: every job
     /// whose materialization-affecting config differs from the active
@@ -67,6 +73,13 @@ const CANCEL_QUEUED: &str = "UPDATE tasks SET status = 'canceled', updated_at = 
      WHERE status = 'pending' AND job_id IN (SELECT id FROM jobs WHERE dag_version_id = $1)";
 const STOP_RUNNING: &str = "UPDATE tasks SET cancel_requested = 1, updated_at = $2 \
      WHERE status = 'running' AND job_id IN (SELECT id FROM jobs WHERE dag_version_id = $1)";
+/// Pending and running tasks of version `$2`, as tasks of version `$1`'s
+/// job of the same name.
+const MOVE_QUEUED: &str = "INSERT INTO tasks (org_id, job_id, event_id, status, available_at, created_at, updated_at) \
+     SELECT t.org_id, nj.id, t.event_id, 'pending', $3, $3, $3 FROM tasks t \
+     JOIN jobs oj ON oj.id = t.job_id AND oj.dag_version_id = $2 \
+     JOIN jobs nj ON nj.dag_version_id = $1 AND nj.name = oj.name \
+     WHERE t.status IN ('pending', 'running') ORDER BY t.id ON CONFLICT (job_id, event_id) DO NOTHING";
 const VERSION_IDS: &str = "SELECT g.active_version_id, v.id, g.org_id FROM dags g JOIN dag_versions v ON v.dag_id = g.id \
      WHERE g.org_id = $1 AND g.name = $2 AND v.version = $3";
 const REPLAY_EDITED: &str = "INSERT INTO tasks (org_id, job_id, event_id, status, available_at, created_at, updated_at) \
@@ -113,22 +126,25 @@ macro_rules! lifecycle_impl {
                 if purged > 0 {
                     return Err(StoreError::RollbackOntoPurged { dag: dag.to_owned(), version: target.1 });
                 }
-                let mut drained = 0;
+                let (mut drained, mut moved) = (0, 0);
                 if action == "dag.cutover" {
                     sqlx::query(self.q(SET_PREVIOUS_ACTIVE)).bind(target.0).bind(from.0).execute(&mut *tx).await.during("recording the previous version")?;
                     // Work the old version finished while this one was staged
                     // is replayed for the edited jobs too, drained from now on.
                     drained = sqlx::query(self.q(REPLAY_EDITED)).bind(target.0).bind(from.0).bind(now)
                         .execute(&mut *tx).await.during("queueing work done while staged")?.rows_affected();
+                    // Before the old version's queue is canceled below.
+                    moved = sqlx::query(self.q(MOVE_QUEUED)).bind(target.0).bind(from.0).bind(now)
+                        .execute(&mut *tx).await.during("moving queued work to the new version")?.rows_affected();
                 }
                 sqlx::query(self.q(ACTIVATE)).bind(target.0).bind(dag_id).execute(&mut *tx).await.during("activating a DAG version")?;
                 let canceled = sqlx::query(self.q(CANCEL_QUEUED)).bind(from.0).bind(now).execute(&mut *tx).await.during("canceling queued work")?.rows_affected();
                 let stopping = sqlx::query(self.q(STOP_RUNNING)).bind(from.0).bind(now).execute(&mut *tx).await.during("stopping running work")?.rows_affected();
                 sqlx::query(self.q(AUDIT)).bind(now).bind(actor).bind(action)
-                    .bind(format!("{dag} v{} -> v{}: {canceled} canceled, {stopping} stopping, {drained} replayed", from.1, target.1))
+                    .bind(format!("{dag} v{} -> v{}: {canceled} canceled, {stopping} stopping, {drained} replayed, {moved} moved", from.1, target.1))
                     .execute(&mut *tx).await.during("auditing")?;
                 tx.commit().await.during("committing a version switch")?;
-                Ok(RolledBack { from_version: from.1, to_version: target.1, canceled, stopping, replayed: drained })
+                Ok(RolledBack { from_version: from.1, to_version: target.1, canceled, stopping, replayed: drained, moved })
             }
         }
 

@@ -28,7 +28,7 @@ async fn rollback_restores_the_previous_pointer_set_and_cancels_queued_work<S: S
     let queued = s.trigger(d2.job("blocks"), "r1", Some((0, 10)), "ann", T0 + 2).await.unwrap().tasks[0];
 
     let back = s.rollback(org, "erc20", "user:ann", T0 + 3).await.unwrap();
-    assert_eq!(back, RolledBack { from_version: 2, to_version: 1, canceled: 1, stopping: 0, replayed: 0 });
+    assert_eq!(back, RolledBack { from_version: 2, to_version: 1, canceled: 1, stopping: 0, replayed: 0, moved: 0 });
     assert_eq!(version_of(&s, org, "erc20_transfers").await, t1, "readers see the previous version again");
     assert_eq!(version_of(&s, org, "block_counts").await, c1);
     assert_eq!(s.task(queued).await.unwrap().status, TaskStatus::Canceled);
@@ -182,3 +182,31 @@ async fn rematerialize_replays_exactly_the_edited_jobs<S: Store + Registry + Lif
     assert_eq!(queued.iter().map(|t| t.event_range.unwrap()).collect::<Vec<_>>(), vec![(0, 10), (10, 20), (20, 30)]);
 }
 on_both!(rematerialize_replays_exactly_the_edited_jobs);
+
+async fn cutover_moves_queued_and_running_work_to_the_new_version<S: Store + Registry + Lifecycle>(s: S) {
+    let org = s.create_org("acme", T0).await.unwrap();
+    let d1 = s.deploy(org, &dag(V1), V1, "ann", T0).await.unwrap();
+    let v2 = V1.replace("min_value: 100", "min_value: 500");
+    let d2 = s.stage(org, &dag(&v2), &v2, "ann", T0 + 1).await.unwrap();
+    // v1 keeps taking source runs while v2 is staged: one starts running,
+    // one is still queued when the cutover commits.
+    s.trigger(d1.job("blocks"), "early", Some((0, 10)), "ann", T0 + 2).await.unwrap();
+    let running = s.claim_payloads(1, T0 + 2).await.unwrap().pop().unwrap();
+    s.trigger(d1.job("blocks"), "late", Some((10, 20)), "ann", T0 + 3).await.unwrap();
+
+    let cut = s.cutover(org, "erc20", d2.version, "ann", T0 + 4).await.unwrap();
+    assert_eq!((cut.moved, cut.canceled, cut.stopping), (2, 1, 1), "{cut:?}");
+    let blocks2 = s.version_job(org, "erc20", d2.version, "blocks").await.unwrap().unwrap();
+    let moved = s.tasks_of_job(blocks2).await.unwrap();
+    assert_eq!(moved.iter().map(|t| (t.event_range.unwrap(), t.status)).collect::<Vec<_>>(), vec![
+        ((0, 10), TaskStatus::Pending),
+        ((10, 20), TaskStatus::Pending)
+    ]);
+    let old = s.task(running.task).await.unwrap();
+    assert!(old.status == TaskStatus::Running && old.cancel_requested, "the running v1 task is asked to stop: {old:?}");
+
+    // The moved runs drain as v2's work (one at a time: the job's concurrency).
+    let claimed = s.claim_payloads(10, T0 + 5).await.unwrap();
+    assert_eq!(claimed.iter().map(|p| (p.job, p.range)).collect::<Vec<_>>(), vec![(blocks2, Some((0, 10)))]);
+}
+on_both!(cutover_moves_queued_and_running_work_to_the_new_version);
