@@ -132,5 +132,5 @@ async fn task_complete(State(s): State<Arc<InternalState>>, headers: HeaderMap, 
         TaskStatus::Pending => "retrying",
         TaskStatus::Running => "running",
     };
-    Ok(Json(CompleteResponse { status: status.to_owned(), late: done.late, tasks_created: done.events.iter().map(|i| i.tasks.len()).sum() }))
+    Ok(Json(CompleteResponse { status: status.to_owned(), late: done.late, tasks_created: done.events.iter().map(|i| i.tasks.len()).sum::<usize>() + done.invalidated.len() }))
 }

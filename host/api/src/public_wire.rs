@@ -44,6 +44,9 @@ pub struct TaskSummary {
     pub partition_key: String,
     pub start: Option<u64>,
     pub end: Option<u64>,
+    /// The task re-runs an earlier one whose input was rewritten.
+    #[serde(default)]
+    pub invalidation: bool,
     pub last_error: Option<String>,
 }
 
@@ -58,6 +61,7 @@ impl From<TaskView> for TaskSummary {
             partition_key: t.event_partition_key,
             start: t.event_range.map(|r| r.0),
             end: t.event_range.map(|r| r.1),
+            invalidation: t.invalidation,
             last_error: t.last_error,
         }
     }

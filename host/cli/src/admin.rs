@@ -114,7 +114,10 @@ pub fn tasks(t: &Target, limit: u32) -> anyhow::Result<ExitCode> {
         let org = org(&db, t).await?;
         println!("{:>8}  {:<20} {:<10} {:>8}  {:<20} error", "task", "job", "status", "attempts", "event");
         for task in db.tasks_of_org(org, limit).await? {
-            let event = task.event_range.map_or(task.event_partition_key.clone(), |(s, e)| format!("[{s}, {e})"));
+            let mut event = task.event_range.map_or(task.event_partition_key.clone(), |(s, e)| format!("[{s}, {e})"));
+            if task.invalidation {
+                event.push_str(" (invalidated)");
+            }
             println!(
                 "{:>8}  {:<20} {:<10} {:>8}  {:<20} {}",
                 task.id,

@@ -399,6 +399,17 @@ async fn the_example_pipeline_rematerializes_cuts_over_and_rolls_back() {
     db.rollback(org, "erc20_pipeline", "tester", now_millis()).await.unwrap();
     assert_eq!(transfer_rows(&db, org, &objects, "erc20_transfers").await, before, "rollback restores v1");
 
+    // Re-running one source range rewrites its file: the UDF reads it
+    // through a shared read, so no event reaches it; the invalidation
+    // re-runs exactly the window that covers the range.
+    let windows_before = db.tasks_of_job(v1.job("transfers")).await.unwrap().len();
+    db.trigger(v1.job("blocks"), "repair", Some((3_000, 4_000)), "tester", now_millis()).await.unwrap();
+    wake.notify_one();
+    drained().await;
+    let reran = db.tasks_of_job(v1.job("transfers")).await.unwrap();
+    assert_eq!(reran[windows_before..].iter().map(|t| t.event_range.unwrap()).collect::<Vec<_>>(), vec![(0, 10_000)]);
+    assert_eq!(transfer_rows(&db, org, &objects, "erc20_transfers").await, before, "a deterministic source rewrites the same rows");
+
     running.stop().await;
 }
 

@@ -54,6 +54,16 @@ pub enum UpdateStrategy {
     Append,
 }
 
+impl UpdateStrategy {
+    /// The name the DAG file and the system database use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UpdateStrategy::Replace => "replace",
+            UpdateStrategy::Append => "append",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Capability {

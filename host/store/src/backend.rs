@@ -201,6 +201,7 @@ macro_rules! store_impl {
                         .bind(version_id).bind(&job.name).bind(kind).bind(&job.operator).bind(job.outputs as i32)
                         .bind(job.config.to_string()).bind(materialization_hash(job)).bind(&job.pool)
                         .bind(job.effective_concurrency(dag) as i32).bind(job.max_attempts as i32).bind(timeout_ms)
+                        .bind(job.update_strategy.as_str()).bind(serde_json::to_string(&job.unique_key).expect("strings serialize"))
                         .fetch_one(&mut *tx).await.during("recording a job")?;
                     jobs.push((job.name.clone(), id));
                 }
@@ -391,6 +392,7 @@ macro_rules! store_impl {
                         last_error: r.get(7),
                         event_partition_key: r.get(8),
                         event_range: start.zip(end).map(|(s, e)| (s as u64, e as u64)),
+                        invalidation: r.get::<String, _>(12) == "invalidation",
                         org: r.get(11),
                     }
                 }).collect())

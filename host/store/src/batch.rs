@@ -11,6 +11,7 @@ use sqlx::Row;
 
 use crate::backend::{new_credential, Produced};
 use crate::error::{DbContext, StoreError};
+use crate::invalidate::Rewrite;
 use crate::model::*;
 use crate::sql::{self, placeholders};
 use crate::{PgStore, SqliteStore};
@@ -83,6 +84,9 @@ const OUTPUT_VERSIONS: &str = "SELECT d.output_index, v.uuid, v.id, d.uuid FROM 
      JOIN dag_dataset_pointers p ON p.dag_version_id = j.dag_version_id \
      JOIN datasets d ON d.id = p.dataset_id AND d.producer_job = j.name \
      JOIN dataset_versions v ON v.id = p.dataset_version_id WHERE j.id = $1 ORDER BY d.output_index";
+
+/// The task that committed version `$1`'s partition `$2`, if any.
+const PRIOR_WRITER: &str = "SELECT task_id FROM dataset_partitions WHERE dataset_version_id = $1 AND partition_key = $2";
 
 const UPSERT_PARTITION: &str = "INSERT INTO dataset_partitions (dataset_version_id, partition_key, range_start, range_end, \
      object_key, staging_key, row_count, byte_count, task_id, attempt, created_at) \
@@ -467,11 +471,18 @@ macro_rules! batch_impl {
 
                 // 3. Write what the accepted ones change, set by set.
                 let mut produced: Vec<Produced<'_>> = Vec::new();
-                for (c, plan) in batch.iter().zip(&plans) {
+                // (report index, what it rewrote)
+                let mut rewrites: Vec<(usize, Rewrite)> = Vec::new();
+                for (index, (c, plan)) in batch.iter().zip(&plans).enumerate() {
                     let Ok(p) = plan else { continue };
                     if p.status == TaskStatus::Completed {
                         self.write_state(&mut *tx, p.task, &c.state).await?;
                         for (w, version) in c.partitions.iter().zip(&p.partition_versions) {
+                            let prior: Option<TaskId> = sqlx::query_scalar(self.q(PRIOR_WRITER)).bind(*version).bind(&w.partition_key)
+                                .fetch_optional(&mut *tx).await.during("looking for a committed partition")?;
+                            if prior.is_some_and(|prior| prior != p.task) {
+                                rewrites.push((index, Rewrite { task: p.task, version_id: *version, partition_key: w.partition_key.clone(), range: w.range }));
+                            }
                             let (start, end) = w.range.map_or((None, None), |(s, e)| (Some(s as i64), Some(e as i64)));
                             sqlx::query(self.q(UPSERT_PARTITION)).bind(*version).bind(&w.partition_key).bind(start).bind(end)
                                 .bind(&w.object_key).bind(&w.staging_key).bind(w.rows as i64).bind(w.bytes as i64)
@@ -482,6 +493,12 @@ macro_rules! batch_impl {
                     }
                 }
                 let mut ingested = self.ingest(&mut *tx, &produced, now).await?.into_iter();
+                // After the reports' own events: a reader they queued is not queued twice.
+                let mut invalidated: HashMap<usize, Vec<TaskId>> = HashMap::new();
+                for (index, rewrite) in &rewrites {
+                    let queued = self.invalidate_in(&mut *tx, rewrite, now).await?;
+                    invalidated.entry(*index).or_default().extend(queued);
+                }
 
                 let mut finished: HashMap<&'static str, Vec<i64>> = HashMap::new();
                 let mut settled: HashMap<&'static str, Vec<TaskId>> = HashMap::new();
@@ -524,10 +541,12 @@ macro_rules! batch_impl {
                 Ok(batch
                     .iter()
                     .zip(plans)
-                    .map(|(c, plan)| {
+                    .enumerate()
+                    .map(|(index, (c, plan))| {
                         let p = plan?;
                         let events = if p.status == TaskStatus::Completed { ingested.by_ref().take(c.events.len()).collect() } else { Vec::new() };
-                        Ok(Completed { status: p.status, events, late: p.admitted.late })
+                        let invalidated = invalidated.remove(&index).unwrap_or_default();
+                        Ok(Completed { status: p.status, events, invalidated, late: p.admitted.late })
                     })
                     .collect())
             }

@@ -12,6 +12,7 @@ mod backend;
 mod batch;
 mod db;
 mod error;
+mod invalidate;
 mod lifecycle;
 mod migrate;
 mod model;

@@ -11,6 +11,7 @@ pub(crate) const POSTGRES: &[(i64, &str)] = &[
     (5, include_str!("../../../migrations/postgres/0005_dataset_partitions.sql")),
     (6, include_str!("../../../migrations/postgres/0006_purged_versions.sql")),
     (7, include_str!("../../../migrations/postgres/0007_activation_history.sql")),
+    (8, include_str!("../../../migrations/postgres/0008_update_strategies.sql")),
 ];
 
 /// (version, SQL) for SQLite.
@@ -22,6 +23,7 @@ pub(crate) const SQLITE: &[(i64, &str)] = &[
     (5, include_str!("../../../migrations/sqlite/0005_dataset_partitions.sql")),
     (6, include_str!("../../../migrations/sqlite/0006_purged_versions.sql")),
     (7, include_str!("../../../migrations/sqlite/0007_activation_history.sql")),
+    (8, include_str!("../../../migrations/sqlite/0008_update_strategies.sql")),
 ];
 
 pub(crate) const CREATE_TABLE: &str =

@@ -143,6 +143,9 @@ pub struct Completed {
     pub status: TaskStatus,
     /// Downstream results of the final events.
     pub events: Vec<Ingested>,
+    /// Downstream tasks queued again because this task rewrote partitions
+    /// they had read (update strategy `replace`).
+    pub invalidated: Vec<TaskId>,
     /// A timed-out attempt that reported after all (no newer attempt had started).
     pub late: bool,
 }
@@ -166,6 +169,8 @@ pub struct TaskView {
     pub last_error: Option<String>,
     pub event_partition_key: String,
     pub event_range: Option<(u64, u64)>,
+    /// The task re-runs an earlier one whose input was rewritten.
+    pub invalidation: bool,
     pub org: OrgId,
 }
 

@@ -18,8 +18,8 @@ pub(crate) const ACTIVE_VERSION: &str = "SELECT active_version_id FROM dags WHER
 pub(crate) const INSERT_VERSION: &str =
     "INSERT INTO dag_versions (dag_id, version, yaml, created_at, deployed_by) VALUES ($1, $2, $3, $4, $5) RETURNING id";
 pub(crate) const INSERT_JOB: &str = "INSERT INTO jobs (dag_version_id, name, kind, operator, outputs, config, \
-     materialization_hash, pool, concurrency, max_attempts, timeout_ms) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id";
+     materialization_hash, pool, concurrency, max_attempts, timeout_ms, update_strategy, unique_key) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id";
 pub(crate) const INSERT_JOB_INPUT: &str = "INSERT INTO job_inputs (job_id, input_index, from_job_id, from_output, from_dataset) \
      VALUES ($1, $2, $3, $4, $5)";
 pub(crate) const INSERT_SLOT: &str = "INSERT INTO worker_slots (dag_version_id, pool, slot_index, env, secret_env) \
@@ -62,7 +62,7 @@ pub(crate) const CANCEL_PENDING: &str = "UPDATE tasks SET status = 'canceled', u
 pub(crate) const CANCEL_RUNNING: &str = "UPDATE tasks SET cancel_requested = 1, updated_at = $2 WHERE id = $1 AND status = 'running'";
 
 pub(crate) const TASK_VIEW: &str = "SELECT t.id, t.job_id, j.name, t.status, t.attempts, t.cancel_requested, t.available_at, \
-     t.last_error, e.partition_key, e.range_start, e.range_end, t.org_id \
+     t.last_error, e.partition_key, e.range_start, e.range_end, t.org_id, e.kind \
      FROM tasks t JOIN jobs j ON j.id = t.job_id JOIN events e ON e.id = t.event_id";
 pub(crate) const EVENT_COUNT: &str = "SELECT COUNT(*) FROM events WHERE org_id = $1";
 
