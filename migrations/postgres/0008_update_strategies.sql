@@ -11,3 +11,8 @@ ALTER TABLE jobs ADD COLUMN unique_key TEXT NOT NULL DEFAULT '[]';
 -- 'invalidation' (the platform re-running a downstream task whose input
 -- partition was rewritten; it repeats that task's event).
 ALTER TABLE events ADD COLUMN kind TEXT NOT NULL DEFAULT 'data';
+
+-- dataset_partitions.scope: for an `append` job's files (one per task, so
+-- their partition_key names the task too), the partition key they add rows
+-- to; readers of that key read them all.
+ALTER TABLE dataset_partitions ADD COLUMN scope TEXT;

@@ -1,7 +1,7 @@
 //! Request and response bodies of the internal API (JSON).
 
 use serde::{Deserialize, Serialize};
-use trace_store::{AttemptAuth, EmittedEvent, InputFeed, OutputTarget, PartitionView, TaskPayload, TaskStatus, WrittenPartition};
+use trace_store::{AppendTarget, AttemptAuth, EmittedEvent, InputFeed, OutputTarget, PartitionView, TaskPayload, TaskStatus, WrittenPartition};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
@@ -66,6 +66,9 @@ pub struct FetchResponse {
     /// What each input reads.
     #[serde(default)]
     pub inputs_from: Vec<WireInputFeed>,
+    /// Why the task cannot run as claimed (the worker fails it with this).
+    #[serde(default)]
+    pub refusal: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -128,6 +131,29 @@ pub struct WireOutputTarget {
     pub output: u32,
     pub dataset_uuid: String,
     pub version_uuid: String,
+    /// An `append` output's unique key and the files it adds to.
+    #[serde(default)]
+    pub append: Option<WireAppendTarget>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireAppendTarget {
+    pub unique_key: Vec<String>,
+    pub existing: Vec<WirePartitionView>,
+}
+
+impl From<OutputTarget> for WireOutputTarget {
+    fn from(t: OutputTarget) -> Self {
+        let append = t.append.map(|a| WireAppendTarget { unique_key: a.unique_key, existing: a.existing.into_iter().map(Into::into).collect() });
+        Self { output: t.output, dataset_uuid: t.dataset_uuid, version_uuid: t.version_uuid, append }
+    }
+}
+
+impl From<WireOutputTarget> for OutputTarget {
+    fn from(t: WireOutputTarget) -> Self {
+        let append = t.append.map(|a| AppendTarget { unique_key: a.unique_key, existing: a.existing.into_iter().map(Into::into).collect() });
+        Self { output: t.output, dataset_uuid: t.dataset_uuid, version_uuid: t.version_uuid, append }
+    }
 }
 
 impl From<TaskPayload> for FetchResponse {
@@ -166,12 +192,9 @@ impl From<TaskPayload> for FetchResponse {
                 cursor: p.cursor,
             },
             state: p.state.into_iter().map(|(k, v)| (k, hex::encode(v))).collect(),
-            outputs_to: p
-                .outputs_to
-                .into_iter()
-                .map(|t| WireOutputTarget { output: t.output, dataset_uuid: t.dataset_uuid, version_uuid: t.version_uuid })
-                .collect(),
+            outputs_to: p.outputs_to.into_iter().map(Into::into).collect(),
             inputs_from: p.inputs_from.into_iter().map(Into::into).collect(),
+            refusal: p.refusal,
         }
     }
 }
@@ -218,12 +241,9 @@ impl FetchResponse {
             org: self.org_id,
             dag: self.dag_id,
             state,
-            outputs_to: self
-                .outputs_to
-                .into_iter()
-                .map(|t| OutputTarget { output: t.output, dataset_uuid: t.dataset_uuid, version_uuid: t.version_uuid })
-                .collect(),
+            outputs_to: self.outputs_to.into_iter().map(Into::into).collect(),
             inputs_from: self.inputs_from.into_iter().map(Into::into).collect(),
+            refusal: self.refusal,
         })
     }
 }
@@ -286,6 +306,9 @@ pub struct WirePartition {
     pub staging_key: String,
     pub rows: u64,
     pub bytes: u64,
+    /// An appended file's partition key (see [`WrittenPartition::scope`]).
+    #[serde(default)]
+    pub scope: Option<String>,
 }
 
 impl WirePartition {
@@ -300,6 +323,7 @@ impl WirePartition {
             staging_key: w.staging_key.clone(),
             rows: w.rows,
             bytes: w.bytes,
+            scope: w.scope.clone(),
         }
     }
 
@@ -318,6 +342,7 @@ impl WirePartition {
             staging_key: self.staging_key.clone(),
             rows: self.rows,
             bytes: self.bytes,
+            scope: self.scope.clone(),
         })
     }
 }

@@ -2,10 +2,12 @@
 //! to guests as bounded Arrow IPC batches; guests' IPC output is validated
 //! and written back as Parquet. Guests never see a file.
 
+mod dedupe;
 mod ipc;
 mod parquet_source;
 mod parquet_sink;
 
+pub use dedupe::{dedupe_output, Dedupe, DedupeError, MAX_KEY_BYTES};
 pub use ipc::{decode_ipc, decode_ipc_owned, encode_ipc, encode_ipc_slices, IpcError};
 pub use parquet_sink::{parquet_bytes, write_parquet, ParquetFile, ParquetSink, SinkError};
 pub use parquet_source::{ParquetSource, SourceError};

@@ -77,7 +77,7 @@ async fn sandboxed(storage: &Storage, blocks: u64, component: &str, min_value: u
         task.inputs = inputs;
         let op = op.clone();
         let report = tokio::task::spawn_blocking(move || op.run(task)).await.expect("join").expect("the UDF runs");
-        let encoded = trace_control::outputs::encode(&report.outputs).expect("encode");
+        let encoded = trace_control::outputs::encode(&report.outputs, &Vec::new()).expect("encode");
         if let Some(Some(out)) = encoded.into_iter().next() {
             rows_out += out.rows;
             let path = partition_path(1, DATASET, SANDBOXED, &Partition::Range { start: lo, end: lo + WINDOW_BLOCKS }).expect("path");

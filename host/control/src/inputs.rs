@@ -121,6 +121,7 @@ mod tests {
             state: Vec::new(),
             outputs_to: Vec::new(),
             inputs_from: vec![InputFeed { input: 0, dataset_uuid: "d".into(), version_uuid: "v".into(), partitions }],
+            refusal: None,
         }
     }
 

@@ -4,12 +4,18 @@
 //! then are they promoted to their final, id-only key — which a retry
 //! rewrites, so re-running a task never adds a second file. A refused or
 //! failed attempt's staged files are deleted and never registered.
+//!
+//! An `append` output is different in two ways: each task adds a file of its
+//! own (`{start}_{end}.t{task}.parquet`) beside the range's others, and its
+//! rows whose `unique_key` those files already hold are dropped first.
 
 use bytes::Bytes;
-use trace_batches::{parquet_bytes, ParquetFile, SinkError};
+use trace_batches::{dedupe_output, parquet_bytes, DedupeError, ParquetFile, SinkError};
 use trace_storage::paths::{partition_path, staging_path};
-use trace_storage::{Partition, Storage, StorageError};
-use trace_store::{TaskPayload, WrittenPartition};
+use trace_storage::{ObjectPath, Partition, Storage, StorageError};
+use trace_store::{OutputTarget, TaskPayload, WrittenPartition};
+
+use crate::inputs::MAX_INPUT_BYTES;
 
 /// Why outputs could not be staged.
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +28,14 @@ pub enum OutputError {
     },
     #[error("output {output} has no dataset in this DAG version")]
     NoTarget { output: usize },
+    #[error("output {output} (update_strategy append)")]
+    Dedupe {
+        output: usize,
+        #[source]
+        source: DedupeError,
+    },
+    #[error("the committed files output {output} appends to are too large: got={got} bytes, limit={limit} bytes")]
+    ExistingTooLarge { output: usize, got: u64, limit: u64 },
     #[error("staging output {output}")]
     Storage {
         output: usize,
@@ -37,21 +51,67 @@ impl OutputError {
     }
 }
 
+/// The committed files each `append` output adds to: (output, unique key,
+/// files), read before the task runs (bounded like its inputs).
+pub type Existing = Vec<(usize, Vec<String>, Vec<(String, Bytes)>)>;
+
+/// Read the files the task's `append` outputs add to.
+pub async fn fetch_existing(storage: &Storage, p: &TaskPayload) -> Result<Existing, OutputError> {
+    let mut out = Existing::new();
+    for target in &p.outputs_to {
+        let Some(append) = &target.append else { continue };
+        let output = target.output as usize;
+        let declared: u64 = append.existing.iter().map(|x| x.bytes).sum();
+        if declared > MAX_INPUT_BYTES {
+            return Err(OutputError::ExistingTooLarge { output, got: declared, limit: MAX_INPUT_BYTES });
+        }
+        let mut files = Vec::with_capacity(append.existing.len());
+        let mut total = 0;
+        for part in &append.existing {
+            let bytes = storage.get(&ObjectPath::from(part.object_key.as_str()), MAX_INPUT_BYTES - total).await.map_err(|source| match source {
+                StorageError::TooLarge { size, .. } => OutputError::ExistingTooLarge { output, got: total + size, limit: MAX_INPUT_BYTES },
+                source => OutputError::Storage { output, source },
+            })?;
+            total += bytes.len() as u64;
+            files.push((part.object_key.clone(), bytes));
+        }
+        out.push((output, append.unique_key.clone(), files));
+    }
+    Ok(out)
+}
+
 /// Encode each output's IPC batches as Parquet (CPU work: call it on the
-/// sandbox's blocking thread). `None` for an output with nothing written.
-pub fn encode(outputs: &[Vec<Vec<u8>>]) -> Result<Vec<Option<ParquetFile>>, OutputError> {
+/// sandbox's blocking thread), `append` outputs without their already
+/// committed keys. `None` for an output with nothing (new) written.
+pub fn encode(outputs: &[Vec<Vec<u8>>], existing: &Existing) -> Result<Vec<Option<ParquetFile>>, OutputError> {
     outputs
         .iter()
         .enumerate()
-        .map(|(output, batches)| parquet_bytes(&format!("output {output}"), batches).map_err(|source| OutputError::Encode { output, source }))
+        .map(|(output, batches)| {
+            let name = format!("output {output}");
+            match existing.iter().find(|(o, _, _)| *o == output) {
+                None => parquet_bytes(&name, batches),
+                Some((_, unique_key, files)) => {
+                    let (kept, _dropped) = dedupe_output(unique_key, files, batches).map_err(|source| OutputError::Dedupe { output, source })?;
+                    parquet_bytes(&name, &kept)
+                }
+            }
+            .map_err(|source| OutputError::Encode { output, source })
+        })
         .collect()
 }
 
-/// The partition a task writes: its input event's range, else its key.
-fn partition_of(p: &TaskPayload) -> (Partition, String) {
-    match p.range {
+/// The partition a task writes to `target`: its input event's range, else
+/// its key; for an `append` target, the task's own file of that range or
+/// key. Returns the partition, its key and (appended) the key it adds to.
+fn partition_of(p: &TaskPayload, target: &OutputTarget) -> (Partition, String, Option<String>) {
+    let (base, key) = match p.range {
         Some((start, end)) => (Partition::Range { start, end }, format!("{start}_{end}")),
         None => (Partition::Key(p.partition_key.clone()), p.partition_key.clone()),
+    };
+    match target.append {
+        None => (base, key, None),
+        Some(_) => (Partition::Appended { to: Box::new(base), task: p.task }, format!("{key}.t{}", p.task), Some(key)),
     }
 }
 
@@ -59,11 +119,11 @@ fn partition_of(p: &TaskPayload) -> (Partition, String) {
 /// completion registers.
 pub async fn stage(storage: &Storage, p: &TaskPayload, files: Vec<Option<ParquetFile>>) -> Result<Vec<WrittenPartition>, OutputError> {
     let attempt = p.attempt.as_ref().map_or(0, |a| a.attempt);
-    let (partition, partition_key) = partition_of(p);
     let mut written = Vec::new();
     for (output, file) in files.into_iter().enumerate() {
         let Some(file) = file else { continue };
         let target = p.outputs_to.iter().find(|t| t.output as usize == output).ok_or(OutputError::NoTarget { output })?;
+        let (partition, partition_key, scope) = partition_of(p, target);
         let object = partition_path(p.org, &target.dataset_uuid, &target.version_uuid, &partition)
             .map_err(|source| OutputError::Storage { output, source })?;
         let staging = staging_path(p.org, p.task, attempt, output as u32, &partition);
@@ -72,8 +132,9 @@ pub async fn stage(storage: &Storage, p: &TaskPayload, files: Vec<Option<Parquet
         written.push(WrittenPartition {
             output: output as u32,
             version_uuid: target.version_uuid.clone(),
-            partition_key: partition_key.clone(),
+            partition_key,
             range: p.range,
+            scope,
             object_key: object.to_string(),
             staging_key: staging.to_string(),
             rows: file.rows,

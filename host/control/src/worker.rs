@@ -153,6 +153,9 @@ async fn execute(ctx: &Arc<WorkerContext>, payload: TaskPayload) -> Result<Optio
     if payload.is_canceled() {
         return ended(Outcome::Canceled, Vec::new(), Vec::new());
     }
+    if let Some(why) = &payload.refusal {
+        return ended(Outcome::Failed { retryable: false, message: why.clone() }, Vec::new(), Vec::new());
+    }
     let world = if payload.kind == "source" { World::Source } else { World::Transform };
     let operator = match load_operator(ctx, &payload.operator, world).await {
         Ok(op) => op,
@@ -168,6 +171,15 @@ async fn execute(ctx: &Arc<WorkerContext>, payload: TaskPayload) -> Result<Optio
     };
     let fetched = match fetched {
         Ok(f) => f,
+        Err(e) => return ended(Outcome::Failed { retryable: e.is_retryable(), message: error_chain(&e) }, Vec::new(), Vec::new()),
+    };
+    // And so are the files `append` outputs add to (their keys are dropped).
+    let existing = match &ctx.storage {
+        Some(storage) => outputs::fetch_existing(storage, &payload).await,
+        None => Ok(Vec::new()),
+    };
+    let existing = match existing {
+        Ok(e) => e,
         Err(e) => return ended(Outcome::Failed { retryable: e.is_retryable(), message: error_chain(&e) }, Vec::new(), Vec::new()),
     };
     // Events stream while the task runs only where its outputs are not
@@ -186,7 +198,7 @@ async fn execute(ctx: &Arc<WorkerContext>, payload: TaskPayload) -> Result<Optio
             sandbox_task.inputs = inputs::sources(fetched)?;
         }
         Ok::<_, inputs::InputError>(operator.run(sandbox_task).map(|report| {
-            let files = if encode { outputs::encode(&report.outputs).map(Some) } else { Ok(None) };
+            let files = if encode { outputs::encode(&report.outputs, &existing).map(Some) } else { Ok(None) };
             (report, files)
         }))
     })

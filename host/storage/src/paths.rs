@@ -6,6 +6,7 @@
 //! ```text
 //! org/{org}/dataset/{dataset_uuid}/version/{version_uuid}/{start}_{end}.parquet   range partition
 //! org/{org}/dataset/{dataset_uuid}/version/{version_uuid}/key_{sha256(key)}.parquet keyed partition
+//! org/{org}/dataset/{dataset_uuid}/version/{version_uuid}/{start}_{end}.t{task}.parquet  a task's append to a range
 //! org/{org}/staging/task/{task}/attempt/{attempt}/output/{index}/{partition}.parquet not yet committed
 //! operators/sha256/{hex}.wasm                                                  content-addressed component
 //! ```
@@ -22,14 +23,23 @@ pub enum Partition {
     Range { start: u64, end: u64 },
     /// Rows of one partition key (any string; hashed into the file name).
     Key(String),
+    /// What task `task` of an `append` job added to a range or key: each
+    /// task adds a file of its own, and a retry rewrites the same one.
+    Appended { to: Box<Partition>, task: i64 },
 }
 
 impl Partition {
-    /// The file name: `{start}_{end}.parquet` or `key_{sha256}.parquet`.
+    /// The file name: `{start}_{end}.parquet` or `key_{sha256}.parquet`,
+    /// with `.t{task}` before the extension for an appended file.
     pub fn file_name(&self) -> String {
+        format!("{}.parquet", self.stem())
+    }
+
+    fn stem(&self) -> String {
         match self {
-            Partition::Range { start, end } => format!("{start}_{end}.parquet"),
-            Partition::Key(key) => format!("key_{}.parquet", hex::encode(Sha256::digest(key.as_bytes()))),
+            Partition::Range { start, end } => format!("{start}_{end}"),
+            Partition::Key(key) => format!("key_{}", hex::encode(Sha256::digest(key.as_bytes()))),
+            Partition::Appended { to, task } => format!("{}.t{task}", to.stem()),
         }
     }
 }

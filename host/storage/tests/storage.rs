@@ -52,6 +52,14 @@ fn paths_are_built_from_ids_only() {
     assert!(keyed.starts_with(&format!("org/7/dataset/{DATASET}/version/{V1}/key_")) && keyed.ends_with(".parquet"), "{keyed}");
     assert_eq!(keyed.len(), format!("org/7/dataset/{DATASET}/version/{V1}/key_.parquet").len() + 64, "the key is hashed, not embedded");
     assert_eq!(staging_path(7, 42, 3, 1, &range).to_string(), "org/7/staging/task/42/attempt/3/output/1/17000000_17010000.parquet");
+    // An append job's task adds its own file beside the range's others.
+    let appended = Partition::Appended { to: Box::new(range.clone()), task: 42 };
+    assert_eq!(
+        partition_path(7, DATASET, V1, &appended).unwrap().to_string(),
+        format!("org/7/dataset/{DATASET}/version/{V1}/17000000_17010000.t42.parquet")
+    );
+    let keyed_append = partition_path(7, DATASET, V1, &Partition::Appended { to: Box::new(Partition::Key("k".into())), task: 9 }).unwrap().to_string();
+    assert!(keyed_append.ends_with(".t9.parquet") && keyed_append.contains("/key_"), "{keyed_append}");
     // Anything but a canonical UUID is refused: no names, no traversal.
     for bad in ["erc20_transfers", "../../etc", "0B5E6A1C-3F4D-4E2A-9C8B-7D6E5F4A3B2C", ""] {
         assert!(matches!(partition_path(7, bad, V1, &range), Err(StorageError::BadId { what: "dataset uuid", .. })), "{bad:?}");

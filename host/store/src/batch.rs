@@ -69,18 +69,19 @@ const FEED_FROM_DATASET: &str = "SELECT d.uuid, v.uuid, v.id FROM datasets d JOI
 /// Whether version `$1` has any committed file (not how many: this runs per
 /// claim batch).
 const HAS_PARTITIONS: &str = "SELECT 1 FROM dataset_partitions WHERE dataset_version_id = $1 LIMIT 1";
-/// Partitions of version `$1` overlapping `[$2, $3)`, or keyed `$4`.
+/// Partitions of version `$1` overlapping `[$2, $3)`, or keyed `$4` (or
+/// appended to key `$4`).
 const FEED_PARTITIONS: &str = "SELECT partition_key, range_start, range_end, object_key, row_count, byte_count \
      FROM dataset_partitions WHERE dataset_version_id = $1 \
-     AND ((range_start IS NOT NULL AND range_start < $3 AND range_end > $2) OR partition_key = $4) \
+     AND ((range_start IS NOT NULL AND range_start < $3 AND range_end > $2) OR partition_key = $4 OR scope = $4) \
      ORDER BY range_start, partition_key LIMIT $5";
 
 /// Most partitions one input of one task reads.
 pub const MAX_INPUT_PARTITIONS: usize = 10_000;
 
 /// Where a job's outputs go, for its DAG version: output, version uuid,
-/// version row id, dataset uuid.
-const OUTPUT_VERSIONS: &str = "SELECT d.output_index, v.uuid, v.id, d.uuid FROM jobs j \
+/// version row id, dataset uuid, update strategy, unique key.
+const OUTPUT_VERSIONS: &str = "SELECT d.output_index, v.uuid, v.id, d.uuid, j.update_strategy, j.unique_key FROM jobs j \
      JOIN dag_dataset_pointers p ON p.dag_version_id = j.dag_version_id \
      JOIN datasets d ON d.id = p.dataset_id AND d.producer_job = j.name \
      JOIN dataset_versions v ON v.id = p.dataset_version_id WHERE j.id = $1 ORDER BY d.output_index";
@@ -89,8 +90,8 @@ const OUTPUT_VERSIONS: &str = "SELECT d.output_index, v.uuid, v.id, d.uuid FROM 
 const PRIOR_WRITER: &str = "SELECT task_id FROM dataset_partitions WHERE dataset_version_id = $1 AND partition_key = $2";
 
 const UPSERT_PARTITION: &str = "INSERT INTO dataset_partitions (dataset_version_id, partition_key, range_start, range_end, \
-     object_key, staging_key, row_count, byte_count, task_id, attempt, created_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+     object_key, staging_key, row_count, byte_count, task_id, attempt, created_at, scope) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
      ON CONFLICT (dataset_version_id, partition_key) DO UPDATE SET range_start = excluded.range_start, \
      range_end = excluded.range_end, object_key = excluded.object_key, staging_key = excluded.staging_key, \
      row_count = excluded.row_count, byte_count = excluded.byte_count, task_id = excluded.task_id, \
@@ -271,6 +272,7 @@ macro_rules! batch_impl {
                     state,
                     outputs_to: Vec::new(),
                     inputs_from: Vec::new(),
+                    refusal: None,
                 }
             }
 
@@ -345,7 +347,8 @@ macro_rules! batch_impl {
                     }
                 }
                 let mut states: HashMap<(OrgId, i64, String), Vec<(String, Vec<u8>)>> = HashMap::new();
-                let mut targets: HashMap<JobId, Vec<OutputTarget>> = HashMap::new();
+                // Per job: its targets, with the version row id of each append one.
+                let mut targets: HashMap<JobId, Vec<(OutputTarget, Option<i64>)>> = HashMap::new();
                 // Per job: (input, dataset uuid, version uuid, version id, has partitions).
                 let mut feeds: HashMap<JobId, Vec<(u32, String, String, i64, bool)>> = HashMap::new();
                 for p in by_id.values() {
@@ -373,7 +376,15 @@ macro_rules! batch_impl {
                     }
                     if !targets.contains_key(&p.job) {
                         let rows = sqlx::query(self.q(OUTPUT_VERSIONS)).bind(p.job).fetch_all(&mut *tx).await.during("reading output targets")?;
-                        let to = rows.iter().map(|r| OutputTarget { output: r.get::<i32, _>(0) as u32, dataset_uuid: r.get(3), version_uuid: r.get(1) });
+                        let to = rows.iter().map(|r| {
+                            let append = r.get::<String, _>(4) == "append";
+                            let append = append.then(|| AppendTarget {
+                                unique_key: serde_json::from_str(r.get::<String, _>(5).as_str()).unwrap_or_default(),
+                                existing: Vec::new(),
+                            });
+                            let version = append.is_some().then(|| r.get::<i64, _>(2));
+                            (OutputTarget { output: r.get::<i32, _>(0) as u32, dataset_uuid: r.get(3), version_uuid: r.get(1), append }, version)
+                        });
                         targets.insert(p.job, to.collect());
                     }
                     let scope = (p.org, p.dag, p.job_name.clone());
@@ -387,24 +398,39 @@ macro_rules! batch_impl {
                 for t in tasks {
                     let mut p = by_id.remove(t).ok_or(StoreError::NoSuchTask(*t))?;
                     p.state = states[&(p.org, p.dag, p.job_name.clone())].clone();
-                    p.outputs_to = targets[&p.job].clone();
+                    for (target, append_version) in &targets[&p.job] {
+                        let mut target = target.clone();
+                        if let (Some(append), Some(version)) = (target.append.as_mut(), append_version) {
+                            match self.covered_partitions(&mut *tx, &p, *version).await? {
+                                Some(existing) => append.existing = existing,
+                                None => p.refusal = Some(StoreError::TooManyAppended { task: p.task, output: target.output, limit: MAX_INPUT_PARTITIONS }.to_string()),
+                            }
+                        }
+                        p.outputs_to.push(target);
+                    }
                     for (input, dataset_uuid, version_uuid, version, has) in &feeds[&p.job] {
                         let mut partitions = Vec::new();
                         // Only versions with files cost a query per task.
                         if *has {
-                            let (start, end) = p.range.map_or((i64::MAX, i64::MIN), |(s, e)| (s as i64, e as i64));
-                            let rows = sqlx::query(self.q(FEED_PARTITIONS)).bind(*version).bind(start).bind(end).bind(&p.partition_key)
-                                .bind(MAX_INPUT_PARTITIONS as i64 + 1).fetch_all(&mut *tx).await.during("listing input partitions")?;
-                            if rows.len() > MAX_INPUT_PARTITIONS {
-                                return Err(StoreError::TooManyPartitions { task: p.task, input: *input, limit: MAX_INPUT_PARTITIONS });
+                            match self.covered_partitions(&mut *tx, &p, *version).await? {
+                                Some(covered) => partitions = covered,
+                                None => p.refusal = Some(StoreError::TooManyPartitions { task: p.task, input: *input, limit: MAX_INPUT_PARTITIONS }.to_string()),
                             }
-                            partitions = rows.iter().map(partition_view).collect();
                         }
                         p.inputs_from.push(InputFeed { input: *input, dataset_uuid: dataset_uuid.clone(), version_uuid: version_uuid.clone(), partitions });
                     }
                     out.push(p);
                 }
                 Ok(out)
+            }
+
+            /// The partitions of dataset version `version` that task `p`'s
+            /// event covers; `None` past [`MAX_INPUT_PARTITIONS`].
+            async fn covered_partitions(&self, tx: &mut $conn, p: &TaskPayload, version: i64) -> Result<Option<Vec<PartitionView>>, StoreError> {
+                let (start, end) = p.range.map_or((i64::MAX, i64::MIN), |(s, e)| (s as i64, e as i64));
+                let rows = sqlx::query(self.q(FEED_PARTITIONS)).bind(version).bind(start).bind(end).bind(&p.partition_key)
+                    .bind(MAX_INPUT_PARTITIONS as i64 + 1).fetch_all(&mut *tx).await.during("listing covered partitions")?;
+                Ok((rows.len() <= MAX_INPUT_PARTITIONS).then(|| rows.iter().map(partition_view).collect()))
             }
 
             /// `tasks` (distinct) with all their attempts, as of now in `tx`.
@@ -486,7 +512,7 @@ macro_rules! batch_impl {
                             let (start, end) = w.range.map_or((None, None), |(s, e)| (Some(s as i64), Some(e as i64)));
                             sqlx::query(self.q(UPSERT_PARTITION)).bind(*version).bind(&w.partition_key).bind(start).bind(end)
                                 .bind(&w.object_key).bind(&w.staging_key).bind(w.rows as i64).bind(w.bytes as i64)
-                                .bind(p.task).bind(p.attempt).bind(now)
+                                .bind(p.task).bind(p.attempt).bind(now).bind(&w.scope)
                                 .execute(&mut *tx).await.during("registering a partition")?;
                         }
                         produced.extend(c.events.iter().map(|event| Produced { org: p.admitted.org, job: p.admitted.job, task: p.task, event }));

@@ -21,6 +21,8 @@ pub enum StoreError {
     BadPartition { task: TaskId, output: u32, why: String },
     #[error("task {task} input {input} covers too many partitions: more than limit={limit}")]
     TooManyPartitions { task: TaskId, input: u32, limit: usize },
+    #[error("task {task} output {output} (append) adds to too many committed partitions: more than limit={limit}")]
+    TooManyAppended { task: TaskId, output: u32, limit: usize },
     #[error("DAG {0:?} does not exist")]
     NoSuchDag(String),
     #[error("DAG {dag:?} has no version {version}")]

@@ -215,6 +215,11 @@ pub struct TaskPayload {
     /// What each wired input reads for this task's event: the pinned
     /// version's partitions overlapping the event's range (or with its key).
     pub inputs_from: Vec<InputFeed>,
+    /// Why the task cannot run as claimed (say, its inputs cover more
+    /// partitions than a task may read): the worker fails the attempt with
+    /// this message, not retryable, instead of running the operator. A
+    /// claim never fails as a whole for one task's sake.
+    pub refusal: Option<String>,
 }
 
 /// One input of a task: a dataset version pinned at claim time and the
@@ -234,6 +239,18 @@ pub struct OutputTarget {
     pub output: u32,
     pub dataset_uuid: String,
     pub version_uuid: String,
+    /// Set when the job's update strategy is `append`.
+    pub append: Option<AppendTarget>,
+}
+
+/// An `append` output: the task adds a file of its own beside the ones
+/// already committed for its range (or key), without the rows whose
+/// `unique_key` those already hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppendTarget {
+    pub unique_key: Vec<String>,
+    /// The committed files overlapping the task's range, or of its key.
+    pub existing: Vec<PartitionView>,
 }
 
 impl TaskPayload {
@@ -274,6 +291,9 @@ pub struct WrittenPartition {
     pub version_uuid: String,
     pub partition_key: String,
     pub range: Option<(u64, u64)>,
+    /// An appended file: the partition key it adds rows to (its own
+    /// `partition_key` also names its task, so each task adds one).
+    pub scope: Option<String>,
     /// Where it is read from once committed.
     pub object_key: String,
     /// Where the attempt wrote it.

@@ -69,6 +69,7 @@ async fn drain<S: Store>(s: &S, org: OrgId, emitting: &[&str], now: Millis) -> V
                         version_uuid: to.version_uuid.clone(),
                         partition_key: key.clone(),
                         range: Some((start, end)),
+                        scope: None,
                         object_key: format!("org/{org}/dataset/{}/version/{}/{key}.parquet", to.dataset_uuid, to.version_uuid),
                         staging_key: format!("staging/{}/{key}", p.task),
                         rows: 1,

@@ -164,6 +164,7 @@ fn written(org: OrgId, to: &OutputTarget, key: &str, rows: u64) -> WrittenPartit
         version_uuid: to.version_uuid.clone(),
         partition_key: key.to_owned(),
         range: Some((start, end)),
+        scope: None,
         object_key: format!("org/{org}/dataset/{}/version/{}/{key}.parquet", to.dataset_uuid, to.version_uuid),
         staging_key: format!("org/{org}/staging/{key}.parquet"),
         rows,

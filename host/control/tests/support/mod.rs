@@ -1,0 +1,64 @@
+//! The control plane as `trace dev` runs it, for the end-to-end suites.
+
+#![allow(dead_code, reason = "each test binary uses part of it")]
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{watch, Notify};
+use trace_control::dispatcher::{self, DispatcherConfig};
+use trace_control::plane::Embedded;
+use trace_control::queue::TaskQueue;
+use trace_control::worker::{self, OperatorDir, WorkerContext};
+use trace_sandbox::{Runtime, RuntimeConfig};
+use trace_store::{Db, Store};
+
+pub fn operators() -> &'static Path {
+    Path::new(trace_artifacts::NOOP).parent().unwrap()
+}
+
+/// A dispatcher and `workers` worker loops on `db`, as `trace dev` runs them.
+pub struct Running {
+    queue: Arc<dyn TaskQueue>,
+    pub wake: Arc<Notify>,
+    stop: watch::Sender<bool>,
+    dispatcher: tokio::task::JoinHandle<Result<(), trace_control::dispatcher::DispatchError>>,
+    workers: Vec<tokio::task::JoinHandle<Result<(), trace_control::worker::WorkerError>>>,
+}
+
+pub fn start(db: &Arc<Db>, queue: Arc<dyn TaskQueue>, workers: usize, storage: Option<trace_storage::Storage>) -> Running {
+    let wake = Arc::new(Notify::new());
+    let (stop, stopped) = watch::channel(false);
+    let runtime = Arc::new(Runtime::new(RuntimeConfig::default()).unwrap());
+    let dispatcher = tokio::spawn(dispatcher::run(db.clone(), queue.clone(), wake.clone(), DispatcherConfig::default(), stopped));
+    let mut ctx = WorkerContext::new(Arc::new(Embedded::new(db.clone())), queue.clone(), runtime, OperatorDir(operators().to_owned()), wake.clone());
+    if let Some(storage) = storage {
+        ctx = ctx.with_storage(storage);
+    }
+    let ctx = Arc::new(ctx);
+    let workers = (0..workers).map(|_| tokio::spawn(worker::run(ctx.clone()))).collect();
+    Running { queue, wake, stop, dispatcher, workers }
+}
+
+/// Wait until no task of `org` is open; fail the test after `within`.
+pub async fn settle(db: &Db, org: i64, within: Duration) {
+    let deadline = std::time::Instant::now() + within;
+    while db.open_tasks(org).await.unwrap() > 0 {
+        assert!(std::time::Instant::now() < deadline, "the run did not finish within {within:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+impl Running {
+    /// Stop taking work; every loop must end cleanly.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        self.queue.close();
+        self.dispatcher.await.unwrap().unwrap();
+        for w in self.workers {
+            w.await.unwrap().unwrap();
+        }
+    }
+}
+
