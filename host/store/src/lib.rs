@@ -20,6 +20,7 @@ mod registry;
 mod sql;
 
 pub use backend::{PgStore, SqliteStore};
+pub use batch::MAX_INPUT_PARTITIONS;
 pub use db::Db;
 pub use error::StoreError;
 pub use lifecycle::{Lifecycle, Purged, RolledBack};

@@ -219,3 +219,41 @@ async fn partitions_become_visible_only_with_an_accepted_success<S: Store + Regi
     assert_eq!(parts, vec![PartitionView { partition_key: "0_10".into(), range: Some((0, 10)), object_key: w.object_key, rows: 7, bytes: 56 }]);
 }
 on_both!(partitions_become_visible_only_with_an_accepted_success);
+
+async fn a_task_covering_too_many_partitions_is_refused_alone<S: Store + Registry>(s: S) {
+    let org = s.create_org("acme", T0).await.unwrap();
+    let d = s.deploy(org, &dag(V1), V1, "ann", T0).await.unwrap();
+    let n = MAX_INPUT_PARTITIONS as u64 + 1;
+    s.trigger(d.job("blocks"), "r1", Some((0, n)), "ann", T0).await.unwrap();
+    let source = s.claim_payloads(1, T0).await.unwrap().pop().unwrap();
+    let to = &source.outputs_to[0];
+    // One file per block: one more than a task may read.
+    let files = (0..n).map(|i| written(org, to, &format!("{i}_{}", i + 1), 1)).collect();
+    let events = vec![
+        EmittedEvent { output: 0, partition_key: "all".into(), range: Some((0, n)), cursor: None },
+        EmittedEvent { output: 0, partition_key: "some".into(), range: Some((0, 10)), cursor: None },
+    ];
+    let done = Completion { auth: source.attempt.clone().unwrap(), outcome: Outcome::Succeeded, events, state: vec![], partitions: files };
+    s.complete_many(&[done], T0).await.unwrap().pop().unwrap().unwrap();
+
+    // The claim succeeds: the two tasks over everything carry a refusal
+    // naming the limit, the two over ten blocks read their ten files.
+    let claimed = s.claim_payloads(10, T0).await.unwrap();
+    assert_eq!(claimed.len(), 2, "one task per job at a time");
+    for p in &claimed {
+        let refusal = p.refusal.as_deref().unwrap_or_else(|| panic!("task {} over {:?} should be refused", p.task, p.range));
+        assert_eq!(refusal, format!("task {} input 0 covers too many partitions: more than limit={MAX_INPUT_PARTITIONS}", p.task));
+        assert!(p.inputs_from[0].partitions.is_empty());
+    }
+    for p in &claimed {
+        let failed = Outcome::Failed { retryable: false, message: p.refusal.clone().unwrap() };
+        let report = Completion { auth: p.attempt.clone().unwrap(), outcome: failed, events: vec![], state: vec![], partitions: vec![] };
+        s.complete_many(&[report], T0).await.unwrap().pop().unwrap().unwrap();
+    }
+    let claimed = s.claim_payloads(10, T0).await.unwrap();
+    assert_eq!(claimed.len(), 2);
+    for p in &claimed {
+        assert_eq!((p.range, p.refusal.as_deref(), p.inputs_from[0].partitions.len()), (Some((0, 10)), None, 10));
+    }
+}
+on_both!(a_task_covering_too_many_partitions_is_refused_alone);
