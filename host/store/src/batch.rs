@@ -66,6 +66,29 @@ const FEED_FROM_JOB: &str = "SELECT d.uuid, v.uuid, v.id FROM jobs fj \
 const FEED_FROM_DATASET: &str = "SELECT d.uuid, v.uuid, v.id FROM datasets d JOIN dags g ON g.id = d.dag_id \
      JOIN dag_dataset_pointers p ON p.dag_version_id = g.active_version_id AND p.dataset_id = d.id \
      JOIN dataset_versions v ON v.id = p.dataset_version_id WHERE d.org_id = $1 AND d.name = $2 AND d.published = 1";
+/// Who deployed job `$3`'s DAG version, with their role in org `$1` (if a
+/// user), whether they deployed the DAG producing dataset `$2` too, and the
+/// dataset's `read_roles`: what a shared read is checked against at claim.
+const SHARED_READ_GRANT: &str = "SELECT rv.deployed_by, u.role, d.read_roles, \
+     (SELECT COUNT(*) FROM dag_versions pv WHERE pv.dag_id = d.dag_id AND pv.deployed_by = rv.deployed_by) \
+     FROM jobs rj JOIN dag_versions rv ON rv.id = rj.dag_version_id \
+     JOIN datasets d ON d.org_id = $1 AND d.name = $2 \
+     LEFT JOIN users u ON u.org_id = $1 AND 'user:' || u.name = rv.deployed_by \
+     WHERE rj.id = $3";
+
+/// Whether a DAG version deployed by `deployer` may still read a dataset
+/// (the API checked it at deploy; an admin may have changed `read_roles` or
+/// the user's role since). Versions deployed by an operator on the system
+/// database itself (not `user:…`) are trusted like an admin.
+fn shared_read_allowed(deployer: &str, role: Option<&str>, read_roles: &str, deployed_producer: bool) -> bool {
+    if !deployer.starts_with("user:") {
+        return true;
+    }
+    let Some(role) = role else { return false };
+    let read_roles: Vec<String> = serde_json::from_str(read_roles).unwrap_or_default();
+    role == "admin" || deployed_producer || read_roles.iter().any(|r| r == role)
+}
+
 /// Whether version `$1` has any committed file (not how many: this runs per
 /// claim batch).
 const HAS_PARTITIONS: &str = "SELECT 1 FROM dataset_partitions WHERE dataset_version_id = $1 LIMIT 1";
@@ -351,6 +374,8 @@ macro_rules! batch_impl {
                 let mut targets: HashMap<JobId, Vec<(OutputTarget, Option<i64>)>> = HashMap::new();
                 // Per job: (input, dataset uuid, version uuid, version id, has partitions).
                 let mut feeds: HashMap<JobId, Vec<(u32, String, String, i64, bool)>> = HashMap::new();
+                // Jobs whose deployer may no longer read a shared input: why.
+                let mut denied: HashMap<JobId, String> = HashMap::new();
                 for p in by_id.values() {
                     if !feeds.contains_key(&p.job) {
                         let inputs = sqlx::query(self.q(JOB_INPUTS)).bind(p.job).fetch_all(&mut *tx).await.during("reading job inputs")?;
@@ -361,8 +386,21 @@ macro_rules! batch_impl {
                             let row = match (from_job, from_dataset) {
                                 (Some(job), _) => sqlx::query(self.q(FEED_FROM_JOB)).bind(job).bind(from_output.unwrap_or(0))
                                     .fetch_optional(&mut *tx).await.during("resolving an input")?,
-                                (None, Some(name)) => sqlx::query(self.q(FEED_FROM_DATASET)).bind(p.org).bind(name)
-                                    .fetch_optional(&mut *tx).await.during("resolving a shared read")?,
+                                (None, Some(name)) => {
+                                    let grant = sqlx::query(self.q(SHARED_READ_GRANT)).bind(p.org).bind(&name).bind(p.job)
+                                        .fetch_optional(&mut *tx).await.during("checking a shared read")?;
+                                    let allowed = grant.as_ref().is_none_or(|g| {
+                                        shared_read_allowed(g.get::<String, _>(0).as_str(), g.get::<Option<String>, _>(1).as_deref(), g.get::<String, _>(2).as_str(), g.get::<i64, _>(3) > 0)
+                                    });
+                                    if allowed {
+                                        sqlx::query(self.q(FEED_FROM_DATASET)).bind(p.org).bind(&name)
+                                            .fetch_optional(&mut *tx).await.during("resolving a shared read")?
+                                    } else {
+                                        let deployer = grant.map(|g| g.get::<String, _>(0)).unwrap_or_default();
+                                        denied.insert(p.job, StoreError::ReadDenied { job: p.job_name.clone(), dataset: name.clone(), deployer }.to_string());
+                                        None
+                                    }
+                                }
                                 (None, None) => None,
                             };
                             if let Some(row) = row {
@@ -397,6 +435,7 @@ macro_rules! batch_impl {
                 let mut out = Vec::with_capacity(tasks.len());
                 for t in tasks {
                     let mut p = by_id.remove(t).ok_or(StoreError::NoSuchTask(*t))?;
+                    p.refusal = denied.get(&p.job).cloned();
                     p.state = states[&(p.org, p.dag, p.job_name.clone())].clone();
                     for (target, append_version) in &targets[&p.job] {
                         let mut target = target.clone();

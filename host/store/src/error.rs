@@ -23,6 +23,8 @@ pub enum StoreError {
     TooManyPartitions { task: TaskId, input: u32, limit: usize },
     #[error("task {task} output {output} (append) adds to too many committed partitions: more than limit={limit}")]
     TooManyAppended { task: TaskId, output: u32, limit: usize },
+    #[error("job `{job}` may not read dataset {dataset:?}: {deployer}, who deployed its DAG version, is no longer allowed by its read_roles")]
+    ReadDenied { job: String, dataset: String, deployer: String },
     #[error("DAG {0:?} does not exist")]
     NoSuchDag(String),
     #[error("DAG {dag:?} has no version {version}")]

@@ -257,3 +257,66 @@ async fn a_task_covering_too_many_partitions_is_refused_alone<S: Store + Registr
     }
 }
 on_both!(a_task_covering_too_many_partitions_is_refused_alone);
+
+/// Another team's DAG reading `erc20_transfers` (a shared read).
+const READER: &str = r#"name: reader
+jobs:
+  - name: ticks
+    kind: source
+    operator: src.wasm
+  - name: check
+    operator: check.wasm
+    inputs:
+      - from: { job: ticks, output: 0 }
+      - from: { dataset: erc20_transfers }
+"#;
+
+async fn a_shared_read_is_checked_against_read_roles_at_every_claim<S: Store + Registry>(s: S) {
+    let org = s.create_org("acme", T0).await.unwrap();
+    s.create_user(org, "ann", Role::Developer, "root", T0).await.unwrap();
+    s.create_user(org, "bob", Role::Developer, "root", T0).await.unwrap();
+    s.deploy(org, &dag(V1), V1, "user:ann", T0).await.unwrap();
+    s.set_read_roles(org, "erc20_transfers", &["developer".to_owned()], "root", T0).await.unwrap();
+    // bob may read it now (the API checks this at deploy).
+    let reader = s.deploy(org, &dag(READER), READER, "user:bob", T0).await.unwrap();
+    let ticks = reader.job("ticks");
+    let check = |run: &'static str| {
+        let s = &s;
+        async move {
+            s.trigger(ticks, run, Some((0, 10)), "user:bob", T0).await.unwrap();
+            let tick = s.claim_payloads(10, T0).await.unwrap().into_iter().find(|p| p.job_name == "ticks").unwrap();
+            let emit = EmittedEvent { output: 0, partition_key: run.into(), range: Some((0, 10)), cursor: None };
+            let done = Completion { auth: tick.attempt.clone().unwrap(), outcome: Outcome::Succeeded, events: vec![emit], state: vec![], partitions: vec![] };
+            s.complete_many(&[done], T0).await.unwrap().pop().unwrap().unwrap();
+            let p = s.claim_payloads(10, T0).await.unwrap().into_iter().find(|p| p.job_name == "check").unwrap();
+            let failed = Outcome::Failed { retryable: false, message: "done".into() };
+            let report = Completion { auth: p.attempt.clone().unwrap(), outcome: failed, events: vec![], state: vec![], partitions: vec![] };
+            s.complete_many(&[report], T0).await.unwrap().pop().unwrap().unwrap();
+            p
+        }
+    };
+    let allowed = check("r1").await;
+    assert_eq!((allowed.refusal.as_deref(), allowed.inputs_from.len()), (None, 2), "{allowed:?}");
+
+    // An admin makes the dataset private again: bob's DAG keeps running,
+    // but its next task may not read it.
+    s.set_read_roles(org, "erc20_transfers", &[], "root", T0).await.unwrap();
+    let denied = check("r2").await;
+    assert_eq!(
+        denied.refusal.as_deref(),
+        Some("job `check` may not read dataset \"erc20_transfers\": user:bob, who deployed its DAG version, is no longer allowed by its read_roles")
+    );
+    assert_eq!(denied.inputs_from.iter().map(|f| f.input).collect::<Vec<_>>(), vec![0], "nothing of the dataset is handed out");
+
+    // The producing DAG's own deployer and operators on the database keep reading.
+    let own = READER.replace("name: reader", "name: own_reader");
+    let d = s.deploy(org, &dag(&own), &own, "user:ann", T0).await.unwrap();
+    s.trigger(d.job("ticks"), "r3", Some((0, 10)), "user:ann", T0).await.unwrap();
+    let tick = s.claim_payloads(10, T0).await.unwrap().into_iter().find(|p| p.job_name == "ticks").unwrap();
+    let emit = EmittedEvent { output: 0, partition_key: "r3".into(), range: Some((0, 10)), cursor: None };
+    let done = Completion { auth: tick.attempt.clone().unwrap(), outcome: Outcome::Succeeded, events: vec![emit], state: vec![], partitions: vec![] };
+    s.complete_many(&[done], T0).await.unwrap().pop().unwrap().unwrap();
+    let p = s.claim_payloads(10, T0).await.unwrap().into_iter().find(|p| p.job_name == "check").unwrap();
+    assert_eq!(p.refusal, None);
+}
+on_both!(a_shared_read_is_checked_against_read_roles_at_every_claim);
