@@ -233,50 +233,6 @@ async fn outputs_land_in_storage_under_id_only_paths_when_their_task_completes()
     assert!(root.join(object).exists() && !root.join(staging).exists());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rewriting_a_range_replaces_its_files_and_reruns_exactly_its_downstream() {
-    use trace_store::Registry;
-    let dir = tempfile::tempdir().unwrap();
-    let storage = trace_storage::Storage::local(&dir.path().join("objects")).unwrap();
-    let db = Arc::new(Db::Sqlite(SqliteStore::open(&dir.path().join("trace.db")).await.unwrap()));
-    db.migrate().await.unwrap();
-    let org = db.create_org("acme", now_millis()).await.unwrap();
-    let d = db.deploy(org, &trace_dag::parse("writes.yaml", WRITES).unwrap(), WRITES, "tester", now_millis()).await.unwrap();
-
-    let running = start(&db, Arc::new(InProcessQueue::default()), 1, Some(storage.clone()));
-    let wake = running.wake.clone();
-    let drained = || settle(&db, org, Duration::from_secs(30));
-
-    // Two ranges, then [0, 3) again (a replace of that range).
-    db.trigger(d.job("units"), "first", Some((0, 3)), "tester", now_millis()).await.unwrap();
-    db.trigger(d.job("units"), "other", Some((3, 6)), "tester", now_millis()).await.unwrap();
-    wake.notify_one();
-    drained().await;
-    let before = db.partitions(org, "counts").await.unwrap();
-    assert_eq!(before.len(), 6);
-    db.trigger(d.job("units"), "again", Some((0, 3)), "tester", now_millis()).await.unwrap();
-    wake.notify_one();
-    drained().await;
-    running.stop().await;
-
-    // Exactly the downstream of [0, 3) ran again: 3 more counting tasks, not 6.
-    let counted = db.tasks_of_job(d.job("counted")).await.unwrap();
-    assert_eq!(counted.len(), 6 + 3);
-    let mut reran: Vec<_> = counted[6..].iter().map(|t| t.event_range.unwrap()).collect();
-    reran.sort();
-    assert_eq!(reran, vec![(0, 1), (1, 2), (2, 3)]);
-    // Same keys, same number of files: the rewrite replaced them.
-    let after = db.partitions(org, "counts").await.unwrap();
-    let keys = |p: &[trace_store::PartitionView]| p.iter().map(|x| x.object_key.clone()).collect::<Vec<_>>();
-    assert_eq!(keys(&after), keys(&before));
-    let units = db.partitions(org, "units").await.unwrap();
-    assert_eq!(units.iter().map(|p| p.range.unwrap()).collect::<Vec<_>>(), vec![(0, 3), (3, 6)]);
-    let dataset = db.datasets(org).await.unwrap().into_iter().find(|x| x.name == "counts").unwrap();
-    let version = dataset.version.unwrap();
-    let files = storage.list(&trace_storage::paths::version_prefix(org, &dataset.uuid, &version).unwrap()).await.unwrap();
-    assert_eq!(files.len(), 6, "{files:?}");
-}
-
 /// Rows of `dataset`'s current version: (block_number, value as text) per row.
 async fn transfer_rows(db: &Db, org: i64, objects: &Path, dataset: &str) -> Vec<(u64, u64, String)> {
     use trace_store::Registry;
