@@ -309,6 +309,9 @@ pub struct WirePartition {
     /// An appended file's partition key (see [`WrittenPartition::scope`]).
     #[serde(default)]
     pub scope: Option<String>,
+    /// See [`WrittenPartition::deduped_against`].
+    #[serde(default)]
+    pub deduped_against: Vec<String>,
 }
 
 impl WirePartition {
@@ -324,6 +327,7 @@ impl WirePartition {
             rows: w.rows,
             bytes: w.bytes,
             scope: w.scope.clone(),
+            deduped_against: w.deduped_against.clone(),
         }
     }
 
@@ -343,6 +347,7 @@ impl WirePartition {
             rows: self.rows,
             bytes: self.bytes,
             scope: self.scope.clone(),
+            deduped_against: self.deduped_against.clone(),
         })
     }
 }

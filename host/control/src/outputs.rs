@@ -134,6 +134,10 @@ pub async fn stage(storage: &Storage, p: &TaskPayload, files: Vec<Option<Parquet
             version_uuid: target.version_uuid.clone(),
             partition_key,
             range: p.range,
+            deduped_against: match (&scope, &target.append) {
+                (Some(_), Some(append)) => append.existing.iter().map(|x| x.object_key.clone()).collect(),
+                _ => Vec::new(),
+            },
             scope,
             object_key: object.to_string(),
             staging_key: staging.to_string(),

@@ -14,7 +14,7 @@ use tokio::task::JoinSet;
 use trace_core::{InputEvent, Range, TaskContext, VecSource};
 use trace_storage::Storage;
 use trace_sandbox::{Limits, LoadError, MemoryState, Operator, Runtime, Task, World};
-use trace_store::{Completion, Outcome, StateWrites, TaskId, TaskPayload};
+use trace_store::{Completion, Outcome, StateWrites, TaskId, TaskPayload, TaskStatus};
 
 use crate::plane::{ControlPlane, PlaneError, Refusal};
 use crate::queue::{QueueError, TaskQueue};
@@ -312,11 +312,12 @@ async fn report(ctx: &WorkerContext, completion: Completion) -> Result<(), Worke
     accepted.map(drop)
 }
 
-/// `Ok(true)` when the report itself was accepted.
+/// `Ok(true)` when the report itself was accepted as a success (its files
+/// registered; an append that raced another becomes a retry instead).
 async fn submit(ctx: &WorkerContext, completion: Completion) -> Result<bool, WorkerError> {
     let auth = completion.auth.clone();
     let refused = match ctx.plane.complete(completion).await {
-        Ok(_) => return Ok(true),
+        Ok(status) => return Ok(status == TaskStatus::Completed),
         // Superseded or already finished: the platform has moved on, and the
         // attempt's results are rightly dropped.
         Err(e @ PlaneError::Refused { reason: Refusal::Superseded, .. }) => {

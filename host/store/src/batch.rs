@@ -109,6 +109,48 @@ const OUTPUT_VERSIONS: &str = "SELECT d.output_index, v.uuid, v.id, d.uuid, j.up
      JOIN datasets d ON d.id = p.dataset_id AND d.producer_job = j.name \
      JOIN dataset_versions v ON v.id = p.dataset_version_id WHERE j.id = $1 ORDER BY d.output_index";
 
+/// Files of version `$1` covering `[$2, $3)` or added to key `$4`, with
+/// their task: what an append is checked against at commit.
+const APPENDED_COVER: &str = "SELECT object_key, task_id FROM dataset_partitions WHERE dataset_version_id = $1 \
+     AND ((range_start IS NOT NULL AND range_start < $3 AND range_end > $2) OR partition_key = $4 OR scope = $4)";
+/// Serializes appends to one dataset version (PostgreSQL; SQLite has one writer).
+const LOCK_VERSION: &str = "SELECT id FROM dataset_versions WHERE id = $1";
+const LOCK_VERSION_PG: &str = " FOR UPDATE";
+
+/// An appended file and what it would add to, as accepted so far in a batch.
+struct Added {
+    task: TaskId,
+    version: i64,
+    range: Option<(u64, u64)>,
+    scope: String,
+}
+
+/// Whether appended file `w` (of `task`, version `version`) was
+/// deduplicated against everything now committed to its range or key, and
+/// everything accepted before it in this batch.
+fn append_is_current(w: &WrittenPartition, task: TaskId, version: i64, committed: &[(String, TaskId)], added: &[Added]) -> bool {
+    let overlaps = |a: &Added| {
+        a.task != task
+            && a.version == version
+            && match (a.range, w.range) {
+                (Some((s1, e1)), Some((s2, e2))) => s1 < e2 && s2 < e1,
+                _ => Some(&a.scope) == w.scope.as_ref(),
+            }
+    };
+    committed.iter().all(|(key, by)| *by == task || w.deduped_against.contains(key)) && !added.iter().any(overlaps)
+}
+
+/// A success that lost an append race becomes a retry (or, out of
+/// attempts, a failure): nothing of it is written.
+fn into_retry(mut plan: Plan, message: String) -> Plan {
+    let retry = plan.attempt < plan.admitted.max_attempts;
+    plan.attempt_outcome = "failed";
+    plan.status = if retry { TaskStatus::Pending } else { TaskStatus::Failed };
+    plan.error = Some(message);
+    plan.partition_versions.clear();
+    plan
+}
+
 /// The task that committed version `$1`'s partition `$2`, if any.
 const PRIOR_WRITER: &str = "SELECT task_id FROM dataset_partitions WHERE dataset_version_id = $1 AND partition_key = $2";
 
@@ -472,6 +514,66 @@ macro_rules! batch_impl {
                 Ok((rows.len() <= MAX_INPUT_PARTITIONS).then(|| rows.iter().map(partition_view).collect()))
             }
 
+            /// Turn each success whose appended files raced another task's
+            /// into a retry (see [`append_is_current`]).
+            async fn check_appends(&self, tx: &mut $conn, batch: &[Completion], plans: Vec<Result<Plan, StoreError>>) -> Result<Vec<Result<Plan, StoreError>>, StoreError> {
+                let appends = |c: &Completion| c.partitions.iter().any(|w| w.scope.is_some());
+                let mut versions: Vec<i64> = batch
+                    .iter()
+                    .zip(&plans)
+                    .filter(|(c, _)| appends(c))
+                    .filter_map(|(_, p)| p.as_ref().ok())
+                    .flat_map(|p| p.partition_versions.iter().copied())
+                    .collect::<BTreeSet<_>>()
+                    .into_iter()
+                    .collect();
+                if versions.is_empty() {
+                    return Ok(plans);
+                }
+                versions.sort_unstable();
+                for v in &versions {
+                    sqlx::query(self.locking(LOCK_VERSION, LOCK_VERSION_PG)).bind(*v).execute(&mut *tx).await.during("locking a dataset version")?;
+                }
+                let mut added: Vec<Added> = Vec::new();
+                let mut out = Vec::with_capacity(plans.len());
+                for (c, plan) in batch.iter().zip(plans) {
+                    let plan = match plan {
+                        Ok(p) if p.status == TaskStatus::Completed && appends(c) => p,
+                        other => {
+                            out.push(other);
+                            continue;
+                        }
+                    };
+                    let mut raced = None;
+                    for (w, version) in c.partitions.iter().zip(&plan.partition_versions) {
+                        let Some(scope) = &w.scope else { continue };
+                        let (start, end) = w.range.map_or((i64::MAX, i64::MIN), |(s, e)| (s as i64, e as i64));
+                        let committed: Vec<(String, TaskId)> = sqlx::query(self.q(APPENDED_COVER)).bind(*version).bind(start).bind(end).bind(scope)
+                            .fetch_all(&mut *tx).await.during("checking an append")?
+                            .iter().map(|r| (r.get(0), r.get(1))).collect();
+                        if !append_is_current(w, plan.task, *version, &committed, &added) {
+                            raced = Some(format!(
+                                "append conflict: another task added to {scope} of output {} while this one ran; retrying against its rows",
+                                w.output
+                            ));
+                            break;
+                        }
+                    }
+                    match raced {
+                        Some(message) => out.push(Ok(into_retry(plan, message))),
+                        None => {
+                            for (w, version) in c.partitions.iter().zip(&plan.partition_versions) {
+                                if let Some(scope) = &w.scope {
+                                    added.push(Added { task: plan.task, version: *version, range: w.range, scope: scope.clone() });
+                                }
+                            }
+                            out.push(Ok(plan));
+                        }
+                    }
+                }
+                Ok(out)
+            }
+
             /// `tasks` (distinct) with all their attempts, as of now in `tx`.
             pub(crate) async fn snapshot_in(&self, tx: &mut $conn, ids: &[TaskId]) -> Result<HashMap<TaskId, Seen>, StoreError> {
                 let mut seen: HashMap<TaskId, Seen> = HashMap::with_capacity(ids.len());
@@ -533,6 +635,10 @@ macro_rules! batch_impl {
                         plan
                     })
                     .collect();
+
+                // 2b. Appends: each must have deduplicated against every file now
+                // in its range (another task may have added one meanwhile).
+                let plans = self.check_appends(&mut *tx, batch, plans).await?;
 
                 // 3. Write what the accepted ones change, set by set.
                 let mut produced: Vec<Produced<'_>> = Vec::new();

@@ -294,6 +294,10 @@ pub struct WrittenPartition {
     /// An appended file: the partition key it adds rows to (its own
     /// `partition_key` also names its task, so each task adds one).
     pub scope: Option<String>,
+    /// An appended file: the committed files its rows were deduplicated
+    /// against. If another task has added to the range since, the
+    /// completion becomes a retry (which deduplicates against that too).
+    pub deduped_against: Vec<String>,
     /// Where it is read from once committed.
     pub object_key: String,
     /// Where the attempt wrote it.

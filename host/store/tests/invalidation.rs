@@ -70,6 +70,7 @@ async fn drain<S: Store>(s: &S, org: OrgId, emitting: &[&str], now: Millis) -> V
                         partition_key: key.clone(),
                         range: Some((start, end)),
                         scope: None,
+                        deduped_against: vec![],
                         object_key: format!("org/{org}/dataset/{}/version/{}/{key}.parquet", to.dataset_uuid, to.version_uuid),
                         staging_key: format!("staging/{}/{key}", p.task),
                         rows: 1,
@@ -133,3 +134,92 @@ async fn rewriting_a_range_reruns_exactly_its_downstream_transitively<S: Store +
     assert_eq!(files.into_iter().collect::<Vec<_>>(), vec!["0_10", "10_20"], "rewrites replace, never add");
 }
 on_both!(rewriting_a_range_reruns_exactly_its_downstream_transitively);
+
+/// An append job fed by a source, two of its tasks allowed at once.
+const APPENDS: &str = r#"name: appends
+jobs:
+  - name: src
+    kind: source
+    operator: src.wasm
+    scaling: { max_concurrency: 3 }
+  - name: facts
+    operator: udf.wasm
+    inputs:
+      - from: { job: src, output: 0 }
+    update_strategy: append
+    unique_key: [id]
+    scaling: { max_concurrency: 2 }
+publish:
+  - { job: facts, output_index: 0, dataset: facts }
+"#;
+
+/// What a worker reports for an append task: its own file, deduplicated
+/// against the files its payload listed.
+fn appended(org: OrgId, p: &TaskPayload) -> Completion {
+    let to = &p.outputs_to[0];
+    let append = to.append.as_ref().expect("an append target");
+    let (start, end) = p.range.unwrap();
+    let key = format!("{start}_{end}.t{}", p.task);
+    let w = WrittenPartition {
+        output: 0,
+        version_uuid: to.version_uuid.clone(),
+        partition_key: key.clone(),
+        range: p.range,
+        scope: Some(format!("{start}_{end}")),
+        deduped_against: append.existing.iter().map(|x| x.object_key.clone()).collect(),
+        object_key: format!("org/{org}/dataset/{}/version/{}/{key}.parquet", to.dataset_uuid, to.version_uuid),
+        staging_key: format!("staging/{key}"),
+        rows: 1,
+        bytes: 1,
+    };
+    Completion { auth: p.attempt.clone().unwrap(), outcome: Outcome::Succeeded, events: vec![], state: vec![], partitions: vec![w] }
+}
+
+async fn concurrent_appends_to_a_range_never_both_commit_unseen_rows<S: Store + Registry>(s: S) {
+    let org = s.create_org("acme", T0).await.unwrap();
+    let d = s.deploy(org, &dag(APPENDS), APPENDS, "ann", T0).await.unwrap();
+    let runs: Vec<(String, (u64, u64))> = ["r1", "r2", "r3"].iter().map(|r| (r.to_string(), (0, 10))).collect();
+    s.trigger_many(d.job("src"), &runs, "ann", T0).await.unwrap();
+    let sources = s.claim_payloads(10, T0).await.unwrap();
+    assert_eq!(sources.len(), 3);
+    let done: Vec<Completion> = sources
+        .iter()
+        .map(|p| {
+            let emit = EmittedEvent { output: 0, partition_key: p.partition_key.clone(), range: Some((0, 10)), cursor: None };
+            Completion { auth: p.attempt.clone().unwrap(), outcome: Outcome::Succeeded, events: vec![emit], state: vec![], partitions: vec![] }
+        })
+        .collect();
+    s.complete_many(&done, T0).await.unwrap().into_iter().for_each(|r| drop(r.unwrap()));
+
+    // Two appends to [0, 10) run at once; neither saw the other's file.
+    let both = s.claim_payloads(10, T0).await.unwrap();
+    assert_eq!(both.len(), 2, "the job's concurrency");
+    assert!(both.iter().all(|p| p.outputs_to[0].append.as_ref().unwrap().existing.is_empty()));
+    let (a, b) = (&both[0], &both[1]);
+    assert_eq!(s.complete_many(&[appended(org, a)], T0).await.unwrap().pop().unwrap().unwrap().status, TaskStatus::Completed);
+    // The second commits after the first: it becomes a retry, writing nothing.
+    let lost = s.complete_many(&[appended(org, b)], T0).await.unwrap().pop().unwrap().unwrap();
+    assert_eq!(lost.status, TaskStatus::Pending);
+    let b_view = s.task(b.task).await.unwrap();
+    assert!(b_view.last_error.as_deref().unwrap().starts_with("append conflict: another task added to 0_10 of output 0"), "{b_view:?}");
+    assert_eq!(s.partitions(org, "facts").await.unwrap().len(), 1);
+
+    // b's retry and the third task both see the first file now.
+    let next = s.claim_payloads(10, T0 + 60_000).await.unwrap();
+    assert_eq!(next.len(), 2);
+    for p in &next {
+        let existing = &p.outputs_to[0].append.as_ref().unwrap().existing;
+        assert_eq!(existing.iter().map(|x| x.partition_key.clone()).collect::<Vec<_>>(), vec![format!("0_10.t{}", a.task)]);
+    }
+    // Reported in one batch: the first commits, the second missed its file
+    // and is retried.
+    let results = s.complete_many(&[appended(org, &next[0]), appended(org, &next[1])], T0).await.unwrap();
+    let statuses: Vec<_> = results.into_iter().map(|r| r.unwrap().status).collect();
+    assert_eq!(statuses, vec![TaskStatus::Completed, TaskStatus::Pending]);
+    let last = s.claim_payloads(10, T0 + 120_000).await.unwrap();
+    assert_eq!(last.len(), 1);
+    assert_eq!(last[0].outputs_to[0].append.as_ref().unwrap().existing.len(), 2);
+    assert_eq!(s.complete_many(&[appended(org, &last[0])], T0).await.unwrap().pop().unwrap().unwrap().status, TaskStatus::Completed);
+    assert_eq!(s.partitions(org, "facts").await.unwrap().len(), 3, "one file per task, each deduplicated against all before it");
+}
+on_both!(concurrent_appends_to_a_range_never_both_commit_unseen_rows);

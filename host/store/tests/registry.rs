@@ -165,6 +165,7 @@ fn written(org: OrgId, to: &OutputTarget, key: &str, rows: u64) -> WrittenPartit
         partition_key: key.to_owned(),
         range: Some((start, end)),
         scope: None,
+        deduped_against: vec![],
         object_key: format!("org/{org}/dataset/{}/version/{}/{key}.parquet", to.dataset_uuid, to.version_uuid),
         staging_key: format!("org/{org}/staging/{key}.parquet"),
         rows,
