@@ -1,6 +1,9 @@
 //! `cargo bench -p trace-bench --bench control`: end-to-end no-op tasks per
 //! second on SQLite and PostgreSQL, each beside a raw claim/complete loop on
 //! the same database in the same run.
+//!
+//! Flags: `--quick` (500 tasks instead of 5,000), `--backend sqlite|postgres`
+//! (one backend only), `--trace-only` (skip the raw loops, for profiling).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -15,30 +18,36 @@ const WORKERS: usize = 8;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let quick = std::env::args().any(|a| a == "--quick");
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let trace_only = args.iter().any(|a| a == "--trace-only");
+    let backend = args.iter().position(|a| a == "--backend").and_then(|i| args.get(i + 1)).cloned();
+    let runs = |name: &str| backend.as_deref().is_none_or(|b| b == name);
     let n: u64 = if quick { 500 } else { 5_000 };
     let operators = Path::new(trace_artifacts::NOOP).parent().unwrap();
     let dir = tempfile::tempdir().unwrap();
 
     println!("end-to-end no-op tasks ({n} fanned out from one source task, {WORKERS} async workers):");
-    let sqlite = Arc::new(Db::Sqlite(SqliteStore::open(&dir.path().join("trace.db")).await.unwrap()));
-    let trace = trace_tasks_per_sec(sqlite, operators, n, WORKERS).await;
-    let raw = raw_rows_per_sec(&format!("sqlite:{}", dir.path().join("raw.db").display()), n, CLAIM_BATCH, 1).await;
-    let raw10 = raw_rows_per_sec(&format!("sqlite:{}", dir.path().join("raw10.db").display()), n, CLAIM_BATCH, 10).await;
-    report("SQLite", trace, raw, raw10);
-
-    let pg = Arc::new(Db::Postgres(PgStore::connect(&trace_testbed::database(), 8).await.unwrap()));
-    let trace = trace_tasks_per_sec(pg, operators, n, WORKERS).await;
-    let raw = raw_rows_per_sec(&trace_testbed::database(), n, CLAIM_BATCH, 1).await;
-    let raw10 = raw_rows_per_sec(&trace_testbed::database(), n, CLAIM_BATCH, 10).await;
-    report("PostgreSQL", trace, raw, raw10);
+    if runs("sqlite") {
+        let sqlite = Arc::new(Db::Sqlite(SqliteStore::open(&dir.path().join("trace.db")).await.unwrap()));
+        let trace = trace_tasks_per_sec(sqlite, operators, n, WORKERS).await;
+        let raw = |name: &str, per_commit| raw_rows_per_sec(format!("sqlite:{}", dir.path().join(name).display()), n, CLAIM_BATCH, per_commit);
+        report("SQLite", trace, if trace_only { None } else { Some((raw("raw.db", 1).await, raw("raw10.db", 10).await)) });
+    }
+    if runs("postgres") {
+        let pg = Arc::new(Db::Postgres(PgStore::connect(&trace_testbed::database(), 8).await.unwrap()));
+        let trace = trace_tasks_per_sec(pg, operators, n, WORKERS).await;
+        let raw = |per_commit| raw_rows_per_sec(trace_testbed::database(), n, CLAIM_BATCH, per_commit);
+        report("PostgreSQL", trace, if trace_only { None } else { Some((raw(1).await, raw(10).await)) });
+    }
 }
 
 /// Claims per transaction in the raw loops (the dispatcher's batch).
 const CLAIM_BATCH: u32 = 256;
 
-fn report(backend: &str, trace: f64, raw: f64, raw10: f64) {
+fn report(backend: &str, trace: f64, raw: Option<(f64, f64)>) {
     line(&format!("{backend}: Trace"), &format!("{trace:.0} tasks/s (target >= 10000)"));
+    let Some((raw, raw10)) = raw else { return };
     line(&format!("{backend}: raw loop, 1 completion/commit"), &format!("{raw:.0} rows/s, ratio {:.2}x (target >= 0.5)", trace / raw));
     line(&format!("{backend}: raw loop, 10 completions/commit"), &format!("{raw10:.0} rows/s, ratio {:.2}x", trace / raw10));
 }

@@ -54,7 +54,7 @@ pub async fn trace_tasks_per_sec(db: Arc<Db>, operators: &Path, n: u64, workers:
 /// Rows per second through a raw claim/complete loop: claim up to `batch`
 /// per transaction, complete `per_commit` rows per transaction (one
 /// `UPDATE` each, as a queue without a batching completer would).
-pub async fn raw_rows_per_sec(url: &str, n: u64, batch: u32, per_commit: usize) -> f64 {
+pub async fn raw_rows_per_sec(url: String, n: u64, batch: u32, per_commit: usize) -> f64 {
     let sqlite = url.starts_with("sqlite:");
     let pool = sqlx::any::AnyPoolOptions::new().max_connections(2);
     sqlx::any::install_default_drivers();
