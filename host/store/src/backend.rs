@@ -95,13 +95,66 @@ impl PgStore {
     /// Lock `jobs` (sorted, so two dispatchers cannot deadlock) while their
     /// running tasks are counted and new ones started.
     pub(crate) async fn lock_jobs(&self, tx: &mut sqlx::PgConnection, jobs: &[i64]) -> Result<(), StoreError> {
-        let mut query = sqlx::query(AssertSqlSafe(crate::batch::lock_jobs(jobs.len())));
-        for job in jobs {
-            query = query.bind(*job);
-        }
+        let query = self.bind_ids(sqlx::query(AssertSqlSafe(crate::batch::lock_jobs(&self.id_list(1, jobs.len())))), jobs);
         query.execute(tx).await.during("locking jobs").map(drop)
     }
+
+    /// A set of ids as parameter `$first`: one array, so a statement's text
+    /// (and its prepared, planned form) does not depend on the set's size.
+    /// Measured: parsing and planning a statement per distinct `IN`-list
+    /// length took milliseconds per claim.
+    pub(crate) fn id_list(&self, first: usize, _n: usize) -> String {
+        format!("= ANY(${first})")
+    }
+
+    pub(crate) fn bind_ids<'q>(&self, query: PgQuery<'q>, ids: &[i64]) -> PgQuery<'q> {
+        query.bind(ids.to_vec())
+    }
+
+    pub(crate) fn bind_keys<'q>(&self, query: PgQuery<'q>, keys: &[&String]) -> PgQuery<'q> {
+        query.bind(keys.iter().map(|k| (*k).clone()).collect::<Vec<String>>())
+    }
+
+    /// Start `claims`' attempts: one statement over column arrays.
+    pub(crate) async fn insert_attempts(&self, tx: &mut sqlx::PgConnection, claims: &[Claim], now: Millis) -> Result<(), StoreError> {
+        let column = |f: fn(&Claim) -> i64| claims.iter().map(f).collect::<Vec<i64>>();
+        sqlx::query(crate::batch::INSERT_ATTEMPTS_UNNEST)
+            .bind(column(|c| c.task))
+            .bind(claims.iter().map(|c| c.attempt).collect::<Vec<i32>>())
+            .bind(vec![now; claims.len()])
+            .bind(column(|c| c.deadline))
+            .bind(claims.iter().map(|c| c.credential.clone()).collect::<Vec<String>>())
+            .bind(claims.iter().map(|c| c.slot).collect::<Vec<Option<i64>>>())
+            .execute(tx)
+            .await
+            .during("starting attempts")
+            .map(drop)
+    }
+
+    /// Record `events` (with their idempotency `keys`); returns (id, key)
+    /// of the new ones.
+    pub(crate) async fn insert_events(&self, tx: &mut sqlx::PgConnection, events: &[Produced<'_>], keys: &[String], now: Millis) -> Result<Vec<(i64, String)>, StoreError> {
+        let range = |i: usize| events.iter().map(|p| p.event.range.map(|r| if i == 0 { r.0 as i64 } else { r.1 as i64 })).collect::<Vec<Option<i64>>>();
+        let rows = sqlx::query(sql::INSERT_EVENTS_UNNEST)
+            .bind(events.iter().map(|p| p.org).collect::<Vec<i64>>())
+            .bind(events.iter().map(|p| p.job).collect::<Vec<i64>>())
+            .bind(events.iter().map(|p| p.task).collect::<Vec<i64>>())
+            .bind(events.iter().map(|p| p.event.output as i32).collect::<Vec<i32>>())
+            .bind(events.iter().map(|p| p.event.partition_key.clone()).collect::<Vec<String>>())
+            .bind(range(0))
+            .bind(range(1))
+            .bind(events.iter().map(|p| p.event.cursor.clone()).collect::<Vec<Option<String>>>())
+            .bind(keys.to_vec())
+            .bind(vec![now; events.len()])
+            .fetch_all(tx)
+            .await
+            .during("recording events")?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
 }
+
+type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
+type SqliteQuery<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>;
 
 /// SQLite in WAL mode, the embedded default.
 #[derive(Clone)]
@@ -187,6 +240,49 @@ impl SqliteStore {
 
     pub(crate) async fn lock_jobs(&self, _tx: &mut sqlx::SqliteConnection, _jobs: &[i64]) -> Result<(), StoreError> {
         Ok(())
+    }
+
+    /// A set of ids as `$first, $first+1, …` (bound by position: see
+    /// [`sql::for_sqlite`]).
+    pub(crate) fn id_list(&self, first: usize, n: usize) -> String {
+        format!("IN ({})", sql::placeholders(first, n))
+    }
+
+    pub(crate) fn bind_ids<'q>(&self, mut query: SqliteQuery<'q>, ids: &[i64]) -> SqliteQuery<'q> {
+        for id in ids {
+            query = query.bind(*id);
+        }
+        query
+    }
+
+    pub(crate) fn bind_keys<'q>(&self, mut query: SqliteQuery<'q>, keys: &[&String]) -> SqliteQuery<'q> {
+        for key in keys {
+            query = query.bind((*key).clone());
+        }
+        query
+    }
+
+    /// Start `claims`' attempts: one multi-row insert.
+    pub(crate) async fn insert_attempts(&self, tx: &mut sqlx::SqliteConnection, claims: &[Claim], now: Millis) -> Result<(), StoreError> {
+        let mut query = sqlx::query(self.dynamic(crate::batch::insert_attempts(claims.len())));
+        for c in claims {
+            query = query.bind(c.task).bind(c.attempt).bind(now).bind(c.deadline).bind(c.credential.clone()).bind(c.slot);
+        }
+        query.execute(tx).await.during("starting attempts").map(drop)
+    }
+
+    /// Record `events` (with their idempotency `keys`); returns (id, key)
+    /// of the new ones.
+    pub(crate) async fn insert_events(&self, tx: &mut sqlx::SqliteConnection, events: &[Produced<'_>], keys: &[String], now: Millis) -> Result<Vec<(i64, String)>, StoreError> {
+        let mut query = sqlx::query(self.dynamic(sql::insert_events(events.len())));
+        for (p, key) in events.iter().zip(keys) {
+            let e = p.event;
+            let (start, end) = e.range.map_or((None, None), |(s, e)| (Some(s as i64), Some(e as i64)));
+            query = query.bind(p.org).bind(p.job).bind(Some(p.task)).bind(e.output as i32).bind(e.partition_key.clone())
+                .bind(start).bind(end).bind(e.cursor.clone()).bind(key.clone()).bind(now);
+        }
+        let rows = query.fetch_all(tx).await.during("recording events")?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 }
 
@@ -336,23 +432,12 @@ macro_rules! store_impl {
 
             async fn ingest_chunk(&self, tx: &mut $conn, events: &[Produced<'_>], now: Millis) -> Result<Vec<Ingested>, StoreError> {
                 let keys: Vec<String> = events.iter().map(|p| event_key(&format!("task:{}", p.task), p.job, p.event)).collect();
-                let insert = self.dynamic(sql::insert_events(events.len()));
-                let mut query = sqlx::query(insert);
-                for (p, key) in events.iter().zip(&keys) {
-                    let e = p.event;
-                    let (start, end) = e.range.map_or((None, None), |(s, e)| (Some(s as i64), Some(e as i64)));
-                    query = query.bind(p.org).bind(p.job).bind(Some(p.task)).bind(e.output as i32).bind(&e.partition_key)
-                        .bind(start).bind(end).bind(&e.cursor).bind(key).bind(now);
-                }
-                let rows = query.fetch_all(&mut *tx).await.during("recording events")?;
-                let mut new: HashMap<String, i64> = rows.iter().map(|r| (r.get::<String, _>(1), r.get::<i64, _>(0))).collect();
+                let rows = self.insert_events(&mut *tx, events, &keys, now).await?;
+                let mut new: HashMap<String, i64> = rows.into_iter().map(|(id, key)| (key, id)).collect();
                 let mut ids: HashMap<String, i64> = new.clone();
                 let missing: Vec<&String> = keys.iter().filter(|k| !ids.contains_key(*k)).collect();
                 if !missing.is_empty() {
-                    let mut query = sqlx::query(self.dynamic(sql::events_by_keys(missing.len())));
-                    for key in &missing {
-                        query = query.bind(*key);
-                    }
+                    let query = self.bind_keys(sqlx::query(self.dynamic(sql::events_by_keys(&self.id_list(1, missing.len())))), &missing);
                     for r in query.fetch_all(&mut *tx).await.during("finding duplicate events")? {
                         ids.insert(r.get(1), r.get(0));
                     }
@@ -360,10 +445,7 @@ macro_rules! store_impl {
                 let mut tasks_of: HashMap<i64, Vec<TaskId>> = HashMap::new();
                 if !new.is_empty() {
                     let new_ids: Vec<i64> = new.values().copied().collect();
-                    let mut query = sqlx::query(self.dynamic(sql::insert_subscriber_tasks(new_ids.len()))).bind(now);
-                    for id in &new_ids {
-                        query = query.bind(*id);
-                    }
+                    let query = self.bind_ids(sqlx::query(self.dynamic(sql::insert_subscriber_tasks(&self.id_list(2, new_ids.len())))).bind(now), &new_ids);
                     for r in query.fetch_all(&mut *tx).await.during("creating tasks for events")? {
                         tasks_of.entry(r.get::<i64, _>(1)).or_default().push(r.get(0));
                     }

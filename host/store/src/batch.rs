@@ -19,40 +19,47 @@ use crate::{PgStore, SqliteStore};
 /// Rows per multi-row statement (6 parameters each for attempts).
 const CHUNK: usize = 500;
 
-fn running_of_jobs(n: usize) -> String {
-    format!("SELECT job_id, COUNT(*) FROM tasks WHERE status = 'running' AND job_id IN ({}) GROUP BY job_id", placeholders(1, n))
+// Statements over a set of ids take the set as `list`: `IN ($k, …)` on
+// SQLite, `= ANY($k)` (one array) on PostgreSQL — see `id_list`.
+
+fn running_of_jobs(list: &str) -> String {
+    format!("SELECT job_id, COUNT(*) FROM tasks WHERE status = 'running' AND job_id {list} GROUP BY job_id")
 }
 
-pub(crate) fn lock_jobs(n: usize) -> String {
-    format!("SELECT id FROM jobs WHERE id IN ({}) ORDER BY id FOR UPDATE", placeholders(1, n))
+pub(crate) fn lock_jobs(list: &str) -> String {
+    format!("SELECT id FROM jobs WHERE id {list} ORDER BY id FOR UPDATE")
 }
 
-fn insert_attempts(n: usize) -> String {
+/// Multi-row insert of `n` attempts (SQLite; PostgreSQL unnests arrays).
+pub(crate) fn insert_attempts(n: usize) -> String {
     let rows: Vec<String> = (0..n).map(|i| format!("({})", placeholders(i * 6 + 1, 6))).collect();
     format!("INSERT INTO task_attempts (task_id, attempt, started_at, deadline_at, credential, slot_id) VALUES {}", rows.join(", "))
 }
 
-fn mark_running(n: usize) -> String {
-    format!("UPDATE tasks SET status = 'running', attempts = attempts + 1, updated_at = $1 WHERE id IN ({})", placeholders(2, n))
+/// [`insert_attempts`] for PostgreSQL: one array per column.
+pub(crate) const INSERT_ATTEMPTS_UNNEST: &str = "INSERT INTO task_attempts (task_id, attempt, started_at, deadline_at, credential, slot_id) \
+     SELECT * FROM UNNEST($1::bigint[], $2::int[], $3::bigint[], $4::bigint[], $5::text[], $6::bigint[])";
+
+fn mark_running(list: &str) -> String {
+    format!("UPDATE tasks SET status = 'running', attempts = attempts + 1, updated_at = $1 WHERE id {list}")
 }
 
 /// Every reported task with all its attempts (a task has few).
-fn snapshot(n: usize) -> String {
+fn snapshot(list: &str) -> String {
     format!(
         "SELECT t.id, t.status, t.attempts, t.job_id, j.max_attempts, j.outputs, t.org_id, \
          a.attempt, a.id, a.credential, a.finished_at, a.outcome, a.slot_id \
          FROM tasks t JOIN jobs j ON j.id = t.job_id LEFT JOIN task_attempts a ON a.task_id = t.id \
-         WHERE t.id IN ({})",
-        placeholders(1, n)
+         WHERE t.id {list}"
     )
 }
 
-fn finish_attempts(n: usize) -> String {
-    format!("UPDATE task_attempts SET finished_at = $1, outcome = $2 WHERE id IN ({})", placeholders(3, n))
+fn finish_attempts(list: &str) -> String {
+    format!("UPDATE task_attempts SET finished_at = $1, outcome = $2 WHERE id {list}")
 }
 
-fn set_statuses(n: usize) -> String {
-    format!("UPDATE tasks SET status = $1, updated_at = $2, last_error = NULL WHERE id IN ({})", placeholders(3, n))
+fn set_statuses(list: &str) -> String {
+    format!("UPDATE tasks SET status = $1, updated_at = $2, last_error = NULL WHERE id {list}")
 }
 
 /// A job's wired inputs.
@@ -165,8 +172,8 @@ const UPSERT_PARTITION: &str = "INSERT INTO dataset_partitions (dataset_version_
 /// (output, version uuid, version row id, dataset uuid) of a job's outputs.
 type Targets = Vec<(u32, String, i64, String)>;
 
-fn payloads(n: usize) -> String {
-    format!("{} WHERE t.id IN ({})", sql::PAYLOAD_SELECT, placeholders(1, n))
+fn payloads(list: &str) -> String {
+    format!("{} WHERE t.id {list}", sql::PAYLOAD_SELECT)
 }
 
 /// A reported task as the snapshot saw it.
@@ -350,10 +357,7 @@ macro_rules! batch_impl {
                 }
                 let jobs: Vec<i64> = rows.iter().map(|r| r.get::<i64, _>(1)).collect::<BTreeSet<_>>().into_iter().collect();
                 self.lock_jobs(&mut *tx, &jobs).await?;
-                let mut query = sqlx::query(self.dynamic(running_of_jobs(jobs.len())));
-                for job in &jobs {
-                    query = query.bind(*job);
-                }
+                let query = self.bind_ids(sqlx::query(self.dynamic(running_of_jobs(&self.id_list(1, jobs.len())))), &jobs);
                 let mut running: HashMap<i64, i64> =
                     query.fetch_all(&mut *tx).await.during("counting running tasks")?.iter().map(|r| (r.get(0), r.get(1))).collect();
                 let mut claims = Vec::new();
@@ -383,15 +387,9 @@ macro_rules! batch_impl {
                     claims.push(Claim { task, job, attempt, credential: new_credential(), slot, deadline });
                 }
                 for chunk in claims.chunks(CHUNK) {
-                    let mut query = sqlx::query(self.dynamic(insert_attempts(chunk.len())));
-                    for c in chunk {
-                        query = query.bind(c.task).bind(c.attempt).bind(now).bind(c.deadline).bind(&c.credential).bind(c.slot);
-                    }
-                    query.execute(&mut *tx).await.during("starting attempts")?;
-                    let mut query = sqlx::query(self.dynamic(mark_running(chunk.len()))).bind(now);
-                    for c in chunk {
-                        query = query.bind(c.task);
-                    }
+                    self.insert_attempts(&mut *tx, chunk, now).await?;
+                    let tasks: Vec<TaskId> = chunk.iter().map(|c| c.task).collect();
+                    let query = self.bind_ids(sqlx::query(self.dynamic(mark_running(&self.id_list(2, tasks.len())))).bind(now), &tasks);
                     query.execute(&mut *tx).await.during("marking tasks running")?;
                 }
                 Ok(claims)
@@ -402,10 +400,7 @@ macro_rules! batch_impl {
             pub(crate) async fn payloads_in(&self, tx: &mut $conn, tasks: &[TaskId]) -> Result<Vec<TaskPayload>, StoreError> {
                 let mut by_id: HashMap<TaskId, TaskPayload> = HashMap::with_capacity(tasks.len());
                 for chunk in tasks.chunks(CHUNK) {
-                    let mut query = sqlx::query(self.dynamic(payloads(chunk.len())));
-                    for t in chunk {
-                        query = query.bind(*t);
-                    }
+                    let query = self.bind_ids(sqlx::query(self.dynamic(payloads(&self.id_list(1, chunk.len())))), chunk);
                     for r in query.fetch_all(&mut *tx).await.during("reading task payloads")? {
                         let p = self.payload_of(&r, Vec::new());
                         by_id.insert(p.task, p);
@@ -578,10 +573,7 @@ macro_rules! batch_impl {
             pub(crate) async fn snapshot_in(&self, tx: &mut $conn, ids: &[TaskId]) -> Result<HashMap<TaskId, Seen>, StoreError> {
                 let mut seen: HashMap<TaskId, Seen> = HashMap::with_capacity(ids.len());
                 for chunk in ids.chunks(CHUNK) {
-                    let mut query = sqlx::query(self.dynamic(snapshot(chunk.len())));
-                    for t in chunk {
-                        query = query.bind(*t);
-                    }
+                    let query = self.bind_ids(sqlx::query(self.dynamic(snapshot(&self.id_list(1, chunk.len())))), chunk);
                     for r in query.fetch_all(&mut *tx).await.during("reading reported attempts")? {
                         let task: TaskId = r.get(0);
                         let entry = seen.entry(task).or_insert_with(|| Seen {
@@ -692,19 +684,13 @@ macro_rules! batch_impl {
                 }
                 for (outcome, attempts) in &finished {
                     for chunk in attempts.chunks(CHUNK) {
-                        let mut query = sqlx::query(self.dynamic(finish_attempts(chunk.len()))).bind(now).bind(*outcome);
-                        for a in chunk {
-                            query = query.bind(*a);
-                        }
+                        let query = self.bind_ids(sqlx::query(self.dynamic(finish_attempts(&self.id_list(3, chunk.len())))).bind(now).bind(*outcome), chunk);
                         query.execute(&mut *tx).await.during("finishing attempts")?;
                     }
                 }
                 for (status, tasks) in &settled {
                     for chunk in tasks.chunks(CHUNK) {
-                        let mut query = sqlx::query(self.dynamic(set_statuses(chunk.len()))).bind(*status).bind(now);
-                        for t in chunk {
-                            query = query.bind(*t);
-                        }
+                        let query = self.bind_ids(sqlx::query(self.dynamic(set_statuses(&self.id_list(3, chunk.len())))).bind(*status).bind(now), chunk);
                         query.execute(&mut *tx).await.during("finishing tasks")?;
                     }
                 }

@@ -151,20 +151,27 @@ pub(crate) fn insert_events(n: usize) -> String {
     )
 }
 
-/// Ids and keys of the events with `n` given keys.
-pub(crate) fn events_by_keys(n: usize) -> String {
-    format!("SELECT id, idempotency_key FROM events WHERE idempotency_key IN ({})", placeholders(1, n))
+/// [`insert_events`] for PostgreSQL: one array per column.
+pub(crate) const INSERT_EVENTS_UNNEST: &str = "INSERT INTO events (org_id, producer_job_id, producer_task_id, output_index, \
+     partition_key, range_start, range_end, cursor, idempotency_key, created_at) \
+     SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], $4::int[], $5::text[], $6::bigint[], $7::bigint[], \
+     $8::text[], $9::text[], $10::bigint[]) ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, idempotency_key";
+
+/// Ids and keys of the events whose key is in `list`.
+pub(crate) fn events_by_keys(list: &str) -> String {
+    format!("SELECT id, idempotency_key FROM events WHERE idempotency_key {list}")
 }
 
-/// One task per subscribed job for each of `n` new events (`$1` now, then
-/// the event ids; each task in its event's org), returning task and event ids.
-pub(crate) fn insert_subscriber_tasks(n: usize) -> String {
+/// One task per subscribed job for each new event in `list` (`$1` now,
+/// then the event ids; each task in its event's org), returning task and
+/// event ids. (`$1` appears once, so SQLite binds every parameter by
+/// position.)
+pub(crate) fn insert_subscriber_tasks(list: &str) -> String {
     format!(
         "INSERT INTO tasks (org_id, job_id, event_id, status, available_at, created_at, updated_at) \
-         SELECT e.org_id, ji.job_id, e.id, 'pending', $1, $1, $1 FROM events e \
+         SELECT e.org_id, ji.job_id, e.id, 'pending', n.now, n.now, n.now FROM (SELECT CAST($1 AS BIGINT) AS now) n, events e \
          JOIN job_inputs ji ON ji.from_job_id = e.producer_job_id AND ji.from_output = e.output_index \
-         WHERE e.id IN ({}) ORDER BY e.id, ji.job_id ON CONFLICT (job_id, event_id) DO NOTHING RETURNING id, event_id",
-        placeholders(2, n)
+         WHERE e.id {list} ORDER BY e.id, ji.job_id ON CONFLICT (job_id, event_id) DO NOTHING RETURNING id, event_id"
     )
 }
 
