@@ -2,8 +2,9 @@
 //! second on SQLite and PostgreSQL, each beside a raw claim/complete loop on
 //! the same database in the same run.
 //!
-//! Flags: `--quick` (500 tasks instead of 5,000), `--backend sqlite|postgres`
-//! (one backend only), `--trace-only` (skip the raw loops, for profiling).
+//! Flags: `--quick` (500 tasks instead of 5,000), `--tasks N`,
+//! `--backend sqlite|postgres` (one backend only), `--trace-only` (skip the
+//! raw loops, for profiling).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -23,7 +24,8 @@ async fn main() {
     let trace_only = args.iter().any(|a| a == "--trace-only");
     let backend = args.iter().position(|a| a == "--backend").and_then(|i| args.get(i + 1)).cloned();
     let runs = |name: &str| backend.as_deref().is_none_or(|b| b == name);
-    let n: u64 = if quick { 500 } else { 5_000 };
+    let tasks = args.iter().position(|a| a == "--tasks").and_then(|i| args.get(i + 1)).and_then(|n| n.parse().ok());
+    let n: u64 = tasks.unwrap_or(if quick { 500 } else { 5_000 });
     let operators = Path::new(trace_artifacts::NOOP).parent().unwrap();
     let dir = tempfile::tempdir().unwrap();
 

@@ -12,6 +12,7 @@ pub(crate) const POSTGRES: &[(i64, &str)] = &[
     (6, include_str!("../../../migrations/postgres/0006_purged_versions.sql")),
     (7, include_str!("../../../migrations/postgres/0007_activation_history.sql")),
     (8, include_str!("../../../migrations/postgres/0008_update_strategies.sql")),
+    (9, include_str!("../../../migrations/postgres/0009_partial_queue_indexes.sql")),
 ];
 
 /// (version, SQL) for SQLite.
@@ -24,6 +25,7 @@ pub(crate) const SQLITE: &[(i64, &str)] = &[
     (6, include_str!("../../../migrations/sqlite/0006_purged_versions.sql")),
     (7, include_str!("../../../migrations/sqlite/0007_activation_history.sql")),
     (8, include_str!("../../../migrations/sqlite/0008_update_strategies.sql")),
+    (9, include_str!("../../../migrations/sqlite/0009_partial_queue_indexes.sql")),
 ];
 
 pub(crate) const CREATE_TABLE: &str =
