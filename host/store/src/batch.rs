@@ -20,7 +20,7 @@ use crate::{PgStore, SqliteStore};
 const CHUNK: usize = 500;
 
 // Statements over a set of ids take the set as `list`: `IN ($k, …)` on
-// SQLite, `= ANY($k)` (one array) on PostgreSQL — see `id_list`.
+// SQLite, one array parameter unnested on PostgreSQL — see `id_list`.
 
 fn running_of_jobs(list: &str) -> String {
     format!("SELECT job_id, COUNT(*) FROM tasks WHERE status = 'running' AND job_id {list} GROUP BY job_id")
