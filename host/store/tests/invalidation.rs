@@ -223,3 +223,121 @@ async fn concurrent_appends_to_a_range_never_both_commit_unseen_rows<S: Store + 
     assert_eq!(s.partitions(org, "facts").await.unwrap().len(), 3, "one file per task, each deduplicated against all before it");
 }
 on_both!(concurrent_appends_to_a_range_never_both_commit_unseen_rows);
+
+/// What a task of keyed work reports: a source emits `keys` (no range);
+/// any other task writes one partition of its event's key (appended, with
+/// its task in the name, for an append target) and, if its job is in
+/// `emitting`, emits its key.
+fn keyed_report(org: OrgId, p: &TaskPayload, keys: &[&str], emitting: &[&str]) -> Completion {
+    let keyed = |key: &str| EmittedEvent { output: 0, partition_key: key.into(), range: None, cursor: None };
+    if p.kind == "source" {
+        let events = keys.iter().map(|k| keyed(k)).collect();
+        return Completion { auth: p.attempt.clone().unwrap(), outcome: Outcome::Succeeded, events, state: vec![], partitions: vec![] };
+    }
+    let key = p.partition_key.clone();
+    let partitions = p
+        .outputs_to
+        .iter()
+        .map(|to| {
+            let (name, scope, deduped_against) = match &to.append {
+                Some(a) => (format!("{key}.t{}", p.task), Some(key.clone()), a.existing.iter().map(|x| x.object_key.clone()).collect()),
+                None => (key.clone(), None, vec![]),
+            };
+            WrittenPartition {
+                output: to.output,
+                version_uuid: to.version_uuid.clone(),
+                object_key: format!("org/{org}/dataset/{}/version/{}/key_{name}.parquet", to.dataset_uuid, to.version_uuid),
+                partition_key: name,
+                range: None,
+                scope,
+                deduped_against,
+                staging_key: format!("staging/{}", p.task),
+                rows: 1,
+                bytes: 1,
+            }
+        })
+        .collect();
+    let events = if emitting.contains(&p.job_name.as_str()) { vec![keyed(&key)] } else { vec![] };
+    Completion { auth: p.attempt.clone().unwrap(), outcome: Outcome::Succeeded, events, state: vec![], partitions }
+}
+
+/// Run every runnable task of keyed work (see [`keyed_report`]).
+async fn drain_keyed<S: Store>(s: &S, org: OrgId, keys: &[&str], emitting: &[&str], now: Millis) -> Vec<Completed> {
+    let mut done = Vec::new();
+    loop {
+        let claimed = s.claim_payloads(64, now).await.unwrap();
+        if claimed.is_empty() {
+            return done;
+        }
+        let reports: Vec<Completion> = claimed.iter().map(|p| keyed_report(org, p, keys, emitting)).collect();
+        done.extend(s.complete_many(&reports, now).await.unwrap().into_iter().map(Result::unwrap));
+    }
+}
+
+/// Keys of a job's tasks, in creation order.
+async fn keys<S: Store>(s: &S, job: JobId) -> Vec<String> {
+    s.tasks_of_job(job).await.unwrap().into_iter().map(|t| t.event_partition_key).collect()
+}
+
+async fn a_rewritten_key_invalidates_only_that_key_downstream<S: Store + Registry>(s: S) {
+    let org = s.create_org("acme", T0).await.unwrap();
+    let chain = s.deploy(org, &dag(CHAIN), CHAIN, "ann", T0).await.unwrap();
+    s.trigger(chain.job("blocks"), "a", Some((0, 10)), "ann", T0).await.unwrap();
+    drain_keyed(&s, org, &["usdc", "dai"], &["transfers"], T0).await;
+    assert_eq!(keys(&s, chain.job("totals")).await, vec!["usdc", "dai"]);
+
+    // Only usdc comes again, and transfers emits nothing this time: totals'
+    // usdc task re-runs through the invalidation, dai's does not.
+    s.trigger(chain.job("blocks"), "b", Some((0, 10)), "ann", T0 + 1).await.unwrap();
+    let done = drain_keyed(&s, org, &["usdc"], &[], T0 + 1).await;
+    assert_eq!(done.iter().map(|c| c.invalidated.len()).sum::<usize>(), 1);
+    assert_eq!(keys(&s, chain.job("totals")).await, vec!["usdc", "dai", "usdc"]);
+}
+on_both!(a_rewritten_key_invalidates_only_that_key_downstream);
+
+/// An append job keyed by contract, and a reader of each key.
+const KEYED_APPENDS: &str = r#"name: keyed
+jobs:
+  - name: src
+    kind: source
+    operator: src.wasm
+  - name: facts
+    operator: udf.wasm
+    inputs:
+      - from: { job: src, output: 0 }
+    update_strategy: append
+    unique_key: [id]
+  - name: readers
+    operator: count.wasm
+    inputs:
+      - from: { job: facts, output: 0 }
+"#;
+
+async fn a_reader_of_a_key_reads_every_file_appended_to_it<S: Store + Registry>(s: S) {
+    let org = s.create_org("acme", T0).await.unwrap();
+    let d = s.deploy(org, &dag(KEYED_APPENDS), KEYED_APPENDS, "ann", T0).await.unwrap();
+    for run in ["a", "b"] {
+        s.trigger(d.job("src"), run, Some((0, 10)), "ann", T0).await.unwrap();
+        drain_keyed(&s, org, &["usdc", "dai"], &["facts"], T0).await;
+    }
+    // Two appends to usdc (one file each) and two to dai. A third append to
+    // usdc deduplicates against usdc's two files only...
+    s.trigger(d.job("src"), "c", Some((0, 10)), "ann", T0).await.unwrap();
+    let src = s.claim_payloads(1, T0).await.unwrap().pop().unwrap();
+    let emit = EmittedEvent { output: 0, partition_key: "usdc".into(), range: None, cursor: None };
+    let done = Completion { auth: src.attempt.clone().unwrap(), outcome: Outcome::Succeeded, events: vec![emit], state: vec![], partitions: vec![] };
+    s.complete_many(&[done], T0).await.unwrap();
+    let fact = s.claim_payloads(1, T0).await.unwrap().pop().unwrap();
+    let existing = &fact.outputs_to[0].append.as_ref().unwrap().existing;
+    let names: Vec<_> = existing.iter().map(|x| x.partition_key.clone()).collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(names.iter().all(|n| n.starts_with("usdc.t")), "{names:?}");
+    // ...and the reader it wakes is handed all three usdc files, no dai.
+    s.complete_many(&[keyed_report(org, &fact, &[], &["facts"])], T0).await.unwrap().pop().unwrap().unwrap();
+    let reader = s.claim_payloads(1, T0).await.unwrap().pop().unwrap();
+    assert_eq!((reader.job_name.as_str(), reader.partition_key.as_str()), ("readers", "usdc"));
+    let read: Vec<_> = reader.inputs_from[0].partitions.iter().map(|x| x.partition_key.clone()).collect();
+    assert_eq!(read.len(), 3, "{read:?}");
+    assert!(read.iter().all(|n| n.starts_with("usdc.t")), "{read:?}");
+}
+on_both!(a_reader_of_a_key_reads_every_file_appended_to_it);
