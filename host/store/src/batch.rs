@@ -120,9 +120,11 @@ const OUTPUT_VERSIONS: &str = "SELECT d.output_index, v.uuid, v.id, d.uuid, j.up
 /// their task: what an append is checked against at commit.
 const APPENDED_COVER: &str = "SELECT object_key, task_id FROM dataset_partitions WHERE dataset_version_id = $1 \
      AND ((range_start IS NOT NULL AND range_start < $3 AND range_end > $2) OR partition_key = $4 OR scope = $4)";
-/// Serializes appends to one dataset version (PostgreSQL; SQLite has one writer).
+/// Serializes appends to one dataset version (PostgreSQL; SQLite has one
+/// writer). `NO KEY UPDATE`: appends exclude each other, while other
+/// writers' foreign-key checks on the version (`KEY SHARE`) go on.
 const LOCK_VERSION: &str = "SELECT id FROM dataset_versions WHERE id = $1";
-const LOCK_VERSION_PG: &str = " FOR UPDATE";
+const LOCK_VERSION_PG: &str = " FOR NO KEY UPDATE";
 
 /// An appended file and what it would add to, as accepted so far in a batch.
 struct Added {
