@@ -15,6 +15,7 @@ pub const MAX_OUTPUTS: u32 = 64;
 pub const MAX_ATTEMPTS: u32 = 100;
 pub const MAX_CONCURRENCY: u32 = 10_000;
 pub const MAX_SLOTS: usize = 10_000;
+pub const MAX_UNIQUE_KEY_COLUMNS: usize = 16;
 
 pub(crate) fn validate(dag: &Dag) -> Result<(), Problem> {
     if !is_valid_job_name(&dag.name) {
@@ -97,6 +98,20 @@ fn check_job(dag: &Dag, job: &Job) -> Result<(), Problem> {
             return Err(at(format!("job `{name}`: unique_key applies only to update_strategy append")));
         }
         _ => {}
+    }
+    if job.unique_key.len() > MAX_UNIQUE_KEY_COLUMNS {
+        return Err(at(format!(
+            "job `{name}`: unique_key has too many columns: got={}, limit={MAX_UNIQUE_KEY_COLUMNS}",
+            job.unique_key.len()
+        )));
+    }
+    for (i, column) in job.unique_key.iter().enumerate() {
+        if column.is_empty() || column.len() > 256 {
+            return Err(at(format!("job `{name}`: unique_key column {i} must have 1 to 256 characters, got {}", column.len())));
+        }
+        if job.unique_key[..i].contains(column) {
+            return Err(at(format!("job `{name}`: unique_key names column `{column}` twice")));
+        }
     }
     if job.kind == JobKind::Transform && job.inputs.is_empty() {
         return Err(at(format!("job `{name}` is a transform with no inputs; a job without inputs must be `kind: source`")));

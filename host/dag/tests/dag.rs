@@ -127,6 +127,15 @@ fn rejects_bad_limits_and_grants() {
     assert!(e.message.contains("rpc capability is granted only to `kind: source` jobs"), "{e}");
     let e = rejected(&edit("    config: { min_value: \"1000000\" }\n", "    config: { min_value: \"1000000\" }\n    update_strategy: append\n"));
     assert!(e.message.contains("needs a unique_key"), "{e}");
+    let append = |key: &str| edit("    config: { min_value: \"1000000\" }\n", &format!("    config: {{ min_value: \"1000000\" }}\n    update_strategy: append\n    unique_key: {key}\n"));
+    assert!(trace_dag::parse("dag.yaml", &append("[block_number, log_index]")).is_ok());
+    let e = rejected(&append("[block_number, block_number]"));
+    assert!(e.message.contains("unique_key names column `block_number` twice"), "{e}");
+    let e = rejected(&append("[\"\"]"));
+    assert!(e.message.contains("unique_key column 0 must have 1 to 256 characters, got 0"), "{e}");
+    let many = format!("[{}]", (0..17).map(|i| format!("c{i}")).collect::<Vec<_>>().join(", "));
+    let e = rejected(&append(&many));
+    assert!(e.message.contains("unique_key has too many columns: got=17, limit=16"), "{e}");
     let e = rejected(&edit("operator: operators/range_aggregator.wasm", "operator: \"sha256:abc\""));
     assert!(e.message.contains("is not sha256: followed by 64 hex characters"), "{e}");
 }
