@@ -7,7 +7,7 @@ use bytes::Bytes;
 use trace_batches::{ParquetSource, SourceError};
 use trace_core::{BatchSource, ChainSource, VecSource};
 use trace_storage::{ObjectPath, Storage, StorageError};
-use trace_store::TaskPayload;
+use trace_store::{PartitionView, TaskPayload};
 
 /// Most bytes of Parquet one task reads across all its inputs.
 pub const MAX_INPUT_BYTES: u64 = 1 << 30;
@@ -52,17 +52,35 @@ pub async fn fetch(storage: &Storage, p: &TaskPayload) -> Result<Fetched, InputE
     let mut total = 0u64;
     for feed in &p.inputs_from {
         let Some(slot) = out.get_mut(feed.input as usize) else { continue };
-        for part in &feed.partitions {
-            let path = ObjectPath::from(part.object_key.as_str());
-            let bytes = storage.get(&path, MAX_INPUT_BYTES - total).await.map_err(|source| match source {
-                StorageError::TooLarge { size, .. } => InputError::TooLarge { got: total + size, limit: MAX_INPUT_BYTES },
-                source => InputError::Storage { input: feed.input, source },
-            })?;
-            total += bytes.len() as u64;
-            slot.push((part.object_key.clone(), bytes));
-        }
+        *slot = read_files(storage, &feed.partitions, &mut total).await.map_err(|failure| match failure {
+            ReadFailure::TooLarge { got } => InputError::TooLarge { got, limit: MAX_INPUT_BYTES },
+            ReadFailure::Storage(source) => InputError::Storage { input: feed.input, source },
+        })?;
     }
     Ok(out)
+}
+
+/// Why [`read_files`] stopped.
+pub(crate) enum ReadFailure {
+    /// The bytes read so far plus the next file's would pass [`MAX_INPUT_BYTES`].
+    TooLarge { got: u64 },
+    Storage(StorageError),
+}
+
+/// Read `parts`' files in order, adding their sizes to `total`, which may
+/// not pass [`MAX_INPUT_BYTES`] (a file's size is checked before it is read).
+pub(crate) async fn read_files(storage: &Storage, parts: &[PartitionView], total: &mut u64) -> Result<Vec<(String, Bytes)>, ReadFailure> {
+    let mut files = Vec::with_capacity(parts.len());
+    for part in parts {
+        let path = ObjectPath::from(part.object_key.as_str());
+        let bytes = storage.get(&path, MAX_INPUT_BYTES - *total).await.map_err(|source| match source {
+            StorageError::TooLarge { size, .. } => ReadFailure::TooLarge { got: *total + size },
+            source => ReadFailure::Storage(source),
+        })?;
+        *total += bytes.len() as u64;
+        files.push((part.object_key.clone(), bytes));
+    }
+    Ok(files)
 }
 
 /// One batch source per input: its partitions, one after another.
@@ -93,6 +111,7 @@ mod tests {
 
     use super::*;
 
+    /// A task whose one input covers partitions of these sizes (none stored).
     fn payload(partition_bytes: &[u64]) -> TaskPayload {
         let partitions = partition_bytes
             .iter()

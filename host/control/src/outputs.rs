@@ -12,10 +12,10 @@
 use bytes::Bytes;
 use trace_batches::{dedupe_output, parquet_bytes, DedupeError, ParquetFile, SinkError};
 use trace_storage::paths::{partition_path, staging_path};
-use trace_storage::{ObjectPath, Partition, Storage, StorageError};
+use trace_storage::{Partition, Storage, StorageError};
 use trace_store::{OutputTarget, TaskPayload, WrittenPartition};
 
-use crate::inputs::MAX_INPUT_BYTES;
+use crate::inputs::{read_files, ReadFailure, MAX_INPUT_BYTES};
 
 /// Why outputs could not be staged.
 #[derive(Debug, thiserror::Error)]
@@ -65,16 +65,10 @@ pub async fn fetch_existing(storage: &Storage, p: &TaskPayload) -> Result<Existi
         if declared > MAX_INPUT_BYTES {
             return Err(OutputError::ExistingTooLarge { output, got: declared, limit: MAX_INPUT_BYTES });
         }
-        let mut files = Vec::with_capacity(append.existing.len());
-        let mut total = 0;
-        for part in &append.existing {
-            let bytes = storage.get(&ObjectPath::from(part.object_key.as_str()), MAX_INPUT_BYTES - total).await.map_err(|source| match source {
-                StorageError::TooLarge { size, .. } => OutputError::ExistingTooLarge { output, got: total + size, limit: MAX_INPUT_BYTES },
-                source => OutputError::Storage { output, source },
-            })?;
-            total += bytes.len() as u64;
-            files.push((part.object_key.clone(), bytes));
-        }
+        let files = read_files(storage, &append.existing, &mut 0).await.map_err(|failure| match failure {
+            ReadFailure::TooLarge { got } => OutputError::ExistingTooLarge { output, got, limit: MAX_INPUT_BYTES },
+            ReadFailure::Storage(source) => OutputError::Storage { output, source },
+        })?;
         out.push((output, append.unique_key.clone(), files));
     }
     Ok(out)
@@ -134,10 +128,7 @@ pub async fn stage(storage: &Storage, p: &TaskPayload, files: Vec<Option<Parquet
             version_uuid: target.version_uuid.clone(),
             partition_key,
             range: p.range,
-            deduped_against: match (&scope, &target.append) {
-                (Some(_), Some(append)) => append.existing.iter().map(|x| x.object_key.clone()).collect(),
-                _ => Vec::new(),
-            },
+            deduped_against: target.append.iter().flat_map(|a| &a.existing).map(|x| x.object_key.clone()).collect(),
             scope,
             object_key: object.to_string(),
             staging_key: staging.to_string(),
@@ -196,3 +187,4 @@ pub async fn repair(storage: &Storage, files: &[(String, String)]) -> Result<Rep
     }
     Ok(r)
 }
+

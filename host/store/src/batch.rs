@@ -106,6 +106,13 @@ const FEED_PARTITIONS: &str = "SELECT partition_key, range_start, range_end, obj
      AND ((range_start IS NOT NULL AND range_start < $3 AND range_end > $2) OR partition_key = $4 OR scope = $4) \
      ORDER BY range_start, partition_key LIMIT $5";
 
+/// A task's or file's range as `[$start, $end)` parameters of the overlap
+/// tests above; without a range, an empty interval that overlaps nothing
+/// (such a partition is matched by its key instead).
+pub(crate) fn overlap_bounds(range: Option<(u64, u64)>) -> (i64, i64) {
+    range.map_or((i64::MAX, i64::MIN), |(s, e)| (s as i64, e as i64))
+}
+
 /// Most partitions one input of one task reads.
 pub const MAX_INPUT_PARTITIONS: usize = 10_000;
 
@@ -505,7 +512,7 @@ macro_rules! batch_impl {
             /// The partitions of dataset version `version` that task `p`'s
             /// event covers; `None` past [`MAX_INPUT_PARTITIONS`].
             async fn covered_partitions(&self, tx: &mut $conn, p: &TaskPayload, version: i64) -> Result<Option<Vec<PartitionView>>, StoreError> {
-                let (start, end) = p.range.map_or((i64::MAX, i64::MIN), |(s, e)| (s as i64, e as i64));
+                let (start, end) = overlap_bounds(p.range);
                 let rows = sqlx::query(self.q(FEED_PARTITIONS)).bind(version).bind(start).bind(end).bind(&p.partition_key)
                     .bind(MAX_INPUT_PARTITIONS as i64 + 1).fetch_all(&mut *tx).await.during("listing covered partitions")?;
                 Ok((rows.len() <= MAX_INPUT_PARTITIONS).then(|| rows.iter().map(partition_view).collect()))
@@ -515,7 +522,8 @@ macro_rules! batch_impl {
             /// into a retry (see [`append_is_current`]).
             async fn check_appends(&self, tx: &mut $conn, batch: &[Completion], plans: Vec<Result<Plan, StoreError>>) -> Result<Vec<Result<Plan, StoreError>>, StoreError> {
                 let appends = |c: &Completion| c.partitions.iter().any(|w| w.scope.is_some());
-                let mut versions: Vec<i64> = batch
+                // Sorted (a BTreeSet), so two completers lock in one order.
+                let versions: Vec<i64> = batch
                     .iter()
                     .zip(&plans)
                     .filter(|(c, _)| appends(c))
@@ -527,7 +535,6 @@ macro_rules! batch_impl {
                 if versions.is_empty() {
                     return Ok(plans);
                 }
-                versions.sort_unstable();
                 for v in &versions {
                     sqlx::query(self.locking(LOCK_VERSION, LOCK_VERSION_PG)).bind(*v).execute(&mut *tx).await.during("locking a dataset version")?;
                 }
@@ -544,7 +551,7 @@ macro_rules! batch_impl {
                     let mut raced = None;
                     for (w, version) in c.partitions.iter().zip(&plan.partition_versions) {
                         let Some(scope) = &w.scope else { continue };
-                        let (start, end) = w.range.map_or((i64::MAX, i64::MIN), |(s, e)| (s as i64, e as i64));
+                        let (start, end) = overlap_bounds(w.range);
                         let committed: Vec<(String, TaskId)> = sqlx::query(self.q(APPENDED_COVER)).bind(*version).bind(start).bind(end).bind(scope)
                             .fetch_all(&mut *tx).await.during("checking an append")?
                             .iter().map(|r| (r.get(0), r.get(1))).collect();
@@ -643,10 +650,14 @@ macro_rules! batch_impl {
                     if p.status == TaskStatus::Completed {
                         self.write_state(&mut *tx, p.task, &c.state).await?;
                         for (w, version) in c.partitions.iter().zip(&p.partition_versions) {
-                            let prior: Option<TaskId> = sqlx::query_scalar(self.q(PRIOR_WRITER)).bind(*version).bind(&w.partition_key)
-                                .fetch_optional(&mut *tx).await.during("looking for a committed partition")?;
-                            if prior.is_some_and(|prior| prior != p.task) {
-                                rewrites.push((index, Rewrite { task: p.task, version_id: *version, partition_key: w.partition_key.clone(), range: w.range }));
+                            // An appended file's key names its own task: only
+                            // replaced partitions can have another writer.
+                            if w.scope.is_none() {
+                                let prior: Option<TaskId> = sqlx::query_scalar(self.q(PRIOR_WRITER)).bind(*version).bind(&w.partition_key)
+                                    .fetch_optional(&mut *tx).await.during("looking for a committed partition")?;
+                                if prior.is_some_and(|prior| prior != p.task) {
+                                    rewrites.push((index, Rewrite { task: p.task, version_id: *version, partition_key: w.partition_key.clone(), range: w.range }));
+                                }
                             }
                             let (start, end) = w.range.map_or((None, None), |(s, e)| (Some(s as i64), Some(e as i64)));
                             sqlx::query(self.q(UPSERT_PARTITION)).bind(*version).bind(&w.partition_key).bind(start).bind(end)
