@@ -106,13 +106,13 @@ pub fn sources(fetched: Fetched) -> Result<Vec<Box<dyn BatchSource>>, InputError
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use trace_store::{InputFeed, PartitionView, TaskPayload, TaskStatus};
 
     use super::*;
 
     /// A task whose one input covers partitions of these sizes (none stored).
-    fn payload(partition_bytes: &[u64]) -> TaskPayload {
+    pub(crate) fn payload(partition_bytes: &[u64]) -> TaskPayload {
         let partitions = partition_bytes
             .iter()
             .enumerate()

@@ -188,3 +188,35 @@ pub async fn repair(storage: &Storage, files: &[(String, String)]) -> Result<Rep
     Ok(r)
 }
 
+#[cfg(test)]
+mod tests {
+    use trace_store::{AppendTarget, OutputTarget};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn files_an_append_adds_to_are_bounded_like_inputs() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Storage::local(dir.path()).unwrap();
+        let mut p = crate::inputs::tests::payload(&[]);
+        let existing = std::mem::take(&mut crate::inputs::tests::payload(&[MAX_INPUT_BYTES, 1]).inputs_from[0].partitions);
+        p.outputs_to.push(OutputTarget {
+            output: 0,
+            dataset_uuid: "d".into(),
+            version_uuid: "v".into(),
+            append: Some(AppendTarget { unique_key: vec!["id".into()], existing }),
+        });
+        // Nothing exists in storage: a read would fail with NotFound instead.
+        let err = fetch_existing(&storage, &p).await.unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("the committed files output 0 appends to are too large: got={} bytes, limit={MAX_INPUT_BYTES} bytes", MAX_INPUT_BYTES + 1)
+        );
+        assert!(!err.is_retryable());
+        // Within the bound the files are read (here: missing, a retryable storage error).
+        p.outputs_to[0].append.as_mut().unwrap().existing.truncate(1);
+        p.outputs_to[0].append.as_mut().unwrap().existing[0].bytes = 10;
+        let err = fetch_existing(&storage, &p).await.unwrap_err();
+        assert!(matches!(err, OutputError::Storage { output: 0, .. }) && err.is_retryable(), "{err}");
+    }
+}

@@ -341,3 +341,44 @@ async fn a_reader_of_a_key_reads_every_file_appended_to_it<S: Store + Registry>(
     assert!(read.iter().all(|n| n.starts_with("usdc.t")), "{read:?}");
 }
 on_both!(a_reader_of_a_key_reads_every_file_appended_to_it);
+
+async fn an_append_to_too_many_committed_files_is_refused_alone<S: Store + Registry>(s: S) {
+    let org = s.create_org("acme", T0).await.unwrap();
+    let d = s.deploy(org, &dag(APPENDS), APPENDS, "ann", T0).await.unwrap();
+    let n = MAX_INPUT_PARTITIONS as u64 + 1;
+    let run_source = |run: &'static str| {
+        let s = &s;
+        let src = d.job("src");
+        async move {
+            s.trigger(src, run, Some((0, n)), "ann", T0).await.unwrap();
+            let p = s.claim_payloads(1, T0).await.unwrap().pop().unwrap();
+            let emit = EmittedEvent { output: 0, partition_key: run.into(), range: Some((0, n)), cursor: None };
+            let done = Completion { auth: p.attempt.clone().unwrap(), outcome: Outcome::Succeeded, events: vec![emit], state: vec![], partitions: vec![] };
+            s.complete_many(&[done], T0).await.unwrap().pop().unwrap().unwrap();
+            s.claim_payloads(1, T0).await.unwrap().pop().unwrap()
+        }
+    };
+    // One append over [0, n) commits a file per block: one more than a task may add to.
+    let first = run_source("r1").await;
+    let mut report = appended(org, &first);
+    let one = report.partitions.pop().unwrap();
+    report.partitions = (0..n)
+        .map(|i| {
+            let key = format!("{i}_{}.t{}", i + 1, first.task);
+            let mut w = one.clone();
+            w.object_key = w.object_key.replace(&one.partition_key, &key);
+            w.partition_key = key;
+            w.range = Some((i, i + 1));
+            w
+        })
+        .collect();
+    assert_eq!(s.complete_many(&[report], T0).await.unwrap().pop().unwrap().unwrap().status, TaskStatus::Completed);
+
+    let next = run_source("r2").await;
+    assert_eq!(
+        next.refusal.as_deref(),
+        Some(format!("task {} output 0 (append) adds to too many committed partitions: more than limit={MAX_INPUT_PARTITIONS}", next.task).as_str())
+    );
+    assert!(next.outputs_to[0].append.as_ref().unwrap().existing.is_empty(), "nothing of them is handed out");
+}
+on_both!(an_append_to_too_many_committed_files_is_refused_alone);
