@@ -28,19 +28,6 @@ publish:
   - { job: transfers, output_index: 0, dataset: transfers }
 "#;
 
-/// Another DAG of the org reading `transfers` (a shared read), on the
-/// ranges its own source emits.
-const AUDIT: &str = r#"name: audit
-jobs:
-  - name: ticks
-    kind: source
-    operator: src.wasm
-  - name: check
-    operator: check.wasm
-    inputs:
-      - from: { job: ticks, output: 0 }
-      - from: { dataset: transfers }
-"#;
 
 fn dag(text: &str) -> trace_dag::Dag {
     trace_dag::parse("dag.yaml", text).unwrap()
@@ -97,7 +84,9 @@ async fn ranges<S: Store>(s: &S, job: JobId) -> Vec<(u64, u64)> {
 async fn rewriting_a_range_reruns_exactly_its_downstream_transitively<S: Store + Registry>(s: S) {
     let org = s.create_org("acme", T0).await.unwrap();
     let chain = s.deploy(org, &dag(CHAIN), CHAIN, "ann", T0).await.unwrap();
-    let audit = s.deploy(org, &dag(AUDIT), AUDIT, "ann", T0).await.unwrap();
+    // Another DAG of the org reads `transfers` (a shared read).
+    let reader = support::shared_reader("audit", "transfers");
+    let audit = s.deploy(org, &dag(&reader), &reader, "ann", T0).await.unwrap();
     s.trigger_many(chain.job("blocks"), &[("a".into(), (0, 10)), ("b".into(), (10, 20))], "ann", T0).await.unwrap();
     s.trigger(audit.job("ticks"), "t", Some((0, 20)), "ann", T0).await.unwrap();
     let first = drain(&s, org, &["blocks", "transfers", "ticks"], T0).await;

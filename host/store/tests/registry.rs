@@ -259,18 +259,6 @@ async fn a_task_covering_too_many_partitions_is_refused_alone<S: Store + Registr
 }
 on_both!(a_task_covering_too_many_partitions_is_refused_alone);
 
-/// Another team's DAG reading `erc20_transfers` (a shared read).
-const READER: &str = r#"name: reader
-jobs:
-  - name: ticks
-    kind: source
-    operator: src.wasm
-  - name: check
-    operator: check.wasm
-    inputs:
-      - from: { job: ticks, output: 0 }
-      - from: { dataset: erc20_transfers }
-"#;
 
 async fn a_shared_read_is_checked_against_read_roles_at_every_claim<S: Store + Registry>(s: S) {
     let org = s.create_org("acme", T0).await.unwrap();
@@ -279,7 +267,8 @@ async fn a_shared_read_is_checked_against_read_roles_at_every_claim<S: Store + R
     s.deploy(org, &dag(V1), V1, "user:ann", T0).await.unwrap();
     s.set_read_roles(org, "erc20_transfers", &["developer".to_owned()], "root", T0).await.unwrap();
     // bob may read it now (the API checks this at deploy).
-    let reader = s.deploy(org, &dag(READER), READER, "user:bob", T0).await.unwrap();
+    let text = support::shared_reader("reader", "erc20_transfers");
+    let reader = s.deploy(org, &dag(&text), &text, "user:bob", T0).await.unwrap();
     let ticks = reader.job("ticks");
     let check = |run: &'static str| {
         let s = &s;
@@ -310,7 +299,7 @@ async fn a_shared_read_is_checked_against_read_roles_at_every_claim<S: Store + R
     assert_eq!(denied.inputs_from.iter().map(|f| f.input).collect::<Vec<_>>(), vec![0], "nothing of the dataset is handed out");
 
     // The producing DAG's own deployer and operators on the database keep reading.
-    let own = READER.replace("name: reader", "name: own_reader");
+    let own = support::shared_reader("own_reader", "erc20_transfers");
     let d = s.deploy(org, &dag(&own), &own, "user:ann", T0).await.unwrap();
     s.trigger(d.job("ticks"), "r3", Some((0, 10)), "user:ann", T0).await.unwrap();
     let tick = s.claim_payloads(10, T0).await.unwrap().into_iter().find(|p| p.job_name == "ticks").unwrap();

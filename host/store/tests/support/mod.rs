@@ -58,3 +58,22 @@ publish:
   - { job: transfers, output_index: 0, dataset: erc20_transfers }
   - { job: counts, output_index: 0, dataset: block_counts }
 "#;
+
+/// DAG `name`, whose job `check` reads published `dataset` (a shared read)
+/// on the ranges its own source `ticks` emits.
+#[allow(dead_code, reason = "not every test binary uses it")]
+pub fn shared_reader(name: &str, dataset: &str) -> String {
+    format!(
+        r#"name: {name}
+jobs:
+  - name: ticks
+    kind: source
+    operator: src.wasm
+  - name: check
+    operator: check.wasm
+    inputs:
+      - from: {{ job: ticks, output: 0 }}
+      - from: {{ dataset: {dataset} }}
+"#
+    )
+}
