@@ -13,6 +13,7 @@ pub(crate) const POSTGRES: &[(i64, &str)] = &[
     (7, include_str!("../../../migrations/postgres/0007_activation_history.sql")),
     (8, include_str!("../../../migrations/postgres/0008_update_strategies.sql")),
     (9, include_str!("../../../migrations/postgres/0009_partial_queue_indexes.sql")),
+    (10, include_str!("../../../migrations/postgres/0010_lean_queue_writes.sql")),
 ];
 
 /// (version, SQL) for SQLite.
@@ -26,6 +27,7 @@ pub(crate) const SQLITE: &[(i64, &str)] = &[
     (7, include_str!("../../../migrations/sqlite/0007_activation_history.sql")),
     (8, include_str!("../../../migrations/sqlite/0008_update_strategies.sql")),
     (9, include_str!("../../../migrations/sqlite/0009_partial_queue_indexes.sql")),
+    (10, include_str!("../../../migrations/sqlite/0010_lean_queue_writes.sql")),
 ];
 
 pub(crate) const CREATE_TABLE: &str =

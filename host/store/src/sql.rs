@@ -99,9 +99,12 @@ pub(crate) const RELEASE_SLOT: &str = "UPDATE worker_slots SET leased_by_task = 
 pub(crate) const SET_STATUS: &str = "UPDATE tasks SET status = $2, updated_at = $3, last_error = $4 WHERE id = $1";
 pub(crate) const SET_RETRY: &str = "UPDATE tasks SET status = 'pending', available_at = $2, updated_at = $3, last_error = $4 WHERE id = $1";
 
+/// Expired attempts, found through running tasks (a running task's open
+/// attempt is its current one): there are at most as many as the
+/// concurrency limits allow, and no index on open attempts has to be kept.
 pub(crate) const EXPIRED: &str = "SELECT a.task_id, a.attempt, a.slot_id, t.attempts, j.max_attempts \
-     FROM task_attempts a JOIN tasks t ON t.id = a.task_id JOIN jobs j ON j.id = t.job_id \
-     WHERE a.finished_at IS NULL AND a.deadline_at < $1 AND t.status = 'running' ORDER BY a.id";
+     FROM tasks t JOIN task_attempts a ON a.task_id = t.id AND a.attempt = t.attempts JOIN jobs j ON j.id = t.job_id \
+     WHERE t.status = 'running' AND a.finished_at IS NULL AND a.deadline_at < $1 ORDER BY a.id";
 pub(crate) const EXPIRED_LOCK: &str = " FOR UPDATE OF a SKIP LOCKED";
 
 pub(crate) const CANCEL_PENDING: &str = "UPDATE tasks SET status = 'canceled', updated_at = $2 WHERE id = $1 AND status = 'pending'";
