@@ -15,6 +15,9 @@ use crate::plane::Embedded;
 use crate::queue::{InProcessQueue, TaskQueue};
 use crate::worker::{self, OperatorDir, WorkerContext, WorkerError};
 
+/// How often the progress display is refreshed while tasks are open.
+pub const PROGRESS_EVERY: Duration = Duration::from_millis(250);
+
 #[derive(Debug, thiserror::Error)]
 pub enum DevError {
     #[error(transparent)]
@@ -107,16 +110,23 @@ pub async fn run_on(db: Arc<Db>, queue: Arc<dyn TaskQueue>, run: DevRun<'_>, mut
         let events = db.event_count(org).await?;
         Ok::<_, StoreError>(Progress { elapsed: started.elapsed(), counts, events })
     };
+    let mut shown = Instant::now();
     let result = loop {
         tokio::time::sleep(run.poll).await;
         // Count open tasks before the snapshot: once none is open nothing new
         // can appear (only completions create tasks), so the last snapshot
         // is final.
         let open = db.open_tasks(org).await?;
-        let p = snapshot(db.clone()).await?;
-        progress(&p);
         if open == 0 {
+            let p = snapshot(db.clone()).await?;
+            progress(&p);
             break Ok(p);
+        }
+        // Counting every status scans the task table: refresh the display
+        // at a human pace, however often completion is checked.
+        if shown.elapsed() >= PROGRESS_EVERY {
+            progress(&snapshot(db.clone()).await?);
+            shown = Instant::now();
         }
         if started.elapsed() > run.timeout {
             break Err(DevError::Timeout(run.timeout, open));

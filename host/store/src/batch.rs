@@ -185,6 +185,22 @@ fn payloads(list: &str) -> String {
     format!("{} WHERE t.id {list}", sql::PAYLOAD_SELECT)
 }
 
+fn job_payloads(list: &str) -> String {
+    format!("{} WHERE j.id {list}", sql::JOB_PAYLOAD_SELECT)
+}
+
+/// The part of a payload that every task of a job shares.
+struct JobPart {
+    name: String,
+    kind: String,
+    operator: String,
+    config: String,
+    outputs: i32,
+    timeout_ms: i64,
+    dag: i64,
+    inputs: i64,
+}
+
 /// A reported task as the snapshot saw it.
 pub(crate) struct Seen {
     status: TaskStatus,
@@ -324,37 +340,56 @@ where
 macro_rules! batch_impl {
     ($store:ty, $db:ty, $conn:ty) => {
         impl $store {
-            /// A payload row ([`sql::PAYLOAD_SELECT`]) with `state`.
-            pub(crate) fn payload_of(&self, r: &<$db as sqlx::Database>::Row, state: Vec<(String, Vec<u8>)>) -> TaskPayload {
+            /// A payload from its task row ([`sql::PAYLOAD_SELECT`]) and its job's part.
+            fn payload_of(&self, r: &<$db as sqlx::Database>::Row, job: &JobPart) -> TaskPayload {
                 let task: TaskId = r.get(0);
-                let attempt: i32 = r.get(9);
-                let credential: Option<String> = r.get(10);
-                let start: Option<i64> = r.get(14);
-                let end: Option<i64> = r.get(15);
+                let attempt: i32 = r.get(4);
+                let credential: Option<String> = r.get(5);
+                let start: Option<i64> = r.get(8);
+                let end: Option<i64> = r.get(9);
                 TaskPayload {
                     task,
                     job: r.get(1),
-                    job_name: r.get(2),
-                    kind: r.get(3),
-                    operator: r.get(4),
-                    config: r.get(5),
-                    outputs: r.get(6),
-                    inputs: r.get(19),
-                    status: TaskStatus::parse(r.get::<String, _>(7).as_str()),
-                    cancel_requested: r.get::<i32, _>(8) != 0,
+                    job_name: job.name.clone(),
+                    kind: job.kind.clone(),
+                    operator: job.operator.clone(),
+                    config: job.config.clone(),
+                    outputs: job.outputs,
+                    inputs: job.inputs,
+                    status: TaskStatus::parse(r.get::<String, _>(2).as_str()),
+                    cancel_requested: r.get::<i32, _>(3) != 0,
                     attempt: credential.map(|credential| AttemptAuth { task, attempt, credential }),
-                    deadline: r.get(11),
-                    timeout_ms: r.get(12),
-                    partition_key: r.get(13),
+                    deadline: r.get(6),
+                    timeout_ms: job.timeout_ms,
+                    partition_key: r.get(7),
                     range: start.zip(end).map(|(s, e)| (s as u64, e as u64)),
-                    cursor: r.get(16),
-                    org: r.get(17),
-                    dag: r.get(18),
-                    state,
+                    cursor: r.get(10),
+                    org: r.get(11),
+                    dag: job.dag,
+                    state: Vec::new(),
                     outputs_to: Vec::new(),
                     inputs_from: Vec::new(),
                     refusal: None,
                 }
+            }
+
+            /// The shared part of the payloads of `jobs`' tasks.
+            async fn job_parts(&self, tx: &mut $conn, jobs: &[JobId]) -> Result<HashMap<JobId, JobPart>, StoreError> {
+                let query = self.bind_ids(sqlx::query(self.dynamic(job_payloads(&self.id_list(1, jobs.len())))), jobs);
+                let rows = query.fetch_all(&mut *tx).await.during("reading jobs of task payloads")?;
+                Ok(rows.iter().map(|r| {
+                    let part = JobPart {
+                        name: r.get(1),
+                        kind: r.get(2),
+                        operator: r.get(3),
+                        config: r.get(4),
+                        outputs: r.get(5),
+                        timeout_ms: r.get(6),
+                        dag: r.get(7),
+                        inputs: r.get(8),
+                    };
+                    (r.get::<i64, _>(0), part)
+                }).collect())
             }
 
             /// Lease up to `limit` runnable tasks inside `tx` (see [`crate::Store::claim`]).
@@ -408,10 +443,18 @@ macro_rules! batch_impl {
             /// their jobs' operator state (read once per job).
             pub(crate) async fn payloads_in(&self, tx: &mut $conn, tasks: &[TaskId]) -> Result<Vec<TaskPayload>, StoreError> {
                 let mut by_id: HashMap<TaskId, TaskPayload> = HashMap::with_capacity(tasks.len());
+                let mut jobs: HashMap<JobId, JobPart> = HashMap::new();
                 for chunk in tasks.chunks(CHUNK) {
                     let query = self.bind_ids(sqlx::query(self.dynamic(payloads(&self.id_list(1, chunk.len())))), chunk);
-                    for r in query.fetch_all(&mut *tx).await.during("reading task payloads")? {
-                        let p = self.payload_of(&r, Vec::new());
+                    let rows = query.fetch_all(&mut *tx).await.during("reading task payloads")?;
+                    let new_jobs: BTreeSet<JobId> = rows.iter().map(|r| r.get::<i64, _>(1)).filter(|j| !jobs.contains_key(j)).collect();
+                    if !new_jobs.is_empty() {
+                        jobs.extend(self.job_parts(&mut *tx, &new_jobs.into_iter().collect::<Vec<_>>()).await?);
+                    }
+                    for r in rows {
+                        let job: JobId = r.get(1);
+                        let part = jobs.get(&job).ok_or(StoreError::NoSuchJob(job))?;
+                        let p = self.payload_of(&r, part);
                         by_id.insert(p.task, p);
                     }
                 }

@@ -115,13 +115,16 @@ pub(crate) const TASK_VIEW: &str = "SELECT t.id, t.job_id, j.name, t.status, t.a
      FROM tasks t JOIN jobs j ON j.id = t.job_id JOIN events e ON e.id = t.event_id";
 pub(crate) const EVENT_COUNT: &str = "SELECT COUNT(*) FROM events WHERE org_id = $1";
 
-/// A task's payload; callers add the `WHERE`.
-pub(crate) const PAYLOAD_SELECT: &str = "SELECT t.id, t.job_id, j.name, j.kind, j.operator, j.config, j.outputs, t.status, t.cancel_requested, \
-     t.attempts, a.credential, a.deadline_at, j.timeout_ms, e.partition_key, e.range_start, e.range_end, e.cursor, t.org_id, v.dag_id, \
-     (SELECT COUNT(*) FROM job_inputs ji WHERE ji.job_id = t.job_id) \
-     FROM tasks t JOIN jobs j ON j.id = t.job_id JOIN dag_versions v ON v.id = j.dag_version_id \
-     JOIN events e ON e.id = t.event_id \
+/// A task's own part of its payload; callers add the `WHERE`.
+pub(crate) const PAYLOAD_SELECT: &str = "SELECT t.id, t.job_id, t.status, t.cancel_requested, t.attempts, a.credential, a.deadline_at, \
+     e.partition_key, e.range_start, e.range_end, e.cursor, t.org_id \
+     FROM tasks t JOIN events e ON e.id = t.event_id \
      LEFT JOIN task_attempts a ON a.task_id = t.id AND a.attempt = t.attempts";
+/// The job's part of a payload, read once per job of a batch rather than
+/// repeated on every task's row; callers add the `WHERE`.
+pub(crate) const JOB_PAYLOAD_SELECT: &str = "SELECT j.id, j.name, j.kind, j.operator, j.config, j.outputs, j.timeout_ms, v.dag_id, \
+     (SELECT COUNT(*) FROM job_inputs ji WHERE ji.job_id = j.id) \
+     FROM jobs j JOIN dag_versions v ON v.id = j.dag_version_id";
 pub(crate) const STATE_OF: &str = "SELECT key, value FROM operator_state WHERE org_id = $1 AND dag_id = $2 AND job_name = $3 ORDER BY key";
 pub(crate) const STATE_SCOPE: &str = "SELECT t.org_id, v.dag_id, j.name FROM tasks t JOIN jobs j ON j.id = t.job_id \
      JOIN dag_versions v ON v.id = j.dag_version_id WHERE t.id = $1";
