@@ -11,7 +11,7 @@ use trace_store::{now_millis, Completed, Completion, Db, Store, StoreError};
 type Reply = oneshot::Sender<Result<Completed, StoreError>>;
 
 /// Most reports committed in one transaction.
-pub const MAX_BATCH: usize = 256;
+pub const MAX_BATCH: usize = 512;
 
 /// A handle workers submit reports through.
 #[derive(Clone)]

@@ -40,8 +40,13 @@ pub(crate) fn insert_attempts(n: usize) -> String {
 pub(crate) const INSERT_ATTEMPTS_UNNEST: &str = "INSERT INTO task_attempts (task_id, attempt, started_at, deadline_at, credential, slot_id) \
      SELECT * FROM UNNEST($1::bigint[], $2::int[], $3::bigint[], $4::bigint[], $5::text[], $6::bigint[])";
 
+/// Start the tasks in `list` that are still pending, returning each one's
+/// new attempt number.
 fn mark_running(list: &str) -> String {
-    format!("UPDATE tasks SET status = 'running', attempts = attempts + 1, updated_at = $1 WHERE id {list}")
+    format!(
+        "UPDATE tasks SET status = 'running', attempts = attempts + 1, updated_at = $1 \
+         WHERE id {list} AND status = 'pending' RETURNING id, attempts"
+    )
 }
 
 /// Every reported task with all its attempts (a task has few).
@@ -394,8 +399,7 @@ macro_rules! batch_impl {
 
             /// Lease up to `limit` runnable tasks inside `tx` (see [`crate::Store::claim`]).
             pub(crate) async fn claim_in(&self, tx: &mut $conn, limit: u32, now: Millis) -> Result<Vec<Claim>, StoreError> {
-                let text = self.locking(sql::CANDIDATES, sql::CANDIDATES_LOCK);
-                let rows = sqlx::query(text).bind(now).bind(i64::from(limit)).fetch_all(&mut *tx).await.during("finding runnable tasks")?;
+                let rows = sqlx::query(self.q(sql::CANDIDATES)).bind(now).bind(i64::from(limit)).fetch_all(&mut *tx).await.during("finding runnable tasks")?;
                 if rows.is_empty() {
                     return Ok(Vec::new());
                 }
@@ -430,13 +434,31 @@ macro_rules! batch_impl {
                     let deadline = now + row.get::<i64, _>(5);
                     claims.push(Claim { task, job, attempt, credential: new_credential(), slot, deadline });
                 }
+                // Candidates were read without row locks: a task another
+                // dispatcher claimed (or a cancel settled) meanwhile is no
+                // longer pending, and the update passes it over. The jobs'
+                // locks make the running counts above exact either way.
+                let mut marked: HashMap<TaskId, i32> = HashMap::with_capacity(claims.len());
                 for chunk in claims.chunks(CHUNK) {
-                    self.insert_attempts(&mut *tx, chunk, now).await?;
                     let tasks: Vec<TaskId> = chunk.iter().map(|c| c.task).collect();
                     let query = self.bind_ids(sqlx::query(self.dynamic(mark_running(&self.id_list(2, tasks.len())))).bind(now), &tasks);
-                    query.execute(&mut *tx).await.during("marking tasks running")?;
+                    let rows = query.fetch_all(&mut *tx).await.during("marking tasks running")?;
+                    marked.extend(rows.iter().map(|r| (r.get::<i64, _>(0), r.get::<i32, _>(1))));
                 }
-                Ok(claims)
+                let mut kept = Vec::with_capacity(marked.len());
+                for mut claim in claims {
+                    match marked.get(&claim.task) {
+                        Some(attempt) => {
+                            claim.attempt = *attempt;
+                            kept.push(claim);
+                        }
+                        None => self.release(&mut *tx, claim.slot, claim.task).await?,
+                    }
+                }
+                for chunk in kept.chunks(CHUNK) {
+                    self.insert_attempts(&mut *tx, chunk, now).await?;
+                }
+                Ok(kept)
             }
 
             /// The payloads of `tasks` inside `tx`, in the order given, with

@@ -87,8 +87,6 @@ pub(crate) const INSERT_TASK: &str = "INSERT INTO tasks (org_id, job_id, event_i
 pub(crate) const CANDIDATES: &str = "SELECT t.id, t.job_id, j.concurrency, j.pool, j.dag_version_id, j.timeout_ms, t.attempts \
      FROM tasks t JOIN jobs j ON j.id = t.job_id \
      WHERE t.status = 'pending' AND t.available_at <= $1 ORDER BY t.available_at, t.id LIMIT $2";
-/// PostgreSQL: concurrent dispatchers skip each other's candidates.
-pub(crate) const CANDIDATES_LOCK: &str = " FOR UPDATE OF t SKIP LOCKED";
 pub(crate) const LEASE_SLOT: &str = "UPDATE worker_slots SET leased_by_task = $1 WHERE id = \
      (SELECT id FROM worker_slots WHERE dag_version_id = $2 AND pool = $3 AND leased_by_task IS NULL \
       ORDER BY slot_index LIMIT 1) RETURNING id";
@@ -131,7 +129,10 @@ pub(crate) const STATE_SCOPE: &str = "SELECT t.org_id, v.dag_id, j.name FROM tas
 pub(crate) const STATE_PUT: &str = "INSERT INTO operator_state (org_id, dag_id, job_name, key, value) VALUES ($1, $2, $3, $4, $5) \
      ON CONFLICT (org_id, dag_id, job_name, key) DO UPDATE SET value = excluded.value";
 pub(crate) const STATE_DELETE: &str = "DELETE FROM operator_state WHERE org_id = $1 AND dag_id = $2 AND job_name = $3 AND key = $4";
-pub(crate) const OPEN_TASKS: &str = "SELECT COUNT(*) FROM tasks WHERE org_id = $1 AND status IN ('pending', 'running')";
+/// Two counts, one per state, so each reads its partial queue index (only
+/// open tasks) rather than every task the org ever had.
+pub(crate) const OPEN_TASKS: &str = "SELECT (SELECT COUNT(*) FROM tasks WHERE status = 'pending' AND org_id = $1) \
+     + (SELECT COUNT(*) FROM tasks WHERE status = 'running' AND org_id = $1)";
 pub(crate) const STATUS_COUNTS: &str = "SELECT status, COUNT(*) FROM tasks WHERE org_id = $1 GROUP BY status ORDER BY status";
 pub(crate) const ORG_BY_NAME: &str = "SELECT id FROM orgs WHERE name = $1";
 pub(crate) const ACTIVE_JOB: &str = "SELECT j.id FROM dags d JOIN jobs j ON j.dag_version_id = d.active_version_id \

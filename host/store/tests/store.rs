@@ -219,6 +219,35 @@ async fn leases_never_exceed_pool_size_or_concurrency<S: Store>(s: S) {
 }
 on_both!(leases_never_exceed_pool_size_or_concurrency);
 
+/// Dispatchers claiming at once (candidates are read without row locks):
+/// no task is claimed twice, and the job and pool limits hold across them.
+async fn concurrent_claims_never_share_a_task_or_overrun_limits<S: Store>(s: S) {
+    let (_, d) = deployed(&s).await;
+    for run in 0..5 {
+        s.trigger(d.job("src"), &format!("run-{run}"), Some((run * 10, run * 10 + 10)), "tester", T0).await.unwrap();
+    }
+    let (a, b, c, e) = tokio::join!(s.claim(10, T0), s.claim(10, T0), s.claim(10, T0), s.claim(10, T0));
+    let src: Vec<Claim> = [a, b, c, e].into_iter().flat_map(Result::unwrap).collect();
+    assert_eq!(src.len(), 2, "the pool has 2 slots: {src:?}");
+    assert_ne!(src[0].slot, src[1].slot);
+    assert_ne!(src[0].task, src[1].task);
+
+    let events: Vec<EmittedEvent> = (0..20).map(|i| range_event(i * 5, i * 5 + 5)).collect();
+    s.complete(&src[0].auth(), &Outcome::Succeeded, &events, &vec![], T0).await.unwrap();
+    let (a, b, c, e) = tokio::join!(s.claim(10, T0), s.claim(10, T0), s.claim(10, T0), s.claim(10, T0));
+    let next: Vec<Claim> = [a, b, c, e].into_iter().flat_map(Result::unwrap).collect();
+    let agg: std::collections::BTreeSet<TaskId> = next.iter().filter(|c| c.job == d.job("agg")).map(|c| c.task).collect();
+    assert_eq!(agg.len(), 3, "agg runs at most 3 at once: {next:?}");
+    assert_eq!(next.iter().filter(|c| c.job == d.job("agg")).count(), 3, "no agg task claimed twice");
+    assert_eq!(next.iter().filter(|c| c.job == d.job("src")).count(), 1, "the freed slot goes to one source task");
+    for claim in &next {
+        assert_eq!(claim.attempt, 1);
+        // Each claim's attempt exists and speaks with its credential.
+        s.complete(&claim.auth(), &Outcome::Succeeded, &[], &vec![], T0).await.unwrap();
+    }
+}
+on_both!(concurrent_claims_never_share_a_task_or_overrun_limits);
+
 async fn credentials_are_scoped_to_one_attempt<S: Store>(s: S) {
     let (_, d) = deployed(&s).await;
     let a = running_source(&s, &d, "run-1").await;
