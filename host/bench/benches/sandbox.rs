@@ -19,5 +19,7 @@ fn main() {
     line("sandboxed", &format!("{:.2} M rows/s ({:.0} ms)", t.rows_per_sec(t.sandboxed) / 1e6, t.sandboxed.as_secs_f64() * 1e3));
     line("native Rust, same code", &format!("{:.2} M rows/s ({:.0} ms)", t.rows_per_sec(t.native) / 1e6, t.native.as_secs_f64() * 1e3));
     line("ratio sandboxed / native (target >= 0.8)", &format!("{:.2}x", t.ratio()));
+    line("input hand-over alone (row_count operator)", &format!("{:.0} ms", t.handover.as_secs_f64() * 1e3));
+    line("ceiling: native / (native + hand-over)", &format!("{:.2}x", t.ceiling()));
     line("rows kept", &t.rows_out.to_string());
 }

@@ -14,6 +14,10 @@ pub struct Throughput {
     pub rows_out: usize,
     pub sandboxed: Duration,
     pub native: Duration,
+    /// The same input handed to an operator that only decodes and counts
+    /// it (`row_count`): what moving the batches into the sandbox costs
+    /// before any filtering.
+    pub handover: Duration,
 }
 
 impl Throughput {
@@ -25,6 +29,12 @@ impl Throughput {
     pub fn ratio(&self) -> f64 {
         self.native.as_secs_f64() / self.sandboxed.as_secs_f64()
     }
+
+    /// The best ratio a copying hand-over allows: the sandbox run if its
+    /// filtering cost nothing beyond the native run's.
+    pub fn ceiling(&self) -> f64 {
+        self.native.as_secs_f64() / (self.native + self.handover).as_secs_f64()
+    }
 }
 
 
@@ -33,6 +43,19 @@ fn count_rows(ipc: Vec<Vec<u8>>) -> usize {
         .flat_map(|b| trace_batches::decode_ipc_owned(b).expect("decode output"))
         .map(|b| b.num_rows())
         .sum()
+}
+
+/// Time a whole task of `op` over `batches` (copied before each round,
+/// untimed), returning the best round and the last report.
+fn run_best(op: &trace_sandbox::Operator, batches: &[Vec<u8>], config: &serde_json::Value, rounds: usize) -> (Duration, trace_sandbox::TaskReport) {
+    best_of_with(
+        rounds,
+        || VecSource::new(batches.to_vec()),
+        |source| {
+            let task = Task::new(TaskContext::local("bench", config.clone()), InputEvent::default()).with_input(source);
+            op.run(task).expect("operator succeeds")
+        },
+    )
 }
 
 pub fn measure(component: &str, rows: usize, batch_rows: usize, min_value: u128, rounds: usize) -> Throughput {
@@ -44,15 +67,10 @@ pub fn measure(component: &str, rows: usize, batch_rows: usize, min_value: u128,
     let op = runtime.load_file(component.as_ref(), World::Transform).expect("load");
     // Inputs are copied before each round, untimed: both sides start from
     // encoded batches in host memory, as a worker does after a fetch.
-    let (sandboxed, outputs) = best_of_with(
-        rounds,
-        || VecSource::new(batches.clone()),
-        |source| {
-            let task = Task::new(TaskContext::local("bench", config.clone()), InputEvent::default()).with_input(source);
-            op.run(task).expect("UDF succeeds").outputs.swap_remove(0)
-        },
-    );
-    let rows_out = count_rows(outputs);
+    let (sandboxed, mut report) = run_best(&op, &batches, &config, rounds);
+    let rows_out = count_rows(report.outputs.swap_remove(0));
+    let counter = runtime.load_file(trace_artifacts::ROW_COUNT.as_ref(), World::Transform).expect("load row_count");
+    let (handover, _) = run_best(&counter, &batches, &config, rounds);
 
     let (native, outputs) = best_of_with(
         rounds,
@@ -72,5 +90,5 @@ pub fn measure(component: &str, rows: usize, batch_rows: usize, min_value: u128,
     );
     let native_rows = count_rows(outputs);
     assert_eq!(rows_out, native_rows, "sandboxed and native outputs differ");
-    Throughput { rows, rows_out, sandboxed, native }
+    Throughput { rows, rows_out, sandboxed, native, handover }
 }
