@@ -13,6 +13,13 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// mimalloc rather than glibc's allocator: a worker frees every input batch
+/// right after handing it to a sandbox, and glibc gave each run's freed
+/// heap back to the kernel (trimming, then refaulting it for the next),
+/// which was 11 of the 24 ms a 150 MB input took to reach the guest.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
     tracing_subscriber::fmt()
