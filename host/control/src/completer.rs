@@ -40,13 +40,7 @@ async fn run(db: Arc<Db>, mut rx: mpsc::UnboundedReceiver<(Completion, Reply)>) 
     let mut batch: Vec<(Completion, Reply)> = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.recv().await {
         batch.push(first);
-        // Whatever else is already waiting joins this transaction.
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(item) => batch.push(item),
-                Err(_) => break,
-            }
-        }
+        fill(&mut batch, &mut rx);
         let completions: Vec<Completion> = batch.iter().map(|(c, _)| c.clone()).collect();
         match db.complete_many(&completions, now_millis()).await {
             Ok(results) => {
@@ -62,5 +56,38 @@ async fn run(db: Arc<Db>, mut rx: mpsc::UnboundedReceiver<(Completion, Reply)>) 
                 }
             }
         }
+    }
+}
+
+/// Whatever else is already waiting joins the batch, up to [`MAX_BATCH`].
+fn fill<T>(batch: &mut Vec<T>, rx: &mut mpsc::UnboundedReceiver<T>) {
+    while batch.len() < MAX_BATCH {
+        match rx.try_recv() {
+            Ok(item) => batch.push(item),
+            Err(_) => break,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_takes_what_is_waiting_up_to_the_limit() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        for i in 0..MAX_BATCH + 10 {
+            tx.send(i).unwrap();
+        }
+        let mut batch = Vec::new();
+        fill(&mut batch, &mut rx);
+        assert_eq!(batch.len(), MAX_BATCH);
+        assert_eq!(batch.last(), Some(&(MAX_BATCH - 1)), "in arrival order");
+        batch.clear();
+        fill(&mut batch, &mut rx);
+        assert_eq!(batch, (MAX_BATCH..MAX_BATCH + 10).collect::<Vec<_>>(), "the rest waits for the next transaction");
+        batch.clear();
+        fill(&mut batch, &mut rx);
+        assert!(batch.is_empty(), "nothing waiting: the batch is what it is");
     }
 }
