@@ -110,7 +110,8 @@ pub async fn run_on(db: Arc<Db>, queue: Arc<dyn TaskQueue>, run: DevRun<'_>, mut
         let events = db.event_count(org).await?;
         Ok::<_, StoreError>(Progress { elapsed: started.elapsed(), counts, events })
     };
-    let mut shown = Instant::now();
+    // The first poll shows where the run stands at once.
+    let mut shown: Option<Instant> = None;
     let result = loop {
         tokio::time::sleep(run.poll).await;
         // Count open tasks before the snapshot: once none is open nothing new
@@ -124,9 +125,9 @@ pub async fn run_on(db: Arc<Db>, queue: Arc<dyn TaskQueue>, run: DevRun<'_>, mut
         }
         // Counting every status scans the task table: refresh the display
         // at a human pace, however often completion is checked.
-        if shown.elapsed() >= PROGRESS_EVERY {
+        if shown.is_none_or(|at| at.elapsed() >= PROGRESS_EVERY) {
             progress(&snapshot(db.clone()).await?);
-            shown = Instant::now();
+            shown = Some(Instant::now());
         }
         if started.elapsed() > run.timeout {
             break Err(DevError::Timeout(run.timeout, open));
