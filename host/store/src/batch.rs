@@ -203,7 +203,6 @@ struct JobPart {
     outputs: i32,
     timeout_ms: i64,
     dag: i64,
-    inputs: i64,
 }
 
 /// A reported task as the snapshot saw it.
@@ -360,7 +359,8 @@ macro_rules! batch_impl {
                     operator: job.operator.clone(),
                     config: job.config.clone(),
                     outputs: job.outputs,
-                    inputs: job.inputs,
+                    // Counted from the job's wiring in `payloads_in`.
+                    inputs: 0,
                     status: TaskStatus::parse(r.get::<String, _>(2).as_str()),
                     cancel_requested: r.get::<i32, _>(3) != 0,
                     attempt: credential.map(|credential| AttemptAuth { task, attempt, credential }),
@@ -391,7 +391,6 @@ macro_rules! batch_impl {
                         outputs: r.get(5),
                         timeout_ms: r.get(6),
                         dag: r.get(7),
-                        inputs: r.get(8),
                     };
                     (r.get::<i64, _>(0), part)
                 }).collect())
@@ -408,7 +407,8 @@ macro_rules! batch_impl {
                 let query = self.bind_ids(sqlx::query(self.dynamic(running_of_jobs(&self.id_list(1, jobs.len())))), &jobs);
                 let mut running: HashMap<i64, i64> =
                     query.fetch_all(&mut *tx).await.during("counting running tasks")?.iter().map(|r| (r.get(0), r.get(1))).collect();
-                let mut claims = Vec::new();
+                // (task, job, slot, deadline) of each task metering admits.
+                let mut chosen: Vec<(TaskId, JobId, Option<i64>, Millis)> = Vec::new();
                 for row in rows {
                     let (task, job): (i64, i64) = (row.get(0), row.get(1));
                     let concurrency = i64::from(row.get::<i32, _>(2));
@@ -430,35 +430,30 @@ macro_rules! batch_impl {
                         }
                     };
                     *count += 1;
-                    let attempt = row.get::<i32, _>(6) + 1;
-                    let deadline = now + row.get::<i64, _>(5);
-                    claims.push(Claim { task, job, attempt, credential: new_credential(), slot, deadline });
+                    chosen.push((task, job, slot, now + row.get::<i64, _>(5)));
                 }
                 // Candidates were read without row locks: a task another
                 // dispatcher claimed (or a cancel settled) meanwhile is no
                 // longer pending, and the update passes it over. The jobs'
                 // locks make the running counts above exact either way.
-                let mut marked: HashMap<TaskId, i32> = HashMap::with_capacity(claims.len());
-                for chunk in claims.chunks(CHUNK) {
-                    let tasks: Vec<TaskId> = chunk.iter().map(|c| c.task).collect();
+                let mut marked: HashMap<TaskId, i32> = HashMap::with_capacity(chosen.len());
+                for chunk in chosen.chunks(CHUNK) {
+                    let tasks: Vec<TaskId> = chunk.iter().map(|c| c.0).collect();
                     let query = self.bind_ids(sqlx::query(self.dynamic(mark_running(&self.id_list(2, tasks.len())))).bind(now), &tasks);
                     let rows = query.fetch_all(&mut *tx).await.during("marking tasks running")?;
                     marked.extend(rows.iter().map(|r| (r.get::<i64, _>(0), r.get::<i32, _>(1))));
                 }
-                let mut kept = Vec::with_capacity(marked.len());
-                for mut claim in claims {
-                    match marked.get(&claim.task) {
-                        Some(attempt) => {
-                            claim.attempt = *attempt;
-                            kept.push(claim);
-                        }
-                        None => self.release(&mut *tx, claim.slot, claim.task).await?,
+                let mut claims = Vec::with_capacity(marked.len());
+                for (task, job, slot, deadline) in chosen {
+                    match marked.get(&task) {
+                        Some(&attempt) => claims.push(Claim { task, job, attempt, credential: new_credential(), slot, deadline }),
+                        None => self.release(&mut *tx, slot, task).await?,
                     }
                 }
-                for chunk in kept.chunks(CHUNK) {
+                for chunk in claims.chunks(CHUNK) {
                     self.insert_attempts(&mut *tx, chunk, now).await?;
                 }
-                Ok(kept)
+                Ok(claims)
             }
 
             /// The payloads of `tasks` inside `tx`, in the order given, with
@@ -487,9 +482,12 @@ macro_rules! batch_impl {
                 let mut feeds: HashMap<JobId, Vec<(u32, String, String, i64, bool)>> = HashMap::new();
                 // Jobs whose deployer may no longer read a shared input: why.
                 let mut denied: HashMap<JobId, String> = HashMap::new();
+                // Per job: how many inputs are wired to it.
+                let mut wired: HashMap<JobId, i64> = HashMap::new();
                 for p in by_id.values() {
                     if !feeds.contains_key(&p.job) {
                         let inputs = sqlx::query(self.q(JOB_INPUTS)).bind(p.job).fetch_all(&mut *tx).await.during("reading job inputs")?;
+                        wired.insert(p.job, inputs.len() as i64);
                         let mut resolved = Vec::new();
                         for r in inputs {
                             let input = r.get::<i32, _>(0) as u32;
@@ -547,6 +545,7 @@ macro_rules! batch_impl {
                 for t in tasks {
                     let mut p = by_id.remove(t).ok_or(StoreError::NoSuchTask(*t))?;
                     p.refusal = denied.get(&p.job).cloned();
+                    p.inputs = wired[&p.job];
                     p.state = states[&(p.org, p.dag, p.job_name.clone())].clone();
                     for (target, append_version) in &targets[&p.job] {
                         let mut target = target.clone();

@@ -84,7 +84,7 @@ pub(crate) const EVENT_BY_KEY: &str = "SELECT id FROM events WHERE idempotency_k
 pub(crate) const INSERT_TASK: &str = "INSERT INTO tasks (org_id, job_id, event_id, status, available_at, created_at, updated_at) \
      VALUES ($1, $2, $3, 'pending', $4, $4, $4) ON CONFLICT (job_id, event_id) DO NOTHING RETURNING id";
 
-pub(crate) const CANDIDATES: &str = "SELECT t.id, t.job_id, j.concurrency, j.pool, j.dag_version_id, j.timeout_ms, t.attempts \
+pub(crate) const CANDIDATES: &str = "SELECT t.id, t.job_id, j.concurrency, j.pool, j.dag_version_id, j.timeout_ms \
      FROM tasks t JOIN jobs j ON j.id = t.job_id \
      WHERE t.status = 'pending' AND t.available_at <= $1 ORDER BY t.available_at, t.id LIMIT $2";
 pub(crate) const LEASE_SLOT: &str = "UPDATE worker_slots SET leased_by_task = $1 WHERE id = \
@@ -120,8 +120,7 @@ pub(crate) const PAYLOAD_SELECT: &str = "SELECT t.id, t.job_id, t.status, t.canc
      LEFT JOIN task_attempts a ON a.task_id = t.id AND a.attempt = t.attempts";
 /// The job's part of a payload, read once per job of a batch rather than
 /// repeated on every task's row; callers add the `WHERE`.
-pub(crate) const JOB_PAYLOAD_SELECT: &str = "SELECT j.id, j.name, j.kind, j.operator, j.config, j.outputs, j.timeout_ms, v.dag_id, \
-     (SELECT COUNT(*) FROM job_inputs ji WHERE ji.job_id = j.id) \
+pub(crate) const JOB_PAYLOAD_SELECT: &str = "SELECT j.id, j.name, j.kind, j.operator, j.config, j.outputs, j.timeout_ms, v.dag_id \
      FROM jobs j JOIN dag_versions v ON v.id = j.dag_version_id";
 pub(crate) const STATE_OF: &str = "SELECT key, value FROM operator_state WHERE org_id = $1 AND dag_id = $2 AND job_name = $3 ORDER BY key";
 pub(crate) const STATE_SCOPE: &str = "SELECT t.org_id, v.dag_id, j.name FROM tasks t JOIN jobs j ON j.id = t.job_id \
