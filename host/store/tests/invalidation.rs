@@ -48,22 +48,7 @@ async fn drain<S: Store>(s: &S, org: OrgId, emitting: &[&str], now: Millis) -> V
             .map(|p| {
                 let (start, end) = p.range.unwrap();
                 let key = format!("{start}_{end}");
-                let partitions = p
-                    .outputs_to
-                    .iter()
-                    .map(|to| WrittenPartition {
-                        output: to.output,
-                        version_uuid: to.version_uuid.clone(),
-                        partition_key: key.clone(),
-                        range: Some((start, end)),
-                        scope: None,
-                        deduped_against: vec![],
-                        object_key: format!("org/{org}/dataset/{}/version/{}/{key}.parquet", to.dataset_uuid, to.version_uuid),
-                        staging_key: format!("staging/{}/{key}", p.task),
-                        rows: 1,
-                        bytes: 1,
-                    })
-                    .collect();
+                let partitions = p.outputs_to.iter().map(|to| support::written(org, to, &key, 1)).collect();
                 let events = if emitting.contains(&p.job_name.as_str()) {
                     vec![EmittedEvent { output: 0, partition_key: key.clone(), range: Some((start, end)), cursor: None }]
                 } else {

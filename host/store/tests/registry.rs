@@ -2,6 +2,7 @@
 
 mod support;
 
+use support::written;
 use trace_store::*;
 
 const T0: Millis = 1_000_000;
@@ -155,22 +156,6 @@ async fn the_audit_log_is_append_only_on_both_backends() {
         assert!(err.to_string().contains("audit_log is append-only"), "{sql}: {err}");
     }
     assert_eq!(pg.audit_tail(10).await.unwrap().len(), 1);
-}
-
-fn written(org: OrgId, to: &OutputTarget, key: &str, rows: u64) -> WrittenPartition {
-    let (start, end) = key.split_once('_').map(|(s, e)| (s.parse().unwrap(), e.parse().unwrap())).unwrap();
-    WrittenPartition {
-        output: to.output,
-        version_uuid: to.version_uuid.clone(),
-        partition_key: key.to_owned(),
-        range: Some((start, end)),
-        scope: None,
-        deduped_against: vec![],
-        object_key: format!("org/{org}/dataset/{}/version/{}/{key}.parquet", to.dataset_uuid, to.version_uuid),
-        staging_key: format!("org/{org}/staging/{key}.parquet"),
-        rows,
-        bytes: rows * 8,
-    }
 }
 
 async fn partitions_become_visible_only_with_an_accepted_success<S: Store + Registry>(s: S) {

@@ -1,7 +1,7 @@
 //! Fixtures: a throwaway PostgreSQL cluster on 127.0.0.1 (one per test
 //! binary, a fresh database per test) and a fresh SQLite file per test.
 
-use trace_store::{PgStore, SqliteStore, Store};
+use trace_store::{OrgId, OutputTarget, PgStore, SqliteStore, Store, WrittenPartition};
 
 /// A migrated PostgreSQL store on a database of its own.
 pub async fn postgres() -> PgStore {
@@ -76,4 +76,23 @@ jobs:
       - from: {{ dataset: {dataset} }}
 "#
     )
+}
+
+/// What a worker reports for range partition `key` (`{start}_{end}`) of
+/// output `to`, holding `rows` rows.
+#[allow(dead_code, reason = "not every test binary uses it")]
+pub fn written(org: OrgId, to: &OutputTarget, key: &str, rows: u64) -> WrittenPartition {
+    let (start, end) = key.split_once('_').map(|(s, e)| (s.parse().unwrap(), e.parse().unwrap())).unwrap();
+    WrittenPartition {
+        output: to.output,
+        version_uuid: to.version_uuid.clone(),
+        partition_key: key.to_owned(),
+        range: Some((start, end)),
+        scope: None,
+        deduped_against: vec![],
+        object_key: format!("org/{org}/dataset/{}/version/{}/{key}.parquet", to.dataset_uuid, to.version_uuid),
+        staging_key: format!("org/{org}/staging/{key}.parquet"),
+        rows,
+        bytes: rows * 8,
+    }
 }
