@@ -14,7 +14,10 @@ pub struct IpcError(#[source] pub ArrowError);
 /// Encode batches (all of one schema) as one IPC stream.
 pub fn encode_ipc(batches: &[RecordBatch]) -> Result<Vec<u8>, IpcError> {
     let Some(first) = batches.first() else { return Ok(Vec::new()) };
-    let mut buf = Vec::new();
+    // Sized up front (the arrays plus room for the messages' metadata), so
+    // the buffer is not copied again each time it would have grown.
+    let arrays: usize = batches.iter().flat_map(RecordBatch::columns).map(|c| c.to_data().get_slice_memory_size().unwrap_or(0)).sum();
+    let mut buf = Vec::with_capacity(arrays + 1024 * (batches.len() + 1));
     let mut writer = StreamWriter::try_new(&mut buf, &first.schema()).map_err(IpcError)?;
     for b in batches {
         writer.write(b).map_err(IpcError)?;

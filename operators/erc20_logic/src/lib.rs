@@ -59,10 +59,11 @@ fn column<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> Result<&'a T, A
 
 /// The ERC-20 transfers in `logs` whose value is at least `min_value`.
 ///
-/// The loop reads the columns as plain slices (fixed-width values by index,
-/// variable-width `data` through its offsets) rather than through per-row
-/// accessors: small, branch-light code that compiles as well to wasm as to
-/// native.
+/// Two passes over plain slices (fixed-width values by index, variable-width
+/// `data` through its offsets) rather than per-row accessors: the first picks
+/// the kept rows and decodes their values, the second gathers each output
+/// column on its own. Each loop keeps few values live, so it compiles as well
+/// to wasm (whose compiler has fewer registers to spare) as to native.
 pub fn filter_transfers(logs: &RecordBatch, min_value: u128) -> Result<RecordBatch, ArrowError> {
     let block = column::<UInt64Array>(logs, "block_number")?.values();
     let log_index = column::<UInt32Array>(logs, "log_index")?.values();
@@ -74,35 +75,67 @@ pub fn filter_transfers(logs: &RecordBatch, min_value: u128) -> Result<RecordBat
     let (offsets, bytes) = (data.value_offsets(), data.value_data());
     let threshold = i256::from_i128(i128::try_from(min_value).unwrap_or(i128::MAX));
     let max_value = i256::from_i128(10).pow_wrapping(u32::from(VALUE_PRECISION));
-    let transfer = Words::of(&TRANSFER_TOPIC);
-    let any_nulls = topic0.has_nulls() || topic1.has_nulls() || topic2.has_nulls();
+    let (kept, value) = select_transfers(topic0.bytes, offsets, bytes, |raw| decode_value(raw, min_value, threshold, max_value));
+    // Rows with a null topic are not transfers; nulls are rare, so they are
+    // dropped after the hot loop rather than tested in it.
+    let (kept, value) = if topic0.has_nulls() || topic1.has_nulls() || topic2.has_nulls() {
+        kept.into_iter()
+            .zip(value)
+            .filter(|&(row, _)| !(topic0.is_null(row) || topic1.is_null(row) || topic2.is_null(row)))
+            .unzip()
+    } else {
+        (kept, value)
+    };
 
-    let mut out = Columns::with_capacity(logs.num_rows());
-    for row in 0..logs.num_rows() {
-        if Words::of(topic0.get(row)) != transfer {
+    let fixed = |values: Vec<[u8; 20]>| FixedSizeBinaryArray::try_new(20, Buffer::from_vec(values.into_flattened()), None);
+    let block: Vec<u64> = kept.iter().map(|&row| block[row]).collect();
+    let log_index: Vec<u32> = kept.iter().map(|&row| log_index[row]).collect();
+    let token: Vec<[u8; 20]> = kept.iter().map(|&row| *address.get(row)).collect();
+    let from: Vec<[u8; 20]> = kept.iter().map(|&row| last_20(topic1.get(row))).collect();
+    let to: Vec<[u8; 20]> = kept.iter().map(|&row| last_20(topic2.get(row))).collect();
+    RecordBatch::try_new(
+        transfers_schema(),
+        vec![
+            Arc::new(UInt64Array::from(block)),
+            Arc::new(UInt32Array::from(log_index)),
+            Arc::new(fixed(token)?),
+            Arc::new(fixed(from)?),
+            Arc::new(fixed(to)?),
+            Arc::new(Decimal256Array::from(value).with_precision_and_scale(VALUE_PRECISION, 0)?),
+        ],
+    )
+}
+
+/// The rows whose `topic0` is the `Transfer` signature and whose 32-byte
+/// `data` word `decode` accepts, with the decoded values. Kept out of line so
+/// that the loop is compiled as a small function of its own: inlined into a
+/// whole operator, wasm's compiler ran out of registers and spilled every
+/// value of it.
+#[inline(never)]
+fn select_transfers(topic0: &[u8], offsets: &[i32], bytes: &[u8], decode: impl Fn(&[u8; 32]) -> Option<i256>) -> (Vec<usize>, Vec<i256>) {
+    let transfer = Words::of(&TRANSFER_TOPIC);
+    let rows = topic0.len() / 32;
+    let (mut kept, mut value) = (Vec::with_capacity(rows), Vec::with_capacity(rows));
+    for (row, (topic, ends)) in topic0.chunks_exact(32).zip(offsets.windows(2)).enumerate() {
+        if !Words::of(topic.try_into().expect("32 bytes")).is(&transfer) {
             continue;
         }
-        if any_nulls && (topic0.is_null(row) || topic1.is_null(row) || topic2.is_null(row)) {
-            continue;
-        }
-        let raw = &bytes[offsets[row] as usize..offsets[row + 1] as usize];
+        let Some(raw) = bytes.get(ends[0] as usize..ends[1] as usize) else { continue };
         let Ok(raw) = <&[u8; 32]>::try_from(raw) else { continue };
-        let Some(value) = decode_value(raw, min_value, threshold, max_value) else { continue };
-        out.block.push(block[row]);
-        out.log_index.push(log_index[row]);
-        out.token.push(*address.get(row));
-        out.from.push(last_20(topic1.get(row)));
-        out.to.push(last_20(topic2.get(row)));
-        out.value.push(value);
+        if let Some(v) = decode(raw) {
+            kept.push(row);
+            value.push(v);
+        }
     }
-    out.finish()
+    (kept, value)
 }
 
 /// The transfer's value if it is at least the threshold and storable.
 #[inline(always)]
 fn decode_value(raw: &[u8; 32], min_value: u128, threshold: i256, max_value: i256) -> Option<i256> {
     let (high, low) = raw.split_at(16);
-    if high.iter().all(|&b| b == 0) {
+    // One 128-bit compare (a byte loop stays a byte loop in wasm).
+    if u128::from_ne_bytes(high.try_into().expect("16 bytes")) == 0 {
         // Fast path: the value fits in 128 bits (nearly every real transfer);
         // one byte swap instead of two, and a plain integer compare.
         let low = u128::from_be_bytes(low.try_into().expect("16 bytes"));
@@ -152,7 +185,6 @@ fn last_20(word: &[u8; 32]) -> [u8; 20] {
 }
 
 /// A 32-byte word as four integers: compares without a `memcmp` call.
-#[derive(PartialEq, Eq)]
 struct Words([u64; 4]);
 
 impl Words {
@@ -161,46 +193,14 @@ impl Words {
         let w = |i: usize| u64::from_ne_bytes(b[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
         Self([w(0), w(1), w(2), w(3)])
     }
-}
 
-/// Output columns as plain buffers: the kept rows have no nulls, so there is
-/// no validity bitmap to maintain per row.
-struct Columns {
-    block: Vec<u64>,
-    log_index: Vec<u32>,
-    token: Vec<[u8; 20]>,
-    from: Vec<[u8; 20]>,
-    to: Vec<[u8; 20]>,
-    value: Vec<i256>,
-}
-
-impl Columns {
-    /// Room for every input row, so no push ever reallocates.
-    fn with_capacity(rows: usize) -> Self {
-        Self {
-            block: Vec::with_capacity(rows),
-            log_index: Vec::with_capacity(rows),
-            token: Vec::with_capacity(rows),
-            from: Vec::with_capacity(rows),
-            to: Vec::with_capacity(rows),
-            value: Vec::with_capacity(rows),
-        }
-    }
-
-    fn finish(self) -> Result<RecordBatch, ArrowError> {
-        let fixed = |values: Vec<[u8; 20]>| FixedSizeBinaryArray::try_new(20, Buffer::from_vec(values.into_flattened()), None);
-        let value = Decimal256Array::from(self.value).with_precision_and_scale(VALUE_PRECISION, 0)?;
-        RecordBatch::try_new(
-            transfers_schema(),
-            vec![
-                Arc::new(UInt64Array::from(self.block)),
-                Arc::new(UInt32Array::from(self.log_index)),
-                Arc::new(fixed(self.token)?),
-                Arc::new(fixed(self.from)?),
-                Arc::new(fixed(self.to)?),
-                Arc::new(value),
-            ],
-        )
+    /// Equality as one branch on the words' differences, so the words stay
+    /// in registers (a derived `==` on the array went through memory in wasm).
+    #[inline(always)]
+    fn is(&self, other: &Self) -> bool {
+        let [a, b, c, d] = self.0;
+        let [e, f, g, h] = other.0;
+        ((a ^ e) | (b ^ f) | (c ^ g) | (d ^ h)) == 0
     }
 }
 
@@ -244,5 +244,56 @@ mod tests {
         let batch = RecordBatch::try_new(schema, vec![Arc::new(UInt64Array::from(vec![1u64]))]).unwrap();
         let err = filter_transfers(&batch, 0).unwrap_err();
         assert!(err.to_string().contains("no column `block_number`"), "{err}");
+    }
+
+    #[test]
+    fn drops_rows_with_null_topics_malformed_data_or_unstorable_values() {
+        use arrow_array::builder::{BinaryBuilder, FixedSizeBinaryBuilder};
+        let word = |high: u128, low: u128| {
+            let mut w = [0u8; 32];
+            w[..16].copy_from_slice(&high.to_be_bytes());
+            w[16..].copy_from_slice(&low.to_be_bytes());
+            w.to_vec()
+        };
+        // (topic0, topic1 present, data): what each row of the input holds.
+        let rows: Vec<([u8; 32], bool, Vec<u8>)> = vec![
+            (TRANSFER_TOPIC, true, word(0, 5)),           // kept
+            (TRANSFER_TOPIC, false, word(0, 5)),          // null `from`
+            (TRANSFER_TOPIC, true, word(0, 5)[1..].to_vec()), // 31-byte data
+            (APPROVAL_TOPIC, true, word(0, 5)),           // not a transfer
+            (TRANSFER_TOPIC, true, word(4, 0)),           // 2^130: kept, wide
+            (TRANSFER_TOPIC, true, word(1 << 127, 0)),    // >= 2^255
+        ];
+        let (mut t0, mut t1, mut t2) = (FixedSizeBinaryBuilder::new(32), FixedSizeBinaryBuilder::new(32), FixedSizeBinaryBuilder::new(32));
+        let (mut address, mut data) = (FixedSizeBinaryBuilder::new(20), BinaryBuilder::new());
+        for (topic, has_from, bytes) in &rows {
+            t0.append_value(topic).unwrap();
+            if *has_from { t1.append_value([1u8; 32]).unwrap() } else { t1.append_null() }
+            t2.append_value([2u8; 32]).unwrap();
+            address.append_value([3u8; 20]).unwrap();
+            data.append_value(bytes);
+        }
+        let n = rows.len();
+        let logs = RecordBatch::try_new(
+            logs_schema(),
+            vec![
+                Arc::new(UInt64Array::from_iter_values(0..n as u64)),
+                Arc::new(UInt32Array::from_iter_values(0..n as u32)),
+                Arc::new(address.finish()),
+                Arc::new(t0.finish()),
+                Arc::new(t1.finish()),
+                Arc::new(t2.finish()),
+                Arc::new(data.finish()),
+            ],
+        )
+        .unwrap();
+        let out = filter_transfers(&logs, 1).unwrap();
+        let blocks = out.column(0).as_any().downcast_ref::<UInt64Array>().unwrap();
+        assert_eq!(blocks.values().to_vec(), vec![0, 4]);
+        let values = out.column(5).as_any().downcast_ref::<Decimal256Array>().unwrap();
+        assert_eq!(values.value(0), i256::from_i128(5));
+        assert_eq!(values.value(1), i256::from_parts(0, 4));
+        let from = out.column(3).as_any().downcast_ref::<FixedSizeBinaryArray>().unwrap();
+        assert_eq!(from.value(0), [1u8; 20]);
     }
 }
