@@ -20,6 +20,13 @@ fn main() {
     line("native Rust, same code", &format!("{:.2} M rows/s ({:.0} ms)", t.rows_per_sec(t.native) / 1e6, t.native.as_secs_f64() * 1e3));
     line("ratio sandboxed / native (target >= 0.8)", &format!("{:.2}x", t.ratio()));
     line("input hand-over alone (row_count operator)", &format!("{:.0} ms", t.handover.as_secs_f64() * 1e3));
-    line("ceiling: native / (native + hand-over)", &format!("{:.2}x", t.ceiling()));
+    let f = &t.floor;
+    let ms = |d: std::time::Duration| format!("{:.1} ms", d.as_secs_f64() * 1e3);
+    println!("what crossing the boundary costs at least, same batches, no wasm (caches evicted, best of 3):");
+    line("read every cache line in place", &ms(f.read_in_place));
+    line("copy each batch into one buffer, then read", &ms(f.copy_then_read));
+    line("map each batch's pages in (memfd), then read", &ms(f.map_then_read));
+    line("copy the output bytes out", &ms(f.copy_out));
+    line("ceiling: native / (native + copy-in extra + out)", &format!("{:.2}x", t.ceiling()));
     line("rows kept", &t.rows_out.to_string());
 }

@@ -9,6 +9,7 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 pub mod bare;
 pub mod control_loop;
+pub mod handover_floor;
 pub mod per_task;
 pub mod pipeline;
 pub mod report;

@@ -7,6 +7,7 @@ use std::time::Duration;
 use trace_core::{InputEvent, TaskContext, VecSource};
 use trace_sandbox::{Runtime, RuntimeConfig, Task, World};
 
+use crate::handover_floor::{self, Floor};
 use crate::report::best_of_with;
 
 pub struct Throughput {
@@ -18,6 +19,8 @@ pub struct Throughput {
     /// it (`row_count`): what moving the batches into the sandbox costs
     /// before any filtering.
     pub handover: Duration,
+    /// What the copies across the boundary cost at least (no wasm involved).
+    pub floor: Floor,
 }
 
 impl Throughput {
@@ -30,10 +33,10 @@ impl Throughput {
         self.native.as_secs_f64() / self.sandboxed.as_secs_f64()
     }
 
-    /// The best ratio a copying hand-over allows: the sandbox run if its
-    /// filtering cost nothing beyond the native run's.
+    /// The best ratio the copies in and out allow: the sandbox run if the
+    /// guest's own work cost no more than the native run's.
     pub fn ceiling(&self) -> f64 {
-        self.native.as_secs_f64() / (self.native + self.handover).as_secs_f64()
+        self.floor.ceiling(self.native)
     }
 }
 
@@ -68,7 +71,9 @@ pub fn measure(component: &str, rows: usize, batch_rows: usize, min_value: u128,
     // Inputs are copied before each round, untimed: both sides start from
     // encoded batches in host memory, as a worker does after a fetch.
     let (sandboxed, mut report) = run_best(&op, &batches, &config, rounds);
-    let rows_out = count_rows(report.outputs.swap_remove(0));
+    let output = report.outputs.swap_remove(0);
+    let output_bytes = output.iter().map(Vec::len).sum();
+    let rows_out = count_rows(output);
     let counter = runtime.load_file(trace_artifacts::ROW_COUNT.as_ref(), World::Transform).expect("load row_count");
     let (handover, _) = run_best(&counter, &batches, &config, rounds);
 
@@ -90,5 +95,6 @@ pub fn measure(component: &str, rows: usize, batch_rows: usize, min_value: u128,
     );
     let native_rows = count_rows(outputs);
     assert_eq!(rows_out, native_rows, "sandboxed and native outputs differ");
-    Throughput { rows, rows_out, sandboxed, native, handover }
+    let floor = handover_floor::measure(&batches, output_bytes, rounds);
+    Throughput { rows, rows_out, sandboxed, native, handover, floor }
 }
