@@ -54,6 +54,12 @@ fn main() {
             &format!("{lang} (target <= 300 µs for JS and Python)"),
             &format!("{:.1} µs  (bare wasmtime {:.1} µs, {:.2}x)", p.trace.as_secs_f64() * 1e6, p.bare.as_secs_f64() * 1e6, p.ratio()),
         );
+        let us = |d: std::time::Duration| d.as_secs_f64() * 1e6;
+        let f = p.bare_phases;
+        line(
+            "  bare, by phase: store/instantiate/run/drop",
+            &format!("{:.0} / {:.0} / {:.0} / {:.0} µs", us(f.store), us(f.instantiate), us(f.run), us(f.drop)),
+        );
     }
 
     if per_task_only {

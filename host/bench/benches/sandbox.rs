@@ -13,6 +13,9 @@ fn main() {
     line("Trace runtime (store+instantiate+run+drop)", &format!("{:.1} µs", p.trace.as_secs_f64() * 1e6));
     line("bare wasmtime, same engine settings", &format!("{:.1} µs", p.bare.as_secs_f64() * 1e6));
     line("ratio Trace / bare (target <= 1.5)", &format!("{:.2}x", p.ratio()));
+    let f = p.bare_phases;
+    let us = |d: std::time::Duration| d.as_secs_f64() * 1e6;
+    line("bare, by phase: store/instantiate/run/drop", &format!("{:.1} / {:.1} / {:.1} / {:.1} µs", us(f.store), us(f.instantiate), us(f.run), us(f.drop)));
 
     println!("example UDF (ERC-20 transfers >= 1e6) over {rows} rows, 8192-row batches (best of 3):");
     let t = udf_throughput::measure(trace_artifacts::ERC20_TRANSFERS, rows, 8192, 1_000_000, 3);

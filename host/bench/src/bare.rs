@@ -3,6 +3,8 @@
 //! settings, full WASI from wasmtime-wasi, no limits, no capture, no checks).
 
 use trace_sandbox::bindings::{SourcePre, WitInputEvent, WitTaskContext};
+use std::time::{Duration, Instant};
+
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -48,4 +50,35 @@ impl Bare {
             .call_run(&mut store, ctx, event)?
             .map_err(|e| wasmtime::Error::msg(format!("{e:?}")))
     }
+
+    /// Where a task's time goes: each phase of [`Self::run_once`] timed on
+    /// its own, averaged over `tasks` tasks.
+    pub fn phases(&self, ctx: &WitTaskContext, event: &WitInputEvent, tasks: u32) -> wasmtime::Result<Phases> {
+        let mut total = Phases::default();
+        for _ in 0..tasks {
+            let started = Instant::now();
+            let mut store = Store::new(&self.engine, BareState { wasi: WasiCtx::builder().build(), table: ResourceTable::new() });
+            let stored = Instant::now();
+            let instance = self.pre.instantiate(&mut store)?;
+            let instantiated = Instant::now();
+            instance.call_run(&mut store, ctx, event)?.map_err(|e| wasmtime::Error::msg(format!("{e:?}")))?;
+            let ran = Instant::now();
+            drop(store);
+            total.store += stored - started;
+            total.instantiate += instantiated - stored;
+            total.run += ran - instantiated;
+            total.drop += ran.elapsed();
+        }
+        let n = tasks.max(1);
+        Ok(Phases { store: total.store / n, instantiate: total.instantiate / n, run: total.run / n, drop: total.drop / n })
+    }
+}
+
+/// Mean time of each phase of a task on bare wasmtime.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Phases {
+    pub store: Duration,
+    pub instantiate: Duration,
+    pub run: Duration,
+    pub drop: Duration,
 }

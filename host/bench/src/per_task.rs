@@ -7,12 +7,14 @@ use trace_core::{InputEvent, TaskContext};
 use trace_sandbox::bindings::{WitInputEvent, WitTaskContext};
 use trace_sandbox::{Runtime, RuntimeConfig, Task, World};
 
-use crate::bare::Bare;
+use crate::bare::{Bare, Phases};
 use crate::report::best_of;
 
 pub struct PerTask {
     pub trace: Duration,
     pub bare: Duration,
+    /// The bare task split into store, instantiate, run and drop.
+    pub bare_phases: Phases,
 }
 
 impl PerTask {
@@ -45,5 +47,6 @@ pub fn measure_with(component: &str, config: serde_json::Value, tasks: u32, roun
             bare.run_once(&ctx, &event).expect("bare task succeeds");
         }
     });
-    PerTask { trace: trace / tasks, bare: bare_time / tasks }
+    let bare_phases = bare.phases(&ctx, &event, tasks).expect("bare task succeeds");
+    PerTask { trace: trace / tasks, bare: bare_time / tasks, bare_phases }
 }
