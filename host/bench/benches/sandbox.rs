@@ -18,18 +18,18 @@ fn main() {
     line("bare, by phase: store/instantiate/run/drop", &format!("{:.1} / {:.1} / {:.1} / {:.1} µs", us(f.store), us(f.instantiate), us(f.run), us(f.drop)));
 
     println!("example UDF (ERC-20 transfers >= 1e6) over {rows} rows, 8192-row batches (best of 3):");
-    let t = udf_throughput::measure(trace_artifacts::ERC20_TRANSFERS, rows, 8192, 1_000_000, 3);
+    let t = udf_throughput::measure_with_boundary(trace_artifacts::ERC20_TRANSFERS, rows, 8192, 1_000_000, 3);
     line("sandboxed", &format!("{:.2} M rows/s ({:.0} ms)", t.rows_per_sec(t.sandboxed) / 1e6, t.sandboxed.as_secs_f64() * 1e3));
     line("native Rust, same code", &format!("{:.2} M rows/s ({:.0} ms)", t.rows_per_sec(t.native) / 1e6, t.native.as_secs_f64() * 1e3));
     line("ratio sandboxed / native (target >= 0.8)", &format!("{:.2}x", t.ratio()));
-    line("input hand-over alone (row_count operator)", &format!("{:.0} ms", t.handover.as_secs_f64() * 1e3));
-    let f = &t.floor;
-    let ms = |d: std::time::Duration| format!("{:.1} ms", d.as_secs_f64() * 1e3);
-    println!("what crossing the boundary costs at least, same batches, no wasm (caches evicted, best of 3):");
-    line("read every cache line in place", &ms(f.read_in_place));
-    line("copy each batch into one buffer, then read", &ms(f.copy_then_read));
-    line("map each batch's pages in (memfd), then read", &ms(f.map_then_read));
-    line("copy the output bytes out", &ms(f.copy_out));
-    line("ceiling: native / (native + copy-in extra + out)", &format!("{:.2}x", t.ceiling()));
     line("rows kept", &t.rows_out.to_string());
+    let (Some(b), Some(ceiling)) = (&t.boundary, t.ceiling()) else { return };
+    let ms = |d: std::time::Duration| format!("{:.1} ms", d.as_secs_f64() * 1e3);
+    line("input hand-over alone (row_count operator)", &ms(b.handover));
+    println!("what crossing the boundary costs at least, same batches, no wasm (caches evicted, best of 3):");
+    line("read every cache line in place", &ms(b.floor.read_in_place));
+    line("copy each batch into one buffer, then read", &ms(b.floor.copy_then_read));
+    line("map each batch's pages in (memfd), then read", &ms(b.floor.map_then_read));
+    line("copy the output bytes out", &ms(b.floor.copy_out));
+    line("ceiling: native / (native + copy-in extra + out)", &format!("{ceiling:.2}x"));
 }
