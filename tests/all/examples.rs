@@ -19,7 +19,7 @@ fn path() -> PathBuf {
 fn bundled_logs_match_the_generator() {
     let expected = erc20_logic::synthetic_logs(START_BLOCK, ROWS, SEED);
     if std::env::var_os("TRACE_REGENERATE_EXAMPLES").is_some() {
-        let ipc = trace_batches::encode_ipc(&[expected.clone()]).unwrap();
+        let ipc = trace_batches::encode_ipc(std::slice::from_ref(&expected)).unwrap();
         trace_batches::write_parquet(&path(), &[ipc]).unwrap();
     }
     let mut source = trace_batches::ParquetSource::open(&path(), ROWS).unwrap();

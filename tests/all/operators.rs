@@ -113,7 +113,7 @@ fn udf_reads_and_writes_parquet_through_the_host() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("logs.parquet");
     let logs = erc20_logic::synthetic_logs(0, 10_000, 3);
-    trace_batches::write_parquet(&input, &[trace_batches::encode_ipc(&[logs.clone()]).unwrap()]).unwrap();
+    trace_batches::write_parquet(&input, &[trace_batches::encode_ipc(std::slice::from_ref(&logs)).unwrap()]).unwrap();
 
     let source = trace_batches::ParquetSource::open(&input, 1024).unwrap();
     let report = load(trace_artifacts::ERC20_TRANSFERS).run(task(json!({})).with_input(source)).unwrap();

@@ -63,11 +63,10 @@ impl ParquetSink {
         let batches = decode_ipc(bytes).map_err(|source| SinkError::Ipc { index, source })?;
         for batch in batches {
             let schema = batch.schema();
-            if let Some(expected) = &self.schema {
-                if expected.fields() != schema.fields() {
+            if let Some(expected) = &self.schema
+                && expected.fields() != schema.fields() {
                     return Err(SinkError::SchemaChanged { index, expected: expected.to_string(), got: schema.to_string() });
                 }
-            }
             let path = self.name.clone();
             if self.writer.is_none() {
                 let writer = ArrowWriter::try_new(Vec::new(), schema.clone(), None).map_err(|source| SinkError::Parquet { path: path.clone(), source })?;

@@ -76,6 +76,7 @@ async fn sandboxed(storage: &Storage, blocks: u64, component: &str, min_value: u
         let mut task = Task::new(context, event);
         task.inputs = inputs;
         let op = op.clone();
+        #[allow(clippy::result_large_err, reason = "the closure passes on Operator::run's result")]
         let report = tokio::task::spawn_blocking(move || op.run(task)).await.expect("join").expect("the UDF runs");
         let encoded = trace_control::outputs::encode(&report.outputs, &Vec::new()).expect("encode");
         if let Some(Some(out)) = encoded.into_iter().next() {

@@ -61,14 +61,13 @@ fn find_line(text: &str, key: &str, value: &str) -> Option<usize> {
             let before = rest[..at].chars().last();
             let after = &rest[at + key.len()..];
             let starts_key = before.is_none_or(|c| c.is_whitespace() || c == '{' || c == ',' || c == '-');
-            if starts_key {
-                if let Some(v) = after.strip_prefix(':') {
+            if starts_key
+                && let Some(v) = after.strip_prefix(':') {
                     let v = v.split([',', '}', '#']).next().unwrap_or("");
                     if unquote(v) == value {
                         return true;
                     }
                 }
-            }
             rest = after;
         }
         false

@@ -65,11 +65,10 @@ fn check_job(dag: &Dag, job: &Job) -> Result<(), Problem> {
     if job.operator.trim().is_empty() {
         return Err(at(format!("job `{name}` has an empty operator")));
     }
-    if let Some(hex) = job.operator.strip_prefix("sha256:") {
-        if hex.len() != 64 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+    if let Some(hex) = job.operator.strip_prefix("sha256:")
+        && (hex.len() != 64 || !hex.chars().all(|c| c.is_ascii_hexdigit())) {
             return Err(at(format!("job `{name}`: operator {:?} is not sha256: followed by 64 hex characters", job.operator)));
         }
-    }
     if job.outputs == 0 || job.outputs > MAX_OUTPUTS {
         return Err(at(format!("job `{name}`: outputs must be between 1 and {MAX_OUTPUTS}, got {}", job.outputs)));
     }
@@ -82,11 +81,10 @@ fn check_job(dag: &Dag, job: &Job) -> Result<(), Problem> {
     if let Err(e) = parse_duration(&job.timeout) {
         return Err(at(format!("job `{name}`: timeout: {e}")));
     }
-    if let Some(pool) = &job.pool {
-        if !dag.worker_pools.contains_key(pool) {
+    if let Some(pool) = &job.pool
+        && !dag.worker_pools.contains_key(pool) {
             return Err(at(format!("job `{name}` uses worker pool `{pool}`, which is not defined under worker_pools")));
         }
-    }
     if job.capabilities.contains(&Capability::Rpc) && job.kind != JobKind::Source {
         return Err(at(format!("job `{name}`: the rpc capability is granted only to `kind: source` jobs")));
     }

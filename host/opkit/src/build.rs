@@ -68,9 +68,7 @@ fn build_rust(dir: &Path, out: &Path) -> Result<String, OpkitError> {
         .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
         .filter(|m| m["reason"] == "compiler-artifact")
         .flat_map(|m| m["filenames"].as_array().cloned().unwrap_or_default())
-        .filter_map(|f| f.as_str().map(PathBuf::from))
-        .filter(|f| f.extension().is_some_and(|e| e == "wasm"))
-        .last()
+        .filter_map(|f| f.as_str().map(PathBuf::from)).rfind(|f| f.extension().is_some_and(|e| e == "wasm"))
         .ok_or_else(|| OpkitError::NoComponent {
             tool: "cargo".into(),
             detail: ": no .wasm artifact; the crate needs `crate-type = [\"cdylib\"]`".into(),
@@ -153,11 +151,10 @@ fn run(cmd: &mut Command, tool: &str) -> Result<Vec<u8>, OpkitError> {
         if tool == "cargo" {
             // Diagnostics are rendered into the JSON stream's messages.
             for line in String::from_utf8_lossy(&output.stdout).lines() {
-                if let Ok(m) = serde_json::from_str::<serde_json::Value>(line) {
-                    if let Some(text) = m["message"]["rendered"].as_str() {
+                if let Ok(m) = serde_json::from_str::<serde_json::Value>(line)
+                    && let Some(text) = m["message"]["rendered"].as_str() {
                         said.push_str(text);
                     }
-                }
             }
         } else {
             said.push_str(&String::from_utf8_lossy(&output.stdout));

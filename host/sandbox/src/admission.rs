@@ -78,7 +78,7 @@ pub fn refusal(world: World, import: &str) -> Option<String> {
     if name.starts_with("wasi:") {
         if WASI_BASE.contains(&name) {
             return (!version_ok("0.2.")).then(|| {
-                format!("Trace links WASI 0.2.x; build against wasi 0.2 (the `wasm32-wasip2` target)")
+                "Trace links WASI 0.2.x; build against wasi 0.2 (the `wasm32-wasip2` target)".to_string()
             });
         }
         return Some(wasi_hint(name));

@@ -31,7 +31,7 @@ impl ComponentCache {
             return Ok(c.clone());
         }
         let component = match &self.dir {
-            Some(dir) => self.from_disk(engine, dir, digest, bytes)?,
+            Some(dir) => self.through_disk(engine, dir, digest, bytes)?,
             None => Component::new(engine, bytes).map_err(|source| LoadError::Compile { digest, source })?,
         };
         self.memory.lock().expect("cache lock poisoned").insert(digest, component.clone());
@@ -42,7 +42,7 @@ impl ComponentCache {
         dir.join(format!("{}-{}.cwasm", digest.hex(), self.key))
     }
 
-    fn from_disk(&self, engine: &Engine, dir: &Path, digest: Digest, bytes: &[u8]) -> Result<Component, LoadError> {
+    fn through_disk(&self, engine: &Engine, dir: &Path, digest: Digest, bytes: &[u8]) -> Result<Component, LoadError> {
         let path = self.path_for(dir, digest);
         if path.exists() {
             // SAFETY: files in the cache directory are written only by

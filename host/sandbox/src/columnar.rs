@@ -138,7 +138,7 @@ fn decimal_array(f: &FixedBinaryValues, to: &DataType) -> Result<ArrayRef, Strin
         DataType::Decimal128(_, _) => 16,
         _ => 32,
     };
-    if f.width != width || f.bytes.len() % width as usize != 0 {
+    if f.width != width || !f.bytes.len().is_multiple_of(width as usize) {
         return Err(format!("{to} from bytes needs {width}-byte big-endian values, got {}-byte ones", f.width));
     }
     let checked = |e: arrow_schema::ArrowError| format!("cannot cast to {to}: {e}");
@@ -180,7 +180,7 @@ fn binary_array(b: BinaryValues) -> Result<BinaryArray, String> {
 }
 
 fn fixed_binary_array(f: FixedBinaryValues) -> Result<FixedSizeBinaryArray, String> {
-    if f.width == 0 || f.width > i32::MAX as u32 || f.bytes.len() % f.width as usize != 0 {
+    if f.width == 0 || f.width > i32::MAX as u32 || !f.bytes.len().is_multiple_of(f.width as usize) {
         return Err(format!("{} bytes are not a whole number of {}-byte values", f.bytes.len(), f.width));
     }
     FixedSizeBinaryArray::try_new(f.width as i32, Buffer::from_vec(f.bytes), None).map_err(|e| e.to_string())

@@ -115,6 +115,7 @@ impl Operator {
 
     /// Run one task in a fresh store. The store, and everything the guest
     /// did in it, is dropped when this returns.
+    #[allow(clippy::result_large_err, reason = "a failure carries the task's log and usage; one per task, never on a hot path")]
     pub fn run(&self, task: Task) -> Result<TaskReport, TaskFailure> {
         let started = Instant::now();
         let Task { context, event, inputs, output_count, state, rpc, event_sink, limits } = task;

@@ -52,11 +52,10 @@ impl Storage {
         if got.sha256 != sha256 {
             return Err(mismatch("sha256", sha256, got.sha256));
         }
-        if let Some(expected) = blake3 {
-            if got.blake3 != expected {
+        if let Some(expected) = blake3
+            && got.blake3 != expected {
                 return Err(mismatch("blake3", expected, got.blake3));
             }
-        }
         Ok(bytes)
     }
 }

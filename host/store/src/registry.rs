@@ -166,6 +166,7 @@ macro_rules! registry_impl {
             /// give DAG version `version_id` its pointer set. A dataset keeps
             /// the dataset version `previous` pointed at when its producer's
             /// lineage is unchanged; otherwise it gets a new one.
+            #[allow(clippy::too_many_arguments, reason = "one deploy's context, in one transaction")]
             pub(crate) async fn register_datasets(&self, tx: &mut $conn, org: OrgId, dag_id: i64, version_id: i64, previous: Option<i64>, dag: &Dag, now: Millis) -> Result<(), StoreError> {
                 for job in &dag.jobs {
                     for output in 0..job.outputs {

@@ -40,21 +40,6 @@ pub(crate) fn for_sqlite(sql: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::for_sqlite;
-
-    #[test]
-    fn in_order_placeholders_become_positional_and_others_stay_numbered() {
-        assert_eq!(for_sqlite("VALUES ($1, $2), ($3, $4) LIMIT $5"), "VALUES (?, ?), (?, ?) LIMIT ?");
-        assert_eq!(for_sqlite("SELECT 1"), "SELECT 1");
-        // Reused or out of order: numbered, as SQLite's `?N`.
-        assert_eq!(for_sqlite("VALUES ($1, $2, $2)"), "VALUES (?1, ?2, ?2)");
-        assert_eq!(for_sqlite("WHERE a = $2 AND b = $1"), "WHERE a = ?2 AND b = ?1");
-        assert_eq!(for_sqlite("x = $10 AND y = $1"), "x = ?10 AND y = ?1");
-    }
-}
-
 pub(crate) const INSERT_ORG: &str = "INSERT INTO orgs (name, created_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING RETURNING id";
 
 pub(crate) const UPSERT_DAG: &str = "INSERT INTO dags (org_id, name) VALUES ($1, $2) ON CONFLICT (org_id, name) DO NOTHING";
@@ -204,4 +189,19 @@ pub(crate) fn like_prefix(prefix: &str) -> String {
     }
     out.push('%');
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::for_sqlite;
+
+    #[test]
+    fn in_order_placeholders_become_positional_and_others_stay_numbered() {
+        assert_eq!(for_sqlite("VALUES ($1, $2), ($3, $4) LIMIT $5"), "VALUES (?, ?), (?, ?) LIMIT ?");
+        assert_eq!(for_sqlite("SELECT 1"), "SELECT 1");
+        // Reused or out of order: numbered, as SQLite's `?N`.
+        assert_eq!(for_sqlite("VALUES ($1, $2, $2)"), "VALUES (?1, ?2, ?2)");
+        assert_eq!(for_sqlite("WHERE a = $2 AND b = $1"), "WHERE a = ?2 AND b = ?1");
+        assert_eq!(for_sqlite("x = $10 AND y = $1"), "x = ?10 AND y = ?1");
+    }
 }

@@ -86,7 +86,10 @@ fn start_cluster() -> Cluster {
         me = std::process::id(),
         dir = dir.path().display(),
     );
-    pg_command(Path::new("/bin/sh")).args(["-c", &watchdog]).stdin(Stdio::null()).spawn().expect("starting postgres");
+    // Detached on purpose: the watchdog outlives this call and stops the
+    // server once the test process is gone.
+    #[allow(clippy::zombie_processes, reason = "the watchdog is reaped by init after the test process exits")]
+    let _watchdog = pg_command(Path::new("/bin/sh")).args(["-c", &watchdog]).stdin(Stdio::null()).spawn().expect("starting postgres");
     let deadline = Instant::now() + Duration::from_secs(30);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(Instant::now() < deadline, "postgres did not start; see {}", dir.path().join("server.log").display());

@@ -27,11 +27,10 @@ impl Host for TaskState {
             let count = self.outputs.len();
             return Ok(Err(format!("no output {}: this job has {count} output(s)", event.output)));
         }
-        if let Some(r) = &event.range {
-            if r.start > r.end {
+        if let Some(r) = &event.range
+            && r.start > r.end {
                 return Ok(Err(format!("event range is backwards: start={} > end={}", r.start, r.end)));
             }
-        }
         let event = event.into();
         if let Some(sink) = self.event_sink.as_mut() {
             sink.emitted(&event);

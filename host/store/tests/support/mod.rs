@@ -25,13 +25,13 @@ macro_rules! on_both {
         mod $name {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
-                let (store, _dir) = crate::support::sqlite().await;
+                let (store, _dir) = $crate::support::sqlite().await;
                 super::$name(store).await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
-                super::$name(crate::support::postgres().await).await;
+                super::$name($crate::support::postgres().await).await;
             }
         }
     };
