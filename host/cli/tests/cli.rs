@@ -310,6 +310,9 @@ fn op_inspect_describes_a_component_and_says_why_it_is_refused() {
     assert!(out.contains(&format!("  digest   {digest}")), "{out}");
     assert!(out.lines().any(|l| l.trim_start().starts_with("trace:operator/rpc@")), "{out}");
     assert!(out.contains("  exports  (1)\n    run\n"), "the world's one export: {out}");
+    assert!(out.lines().any(|l| l.starts_with("  core     ") && l.contains("module(s)")), "{out}");
+    assert!(out.contains("  table    ") && out.contains("  data     "), "{out}");
+    assert!(!out.contains("  note     dynamically linked"), "a Rust component is not: {out}");
     assert!(out.contains("as a source:    accepted"), "{out}");
     assert!(out.contains("as a transform: refused:") && out.contains("rpc"), "a transform may not use rpc: {out}");
 

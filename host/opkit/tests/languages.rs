@@ -164,6 +164,25 @@ fn js_and_python_components_that_import_sockets_or_http_are_refused_at_load() {
 }
 
 #[test]
+fn inspection_shows_why_a_python_instance_costs_milliseconds() {
+    let shape_of = |path: &Path| trace_sandbox::shape(&std::fs::read(path).unwrap()).unwrap();
+    let python = shape_of(&built("erc20_transfers_py").path);
+    // componentize-py links CPython's shared libraries into dozens of core
+    // modules whose table entries sit at an imported base: written per task.
+    assert!(python.core_modules >= 20, "{python:?}");
+    assert!(python.eager_table_entries > 1_000 && python.lazy_table_entries == 0, "{python:?}");
+    assert!(python.is_heavy(), "{python:?}");
+    // Its heap snapshot is one module's own memory: mapped, not copied.
+    assert!(python.mapped_data_bytes > 1 << 20 && python.copied_data_bytes == 0, "{python:?}");
+
+    let js = shape_of(&built("erc20_transfers_js").path);
+    assert!(js.core_modules > 1 && !js.is_heavy(), "{js:?}");
+    let rust = shape_of(Path::new(trace_artifacts::ERC20_TRANSFERS));
+    assert!(!rust.is_heavy() && rust.copied_data_bytes == 0, "{rust:?}");
+    assert!(rust.function_imports + rust.eager_table_entries < python.function_imports + python.eager_table_entries / 10, "{rust:?}");
+}
+
+#[test]
 fn js_and_python_components_import_nothing_but_trace_interfaces() {
     for name in ["erc20_transfers_js", "erc20_transfers_py"] {
         let b = built(name);

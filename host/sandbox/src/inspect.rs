@@ -8,6 +8,7 @@ use trace_core::Digest;
 use crate::admission::{refusal, World};
 use crate::error::LoadError;
 use crate::runtime::Runtime;
+use crate::shape::{shape, Shape};
 
 /// One component, described.
 #[derive(Debug)]
@@ -18,6 +19,8 @@ pub struct Inspection {
     /// world, if it does (sources may use more than transforms).
     pub imports: Vec<(String, Option<String>)>,
     pub exports: Vec<String>,
+    /// Its core modules, and what creating an instance of them entails.
+    pub shape: Shape,
     /// Would it load as a transform, as a source?
     pub transform: Result<(), LoadError>,
     pub source: Result<(), LoadError>,
@@ -31,11 +34,14 @@ impl Runtime {
         let ty = component.component_type();
         let imports = ty.imports(self.engine()).map(|(name, _)| (name.to_owned(), refusal(World::Source, name))).collect();
         let exports = ty.exports(self.engine()).map(|(name, _)| name.to_owned()).collect();
+        // Compiling it above already checked every byte.
+        let shape = shape(bytes).map_err(|e| LoadError::Compile { digest, source: e.into() })?;
         Ok(Inspection {
             digest,
             bytes: bytes.len(),
             imports,
             exports,
+            shape,
             transform: self.load(bytes, World::Transform).map(drop),
             source: self.load(bytes, World::Source).map(drop),
         })

@@ -19,6 +19,7 @@ mod limits;
 mod linker;
 mod outcome;
 mod runtime;
+mod shape;
 mod task;
 mod task_state;
 
@@ -30,5 +31,6 @@ pub use inspect::Inspection;
 pub use limits::{LimitExceeded, Limits};
 pub use outcome::{TaskFailure, TaskReport, Usage};
 pub use runtime::{Operator, Runtime, RuntimeConfig};
+pub use shape::{shape, Shape, HEAVY_LINKING};
 pub use task::Task;
 pub use wasmtime::Trap;

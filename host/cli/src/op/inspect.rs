@@ -37,6 +37,22 @@ pub fn run(file: &Path) -> anyhow::Result<ExitCode> {
     for name in &i.exports {
         println!("    {name}");
     }
+    let s = &i.shape;
+    println!("  core     {} module(s), {} function(s), {} function import(s)", s.core_modules, s.defined_functions, s.function_imports);
+    println!("  table    {} entries written per instance, {} filled in lazily", s.eager_table_entries, s.lazy_table_entries);
+    println!(
+        "  data     {} mapped copy-on-write, {} copied per instance",
+        human_bytes(s.mapped_data_bytes as u64),
+        human_bytes(s.copied_data_bytes as u64)
+    );
+    if s.is_heavy() {
+        println!(
+            "  note     dynamically linked: every task resolves {} imports and table entries before the operator runs \
+             (more than {}): a fresh instance costs milliseconds, not microseconds",
+            s.function_imports + s.eager_table_entries,
+            trace_sandbox::HEAVY_LINKING
+        );
+    }
     println!("  as a transform: {}", verdict(&i.transform));
     println!("  as a source:    {}", verdict(&i.source));
     Ok(if i.transform.is_ok() || i.source.is_ok() { ExitCode::SUCCESS } else { ExitCode::from(1) })
