@@ -68,6 +68,11 @@ fn scaffold_build_and_run(lang: &str, own_test: &[&str]) {
     let project = dir.path().join(&name);
     assert!(text(&o).contains(&format!("created ./{name} ({lang} operator)")), "{}", text(&o));
 
+    if lang == "rust" {
+        // Built with the settings Trace's own operators use.
+        let config = std::fs::read_to_string(project.join(".cargo/config.toml")).unwrap();
+        assert!(config.contains("[target.wasm32-wasip2]") && config.contains("+simd128") && config.contains("-unroll-count=4"), "{config}");
+    }
     let test = Command::new(own_test[0]).args(&own_test[1..]).current_dir(&project).output().unwrap();
     assert!(test.status.success(), "the scaffold's own test fails: {}", text(&test));
 

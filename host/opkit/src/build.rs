@@ -68,7 +68,8 @@ fn build_rust(dir: &Path, out: &Path) -> Result<String, OpkitError> {
         .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
         .filter(|m| m["reason"] == "compiler-artifact")
         .flat_map(|m| m["filenames"].as_array().cloned().unwrap_or_default())
-        .filter_map(|f| f.as_str().map(PathBuf::from)).rfind(|f| f.extension().is_some_and(|e| e == "wasm"))
+        .filter_map(|f| f.as_str().map(PathBuf::from))
+        .rfind(|f| f.extension().is_some_and(|e| e == "wasm"))
         .ok_or_else(|| OpkitError::NoComponent {
             tool: "cargo".into(),
             detail: ": no .wasm artifact; the crate needs `crate-type = [\"cdylib\"]`".into(),

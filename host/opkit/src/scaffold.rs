@@ -25,6 +25,7 @@ const PYTHON: &[(&str, &str)] = &[
 const RUST: &[(&str, &str)] = &[
     ("operator.yaml", include_str!("../templates/rust/operator.yaml")),
     ("Cargo.toml", include_str!("../templates/rust/Cargo.toml")),
+    (".cargo/config.toml", include_str!("../templates/rust/.cargo/config.toml")),
     ("src/lib.rs", include_str!("../templates/rust/src/lib.rs")),
     ("src/logic.rs", include_str!("../templates/rust/src/logic.rs")),
 ];
