@@ -2,9 +2,9 @@
 //! embedder would without Trace (same pooling allocator and copy-on-write
 //! settings, full WASI from wasmtime-wasi, no limits, no capture, no checks).
 
-use trace_sandbox::bindings::{SourcePre, WitInputEvent, WitTaskContext};
 use std::time::{Duration, Instant};
 
+use trace_sandbox::bindings::{Source, SourcePre, WitInputEvent, WitTaskContext};
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -42,13 +42,16 @@ impl Bare {
         Ok(Self { engine, pre })
     }
 
+    /// A store with an empty WASI context, as each task gets.
+    fn store(&self) -> Store<BareState> {
+        Store::new(&self.engine, BareState { wasi: WasiCtx::builder().build(), table: ResourceTable::new() })
+    }
+
     /// New store, instantiate, call `run`, drop.
     pub fn run_once(&self, ctx: &WitTaskContext, event: &WitInputEvent) -> wasmtime::Result<()> {
-        let mut store = Store::new(&self.engine, BareState { wasi: WasiCtx::builder().build(), table: ResourceTable::new() });
+        let mut store = self.store();
         let instance = self.pre.instantiate(&mut store)?;
-        instance
-            .call_run(&mut store, ctx, event)?
-            .map_err(|e| wasmtime::Error::msg(format!("{e:?}")))
+        call_run(&instance, &mut store, ctx, event)
     }
 
     /// Where a task's time goes: each phase of [`Self::run_once`] timed on
@@ -57,11 +60,11 @@ impl Bare {
         let mut total = Phases::default();
         for _ in 0..tasks {
             let started = Instant::now();
-            let mut store = Store::new(&self.engine, BareState { wasi: WasiCtx::builder().build(), table: ResourceTable::new() });
+            let mut store = self.store();
             let stored = Instant::now();
             let instance = self.pre.instantiate(&mut store)?;
             let instantiated = Instant::now();
-            instance.call_run(&mut store, ctx, event)?.map_err(|e| wasmtime::Error::msg(format!("{e:?}")))?;
+            call_run(&instance, &mut store, ctx, event)?;
             let ran = Instant::now();
             drop(store);
             total.store += stored - started;
@@ -72,6 +75,11 @@ impl Bare {
         let n = tasks.max(1);
         Ok(Phases { store: total.store / n, instantiate: total.instantiate / n, run: total.run / n, drop: total.drop / n })
     }
+}
+
+/// The operator's `run`, its own error (if any) turned into the call's.
+fn call_run(instance: &Source, store: &mut Store<BareState>, ctx: &WitTaskContext, event: &WitInputEvent) -> wasmtime::Result<()> {
+    instance.call_run(store, ctx, event)?.map_err(|e| wasmtime::Error::msg(format!("{e:?}")))
 }
 
 /// Mean time of each phase of a task on bare wasmtime.

@@ -92,10 +92,18 @@ fn read_lines(bytes: &[u8]) -> u64 {
 /// address space that each batch is mapped into in turn.
 struct MappedBatches {
     fd: libc::c_int,
-    /// (offset in the memfd, length) of each batch.
-    spans: Vec<(usize, usize)>,
+    spans: Vec<Span>,
     window: *mut libc::c_void,
     window_len: usize,
+}
+
+/// Where one batch lies in the memfd.
+#[derive(Clone, Copy)]
+struct Span {
+    offset: usize,
+    len: usize,
+    /// `len` rounded up to whole pages: what one mapping of it covers.
+    mapped: usize,
 }
 
 fn page_round(n: usize) -> usize {
@@ -109,10 +117,11 @@ impl MappedBatches {
         let mut spans = Vec::with_capacity(batches.len());
         let mut at = 0;
         for b in batches {
-            spans.push((at, b.len()));
-            at += page_round(b.len());
+            let span = Span { offset: at, len: b.len(), mapped: page_round(b.len()) };
+            spans.push(span);
+            at += span.mapped;
         }
-        let window_len = page_round(batches.iter().map(Vec::len).max().unwrap_or(0)).max(page_round(1));
+        let window_len = spans.iter().map(|s| s.mapped).max().unwrap_or(0).max(page_round(1));
         // SAFETY: plain syscalls on a descriptor and mappings this struct owns;
         // every pointer written through comes from a successful mmap of at
         // least the length written.
@@ -122,8 +131,8 @@ impl MappedBatches {
             assert_eq!(libc::ftruncate(fd, at.max(1) as libc::off_t), 0, "ftruncate: {}", std::io::Error::last_os_error());
             let all = libc::mmap(std::ptr::null_mut(), at.max(1), libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED, fd, 0);
             assert_ne!(all, libc::MAP_FAILED, "mmap: {}", std::io::Error::last_os_error());
-            for (b, &(offset, len)) in batches.iter().zip(&spans) {
-                std::ptr::copy_nonoverlapping(b.as_ptr(), all.cast::<u8>().add(offset), len);
+            for (b, s) in batches.iter().zip(&spans) {
+                std::ptr::copy_nonoverlapping(b.as_ptr(), all.cast::<u8>().add(s.offset), s.len);
             }
             libc::munmap(all, at.max(1));
             let window = libc::mmap(std::ptr::null_mut(), window_len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0);
@@ -136,12 +145,12 @@ impl MappedBatches {
     /// write to its memory) and return its bytes there. `&mut self`: the
     /// next mapping replaces these bytes, so no two views may coexist.
     fn map(&mut self, index: usize) -> &[u8] {
-        let (offset, len) = self.spans[index];
-        // SAFETY: the window is ours and at least `page_round(len)` long;
+        let Span { offset, len, mapped } = self.spans[index];
+        // SAFETY: the window is ours and at least `mapped` long;
         // MAP_FIXED replaces only pages inside it; the slice borrows `self`
         // mutably, so it is gone before the window is mapped again.
         unsafe {
-            let p = libc::mmap(self.window, page_round(len), libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_FIXED, self.fd, offset as libc::off_t);
+            let p = libc::mmap(self.window, mapped, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_FIXED, self.fd, offset as libc::off_t);
             assert_eq!(p, self.window, "mmap: {}", std::io::Error::last_os_error());
             std::slice::from_raw_parts(p.cast::<u8>(), len)
         }
