@@ -28,6 +28,13 @@ async fn main() {
     let runs = |name: &str| backend.as_deref().is_none_or(|b| b == name);
     let tasks = args.iter().position(|a| a == "--tasks").and_then(|i| args.get(i + 1)).and_then(|n| n.parse().ok());
     let n: u64 = tasks.unwrap_or(if quick { 500 } else { 10_000 });
+    // One source task emits an event per no-op task, and a task may emit
+    // at most `max_events`.
+    let most = u64::from(trace_sandbox::Limits::default().max_events);
+    if n > most {
+        eprintln!("--tasks {n}: the bench fans out from one source task, which may emit at most {most} events (Limits::max_events)");
+        std::process::exit(2);
+    }
     let rounds = if quick { 1 } else { ROUNDS };
     let operators = Path::new(trace_artifacts::NOOP).parent().unwrap();
     let dir = tempfile::tempdir().unwrap();

@@ -46,7 +46,11 @@ pub async fn trace_tasks_per_sec(db: Arc<Db>, operators: &Path, n: u64, workers:
         storage: None,
     };
     let queue = Arc::new(trace_control::queue::InProcessQueue::default());
-    let (_, done) = dev::run_on(db, queue, run, |_| {}).await.expect("the bench DAG runs");
+    let done = dev::run_on(db, queue, run, |_| {}).await.expect("the bench DAG runs");
+    if let Some(t) = done.failures.first() {
+        panic!("bench task {} ({}) failed: {}", t.id, t.job_name, t.last_error.as_deref().unwrap_or("?"));
+    }
+    let done = done.progress;
     let completed: i64 = done.counts.iter().map(|(_, n)| n).sum();
     assert_eq!(completed as u64, n + 1, "every task completed");
     // Timed by the run itself: from the workers' start (after deploying and

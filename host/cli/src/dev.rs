@@ -84,8 +84,28 @@ pub fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
             }
         },
     ));
-    let (deployed, done) = outcome.context("running the DAG")?;
-    println!("done: DAG `{}` v{} in {:.1}s — {}", dag.name, deployed.version, done.elapsed.as_secs_f64(), line(&done));
-    let failed = done.counts.iter().any(|(s, n)| *s == trace_store::TaskStatus::Failed && *n > 0);
-    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    let finished = outcome.context("running the DAG")?;
+    let done = &finished.progress;
+    println!("done: DAG `{}` v{} in {:.1}s — {}", dag.name, finished.deployed.version, done.elapsed.as_secs_f64(), line(done));
+    if finished.failed() == 0 {
+        return Ok(ExitCode::SUCCESS);
+    }
+    eprint!("{}", failures(&finished));
+    if args.database.is_some() {
+        let first = finished.failures.first().map_or(0, |t| t.id);
+        eprintln!("inspect: trace task {first} --db sqlite:{} --org {}", database.display(), finished.org);
+    }
+    Ok(ExitCode::from(1))
+}
+
+/// Why tasks failed: the newest few, one line each.
+fn failures(finished: &dev::Finished) -> String {
+    let (failed, shown) = (finished.failed(), finished.failures.len());
+    let mut out = if failed as usize > shown { format!("{failed} tasks failed; the newest {shown}:\n") } else { format!("{failed} task(s) failed:\n") };
+    for t in &finished.failures {
+        let range = t.event_range.map(|(s, e)| format!(" [{s}, {e})")).unwrap_or_default();
+        let error = t.last_error.as_deref().unwrap_or("no error recorded");
+        out.push_str(&format!("  task {} ({}{range}, {} attempt(s)): {error}\n", t.id, t.job_name, t.attempts));
+    }
+    out
 }

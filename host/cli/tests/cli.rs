@@ -161,6 +161,32 @@ fn dev_runs_the_example_dag_to_completion() {
 }
 
 #[test]
+fn dev_says_why_tasks_failed_and_how_to_look_closer() {
+    let dir = tempfile::tempdir().unwrap();
+    let dag = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/dags/dev.yaml");
+    let operators = Path::new(trace_artifacts::NOOP).parent().unwrap();
+    // 1,000-block ranges over 20,000,000 blocks: 20,000 events from the
+    // source task, twice what a task may emit.
+    let o = trace(
+        &["dev", dag.to_str().unwrap(), "--operators", operators.to_str().unwrap(), "--range", "0..20000000", "--database", "dev.db"],
+        dir.path(),
+    );
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{}\n{err}", stdout(&o));
+    assert!(stdout(&o).contains("tasks: failed 1 | events: 1"), "{}", stdout(&o));
+    assert!(err.contains("1 task(s) failed:\n"), "{err}");
+    assert!(err.contains("(blocks [0, 20000000), 1 attempt(s)): guest emitted too many events: got=10001, limit=10000"), "{err}");
+
+    // The hint names the run's org, so the command it prints works as is.
+    let hint = err.lines().find_map(|l| l.strip_prefix("inspect: trace ")).expect("an inspect hint");
+    let args: Vec<&str> = hint.split(' ').collect();
+    let o = trace(&args, dir.path());
+    let out = stdout(&o);
+    assert!(o.status.success(), "{out}\n{}", stderr(&o));
+    assert!(out.contains("failed") && out.contains("too many events"), "{out}");
+}
+
+#[test]
 fn deploy_trigger_list_inspect_and_cancel() {
     let dir = tempfile::tempdir().unwrap();
     let dag = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/dags/dev.yaml");

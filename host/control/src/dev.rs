@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{watch, Notify};
 use trace_dag::Dag;
 use trace_sandbox::{Runtime, RuntimeConfig, World};
-use trace_store::{now_millis, Db, Deployed, OrgId, SqliteStore, Store, StoreError, TaskStatus};
+use trace_store::{now_millis, Db, Deployed, OrgId, SqliteStore, Store, StoreError, TaskStatus, TaskView};
 
 use crate::dispatcher::{self, DispatcherConfig};
 use crate::plane::Embedded;
@@ -17,6 +17,9 @@ use crate::worker::{self, OperatorDir, WorkerContext, WorkerError};
 
 /// How often the progress display is refreshed while tasks are open.
 pub const PROGRESS_EVERY: Duration = Duration::from_millis(250);
+
+/// Most failed tasks a finished run reports with their errors (the newest).
+pub const FAILURES_SHOWN: u32 = 10;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DevError {
@@ -42,6 +45,25 @@ pub struct Progress {
     pub events: i64,
 }
 
+/// How a run ended: the final counts, and why tasks failed if any did.
+#[derive(Debug)]
+pub struct Finished {
+    pub deployed: Deployed,
+    /// The org the run deployed into (`dev_<millis>`), for inspecting its
+    /// tasks afterwards (`trace tasks --org …`).
+    pub org: String,
+    pub progress: Progress,
+    /// The newest failed tasks, at most [`FAILURES_SHOWN`].
+    pub failures: Vec<TaskView>,
+}
+
+impl Finished {
+    /// Tasks that ended failed.
+    pub fn failed(&self) -> i64 {
+        self.progress.counts.iter().filter(|(s, _)| *s == TaskStatus::Failed).map(|(_, n)| n).sum()
+    }
+}
+
 /// One `trace dev` run's settings.
 pub struct DevRun<'a> {
     pub dag: &'a Dag,
@@ -62,16 +84,17 @@ pub struct DevRun<'a> {
 /// Deploy `run.dag` on a SQLite database at `run.database`, trigger its
 /// source jobs over `run.range`, and run until no task is open. `progress` is
 /// called a few times a second.
-pub async fn run(run: DevRun<'_>, progress: impl FnMut(&Progress)) -> Result<(Deployed, Progress), DevError> {
+pub async fn run(run: DevRun<'_>, progress: impl FnMut(&Progress)) -> Result<Finished, DevError> {
     let db = Arc::new(Db::Sqlite(SqliteStore::open(run.database).await?));
     run_on(db, Arc::new(InProcessQueue::default()), run, progress).await
 }
 
 /// [`run`] on any system database and queue (`run.database` is ignored).
-pub async fn run_on(db: Arc<Db>, queue: Arc<dyn TaskQueue>, run: DevRun<'_>, mut progress: impl FnMut(&Progress)) -> Result<(Deployed, Progress), DevError> {
+pub async fn run_on(db: Arc<Db>, queue: Arc<dyn TaskQueue>, run: DevRun<'_>, mut progress: impl FnMut(&Progress)) -> Result<Finished, DevError> {
     db.migrate().await?;
     let now = now_millis();
-    let org: OrgId = db.create_org(&format!("dev_{now}"), now).await?;
+    let org_name = format!("dev_{now}");
+    let org: OrgId = db.create_org(&org_name, now).await?;
     let deployed = db.deploy(org, run.dag, run.yaml, "dev", now).await?;
     let sources: Vec<_> = run.dag.jobs.iter().filter(|j| j.kind == trace_dag::JobKind::Source).collect();
     if sources.is_empty() {
@@ -143,5 +166,10 @@ pub async fn run_on(db: Arc<Db>, queue: Arc<dyn TaskQueue>, run: DevRun<'_>, mut
             return Err(e.into());
         }
     }
-    result.map(|p| (deployed, p))
+    let progress = result?;
+    let mut finished = Finished { deployed, org: org_name, progress, failures: Vec::new() };
+    if finished.failed() > 0 {
+        finished.failures = db.failed_tasks(org, FAILURES_SHOWN).await?;
+    }
+    Ok(finished)
 }

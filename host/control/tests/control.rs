@@ -47,7 +47,7 @@ async fn a_dag_runs_end_to_end_in_process() {
         storage: None,
     };
     let mut updates = 0u32;
-    let (deployed, done) = dev::run(run, |_| updates += 1).await.unwrap();
+    let dev::Finished { deployed, progress: done, .. } = dev::run(run, |_| updates += 1).await.unwrap();
     // The display is refreshed at most every PROGRESS_EVERY, plus the final
     // snapshot, however often completion is polled.
     let bound = done.elapsed.as_secs_f64() / dev::PROGRESS_EVERY.as_secs_f64() + 2.0;
@@ -184,7 +184,7 @@ async fn outputs_land_in_storage_under_id_only_paths_when_their_task_completes()
         poll: Duration::from_millis(50),
         storage: Some(storage.clone()),
     };
-    let (deployed, done) = dev::run_on(db.clone(), Arc::new(InProcessQueue::default()), run, |_| {}).await.unwrap();
+    let dev::Finished { deployed, progress: done, .. } = dev::run_on(db.clone(), Arc::new(InProcessQueue::default()), run, |_| {}).await.unwrap();
     assert_eq!(done.counts, vec![(TaskStatus::Completed, 6)], "1 source task + 5 counting tasks");
 
     let dataset = db.datasets(deployed.org).await.unwrap().into_iter().find(|d| d.name == "units").unwrap();
@@ -347,7 +347,7 @@ async fn content_addressed_operators_are_fetched_verified_and_run() {
         poll: Duration::from_millis(50),
         storage: Some(storage.clone()),
     };
-    let (_, done) = dev::run_on(db.clone(), Arc::new(InProcessQueue::default()), run((0, 3)), |_| {}).await.unwrap();
+    let done = dev::run_on(db.clone(), Arc::new(InProcessQueue::default()), run((0, 3)), |_| {}).await.unwrap().progress;
     assert_eq!(done.counts, vec![(TaskStatus::Completed, 4)]);
 
     // A component whose bytes no longer match its digest is refused, and the
@@ -356,7 +356,7 @@ async fn content_addressed_operators_are_fetched_verified_and_run() {
     storage.put(&path, bytes::Bytes::from_static(b"\0asm tampered")).await.unwrap();
     let dir2 = tempfile::tempdir().unwrap();
     let db2 = Arc::new(Db::Sqlite(SqliteStore::open(&dir2.path().join("trace.db")).await.unwrap()));
-    let (deployed, done) = dev::run_on(db2.clone(), Arc::new(InProcessQueue::default()), run((0, 1)), |_| {}).await.unwrap();
+    let dev::Finished { deployed, progress: done, .. } = dev::run_on(db2.clone(), Arc::new(InProcessQueue::default()), run((0, 1)), |_| {}).await.unwrap();
     assert_eq!(done.counts, vec![(TaskStatus::Completed, 1), (TaskStatus::Failed, 1)]);
     let failed = db2.tasks_of_job(deployed.job("counted")).await.unwrap().remove(0);
     let error = failed.last_error.unwrap();

@@ -93,7 +93,7 @@ async fn a_dag_runs_with_tasks_dispatched_over_sqs() {
         poll: Duration::from_millis(100),
         storage: None,
     };
-    let (_, done) = dev::run_on(db, Arc::new(queue.clone()), run, |_| {}).await.unwrap();
+    let done = dev::run_on(db, Arc::new(queue.clone()), run, |_| {}).await.unwrap().progress;
     // 1 source task, 10 block ranges, 2 windows: every task id went through SQS.
     assert_eq!(done.counts, vec![(TaskStatus::Completed, 11)]);
     assert_eq!(done.events, 1 + 10 + 2);

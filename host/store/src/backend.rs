@@ -731,6 +731,10 @@ macro_rules! store_impl {
                 self.view("WHERE t.org_id = $1", org, Some(limit)).await
             }
 
+            async fn failed_tasks(&self, org: OrgId, limit: u32) -> Result<Vec<TaskView>, StoreError> {
+                self.view("WHERE t.org_id = $1 AND t.status = 'failed'", org, Some(limit)).await
+            }
+
             async fn attempts(&self, task: TaskId) -> Result<Vec<AttemptView>, StoreError> {
                 let rows = sqlx::query(self.q(sql::ATTEMPTS)).bind(task).fetch_all(&self.pool).await.during("reading attempts")?;
                 Ok(rows.iter().map(|r| AttemptView {

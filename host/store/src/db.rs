@@ -106,6 +106,9 @@ impl Store for Db {
     async fn tasks_of_org(&self, org: OrgId, limit: u32) -> Result<Vec<TaskView>, StoreError> {
         both!(self, s => s.tasks_of_org(org, limit).await)
     }
+    async fn failed_tasks(&self, org: OrgId, limit: u32) -> Result<Vec<TaskView>, StoreError> {
+        both!(self, s => s.failed_tasks(org, limit).await)
+    }
     async fn attempts(&self, task: TaskId) -> Result<Vec<AttemptView>, StoreError> {
         both!(self, s => s.attempts(task).await)
     }

@@ -122,6 +122,10 @@ pub trait Store: Send + Sync {
     /// Tasks of an org, newest first, at most `limit`.
     async fn tasks_of_org(&self, org: OrgId, limit: u32) -> Result<Vec<TaskView>, StoreError>;
 
+    /// Failed tasks of an org with their last errors, newest first, at most
+    /// `limit`.
+    async fn failed_tasks(&self, org: OrgId, limit: u32) -> Result<Vec<TaskView>, StoreError>;
+
     /// Attempts of a task, oldest first.
     async fn attempts(&self, task: TaskId) -> Result<Vec<AttemptView>, StoreError>;
 

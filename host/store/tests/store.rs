@@ -159,7 +159,7 @@ async fn reaper_retries_until_max_attempts<S: Store>(s: S) {
 on_both!(reaper_retries_until_max_attempts);
 
 async fn operator_failures_retry_only_when_retryable<S: Store>(s: S) {
-    let (_, d) = deployed(&s).await;
+    let (org, d) = deployed(&s).await;
     let claim = running_source(&s, &d, "run-1").await;
     let retry = Outcome::Failed { retryable: true, message: "rpc 503".into() };
     let r = s.complete(&claim.auth(), &retry, &[range_event(0, 10)], &vec![], T0).await.unwrap();
@@ -174,6 +174,15 @@ async fn operator_failures_retry_only_when_retryable<S: Store>(s: S) {
     let other = running_source(&s, &d, "run-2").await;
     let fatal = Outcome::Failed { retryable: false, message: "bad config".into() };
     assert_eq!(s.complete(&other.auth(), &fatal, &[], &vec![], T0).await.unwrap().status, TaskStatus::Failed);
+
+    // What `trace dev` shows when a run ends with failures: the newest
+    // failed tasks with their errors, never a task still to be retried.
+    let pending = running_source(&s, &d, "run-3").await;
+    s.complete(&pending.auth(), &retry, &[], &vec![], T0).await.unwrap();
+    let failed = s.failed_tasks(org, 10).await.unwrap();
+    let seen: Vec<(TaskId, Option<&str>)> = failed.iter().map(|t| (t.id, t.last_error.as_deref())).collect();
+    assert_eq!(seen, vec![(other.task, Some("bad config")), (claim.task, Some("rpc 503"))]);
+    assert_eq!(s.failed_tasks(org, 1).await.unwrap().len(), 1, "at most the limit");
 }
 on_both!(operator_failures_retry_only_when_retryable);
 
