@@ -9,4 +9,5 @@ mod examples;
 mod hostile;
 mod limits;
 mod operators;
+mod reset;
 mod rpc;

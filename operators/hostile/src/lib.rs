@@ -15,6 +15,7 @@ impl Operator for Hostile {
         match attack {
             "infinite_loop" => infinite_loop(),
             "remember" => remember(),
+            "scatter" => scatter(),
             "memory_bomb" => memory_bomb(),
             "stack_overflow" => {
                 recurse(0, &mut [0u8; 1024]);
@@ -105,6 +106,33 @@ fn remember() -> Result<(), OperatorError> {
         marked
     };
     report(format!("runs_before={runs_before} marked_pages={marked_pages}"))
+}
+
+/// Pages of [`IMAGE`], and the pages `scatter` writes: every other one, so
+/// that each is a dirty region of its own.
+const IMAGE_PAGES: usize = 512;
+const PAGE: usize = 4096;
+
+/// An initialised static: part of the component's data segment, so its pages
+/// start out mapped copy-on-write from the compiled image.
+static IMAGE: [std::sync::atomic::AtomicU8; IMAGE_PAGES * PAGE] = [const { std::sync::atomic::AtomicU8::new(0x5A) }; IMAGE_PAGES * PAGE];
+
+/// Marks the first byte of every other page of [`IMAGE`] (256 separate dirty
+/// regions), then reports how many of those an earlier task left marked and
+/// how many of the pages in between lost their initial contents. A reset
+/// slot must show neither, however scattered the last task's writes were.
+fn scatter() -> Result<(), OperatorError> {
+    use std::sync::atomic::Ordering::Relaxed;
+    let (mut marked, mut changed) = (0, 0);
+    for page in 0..IMAGE_PAGES {
+        let byte = &IMAGE[page * PAGE];
+        if page % 2 == 1 {
+            changed += usize::from(byte.load(Relaxed) != 0x5A);
+        } else {
+            marked += usize::from(byte.swap(0xA5, Relaxed) == 0xA5);
+        }
+    }
+    report(format!("marked_pages={marked} changed_pages={changed}"))
 }
 
 fn infinite_loop() -> Result<(), OperatorError> {

@@ -1,0 +1,41 @@
+//! Between tasks the pool resets a slot's memory in place: every page a
+//! task dirtied goes back to its initial contents, and up to the pool's
+//! keep-resident budget those pages stay mapped, so the next task does not
+//! fault them in again (`vendor/README.md`: wasmtime 48 kept only the first
+//! 32 dirty regions).
+
+use serde_json::json;
+use trace_sandbox::TaskError;
+
+use crate::support::*;
+
+/// Page faults this thread has taken (a task runs on its caller's thread).
+fn minor_faults() -> u64 {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").expect("reading /proc/thread-self/stat");
+    // Fields after the command name, which is in parentheses: state is the
+    // 3rd field of the line, minflt the 10th.
+    let after_name = &stat[stat.rfind(')').expect("a stat line") + 2..];
+    after_name.split(' ').nth(7).and_then(|f| f.parse().ok()).expect("the minflt field")
+}
+
+#[test]
+fn a_scattered_working_set_is_reset_to_its_image_and_stays_resident() {
+    let op = load(trace_artifacts::HOSTILE);
+    let mut faults = Vec::new();
+    for run in 0..6 {
+        let before = minor_faults();
+        let failure = op.run(task(json!({ "attack": "scatter" }))).expect_err("scatter reports through an error");
+        faults.push(minor_faults() - before);
+        match &failure.error {
+            TaskError::Operator { message, .. } => {
+                assert_eq!(message, "marked_pages=0 changed_pages=0", "task {run} saw an earlier task's writes")
+            }
+            other => panic!("expected the guest's report, got {other:?}"),
+        }
+    }
+    // The first task faults its 256 pages in. Later ones find them resident,
+    // unless another test took the slot meanwhile: the quietest counts.
+    let quietest = faults[1..].iter().min().copied().unwrap_or_default();
+    assert!(faults[0] >= 256, "the first task wrote 256 image pages: {faults:?}");
+    assert!(quietest < 64, "a later task faulted {quietest} times, so its 256 pages were not kept: {faults:?}");
+}
