@@ -428,6 +428,12 @@ impl<'a> ModuleWithCode<'a> {
         self.module
     }
 
+    /// Trace's patch: the start of this module's text in the store.
+    #[inline]
+    pub fn text_start(&self) -> core::ptr::NonNull<u8> {
+        core::ptr::NonNull::from(self.store_code.text()).cast()
+    }
+
     /// Returns the slice in the text section of the function that
     /// `key` points to.
     #[inline]

@@ -25,6 +25,11 @@ pub struct CompiledModule {
     index: Arc<CompiledFunctionsTable>,
     /// Sorted list, by function index, of names we have for this module.
     func_names: Vec<FunctionName>,
+    /// Trace's patch: for each defined function, the text offsets of its
+    /// array-to-wasm trampoline and of its body (`u32::MAX` where it has
+    /// none), looked up once here instead of by key for every func ref an
+    /// instance builds (see `funcref_offsets`).
+    funcref_offsets: Vec<(u32, u32)>,
 }
 
 impl CompiledModule {
@@ -51,6 +56,7 @@ impl CompiledModule {
         index: Arc<CompiledFunctionsTable>,
         profiler: &dyn ProfilingAgent,
     ) -> Result<Self> {
+        let funcref_offsets = funcref_offsets_of(&info.module, &index);
         let mut ret = Self {
             unique_id: CompiledModuleId::new(),
             engine_code,
@@ -58,6 +64,7 @@ impl CompiledModule {
             meta: info.meta,
             index,
             func_names: info.func_names,
+            funcref_offsets,
         };
         ret.register_profiling(profiler)?;
 
@@ -119,6 +126,19 @@ impl CompiledModule {
             let key = FuncKey::DefinedWasmFunction(self.module_index(), i);
             (i, self.function_range(key))
         })
+    }
+
+    /// Trace's patch: the text offsets of defined function `index`'s
+    /// array-to-wasm trampoline and body, if it has both. A func ref needs
+    /// both, and an instance of a dynamically linked component (CPython's:
+    /// 38 modules, thousands of table entries set at instantiation) builds
+    /// thousands of them; two lookups by key each (a search over the
+    /// component's namespaces, then over the sparse trampolines) were half
+    /// of its instantiation time.
+    #[inline]
+    pub fn funcref_offsets(&self, index: DefinedFuncIndex) -> Option<(usize, usize)> {
+        let &(array, wasm) = self.funcref_offsets.get(index.as_u32() as usize)?;
+        (array != u32::MAX && wasm != u32::MAX).then(|| (array as usize, wasm as usize))
     }
 
     /// Returns the offset in the text section of the function that `key`
@@ -269,4 +289,18 @@ impl<'a> SymbolizeContext<'a> {
     pub fn code_section_offset(&self) -> u64 {
         self.code_section_offset
     }
+}
+
+/// Trace's patch: see `CompiledModule::funcref_offsets`.
+fn funcref_offsets_of(module: &Module, index: &CompiledFunctionsTable) -> Vec<(u32, u32)> {
+    let start = |key| index.func_loc(key).map_or(u32::MAX, |loc: &FunctionLoc| loc.start);
+    module
+        .defined_func_indices()
+        .map(|i| {
+            (
+                start(FuncKey::ArrayToWasmTrampoline(module.module_index, i)),
+                start(FuncKey::DefinedWasmFunction(module.module_index, i)),
+            )
+        })
+        .collect()
 }

@@ -138,6 +138,13 @@ pub struct Instance {
     #[cfg(feature = "wmemcheck")]
     pub(crate) wmemcheck_state: Option<Wmemcheck>,
 
+    /// Trace's patch: where this instance's module code starts in its store,
+    /// found when the first func ref is built. The lookup is two tree
+    /// searches in the store's registry, and an instance building thousands
+    /// of func refs (one per table entry it initialises) did it every time.
+    /// The store's copy of the code does not move while the store lives.
+    funcref_text_base: Option<SendSyncPtr<u8>>,
+
     /// Self-pointer back to `Store<T>` and its functions. Not present for
     /// the brief time that `Store<T>` is itself being created. Also not
     /// present for some niche uses that are disconnected from stores (e.g.
@@ -208,6 +215,7 @@ impl Instance {
             passive_elements,
             #[cfg(feature = "wmemcheck")]
             wmemcheck_state,
+            funcref_text_base: None,
             store: None,
             vmctx: OwnedVMContext::new(),
         })?;
@@ -871,7 +879,7 @@ impl Instance {
     /// Initializes a defined function's `VMFuncRef` in-place and then returns a
     /// pointer to that location.
     fn initialize_defined_funcref(
-        self: Pin<&mut Self>,
+        mut self: Pin<&mut Self>,
         registry: &ModuleRegistry,
         def_index: DefinedFuncIndex,
     ) -> Option<NonNull<VMFuncRef>> {
@@ -880,6 +888,33 @@ impl Instance {
         let func = &module.functions[index];
         let type_index = func.signature.unwrap_engine_type_index();
         let vmctx_offset = self.offsets().vmctx_func_ref(func.func_ref);
+
+        // Trace's patch: the code pointers from offsets looked up when the
+        // module was loaded, against the store's code found once per
+        // instance. (With `debug`, a store may patch its copy of the code, so
+        // the lookup stays as it was.)
+        let offsets = self
+            .runtime_module()
+            .and_then(|m| m.compiled_module().funcref_offsets(def_index));
+        if let (Some((array_offset, wasm_offset)), false) = (offsets, cfg!(feature = "debug")) {
+            let text = self.as_mut().funcref_text_base(registry);
+            // SAFETY: both offsets are of functions inside this module's
+            // text, which starts at `text`.
+            let (array_call, wasm_call) = unsafe { (text.add(array_offset), text.add(wasm_offset)) };
+            let vmctx = VMOpaqueContext::from_vmcontext(self.vmctx()).into();
+            // SAFETY: the offset calculated here should be correct with
+            // `self.offsets`, and it is within our `VMContext` area.
+            unsafe {
+                let func_ref_ptr = self.vmctx_plus_offset_raw::<VMFuncRef>(vmctx_offset);
+                func_ref_ptr.write(VMFuncRef {
+                    array_call: VmPtr::from(array_call.cast()),
+                    wasm_call: Some(VmPtr::from(wasm_call.cast::<VMWasmCallFunction>())),
+                    vmctx,
+                    type_index,
+                });
+                return Some(func_ref_ptr);
+            }
+        }
         let array_to_wasm_key = FuncKey::ArrayToWasmTrampoline(module.module_index, def_index);
         let wasm_key = FuncKey::DefinedWasmFunction(module.module_index, def_index);
         // SAFETY: the type/offset/keys here are all valid for the defined
@@ -893,6 +928,20 @@ impl Instance {
                 wasm_key,
             )
         }
+    }
+
+    /// Trace's patch: see `funcref_text_base` on the struct.
+    fn funcref_text_base(self: Pin<&mut Self>, registry: &ModuleRegistry) -> NonNull<u8> {
+        if let Some(text) = self.funcref_text_base {
+            return text.as_non_null();
+        }
+        let module = self.runtime_module().expect("funcref impossible in fake module");
+        let text = ModuleWithCode::in_store(registry, module)
+            .expect("module not in store")
+            .text_start();
+        // SAFETY: only this plain field is written; nothing is moved.
+        unsafe { self.get_unchecked_mut().funcref_text_base = Some(SendSyncPtr::new(text)) };
+        text
     }
 
     fn get_start_func_ref(
