@@ -164,7 +164,7 @@ fn js_and_python_components_that_import_sockets_or_http_are_refused_at_load() {
 }
 
 #[test]
-fn inspection_shows_why_a_python_instance_costs_milliseconds() {
+fn inspection_shows_why_a_python_instance_costs_hundreds_of_microseconds() {
     let shape_of = |path: &Path| trace_sandbox::shape(&std::fs::read(path).unwrap()).unwrap();
     let python = shape_of(&built("erc20_transfers_py").path);
     // componentize-py links CPython's shared libraries into dozens of core

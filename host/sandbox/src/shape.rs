@@ -10,9 +10,9 @@
 use wasmtime::wasmparser::{BinaryReaderError, ConstExpr, DataKind, ElementItems, ElementKind, Operator, Parser, Payload, TypeRef};
 
 /// Function imports plus eagerly written table entries above which a fresh
-/// instance costs milliseconds rather than microseconds (measured on the
-/// 2-core development machine: componentize-py's CPython has 7,171 and
-/// takes ≈ 1.2 ms per task; componentize-qjs's QuickJS 965 and ≈ 0.14 ms;
+/// instance costs hundreds of microseconds rather than a few (measured on
+/// the 2-core development machine: componentize-py's CPython has 7,171 and
+/// takes ≈ 0.29 ms per task; componentize-qjs's QuickJS 965 and ≈ 0.07 ms;
 /// a Rust operator a handful and ≈ 8 µs).
 pub const HEAVY_LINKING: usize = 2_000;
 

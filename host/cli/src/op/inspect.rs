@@ -48,7 +48,7 @@ pub fn run(file: &Path) -> anyhow::Result<ExitCode> {
     if s.is_heavy() {
         println!(
             "  note     dynamically linked: every task resolves {} imports and table entries before the operator runs \
-             (more than {}): a fresh instance costs milliseconds, not microseconds",
+             (more than {}): a fresh instance costs hundreds of microseconds, not a few",
             s.function_imports + s.eager_table_entries,
             trace_sandbox::HEAVY_LINKING
         );
