@@ -5,7 +5,7 @@
 //! 32 dirty regions).
 
 use serde_json::json;
-use trace_sandbox::TaskError;
+use trace_sandbox::{EngineConfig, Operator, Runtime, RuntimeConfig, TaskError, World};
 
 use crate::support::*;
 
@@ -18,24 +18,44 @@ fn minor_faults() -> u64 {
     after_name.split(' ').nth(7).and_then(|f| f.parse().ok()).expect("the minflt field")
 }
 
+/// Run the `scatter` attack `runs` times on `op`: each task must find the
+/// image as it was built; returns the page faults each task took.
+fn scatter(op: &Operator, runs: usize) -> Vec<u64> {
+    (0..runs)
+        .map(|run| {
+            let before = minor_faults();
+            let failure = op.run(task(json!({ "attack": "scatter" }))).expect_err("scatter reports through an error");
+            let faults = minor_faults() - before;
+            match &failure.error {
+                TaskError::Operator { message, .. } => {
+                    assert_eq!(message, "marked_pages=0 changed_pages=0", "task {run} saw an earlier task's writes")
+                }
+                other => panic!("expected the guest's report, got {other:?}"),
+            }
+            faults
+        })
+        .collect()
+}
+
 #[test]
 fn a_scattered_working_set_is_reset_to_its_image_and_stays_resident() {
-    let op = load(trace_artifacts::HOSTILE);
-    let mut faults = Vec::new();
-    for run in 0..6 {
-        let before = minor_faults();
-        let failure = op.run(task(json!({ "attack": "scatter" }))).expect_err("scatter reports through an error");
-        faults.push(minor_faults() - before);
-        match &failure.error {
-            TaskError::Operator { message, .. } => {
-                assert_eq!(message, "marked_pages=0 changed_pages=0", "task {run} saw an earlier task's writes")
-            }
-            other => panic!("expected the guest's report, got {other:?}"),
-        }
-    }
+    let faults = scatter(&load(trace_artifacts::HOSTILE), 6);
     // The first task faults its 256 pages in. Later ones find them resident,
     // unless another test took the slot meanwhile: the quietest counts.
     let quietest = faults[1..].iter().min().copied().unwrap_or_default();
     assert!(faults[0] >= 256, "the first task wrote 256 image pages: {faults:?}");
     assert!(quietest < 64, "a later task faulted {quietest} times, so its 256 pages were not kept: {faults:?}");
+}
+
+#[test]
+fn what_exceeds_the_keep_resident_budget_is_still_reset_but_not_kept() {
+    // 512 KiB kept resident: 128 pages, fewer than the 256 the guest dirties,
+    // so the budget runs out in a later round of the scan (32 regions each)
+    // and the rest is decommitted, to be faulted in afresh.
+    let engine = EngineConfig { keep_resident_bytes: 512 << 10, pool_instances: 2, ..EngineConfig::default() };
+    let runtime = Runtime::new(RuntimeConfig { engine, ..RuntimeConfig::default() }).expect("runtime starts");
+    let op = runtime.load_file(trace_artifacts::HOSTILE.as_ref(), World::Transform).expect("loading the hostile guest");
+    let faults = scatter(&op, 4);
+    // A pool of its own: every task after the first gets the same slot.
+    assert!(faults[1..].iter().all(|&f| f >= 64), "pages past the budget must be faulted in again: {faults:?}");
 }
