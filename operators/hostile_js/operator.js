@@ -1,8 +1,19 @@
 // Each `config.attack` tries one way of exhausting the sandbox from JS.
 import { operator, write, column, emit, log } from "./trace_sdk.js";
 
+// Module state: a task that finds it changed is running on what an earlier
+// task left.
+let runs = 0;
+const marks = new Map();
+
 export const run = operator((ctx) => {
   switch (ctx.config.attack) {
+    case "remember": {
+      runs += 1;
+      const seen = marks.size;
+      for (let i = 0; i < 4096; i++) marks.set(i, "x".repeat(i % 64));
+      throw new Error(`runs_before=${runs - 1} marks_before=${seen}`);
+    }
     case "loop":
       for (;;) {}
     case "memory": {

@@ -2,9 +2,21 @@
 
 import trace_sdk as trace
 
+# Part of the heap snapshot the component starts from: a task that finds it
+# changed is running on what an earlier task left.
+_runs = 0
+_marks = {}
+
 
 def run(ctx: trace.Context, event) -> None:
+    global _runs
     attack = ctx.config.get("attack")
+    if attack == "remember":
+        _runs += 1
+        seen = len(_marks)
+        # Many objects spread over the heap, each written on every task.
+        _marks.update((i, "x" * (i % 64)) for i in range(4096))
+        raise ValueError(f"runs_before={_runs - 1} marks_before={seen}")
     if attack == "loop":
         while True:
             pass

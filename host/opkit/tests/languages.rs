@@ -114,6 +114,24 @@ fn limit_of(name: &str, f: &trace_sandbox::TaskFailure) -> LimitExceeded {
 }
 
 #[test]
+fn a_js_or_python_task_never_sees_what_an_earlier_one_left() {
+    // Each task bumps a module-level counter and fills a map of 4,096
+    // entries, then reports what it found; instances come from the same
+    // pool slots, reset in place between tasks.
+    for name in ["hostile_js", "hostile_py"] {
+        for run in 0..4 {
+            let failure = load(name).run(task(json!({ "attack": "remember" }))).expect_err("remember reports through an error");
+            match &failure.error {
+                TaskError::Operator { message, .. } => {
+                    assert!(message.contains("runs_before=0 marks_before=0"), "{name}, task {run}: {message}")
+                }
+                other => panic!("{name}: expected the guest's report, got {other:?}"),
+            }
+        }
+    }
+}
+
+#[test]
 fn an_infinite_loop_in_js_or_python_is_stopped_at_the_time_limit() {
     for name in ["hostile_js", "hostile_py"] {
         let f = attack(name, "loop", Limits::default().with_timeout(Duration::from_millis(300)));
