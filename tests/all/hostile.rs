@@ -23,13 +23,6 @@ fn limit_of(f: &TaskFailure) -> &LimitExceeded {
     }
 }
 
-fn fatal_message(f: &TaskFailure) -> &str {
-    match &f.error {
-        TaskError::Operator { retryable: false, message } => message,
-        other => panic!("expected the guest's own fatal error, got {other:?}"),
-    }
-}
-
 #[test]
 fn infinite_loop_is_stopped_at_the_time_limit() {
     let f = attack("infinite_loop", Limits::default().with_timeout(Duration::from_millis(200)));

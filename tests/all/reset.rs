@@ -5,7 +5,7 @@
 //! 32 dirty regions).
 
 use serde_json::json;
-use trace_sandbox::{EngineConfig, Operator, Runtime, RuntimeConfig, TaskError, World};
+use trace_sandbox::{EngineConfig, Operator, Runtime, RuntimeConfig, World};
 
 use crate::support::*;
 
@@ -26,12 +26,7 @@ fn scatter(op: &Operator, runs: usize) -> Vec<u64> {
             let before = minor_faults();
             let failure = op.run(task(json!({ "attack": "scatter" }))).expect_err("scatter reports through an error");
             let faults = minor_faults() - before;
-            match &failure.error {
-                TaskError::Operator { message, .. } => {
-                    assert_eq!(message, "marked_pages=0 changed_pages=0", "task {run} saw an earlier task's writes")
-                }
-                other => panic!("expected the guest's report, got {other:?}"),
-            }
+            assert_eq!(fatal_message(&failure), "marked_pages=0 changed_pages=0", "task {run} saw an earlier task's writes");
             faults
         })
         .collect()

@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 
 use arrow_array::RecordBatch;
 use trace_core::{InputEvent, Range, TaskContext, VecSource};
-use trace_sandbox::{Operator, Runtime, RuntimeConfig, Task, World};
+use trace_sandbox::{Operator, Runtime, RuntimeConfig, Task, TaskError, TaskFailure, World};
 
 pub fn runtime() -> &'static Runtime {
     static RUNTIME: OnceLock<Runtime> = OnceLock::new();
@@ -38,4 +38,13 @@ pub fn decode_output(streams: &[Vec<u8>]) -> Vec<RecordBatch> {
 pub fn assert_host_still_serves() {
     let report = load(trace_artifacts::NOOP).run(task(serde_json::json!({})));
     assert!(report.is_ok(), "a normal task failed after an attack: {:?}", report.err());
+}
+
+/// The message of a guest's own fatal error (how hostile guests report what
+/// they saw).
+pub fn fatal_message(f: &TaskFailure) -> &str {
+    match &f.error {
+        TaskError::Operator { retryable: false, message } => message,
+        other => panic!("expected the guest's own fatal error, got {other:?}"),
+    }
 }

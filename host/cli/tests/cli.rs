@@ -143,15 +143,17 @@ fn dag_check_summarises_a_valid_dag_and_points_at_errors() {
     assert!(err.contains("invalid DAG: bulk.yaml:23: job `windows`: execution_strategy: Bulk is not supported"), "{err}");
 }
 
+/// `trace dev` on the example DAG over `range`, its database `dev.db` in `dir`.
+fn dev_example(range: &str, dir: &Path) -> Output {
+    let dag = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/dags/dev.yaml");
+    let operators = Path::new(trace_artifacts::NOOP).parent().unwrap();
+    trace(&["dev", dag.to_str().unwrap(), "--operators", operators.to_str().unwrap(), "--range", range, "--database", "dev.db"], dir)
+}
+
 #[test]
 fn dev_runs_the_example_dag_to_completion() {
     let dir = tempfile::tempdir().unwrap();
-    let dag = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/dags/dev.yaml");
-    let operators = Path::new(trace_artifacts::NOOP).parent().unwrap();
-    let o = trace(
-        &["dev", dag.to_str().unwrap(), "--operators", operators.to_str().unwrap(), "--range", "0..25000", "--database", "dev.db"],
-        dir.path(),
-    );
+    let o = dev_example("0..25000", dir.path());
     let out = stdout(&o);
     assert!(o.status.success(), "{out}\n{}", stderr(&o));
     // 1 source task, 25 block ranges, 2 complete windows.
@@ -163,14 +165,9 @@ fn dev_runs_the_example_dag_to_completion() {
 #[test]
 fn dev_says_why_tasks_failed_and_how_to_look_closer() {
     let dir = tempfile::tempdir().unwrap();
-    let dag = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/dags/dev.yaml");
-    let operators = Path::new(trace_artifacts::NOOP).parent().unwrap();
     // 1,000-block ranges over 20,000,000 blocks: 20,000 events from the
     // source task, twice what a task may emit.
-    let o = trace(
-        &["dev", dag.to_str().unwrap(), "--operators", operators.to_str().unwrap(), "--range", "0..20000000", "--database", "dev.db"],
-        dir.path(),
-    );
+    let o = dev_example("0..20000000", dir.path());
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(1), "{}\n{err}", stdout(&o));
     assert!(stdout(&o).contains("tasks: failed 1 | events: 1"), "{}", stdout(&o));

@@ -85,16 +85,20 @@ fn the_example_udf_gives_the_same_rows_in_rust_javascript_and_python() {
     }
 }
 
+/// The message of component `name`'s own fatal error.
+fn fatal_message<'a>(name: &str, f: &'a trace_sandbox::TaskFailure) -> &'a str {
+    match &f.error {
+        TaskError::Operator { retryable: false, message } => message,
+        other => panic!("{name}: expected a fatal operator error, got {other:?}"),
+    }
+}
+
 #[test]
 fn a_bad_threshold_is_a_fatal_error_in_every_language() {
     for name in ["erc20_transfers_js", "erc20_transfers_py"] {
         let failure = load(name).run(task(json!({ "min_value": "-5" }))).expect_err("bad config must fail");
-        match failure.error {
-            TaskError::Operator { retryable: false, message } => {
-                assert!(message.contains("config.min_value must be a non-negative integer"), "{name}: {message}")
-            }
-            other => panic!("{name}: expected a fatal operator error, got {other:?}"),
-        }
+        let message = fatal_message(name, &failure);
+        assert!(message.contains("config.min_value must be a non-negative integer"), "{name}: {message}")
     }
 }
 
@@ -121,12 +125,8 @@ fn a_js_or_python_task_never_sees_what_an_earlier_one_left() {
     for name in ["hostile_js", "hostile_py"] {
         for run in 0..4 {
             let failure = load(name).run(task(json!({ "attack": "remember" }))).expect_err("remember reports through an error");
-            match &failure.error {
-                TaskError::Operator { message, .. } => {
-                    assert!(message.contains("runs_before=0 marks_before=0"), "{name}, task {run}: {message}")
-                }
-                other => panic!("{name}: expected the guest's report, got {other:?}"),
-            }
+            let message = fatal_message(name, &failure);
+            assert!(message.contains("runs_before=0 marks_before=0"), "{name}, task {run}: {message}")
         }
     }
 }
