@@ -184,6 +184,28 @@ fn dev_says_why_tasks_failed_and_how_to_look_closer() {
 }
 
 #[test]
+fn dev_shows_at_most_the_newest_ten_failures() {
+    let dir = tempfile::tempdir().unwrap();
+    // 15 block ranges, each handed to a UDF whose config it refuses.
+    std::fs::write(
+        dir.path().join("failing.yaml"),
+        "name: failing\njobs:\n  - name: blocks\n    kind: source\n    operator: op_range_splitter.wasm\n    config: { range_size: 1000 }\n  \
+         - name: bad\n    operator: op_erc20_transfers.wasm\n    inputs:\n      - from: { job: blocks, output: 0 }\n    config: { min_value: \"minus one\" }\n",
+    )
+    .unwrap();
+    let operators = Path::new(trace_artifacts::NOOP).parent().unwrap();
+    let o = trace(&["dev", "failing.yaml", "--operators", operators.to_str().unwrap(), "--range", "0..15000"], dir.path());
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{}\n{err}", stdout(&o));
+    assert!(err.contains("15 tasks failed; the newest 10:\n"), "{err}");
+    let shown: Vec<&str> = err.lines().filter(|l| l.starts_with("  task ")).collect();
+    assert_eq!(shown.len(), trace_control::dev::FAILURES_SHOWN as usize, "{err}");
+    assert!(shown[0].starts_with("  task 16 (bad [14000, 15000), 1 attempt(s)): "), "newest first: {err}");
+    assert!(shown.iter().all(|l| l.contains("config.min_value must be a non-negative integer")), "{err}");
+    assert!(!err.contains("inspect: "), "no hint for a temporary database: {err}");
+}
+
+#[test]
 fn deploy_trigger_list_inspect_and_cancel() {
     let dir = tempfile::tempdir().unwrap();
     let dag = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/dags/dev.yaml");
