@@ -50,6 +50,7 @@ pub mod state;
 pub use wit_bindgen as __wit_bindgen;
 
 pub use arrow_array;
+pub use arrow_buffer;
 pub use arrow_schema;
 pub use bindings::trace::operator::types::{Event, InputEvent, OperatorError, Range, TaskContext};
 

@@ -4,6 +4,8 @@
 mod support;
 
 mod admission;
+mod amplification;
+mod blocking;
 mod cache;
 mod examples;
 mod hostile;

@@ -48,3 +48,25 @@ pub fn fatal_message(f: &TaskFailure) -> &str {
         other => panic!("expected the guest's own fatal error, got {other:?}"),
     }
 }
+
+/// Run the hostile operator's attack `name` under `limits`; it must fail,
+/// and a normal task must run on the same host afterwards.
+pub fn attack(name: &str, limits: trace_sandbox::Limits) -> TaskFailure {
+    attack_with(task(serde_json::json!({ "attack": name })).with_limits(limits))
+}
+
+/// [`attack`] with a task of the caller's making (state, outputs).
+pub fn attack_with(task: Task) -> TaskFailure {
+    let op = load(trace_artifacts::HOSTILE);
+    let failure = op.run(task).expect_err("the attack must not succeed");
+    assert_host_still_serves();
+    failure
+}
+
+/// The limit a failed task ran into.
+pub fn limit_of(f: &TaskFailure) -> &trace_sandbox::LimitExceeded {
+    match &f.error {
+        TaskError::Limit(l) => l,
+        other => panic!("expected a limit error, got {other:?} (log: {})", f.log),
+    }
+}

@@ -4,10 +4,12 @@
 
 mod dedupe;
 mod ipc;
+mod ipc_shape;
 mod parquet_source;
 mod parquet_sink;
 
 pub use dedupe::{dedupe_output, Dedupe, DedupeError, MAX_KEY_BYTES};
 pub use ipc::{decode_ipc, decode_ipc_owned, encode_ipc, encode_ipc_slices, IpcError};
+pub use ipc_shape::{ipc_shape, BatchShape, IpcShape, ShapeError};
 pub use parquet_sink::{parquet_bytes, write_parquet, ParquetFile, ParquetSink, SinkError};
 pub use parquet_source::{ParquetSource, SourceError};

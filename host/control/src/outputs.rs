@@ -36,6 +36,8 @@ pub enum OutputError {
     },
     #[error("the committed files output {output} appends to are too large: got={got} bytes, limit={limit} bytes")]
     ExistingTooLarge { output: usize, got: u64, limit: u64 },
+    #[error("encoding the outputs ran past the task's time limit: elapsed={elapsed_ms}ms, limit={limit_ms}ms")]
+    TimeLimit { elapsed_ms: u64, limit_ms: u64 },
     #[error("staging output {output}")]
     Storage {
         output: usize,
@@ -47,7 +49,8 @@ pub enum OutputError {
 impl OutputError {
     /// Storage trouble may pass; bad output will not.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, OutputError::Storage { .. })
+        // A time limit may be load, as with the guest's own timeouts.
+        matches!(self, OutputError::Storage { .. } | OutputError::TimeLimit { .. })
     }
 }
 
@@ -93,6 +96,15 @@ pub fn encode(outputs: &[Vec<Vec<u8>>], existing: &Existing) -> Result<Vec<Optio
             .map_err(|source| OutputError::Encode { output, source })
         })
         .collect()
+}
+
+/// `Ok` while a task that started at `started` is within `limit`.
+pub fn within_time_limit(started: std::time::Instant, limit: std::time::Duration) -> Result<(), OutputError> {
+    let elapsed = started.elapsed();
+    if elapsed > limit {
+        return Err(OutputError::TimeLimit { elapsed_ms: elapsed.as_millis() as u64, limit_ms: limit.as_millis() as u64 });
+    }
+    Ok(())
 }
 
 /// The partition a task writes to `target`: its input event's range, else
@@ -190,6 +202,17 @@ pub async fn repair(storage: &Storage, files: &[(String, String)]) -> Result<Rep
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn encoding_past_the_time_limit_fails_the_attempt_retryably() {
+        use std::time::{Duration, Instant};
+        let started = Instant::now() - Duration::from_millis(1_500);
+        assert!(super::within_time_limit(started, Duration::from_secs(60)).is_ok());
+        let err = super::within_time_limit(started, Duration::from_secs(1)).unwrap_err();
+        assert!(err.is_retryable());
+        assert!(err.to_string().starts_with("encoding the outputs ran past the task's time limit: elapsed=15"), "{err}");
+        assert!(err.to_string().ends_with("limit=1000ms"), "{err}");
+    }
+
     use trace_store::{AppendTarget, OutputTarget};
 
     use super::*;

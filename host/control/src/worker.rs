@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinSet;
@@ -197,8 +197,12 @@ async fn execute(ctx: &Arc<WorkerContext>, payload: TaskPayload) -> Result<Optio
         if let Some(fetched) = fetched {
             sandbox_task.inputs = inputs::sources(fetched)?;
         }
+        // Encoding the outputs is work done on the guest's behalf: it counts
+        // against the task's time limit like the guest's own.
+        let (started, limit) = (Instant::now(), sandbox_task.limits.timeout);
         Ok::<_, inputs::InputError>(operator.run(sandbox_task).map(|report| {
             let files = if encode { outputs::encode(&report.outputs, &existing).map(Some) } else { Ok(None) };
+            let files = files.and_then(|f| outputs::within_time_limit(started, limit).map(|()| f));
             (report, files)
         }))
     })

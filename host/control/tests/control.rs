@@ -116,6 +116,47 @@ async fn a_worker_killed_mid_task_is_retried_without_duplicates() {
     assert!(sinks.iter().all(|t| t.status == TaskStatus::Completed));
 }
 
+const BLOCKED: &str = r#"name: blocked
+jobs:
+  - name: sleeper
+    kind: source
+    operator: op_hostile.wasm
+    config: { attack: sleep }
+    timeout: 1s
+    max_attempts: 1
+  - name: quick
+    kind: source
+    operator: op_noop.wasm
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guest_blocked_in_a_host_call_frees_its_worker_at_its_deadline() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Arc::new(Db::Sqlite(SqliteStore::open(&dir.path().join("trace.db")).await.unwrap()));
+    db.migrate().await.unwrap();
+    let now = now_millis();
+    let org = db.create_org("acme", now).await.unwrap();
+    let dag = trace_dag::parse("blocked.yaml", BLOCKED).unwrap();
+    let d = db.deploy(org, &dag, BLOCKED, "tester", now).await.unwrap();
+    // One worker: the sleeper (an hour's `std::thread::sleep`) takes it first.
+    let sleeper = db.trigger(d.job("sleeper"), "run-1", None, "tester", now).await.unwrap().tasks[0];
+    let quick = db.trigger(d.job("quick"), "run-1", None, "tester", now).await.unwrap().tasks[0];
+
+    let started = std::time::Instant::now();
+    let running = start(&db, Arc::new(InProcessQueue::thin()), 1, None);
+    settle(&db, org, Duration::from_secs(20)).await;
+    let took = started.elapsed();
+    running.stop().await;
+
+    let blocked = db.task(sleeper).await.unwrap();
+    assert_eq!((blocked.status, blocked.attempts), (TaskStatus::Failed, 1));
+    let error = blocked.last_error.unwrap_or_default();
+    assert!(error.contains("guest ran past its time limit") && error.contains("limit=1000ms"), "{error}");
+    // The worker's only slot came back at the sleeper's deadline.
+    assert_eq!(db.task(quick).await.unwrap().status, TaskStatus::Completed);
+    assert!(took < Duration::from_secs(5), "both tasks took {took:?}");
+}
+
 const PACED: &str = r#"name: paced
 jobs:
   - name: slow

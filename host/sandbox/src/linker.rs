@@ -21,6 +21,9 @@ pub fn build(engine: &Engine, world: World) -> wasmtime::Result<Linker<TaskState
     let mut linker = Linker::new(engine);
     add_minimal_wasi(&mut linker)?;
     let l = &mut linker;
+    // The calls that can wait, bounded by the task's deadline (`host_io`).
+    sync::io::poll::add_to_linker::<TaskState, HasSelf<TaskState>>(l, |s| s)?;
+    sync::io::streams::add_to_linker::<TaskState, HasSelf<TaskState>>(l, |s| s)?;
     trace_op::types::add_to_linker::<TaskState, HasSelf<TaskState>>(l, |s| s)?;
     trace_op::input::add_to_linker::<TaskState, HasSelf<TaskState>>(l, |s| s)?;
     trace_op::output::add_to_linker::<TaskState, HasSelf<TaskState>>(l, |s| s)?;
@@ -40,11 +43,10 @@ impl HasData for HasIo {
     type Data<'a> = &'a mut ResourceTable;
 }
 
-/// What a `wasm32-wasip2` guest imports just to start, and nothing more.
+/// What a `wasm32-wasip2` guest imports just to start, and nothing more
+/// (`wasi:io/poll` and `wasi:io/streams` are linked by [`build`]).
 fn add_minimal_wasi<T: WasiView>(l: &mut Linker<T>) -> wasmtime::Result<()> {
     wasmtime_wasi_io::bindings::wasi::io::error::add_to_linker::<T, HasIo>(l, |t| t.ctx().table)?;
-    sync::io::poll::add_to_linker::<T, HasIo>(l, |t| t.ctx().table)?;
-    sync::io::streams::add_to_linker::<T, HasIo>(l, |t| t.ctx().table)?;
 
     clocks::wall_clock::add_to_linker::<T, WasiClocks>(l, |t| t.clocks())?;
     clocks::monotonic_clock::add_to_linker::<T, WasiClocks>(l, |t| t.clocks())?;

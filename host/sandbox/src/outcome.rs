@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use trace_core::Event;
+use wasmtime::component::ResourceTableError;
 use wasmtime::Trap;
 
 use crate::bindings::OperatorError;
@@ -93,6 +94,10 @@ fn take_log(state: &TaskState) -> String {
     String::from_utf8_lossy(&log.bytes).into_owned()
 }
 
+/// How wasmtime words running out of hostcall fuel (`Limits::max_call_bytes`);
+/// its error type is private.
+const HOSTCALL_FUEL_EXHAUSTED: &str = "fuel allocated for hostcalls has been exhausted";
+
 /// Name the reason a call trapped: a limit the host recorded first, then
 /// wasmtime's own traps, then whatever the guest did.
 pub(crate) fn classify_failure(
@@ -105,6 +110,10 @@ pub(crate) fn classify_failure(
     let log_violation = state.log.lock().expect("log buffer lock poisoned").exceeded.clone();
     let error = if let Some(v) = state.violation.clone().or(log_violation) {
         TaskError::Limit(v)
+    } else if let Some(ResourceTableError::Full) = err.downcast_ref::<ResourceTableError>() {
+        TaskError::Limit(LimitExceeded::HostResources { limit: limits.max_host_resources })
+    } else if err.chain().any(|e| e.to_string().contains(HOSTCALL_FUEL_EXHAUSTED)) {
+        TaskError::Limit(LimitExceeded::CallBytes { limit: limits.max_call_bytes })
     } else if let Some(trap) = err.downcast_ref::<Trap>() {
         match trap {
             Trap::Interrupt => TaskError::Limit(LimitExceeded::Timeout {

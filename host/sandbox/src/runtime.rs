@@ -119,10 +119,11 @@ impl Operator {
     pub fn run(&self, task: Task) -> Result<TaskReport, TaskFailure> {
         let started = Instant::now();
         let Task { context, event, inputs, output_count, state, rpc, event_sink, limits } = task;
-        let mut state = TaskState::new(limits.clone(), inputs, output_count, state, rpc);
+        let mut state = TaskState::new(started, limits.clone(), inputs, output_count, state, rpc);
         state.event_sink = event_sink;
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| s);
+        store.set_hostcall_fuel(limits.max_call_bytes);
         let tick = self.settings.epoch_tick.as_micros().max(1);
         // The next tick may come at once; one extra tick makes the limit a
         // floor, so a guest always gets at least its full time.

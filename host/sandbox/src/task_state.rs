@@ -2,8 +2,8 @@
 //! capability state (inputs, outputs, events, state, log), the counters its
 //! limits are charged against, and the first limit it ran into.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use trace_core::{BatchSource, Event};
 use wasmtime::ResourceLimiter;
@@ -15,6 +15,11 @@ use crate::guest_output::{CapturedOutput, LogBuffer};
 use crate::limits::{LimitExceeded, Limits};
 use crate::engine::{MAX_MEMORIES_PER_COMPONENT, MAX_TABLES_PER_COMPONENT};
 use crate::runtime::MAX_CORE_INSTANCES;
+use crate::state_overlay::StateOverlay;
+
+/// Bytes of randomness one `wasi:random` call may ask for (wasmtime-wasi's
+/// own default is 64 MiB, allocated by the host per call).
+const MAX_RANDOM_BYTES: u64 = 1 << 20;
 
 /// Store data of one task. Never reused: a new task gets a new store.
 pub struct TaskState {
@@ -24,6 +29,9 @@ pub struct TaskState {
     pub(crate) inputs: Vec<Box<dyn BatchSource>>,
     pub(crate) outputs: Vec<Vec<Vec<u8>>>,
     pub(crate) output_bytes: u64,
+    pub(crate) output_rows: u64,
+    pub(crate) output_values: u64,
+    pub(crate) output_batches: u32,
     pub(crate) events: Vec<Event>,
     pub(crate) event_sink: Option<Box<dyn EventSink>>,
     pub(crate) state: StateOverlay,
@@ -32,12 +40,16 @@ pub struct TaskState {
     pub(crate) memory_bytes: usize,
     pub(crate) peak_memory_bytes: usize,
     pub(crate) table_elements: usize,
+    /// When the task started, and when its time is up (`started + timeout`).
+    pub(crate) started: Instant,
+    pub(crate) deadline: Instant,
     /// The first limit the guest ran into; it explains the trap that follows.
     pub(crate) violation: Option<LimitExceeded>,
 }
 
 impl TaskState {
     pub(crate) fn new(
+        started: Instant,
         limits: Limits,
         inputs: Vec<Box<dyn BatchSource>>,
         output_count: usize,
@@ -51,14 +63,21 @@ impl TaskState {
         let wasi = WasiCtx::builder()
             .stdout(CapturedOutput(log.clone()))
             .stderr(CapturedOutput(log.clone()))
+            .max_random_size(MAX_RANDOM_BYTES)
             .build();
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(limits.max_host_resources);
+        let deadline = started + limits.timeout;
         Self {
             wasi,
-            table: ResourceTable::new(),
+            table,
             limits,
             inputs,
             outputs: vec![Vec::new(); output_count],
             output_bytes: 0,
+            output_rows: 0,
+            output_values: 0,
+            output_batches: 0,
             events: Vec::new(),
             event_sink: None,
             state: StateOverlay::new(state),
@@ -67,6 +86,8 @@ impl TaskState {
             memory_bytes: 0,
             peak_memory_bytes: 0,
             table_elements: 0,
+            started,
+            deadline,
             violation: None,
         }
     }
@@ -131,37 +152,5 @@ impl ResourceLimiter for TaskState {
 
     fn tables(&self) -> usize {
         MAX_TABLES_PER_COMPONENT as usize
-    }
-}
-
-/// Operator state as the task sees it: reads go to the store underneath,
-/// writes are buffered and handed back only if the task succeeds.
-pub struct StateOverlay {
-    base: Box<dyn StateStore>,
-    writes: HashMap<String, Option<Vec<u8>>>,
-}
-
-impl StateOverlay {
-    fn new(base: Box<dyn StateStore>) -> Self {
-        Self { base, writes: HashMap::new() }
-    }
-
-    pub(crate) fn get(&self, key: &str) -> Option<Vec<u8>> {
-        match self.writes.get(key) {
-            Some(v) => v.clone(),
-            None => self.base.get(key),
-        }
-    }
-
-    pub(crate) fn put(&mut self, key: String, value: Vec<u8>) {
-        self.writes.insert(key, Some(value));
-    }
-
-    pub(crate) fn delete(&mut self, key: String) {
-        self.writes.insert(key, None);
-    }
-
-    pub(crate) fn into_writes(self) -> HashMap<String, Option<Vec<u8>>> {
-        self.writes
     }
 }

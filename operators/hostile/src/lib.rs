@@ -2,8 +2,12 @@
 //! exhausting the sandbox. The host's tests run every attack and assert it is
 //! contained with its named error, then run a normal task on the same host.
 
-use trace_guest::arrow_array::{RecordBatch, UInt64Array};
+use std::sync::Arc;
+
+use trace_guest::arrow_array::{ArrayRef, DictionaryArray, FixedSizeListArray, Int32Array, ListArray, NullArray, RecordBatch, StringArray, UInt64Array};
+use trace_guest::arrow_buffer::OffsetBuffer;
 use trace_guest::arrow_schema::{DataType, Field, Schema};
+use trace_guest::bindings::trace::operator::columns::{Column, Values};
 use trace_guest::prelude::*;
 
 struct Hostile;
@@ -74,6 +78,52 @@ impl Operator for Hostile {
             "bad_output_index" => output::write(7, &one_column(1)),
             "backwards_range" => events::emit(Event::range(0, 10, 5)),
             "bad_event_output" => events::emit(Event::range(3, 0, 1)),
+            "sleep" => {
+                std::thread::sleep(std::time::Duration::from_secs(3600));
+                report("woke up".into())
+            }
+            "poll_forever" => {
+                use wasip2::clocks::monotonic_clock::subscribe_duration;
+                let hour = subscribe_duration(3_600_000_000_000);
+                let day = subscribe_duration(86_400_000_000_000);
+                wasip2::io::poll::poll(&[&hour, &day]);
+                report("poll returned".into())
+            }
+            "pollable_flood" => loop {
+                std::mem::forget(wasip2::clocks::monotonic_clock::subscribe_duration(1));
+            },
+            "random_flood" => report(format!("got {} bytes", wasip2::random::random::get_random_bytes(1 << 30).len())),
+            "null_rows" => output::write(0, &null_column(1 << 30)),
+            "many_rows" => loop {
+                output::write(0, &null_column(1 << 20))?;
+            },
+            "nested_nulls" => output::write(0, &nested_nulls(1 << 30)),
+            "batch_flood" => loop {
+                output::write(0, &one_column(1))?;
+            },
+            "wide_batch" => output::write(0, &wide_batch(2_000)),
+            "wide_columns" => write_columns(wide_columns(200_000)),
+            "deep_type" => output::write(0, &deep_type(40)),
+            "deep_arrow_type" => {
+                let arrow_type = format!("{}Int64{}", "List(".repeat(10_000), ")".repeat(10_000));
+                write_columns(vec![utf8_column("x", arrow_type, Vec::new())])
+            }
+            "dictionary_output" => output::write(0, &dictionary_column()),
+            "call_bytes" => write_columns(vec![utf8_column("s", String::new(), vec![String::new(); 1 << 20])]),
+            "state_keys" => {
+                let value = [7u8; 64];
+                for i in 0..5_000_000u64 {
+                    state::put(&format!("{i:064}"), &value)?;
+                }
+                report("all keys written".into())
+            }
+            "state_bytes" => {
+                let value = vec![7u8; 1 << 20];
+                for i in 0..1_000u64 {
+                    state::put(&format!("big-{i}"), &value)?;
+                }
+                report("all values written".into())
+            }
             "garbage_output" => output::write(0, &one_column(1)).and_then(|()| {
                 trace_guest::bindings::trace::operator::output::write_batch(0, b"not arrow")
                     .map_err(fatal)
@@ -173,6 +223,51 @@ fn recurse_calling_host(depth: u64) -> u64 {
     // Each level crosses into the host and back before going deeper.
     let seen = state::get("depth").map_or(0, |v| v.len() as u64);
     depth + seen + recurse_calling_host(std::hint::black_box(depth + 1))
+}
+
+/// One column of `rows` nulls: no buffers at all, whatever `rows` is.
+fn null_column(rows: usize) -> RecordBatch {
+    let schema = Schema::new(vec![Field::new("n", DataType::Null, true)]);
+    RecordBatch::try_new(Arc::new(schema), vec![Arc::new(NullArray::new(rows))]).expect("valid batch")
+}
+
+/// One row holding `per_row` null elements (a fixed-size list of nulls).
+fn nested_nulls(per_row: i32) -> RecordBatch {
+    let item = Arc::new(Field::new("item", DataType::Null, true));
+    let list = FixedSizeListArray::new(item, per_row, Arc::new(NullArray::new(per_row as usize)), None);
+    RecordBatch::try_from_iter([("l", Arc::new(list) as ArrayRef)]).expect("valid batch")
+}
+
+fn wide_batch(columns: usize) -> RecordBatch {
+    RecordBatch::try_from_iter((0..columns).map(|i| (format!("c{i}"), Arc::new(UInt64Array::from(vec![1u64])) as ArrayRef))).expect("valid batch")
+}
+
+/// A column of one row whose type is a list nested `depth` deep.
+fn deep_type(depth: usize) -> RecordBatch {
+    let mut array: ArrayRef = Arc::new(UInt64Array::from(vec![1u64]));
+    for _ in 0..depth {
+        let item = Arc::new(Field::new("item", array.data_type().clone(), true));
+        array = Arc::new(ListArray::new(item, OffsetBuffer::from_lengths([array.len()]), array, None));
+    }
+    RecordBatch::try_from_iter([("deep", array)]).expect("valid batch")
+}
+
+fn dictionary_column() -> RecordBatch {
+    let keys = Int32Array::from(vec![0; 1_000]);
+    let dict = DictionaryArray::new(keys, Arc::new(StringArray::from(vec!["x".repeat(1 << 20)])));
+    RecordBatch::try_from_iter([("d", Arc::new(dict) as ArrayRef)]).expect("valid batch")
+}
+
+fn utf8_column(name: &str, arrow_type: String, values: Vec<String>) -> Column {
+    Column { name: name.into(), arrow_type, values: Values::Utf8(values), nulls: None }
+}
+
+fn wide_columns(count: usize) -> Vec<Column> {
+    (0..count).map(|i| Column { name: format!("c{i}"), arrow_type: String::new(), values: Values::Int64(vec![1]), nulls: None }).collect()
+}
+
+fn write_columns(columns: Vec<Column>) -> Result<(), OperatorError> {
+    trace_guest::bindings::trace::operator::columns::write(0, &columns).map_err(fatal)
 }
 
 fn one_column(rows: u64) -> RecordBatch {

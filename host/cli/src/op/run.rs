@@ -60,9 +60,16 @@ pub struct RunArgs {
     /// Output-bytes limit across all outputs.
     #[arg(long, default_value = "512MiB", value_parser = parse_bytes)]
     pub max_output: u64,
+    /// Output-rows limit across all outputs (a batch may hold at most
+    /// 1,048,576 rows).
+    #[arg(long, default_value_t = 16 << 20)]
+    pub max_output_rows: u64,
     /// Maximum number of events.
     #[arg(long, default_value_t = 10_000)]
     pub max_events: u32,
+    /// Bytes (keys plus values) the state file may hold after the run.
+    #[arg(long, default_value = "128MiB", value_parser = parse_bytes)]
+    pub max_state: u64,
     /// Rows per input batch handed to the guest.
     #[arg(long, default_value_t = 8192)]
     pub batch_rows: usize,
@@ -115,7 +122,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .with_timeout(args.timeout)
         .with_max_memory_bytes(usize::try_from(args.max_memory).unwrap_or(usize::MAX))
         .with_max_output_bytes(args.max_output)
-        .with_max_events(args.max_events);
+        .with_max_output_rows(args.max_output_rows)
+        .with_max_events(args.max_events)
+        .with_max_job_state_bytes(args.max_state);
     limits.fuel = args.fuel;
     let job = args.component.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     let mut task = Task::new(TaskContext::local(&job, config), event)

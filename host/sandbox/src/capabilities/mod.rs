@@ -25,6 +25,18 @@ pub trait EventSink: Send {
 /// task report and are committed with the task's completion.
 pub trait StateStore: Send {
     fn get(&self, key: &str) -> Option<Vec<u8>>;
+    /// Bytes of `key`'s value, if it has one.
+    fn value_len(&self, key: &str) -> Option<usize>;
+    /// The whole state's keys and bytes (keys plus values), which the job's
+    /// state limits are charged against.
+    fn totals(&self) -> StateTotals;
+}
+
+/// How much state a job holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StateTotals {
+    pub keys: usize,
+    pub bytes: u64,
 }
 
 /// State held in memory (local runs and tests).
@@ -34,6 +46,15 @@ pub struct MemoryState(pub HashMap<String, Vec<u8>>);
 impl StateStore for MemoryState {
     fn get(&self, key: &str) -> Option<Vec<u8>> {
         self.0.get(key).cloned()
+    }
+
+    fn value_len(&self, key: &str) -> Option<usize> {
+        self.0.get(key).map(Vec::len)
+    }
+
+    fn totals(&self) -> StateTotals {
+        let bytes = self.0.iter().map(|(k, v)| (k.len() + v.len()) as u64).sum();
+        StateTotals { keys: self.0.len(), bytes }
     }
 }
 
@@ -55,6 +76,10 @@ impl MemoryState {
 
 /// The RPC endpoint of a source job. The host holds the endpoint and its
 /// credentials; the guest only names a method and passes JSON parameters.
+///
+/// The call is given the task's deadline and must return by it (with an
+/// error if need be); the sandbox fails the task with its time-limit error
+/// if it does not.
 pub trait RpcClient: Send {
-    fn call(&mut self, method: &str, params: &str) -> Result<String, String>;
+    fn call(&mut self, method: &str, params: &str, deadline: std::time::Instant) -> Result<String, String>;
 }

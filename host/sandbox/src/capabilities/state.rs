@@ -1,5 +1,6 @@
 //! `trace:operator/state`: durable per-(org, job) operator state with bounded
-//! keys and values.
+//! keys and values, and bounded in what a task writes and the job holds
+//! (charged by [`crate::state_overlay`]).
 
 use crate::bindings::trace::operator::state::Host;
 use crate::limits::LimitExceeded;
@@ -27,13 +28,14 @@ impl Host for TaskState {
         if value.len() > limit {
             return Err(self.fail(LimitExceeded::StateValue { key, got: value.len(), limit }));
         }
-        self.state.put(key, value);
+        let charged = self.state.put(key, value, &self.limits);
+        charged.map_err(|e| self.fail(e))?;
         Ok(Ok(()))
     }
 
     fn delete(&mut self, key: String) -> wasmtime::Result<()> {
         self.check_key(&key)?;
-        self.state.delete(key);
-        Ok(())
+        let charged = self.state.delete(key, &self.limits);
+        charged.map_err(|e| self.fail(e))
     }
 }
