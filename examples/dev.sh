@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # `trace dev`: the whole platform in one process (SQLite, in-process queue,
-# dispatcher, workers) running examples/dags/dev.yaml over blocks 0..100,000.
+# dispatcher, workers) running the example data pipeline
+# (examples/dags/pipeline.yaml) over blocks 0..100,000, then querying what
+# it published.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target="${CARGO_TARGET_DIR:-target}"
 
 rustup target add wasm32-wasip2 >/dev/null
 cargo build --locked --quiet --target wasm32-wasip2 --profile guest \
-    -p op-range-splitter -p op-range-aggregator -p op-erc20-transfers
-cargo run --locked --quiet -p trace-cli -- dev examples/dags/dev.yaml \
+    -p op-synthetic-blocks -p op-range-aggregator -p op-erc20-transfers
+bash host/query/fetch-duckdb.sh
+cargo run --locked --quiet -p trace-cli -- dev examples/dags/pipeline.yaml \
     --operators "$target/wasm32-wasip2/guest" \
     --range 0..100000 \
     --database "$target/trace-dev.db"

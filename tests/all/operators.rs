@@ -96,15 +96,18 @@ fn range_aggregator_never_emits_a_window_it_only_partly_saw() {
 }
 
 #[test]
-fn range_aggregator_ignores_redelivered_ranges_and_rejects_gaps() {
-    let out = aggregate(&[(0, 10), (0, 10), (20, 30)], 10);
+fn range_aggregator_ignores_redelivered_ranges_waits_out_gaps_and_rejects_conflicts() {
+    let out = aggregate(&[(0, 10), (0, 10), (25, 30), (10, 25), (5, 15), (20, 35)], 10);
     assert_eq!(out[0].as_ref().unwrap(), &vec![(0, 10)]);
     assert_eq!(out[1].as_ref().unwrap(), &vec![], "a duplicate emits nothing");
-    match &out[2] {
+    assert_eq!(out[2].as_ref().unwrap(), &vec![], "a range after a gap waits in the state");
+    assert_eq!(out[3].as_ref().unwrap(), &vec![(10, 20), (20, 30)], "filling the gap completes both windows");
+    assert_eq!(out[4].as_ref().unwrap(), &vec![], "a range inside what is covered is a duplicate");
+    match &out[5] {
         Err(TaskError::Operator { retryable: false, message }) => {
-            assert!(message.contains("expected a range starting at 10, got [20, 30)"), "{message}")
+            assert!(message.contains("input range [20, 35) overlaps the already aggregated [0, 30) without matching it"), "{message}")
         }
-        other => panic!("expected an out-of-order error, got {other:?}"),
+        other => panic!("expected a conflict, got {other:?}"),
     }
 }
 

@@ -182,7 +182,7 @@ async fn partitions(State(s): State<Arc<PublicState>>, headers: HeaderMap, Path(
     if !readable {
         return Err(ApiError::NotFound(format!("dataset {name:?} does not exist")));
     }
-    Ok(Json(s.db.partitions(who.org, &name).await?.into_iter().map(Into::into).collect()))
+    Ok(Json(s.db.partitions(who.org, &name).await?.into_iter().map(|p| WirePartitionView::from(p).public()).collect()))
 }
 
 async fn read_roles(

@@ -90,17 +90,30 @@ pub struct WirePartitionView {
     pub object_key: String,
     pub rows: u64,
     pub bytes: u64,
+    /// Workers only: where the file was staged (see `PartitionView`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub staging_key: Option<String>,
+}
+
+impl WirePartitionView {
+    /// As a user sees it: without the platform's staging key.
+    pub fn public(mut self) -> Self {
+        self.staging_key = None;
+        self
+    }
 }
 
 impl From<PartitionView> for WirePartitionView {
     fn from(p: PartitionView) -> Self {
-        Self { partition_key: p.partition_key, start: p.range.map(|r| r.0), end: p.range.map(|r| r.1), object_key: p.object_key, rows: p.rows, bytes: p.bytes }
+        let (start, end) = (p.range.map(|r| r.0), p.range.map(|r| r.1));
+        Self { partition_key: p.partition_key, start, end, object_key: p.object_key, rows: p.rows, bytes: p.bytes, staging_key: p.staging_key }
     }
 }
 
 impl From<WirePartitionView> for PartitionView {
     fn from(p: WirePartitionView) -> Self {
-        Self { partition_key: p.partition_key, range: p.start.zip(p.end), object_key: p.object_key, rows: p.rows, bytes: p.bytes }
+        let range = p.start.zip(p.end);
+        Self { partition_key: p.partition_key, range, object_key: p.object_key, rows: p.rows, bytes: p.bytes, staging_key: p.staging_key }
     }
 }
 

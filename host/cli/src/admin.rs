@@ -108,12 +108,13 @@ pub fn trigger(t: &Target, dag: &str, job: &str, range: Option<(u64, u64)>, run_
 }
 
 /// `trace tasks`
-pub fn tasks(t: &Target, limit: u32) -> anyhow::Result<ExitCode> {
+pub fn tasks(t: &Target, limit: u32, failed_only: bool) -> anyhow::Result<ExitCode> {
     block_on(async {
         let db = open(t).await?;
         let org = org(&db, t).await?;
+        let tasks = if failed_only { db.failed_tasks(org, limit).await? } else { db.tasks_of_org(org, limit).await? };
         println!("{:>8}  {:<20} {:<10} {:>8}  {:<20} error", "task", "job", "status", "attempts", "event");
-        for task in db.tasks_of_org(org, limit).await? {
+        for task in tasks {
             let mut event = task.event_range.map_or(task.event_partition_key.clone(), |(s, e)| format!("[{s}, {e})"));
             if task.invalidation {
                 event.push_str(" (invalidated)");
@@ -165,6 +166,26 @@ pub fn cancel(t: &Target, id: i64) -> anyhow::Result<ExitCode> {
         match status {
             trace_store::TaskStatus::Running => println!("task {id}: cancel requested; its worker will stop it"),
             other => println!("task {id}: {other}"),
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// `trace retry ID`: one more attempt for a failed task.
+pub fn retry(t: &Target, id: i64) -> anyhow::Result<ExitCode> {
+    block_on(async {
+        let db = open(t).await?;
+        let org = org(&db, t).await?;
+        let task = db.task(id).await?;
+        if task.org != org {
+            bail!("task {id} does not exist in org `{}`", t.org);
+        }
+        if task.status != trace_store::TaskStatus::Failed {
+            bail!("task {id} is {}, not failed; only failed tasks are retried", task.status);
+        }
+        match db.retry(id, &actor(), now_millis()).await? {
+            trace_store::TaskStatus::Pending => println!("task {id}: pending again; a worker will take it"),
+            other => bail!("task {id} is {other}, not failed; only failed tasks are retried"),
         }
         Ok(ExitCode::SUCCESS)
     })

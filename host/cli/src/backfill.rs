@@ -86,6 +86,34 @@ fn progress_line(p: &RunProgress, total: i64, elapsed: Duration, done_at_start: 
     )
 }
 
+/// Tasks of other jobs one backfill waits for and counts when they fail.
+const DOWNSTREAM_SCAN: u32 = 100_000;
+
+/// Wait until the org has no open task, then count the failed tasks of jobs
+/// other than the source that were created since the backfill's first chunk.
+async fn wait_downstream(db: &trace_store::Db, org: i64, source: i64, first_task: i64, every: Duration, started: Instant) -> anyhow::Result<i64> {
+    loop {
+        let open = db.open_tasks(org).await?;
+        if open == 0 {
+            break;
+        }
+        println!("[{:>6.1}s] chunks settled; {open} downstream task(s) still open", started.elapsed().as_secs_f64());
+        tokio::time::sleep(every).await;
+    }
+    let failed = db.failed_tasks(org, DOWNSTREAM_SCAN).await?;
+    Ok(failed.iter().filter(|t| t.id >= first_task && t.job != source).count() as i64)
+}
+
+/// The backfill's verdict, the last thing it prints.
+fn last_line(label: &str, total: i64, chunks_failed: i64, downstream_failed: i64) -> String {
+    if chunks_failed + downstream_failed == 0 {
+        return format!("backfill `{label}`: all {total} chunk(s) and the tasks they started downstream completed");
+    }
+    format!(
+        "backfill `{label}` FAILED: {chunks_failed} of {total} chunk(s) and {downstream_failed} downstream task(s) failed; list them with `trace tasks --status failed`, retry with `trace retry ID`"
+    )
+}
+
 pub fn run(args: BackfillArgs) -> anyhow::Result<ExitCode> {
     let label = args.label.clone().unwrap_or_else(|| match args.version {
         None => format!("{}-{}-{}", args.range.0, args.range.1, args.chunk),
@@ -123,11 +151,19 @@ pub fn run(args: BackfillArgs) -> anyhow::Result<ExitCode> {
             println!("{}", progress_line(&p, total, started.elapsed(), done_at_start));
             let settled = p.count(TaskStatus::Completed) + p.count(TaskStatus::Failed) + p.count(TaskStatus::Canceled);
             if settled >= total {
-                let failed = p.count(TaskStatus::Failed) + p.count(TaskStatus::Canceled);
-                return Ok(if failed > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS });
+                break;
             }
             tokio::time::sleep(args.every).await;
         }
+        let chunks_failed = db.run_progress(job, &prefix).await?;
+        let chunks_failed = chunks_failed.count(TaskStatus::Failed) + chunks_failed.count(TaskStatus::Canceled);
+        // The chunks are done; what they started downstream may not be, and
+        // a failure there loses data as surely as a failed chunk.
+        let first_task = triggered.iter().flat_map(|i| i.tasks.iter().copied()).min().unwrap_or(0);
+        let downstream_failed = wait_downstream(&db, org, job, first_task, args.every, started).await?;
+        let line = last_line(&label, total, chunks_failed, downstream_failed);
+        println!("{line}");
+        Ok(if chunks_failed + downstream_failed > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
     })
 }
 
@@ -150,6 +186,9 @@ mod tests {
     fn progress_shows_rate_and_eta() {
         let p = RunProgress { counts: vec![(TaskStatus::Completed, 4), (TaskStatus::Running, 2), (TaskStatus::Pending, 4)], rows: 40_000 };
         let line = progress_line(&p, 10, Duration::from_secs(2), 0);
+        assert!(last_line("l", 10, 0, 0).ends_with("all 10 chunk(s) and the tasks they started downstream completed"));
+        let failed = last_line("l", 60, 0, 30);
+        assert!(failed.starts_with("backfill `l` FAILED: 0 of 60 chunk(s) and 30 downstream task(s) failed"), "{failed}");
         assert!(line.ends_with("chunks 4/10 done, 2 running, 4 pending, 0 failed | rows 40000 | 2.0 chunks/s | ETA 3s"), "{line}");
     }
 }

@@ -74,6 +74,17 @@ pub enum Command {
     Tasks {
         #[arg(long, default_value_t = 50)]
         limit: u32,
+        /// Only tasks in this state (`failed`: the newest failed tasks, with
+        /// their errors).
+        #[arg(long, value_parser = ["failed"])]
+        status: Option<String>,
+        #[command(flatten)]
+        target: crate::admin::Target,
+    },
+    /// Give a failed task one more attempt (its last error stays on record
+    /// until the attempt ends).
+    Retry {
+        id: i64,
         #[command(flatten)]
         target: crate::admin::Target,
     },
@@ -88,6 +99,10 @@ pub enum Command {
         #[command(flatten)]
         target: crate::admin::Target,
     },
+    /// Run SQL over the org's published datasets, each a table by name,
+    /// pinned to its current version (or --as-of one), in a locked-down
+    /// DuckDB: one read-only statement, bounded in rows and time.
+    Query(crate::query::QueryArgs),
     /// Run a source over a large range in chunks, in parallel up to the
     /// job's concurrency, showing progress (done/total, rows, rate, ETA).
     /// The same command again resumes it.
@@ -267,9 +282,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Deploy { file, staged, target } => crate::admin::deploy(&target, &file, staged),
         Command::Cutover { dag, version, target } => crate::admin::cutover(&target, &dag, version),
         Command::Trigger { dag, job, range, run_id, version, target } => crate::admin::trigger(&target, &dag, &job, range, &run_id, version),
-        Command::Tasks { limit, target } => crate::admin::tasks(&target, limit),
+        Command::Tasks { limit, status, target } => crate::admin::tasks(&target, limit, status.is_some()),
         Command::Task { id, target } => crate::admin::task(&target, id),
         Command::Cancel { id, target } => crate::admin::cancel(&target, id),
+        Command::Retry { id, target } => crate::admin::retry(&target, id),
+        Command::Query(args) => crate::query::run(args),
         Command::Datasets { target } => crate::admin::datasets(&target),
         Command::Backfill(args) => crate::backfill::run(args),
         Command::Audit { limit, target } => crate::admin::audit(&target, limit),

@@ -88,6 +88,14 @@ pub fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
     let done = &finished.progress;
     println!("done: DAG `{}` v{} in {:.1}s — {}", dag.name, finished.deployed.version, done.elapsed.as_secs_f64(), line(done));
     if finished.failed() == 0 {
+        if !dag.publish.is_empty() {
+            let shown = runtime.block_on(published(&database, &objects, &finished.org, &dag))?;
+            print!("{shown}");
+            if args.database.is_some() && shown.contains("published (queried") {
+                let first = &dag.publish[dag.publish.len() - 1].dataset;
+                println!("query it: trace query \"SELECT * FROM {first} LIMIT 10\" --db sqlite:{} --org {}", database.display(), finished.org);
+            }
+        }
         return Ok(ExitCode::SUCCESS);
     }
     eprint!("{}", failures(&finished));
@@ -95,7 +103,41 @@ pub fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
         let first = finished.failures.first().map_or(0, |t| t.id);
         eprintln!("inspect: trace task {first} --db sqlite:{} --org {}", database.display(), finished.org);
     }
+    // The last line says it: what those tasks would have written is missing.
+    eprintln!("trace dev FAILED: {} task(s) failed; their outputs and everything downstream of them are missing", finished.failed());
     Ok(ExitCode::from(1))
+}
+
+/// What the run published, read back through the Query Service: rows and
+/// files per dataset.
+async fn published(database: &std::path::Path, objects: &std::path::Path, org: &str, dag: &trace_dag::Dag) -> anyhow::Result<String> {
+    use trace_store::Store as _;
+    let db = trace_store::Db::open(&format!("sqlite:{}", database.display())).await.context("reopening the dev database")?;
+    let org = db.org_id(org).await?.context("the dev run's org is gone")?;
+    let storage = trace_storage::Storage::local(objects).context("opening the objects directory")?;
+    let cache = tempfile::tempdir().context("creating the query's file cache")?;
+    let files = trace_query::Files { storage, cache_dir: cache.path().to_owned(), max_fetch_bytes: 1 << 30 };
+    let caller = trace_query::Caller { org, user: None };
+    // Datasets still without a file (nothing written yet) have no columns
+    // to query; they are listed as such.
+    let mut empty = Vec::new();
+    let mut selects = Vec::new();
+    for p in &dag.publish {
+        if trace_store::Registry::partitions(&db, org, &p.dataset).await?.is_empty() {
+            empty.push(p.dataset.clone());
+        } else {
+            selects.push(format!("SELECT '{0}' AS dataset, count(*) AS \"rows\" FROM {0}", p.dataset));
+        }
+    }
+    let none = if empty.is_empty() { String::new() } else { format!("published, no files yet: {}\n", empty.join(", ")) };
+    if selects.is_empty() {
+        return Ok(none);
+    }
+    let sql = selects.join(" UNION ALL ") + " ORDER BY dataset";
+    let request = trace_query::QueryRequest { sql: sql.clone(), ..Default::default() };
+    let result = trace_query::query(&db, &files, &caller, request).await.with_context(|| format!("querying what the run published: {sql}"))?;
+    let table = trace_query::render(&result, trace_query::Format::Table).context("formatting the query result")?;
+    Ok(format!("{none}published (queried: {sql}):\n{}", String::from_utf8_lossy(&table)))
 }
 
 /// Why tasks failed: the newest few, one line each.

@@ -8,6 +8,7 @@ mod dag;
 mod dev;
 mod distributed;
 mod op;
+mod query;
 
 use std::process::ExitCode;
 

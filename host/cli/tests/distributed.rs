@@ -3,43 +3,12 @@
 //! as the queue, workers reaching the control plane only over HTTP, users
 //! acting through the public API with API tokens.
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+mod support;
+
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-
-const WORKER_TOKEN: &str = "worker-token-0123456789abcdef0123456789abcdef";
-
-/// Killed on drop, so a failing assertion leaves no process behind.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn trace_cmd(args: &[&str], env: &[(&str, String)], cache: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_trace"));
-    c.args(args).env("XDG_CACHE_HOME", cache).env("TRACE_LOG", "warn");
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    c
-}
-
-fn run_ok(args: &[&str], env: &[(&str, String)], cache: &Path) -> String {
-    let o = trace_cmd(args, env, cache).output().unwrap();
-    assert!(o.status.success(), "trace {args:?} failed: {}", String::from_utf8_lossy(&o.stderr));
-    String::from_utf8(o.stdout).unwrap()
-}
-
-fn operators() -> &'static Path {
-    Path::new(trace_artifacts::NOOP).parent().unwrap()
-}
+use support::*;
 
 const DAG: &str = r#"name: blocks_pipeline
 jobs:
@@ -66,9 +35,6 @@ publish:
 
 const WRITES: &str = include_str!("../../../tests/dags/writes.yaml");
 
-fn s3_config(moto: &trace_testbed::Moto) -> trace_storage::S3Config {
-    trace_storage::S3Config { endpoint: Some(moto.endpoint()), region: "us-east-1".into(), access_key_id: "test".into(), secret_access_key: "test".into() }
-}
 
 struct Api {
     base: String,
@@ -134,12 +100,7 @@ async fn server_and_workers_run_a_dag_over_http_and_sqs() {
     assert_eq!(short.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&short.stderr).contains("at least 32 characters, got 5"));
 
-    let mut server = trace_cmd(&["server", "--listen", "127.0.0.1:0"], &env, &cache).stdout(Stdio::piped()).spawn().unwrap();
-    let mut first_line = String::new();
-    BufReader::new(server.stdout.take().unwrap()).read_line(&mut first_line).unwrap();
-    let server = Proc(server);
-    let base = first_line.trim().rsplit(' ').next().unwrap().to_owned();
-    assert!(base.starts_with("http://127.0.0.1:"), "{first_line}");
+    let (server, base) = start_server(&env, &cache);
     let api = Api { base: base.clone(), http: reqwest::Client::new() };
 
     // Roles: an admin makes a viewer; a viewer may read but not deploy.
@@ -163,8 +124,8 @@ async fn server_and_workers_run_a_dag_over_http_and_sqs() {
         "worker", "--server", &base, "--operators", operators().to_str().unwrap(), "--concurrency", "2", "--visibility", "3s",
         "--storage", "s3://trace-data",
     ];
-    let mut doomed = Proc(trace_cmd(&worker_args, &env, &cache).stdout(Stdio::null()).spawn().unwrap());
-    let _survivor = Proc(trace_cmd(&worker_args, &env, &cache).stdout(Stdio::null()).spawn().unwrap());
+    let mut doomed = Proc(trace_cmd(&worker_args, &env, &cache).stdout(std::process::Stdio::null()).spawn().unwrap());
+    let _survivor = Proc(trace_cmd(&worker_args, &env, &cache).stdout(std::process::Stdio::null()).spawn().unwrap());
 
     let (status, body) = api.post("/api/v1/dags/blocks_pipeline/jobs/blocks/trigger", &root, json!({"run_id": "r1", "start": 0, "end": 35000})).await;
     assert_eq!((status, body["duplicate"].as_bool()), (200, Some(false)), "{body}");
@@ -248,10 +209,13 @@ async fn server_and_workers_run_a_dag_over_http_and_sqs() {
     let backfill = ["backfill", "writes", "units", "--range", "100..150", "--chunk", "10", "--every", "200ms"];
     let out = run_ok(&backfill, &env, &cache);
     assert!(out.contains("5 chunk(s) of 10, 5 new, 0 already triggered"), "{out}");
-    let last = out.lines().last().unwrap();
-    assert!(last.contains("chunks 5/5 done, 0 running, 0 pending, 0 failed | rows 50 |") && last.ends_with("done"), "{out}");
+    let settled = out.lines().find(|l| l.contains("chunks 5/5 done")).unwrap_or_default();
+    assert!(settled.contains("chunks 5/5 done, 0 running, 0 pending, 0 failed | rows 50 |") && settled.ends_with("done"), "{out}");
+    let verdict = "backfill `100-150-10`: all 5 chunk(s) and the tasks they started downstream completed";
+    assert_eq!(out.lines().last(), Some(verdict), "{out}");
     let out = run_ok(&backfill, &env, &cache);
-    assert!(out.contains("0 new, 5 already triggered") && out.lines().last().unwrap().contains("chunks 5/5 done"), "{out}");
+    assert!(out.contains("0 new, 5 already triggered") && out.contains("chunks 5/5 done"), "{out}");
+    assert_eq!(out.lines().last(), Some(verdict), "{out}");
 
     // SIGTERM stops the server cleanly.
     // SAFETY: signalling our own child process.

@@ -61,6 +61,7 @@ pub async fn fetch(storage: &Storage, p: &TaskPayload) -> Result<Fetched, InputE
 }
 
 /// Why [`read_files`] stopped.
+#[derive(Debug)]
 pub(crate) enum ReadFailure {
     /// The bytes read so far plus the next file's would pass [`MAX_INPUT_BYTES`].
     TooLarge { got: u64 },
@@ -73,7 +74,18 @@ pub(crate) async fn read_files(storage: &Storage, parts: &[PartitionView], total
     let mut files = Vec::with_capacity(parts.len());
     for part in parts {
         let path = ObjectPath::from(part.object_key.as_str());
-        let bytes = storage.get(&path, MAX_INPUT_BYTES - *total).await.map_err(|source| match source {
+        let limit = MAX_INPUT_BYTES - *total;
+        let read = match storage.get(&path, limit).await {
+            // Its producer committed and died before moving the file from
+            // where it was staged: it is still there, exactly as committed.
+            Err(StorageError::NotFound { .. }) if part.staging_key.is_some() => {
+                let staged = ObjectPath::from(part.staging_key.as_deref().unwrap_or_default());
+                tracing::warn!(object = %path, staged = %staged, "a committed file was never moved from its staging key; reading it there");
+                storage.get(&staged, limit).await
+            }
+            read => read,
+        };
+        let bytes = read.map_err(|source| match source {
             StorageError::TooLarge { size, .. } => ReadFailure::TooLarge { got: *total + size },
             source => ReadFailure::Storage(source),
         })?;
@@ -116,7 +128,7 @@ pub(crate) mod tests {
         let partitions = partition_bytes
             .iter()
             .enumerate()
-            .map(|(i, &bytes)| PartitionView { partition_key: i.to_string(), range: None, object_key: format!("p{i}.parquet"), rows: 1, bytes })
+            .map(|(i, &bytes)| PartitionView { partition_key: i.to_string(), range: None, object_key: format!("p{i}.parquet"), rows: 1, bytes, staging_key: None })
             .collect();
         TaskPayload {
             task: 1,
@@ -155,5 +167,24 @@ pub(crate) mod tests {
         // Within the bound, the files are read (here: missing, so a retryable storage error).
         let err = fetch(&storage, &payload(&[10])).await.unwrap_err();
         assert!(matches!(err, InputError::Storage { input: 0, .. }) && err.is_retryable(), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_committed_file_left_at_its_staging_key_is_read_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Storage::local(dir.path()).unwrap();
+        let staged = ObjectPath::from("org/1/staging/t7/a1/o0/0_10.parquet");
+        storage.put(&staged, Bytes::from_static(b"committed bytes")).await.unwrap();
+        let mut part = payload(&[15]).inputs_from.remove(0).partitions.remove(0);
+        part.staging_key = Some(staged.to_string());
+        let mut total = 0;
+        let files = read_files(&storage, &[part.clone()], &mut total).await.unwrap();
+        assert_eq!((files[0].1.as_ref(), total), (&b"committed bytes"[..], 15));
+        // At neither key it is a storage error, named by its final key.
+        part.staging_key = Some("org/1/staging/elsewhere.parquet".into());
+        match read_files(&storage, &[part], &mut 0).await {
+            Err(ReadFailure::Storage(e)) => assert!(e.to_string().contains("elsewhere") || e.to_string().contains("p0.parquet"), "{e}"),
+            other => panic!("{:?}", other.map(|f| f.len())),
+        }
     }
 }

@@ -302,7 +302,9 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 }
 
 /// Report the attempt; on acceptance its staged files become final, on
-/// refusal they are dropped.
+/// refusal they are dropped. When the answer never came (the call failed
+/// after its retries) the commit may have happened: the files stay where
+/// they were staged, where readers and `trace dataset repair` find them.
 async fn report(ctx: &WorkerContext, completion: Completion) -> Result<(), WorkerError> {
     // Only a success carries files (see `execute`).
     let written = completion.partitions.clone();
@@ -310,7 +312,8 @@ async fn report(ctx: &WorkerContext, completion: Completion) -> Result<(), Worke
     if let Some(storage) = ctx.storage.as_ref().filter(|_| !written.is_empty()) {
         match accepted {
             Ok(true) => outputs::promote(storage, &written).await,
-            _ => outputs::discard(storage, &written).await,
+            Ok(false) => outputs::discard(storage, &written).await,
+            Err(_) => tracing::warn!(files = written.len(), "the completion's fate is unknown; its staged files are kept"),
         }
     }
     accepted.map(drop)
@@ -325,8 +328,13 @@ async fn submit(ctx: &WorkerContext, completion: Completion) -> Result<bool, Wor
         // Superseded or already finished: the platform has moved on, and the
         // attempt's results are rightly dropped.
         Err(e @ PlaneError::Refused { reason: Refusal::Superseded, .. }) => {
-            tracing::info!(error = %e, "completion refused");
-            return Ok(false);
+            // A retried call whose first try committed finds the task
+            // finished: by this very attempt, whose files must then stay.
+            let ours = ctx.plane.fetch(auth.task).await.is_ok_and(|p| {
+                p.status == TaskStatus::Completed && p.attempt.as_ref().is_some_and(|a| a.attempt == auth.attempt)
+            });
+            tracing::info!(error = %e, committed_by_this_attempt = ours, "completion refused");
+            return Ok(ours);
         }
         // The report itself is invalid (an event for an output the job does
         // not have): fail the attempt, fatally, rather than the worker.

@@ -66,6 +66,8 @@ pub struct S3Config {
 pub struct Storage {
     store: Arc<dyn ObjectStore>,
     location: String,
+    /// The directory of a local storage, whose objects are plain files.
+    root: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for Storage {
@@ -80,7 +82,9 @@ impl Storage {
         let bad = |why: String| StorageError::BadUrl { url: root.display().to_string(), why };
         std::fs::create_dir_all(root).map_err(|e| bad(format!("creating it: {e}")))?;
         let store = LocalFileSystem::new_with_prefix(root).map_err(|e| bad(e.to_string()))?;
-        Ok(Self { store: Arc::new(store), location: format!("file://{}", root.display()) })
+        // Absolute, so files handed to other readers resolve from anywhere.
+        let root = std::fs::canonicalize(root).map_err(|e| bad(format!("resolving it: {e}")))?;
+        Ok(Self { store: Arc::new(store), location: format!("file://{}", root.display()), root: Some(root) })
     }
 
     /// The S3 bucket `bucket`.
@@ -96,7 +100,7 @@ impl Storage {
             builder = builder.with_endpoint(endpoint).with_allow_http(endpoint.starts_with("http://")).with_virtual_hosted_style_request(false);
         }
         let store = builder.build().map_err(|e| StorageError::BadUrl { url: format!("s3://{bucket}"), why: e.to_string() })?;
-        Ok(Self { store: Arc::new(store), location: format!("s3://{bucket}") })
+        Ok(Self { store: Arc::new(store), location: format!("s3://{bucket}"), root: None })
     }
 
     /// `file:///ABSOLUTE/PATH` or `s3://BUCKET` (with `s3` settings).
@@ -115,6 +119,13 @@ impl Storage {
             return Self::s3(bucket, s3.ok_or_else(|| bad("S3 needs credentials and a region"))?);
         }
         Err(bad("expected file:///PATH or s3://BUCKET"))
+    }
+
+    /// The file holding `path`, for a local storage (`None` for S3, whose
+    /// objects must be fetched). Paths are checked object paths: no `..`.
+    pub fn local_file(&self, path: &Path) -> Option<std::path::PathBuf> {
+        let root = self.root.as_ref()?;
+        Some(path.parts().fold(root.clone(), |dir, part| dir.join(part.as_ref())))
     }
 
     /// Where this storage is, for messages.

@@ -696,6 +696,17 @@ macro_rules! store_impl {
                 Ok(self.task(task).await?.status)
             }
 
+            async fn retry(&self, task: TaskId, actor: &str, now: Millis) -> Result<TaskStatus, StoreError> {
+                let mut tx = self.begin().await?;
+                let retried = sqlx::query(self.q(sql::RETRY_FAILED)).bind(task).bind(now).execute(&mut *tx).await.during("retrying a task")?;
+                if retried.rows_affected() > 0 {
+                    sqlx::query(self.q(sql::AUDIT)).bind(now).bind(actor).bind("task.retry").bind(task.to_string())
+                        .execute(&mut *tx).await.during("auditing")?;
+                }
+                tx.commit().await.during("committing a retry")?;
+                Ok(self.task(task).await?.status)
+            }
+
             async fn task(&self, task: TaskId) -> Result<TaskView, StoreError> {
                 self.view("WHERE t.id = $1", task, None).await?.pop().ok_or(StoreError::NoSuchTask(task))
             }

@@ -106,7 +106,7 @@ fn shared_read_allowed(deployer: &str, role: Option<&str>, read_roles: &str, dep
 const HAS_PARTITIONS: &str = "SELECT 1 FROM dataset_partitions WHERE dataset_version_id = $1 LIMIT 1";
 /// Partitions of version `$1` overlapping `[$2, $3)`, or keyed `$4` (or
 /// appended to key `$4`).
-const FEED_PARTITIONS: &str = "SELECT partition_key, range_start, range_end, object_key, row_count, byte_count \
+const FEED_PARTITIONS: &str = "SELECT partition_key, range_start, range_end, object_key, row_count, byte_count, staging_key \
      FROM dataset_partitions WHERE dataset_version_id = $1 \
      AND ((range_start IS NOT NULL AND range_start < $3 AND range_end > $2) OR partition_key = $4 OR scope = $4) \
      ORDER BY range_start, partition_key LIMIT $5";
@@ -323,7 +323,8 @@ fn judge(c: &Completion, seen: Option<&Seen>, taken: &HashMap<TaskId, TaskStatus
     Ok(Plan { task: c.auth.task, attempt: c.auth.attempt, admitted, attempt_outcome, status, error, partition_versions })
 }
 
-/// A partition row: key, range start, range end, object key, rows, bytes.
+/// A partition row: key, range start, range end, object key, rows, bytes,
+/// staging key.
 pub(crate) fn partition_view<R: Row>(r: &R) -> PartitionView
 where
     usize: sqlx::ColumnIndex<R>,
@@ -338,6 +339,7 @@ where
         object_key: r.get(3),
         rows: r.get::<i64, _>(4) as u64,
         bytes: r.get::<i64, _>(5) as u64,
+        staging_key: r.get(6),
     }
 }
 

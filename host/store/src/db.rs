@@ -7,7 +7,7 @@ use trace_dag::Dag;
 use crate::error::StoreError;
 use crate::model::*;
 use crate::lifecycle::{Lifecycle, Purged, RolledBack};
-use crate::registry::{AuditEntry, DatasetView, Principal, Registry, Role, UserId};
+use crate::registry::{AuditEntry, DatasetView, Principal, Registry, Role, UserId, VersionRead};
 use crate::{PgStore, SqliteStore, Store};
 
 /// The system database, whichever backend it is.
@@ -91,6 +91,9 @@ impl Store for Db {
     async fn cancel(&self, task: TaskId, actor: &str, now: Millis) -> Result<TaskStatus, StoreError> {
         both!(self, s => s.cancel(task, actor, now).await)
     }
+    async fn retry(&self, task: TaskId, actor: &str, now: Millis) -> Result<TaskStatus, StoreError> {
+        both!(self, s => s.retry(task, actor, now).await)
+    }
     async fn task(&self, task: TaskId) -> Result<TaskView, StoreError> {
         both!(self, s => s.task(task).await)
     }
@@ -138,6 +141,9 @@ impl Registry for Db {
     }
     async fn partitions(&self, org: OrgId, dataset: &str) -> Result<Vec<PartitionView>, StoreError> {
         both!(self, s => s.partitions(org, dataset).await)
+    }
+    async fn version_partitions(&self, org: OrgId, dataset: &str, version: &str) -> Result<VersionRead, StoreError> {
+        both!(self, s => s.version_partitions(org, dataset, version).await)
     }
     async fn partition_files(&self, org: OrgId) -> Result<Vec<(String, String)>, StoreError> {
         both!(self, s => s.partition_files(org).await)

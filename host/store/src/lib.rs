@@ -25,7 +25,7 @@ pub use db::Db;
 pub use error::StoreError;
 pub use lifecycle::{Lifecycle, Purged, RolledBack};
 pub use model::*;
-pub use registry::{AuditEntry, DatasetView, Principal, Registry, Role, UserId};
+pub use registry::{AuditEntry, DatasetView, Principal, Registry, Role, UserId, VersionRead};
 
 use trace_dag::Dag;
 
@@ -106,6 +106,10 @@ pub trait Store: Send + Sync {
     /// Cancel a task: a pending one at once, a running one cooperatively
     /// (its fetch then says `Canceled`).
     async fn cancel(&self, task: TaskId, actor: &str, now: Millis) -> Result<TaskStatus, StoreError>;
+
+    /// Give a failed task one more attempt, from now; a task in any other
+    /// state is left as it is. Returns its status afterwards.
+    async fn retry(&self, task: TaskId, actor: &str, now: Millis) -> Result<TaskStatus, StoreError>;
 
     /// A task as the worker fetches it.
     async fn task(&self, task: TaskId) -> Result<TaskView, StoreError>;

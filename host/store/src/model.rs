@@ -314,6 +314,10 @@ pub struct PartitionView {
     pub object_key: String,
     pub rows: u64,
     pub bytes: u64,
+    /// Where the committed file was staged. A worker that died between
+    /// its commit and moving the file leaves it there; readers fall back
+    /// to it. Internal: never shown to users.
+    pub staging_key: Option<String>,
 }
 
 /// Progress of a set of runs (a backfill).

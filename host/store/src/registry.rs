@@ -82,6 +82,16 @@ impl DatasetView {
     }
 }
 
+/// What reading one version of a dataset finds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VersionRead {
+    Partitions(Vec<PartitionView>),
+    /// The version existed; its files were purged.
+    Purged,
+    /// No such version of that published dataset in the org.
+    Missing,
+}
+
 /// One line of the audit log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEntry {
@@ -110,6 +120,9 @@ pub trait Registry: Send + Sync {
     /// The committed partitions of the version of published dataset
     /// `dataset` that its DAG's active version points at (one pinned read).
     async fn partitions(&self, org: OrgId, dataset: &str) -> Result<Vec<PartitionView>, StoreError>;
+    /// The committed partitions of version `version` (a UUID) of published
+    /// dataset `dataset`: what a query pinned to that version reads.
+    async fn version_partitions(&self, org: OrgId, dataset: &str, version: &str) -> Result<VersionRead, StoreError>;
     /// Every registered partition of org `org` as (object key, staging key),
     /// for checking that each committed file is where it should be.
     async fn partition_files(&self, org: OrgId) -> Result<Vec<(String, String)>, StoreError>;
@@ -149,11 +162,15 @@ const DATASETS: &str = "SELECT d.name, d.uuid, g.name, d.producer_job, d.output_
 const DEPLOYERS: &str = "SELECT DISTINCT deployed_by FROM dag_versions WHERE dag_id = $1 ORDER BY deployed_by";
 const SET_READ_ROLES: &str = "UPDATE datasets SET read_roles = $3 WHERE org_id = $1 AND name = $2";
 const AUDIT: &str = crate::sql::AUDIT;
-const PARTITIONS: &str = "SELECT pt.partition_key, pt.range_start, pt.range_end, pt.object_key, pt.row_count, pt.byte_count \
+const PARTITIONS: &str = "SELECT pt.partition_key, pt.range_start, pt.range_end, pt.object_key, pt.row_count, pt.byte_count, pt.staging_key \
      FROM datasets d JOIN dags g ON g.id = d.dag_id \
      JOIN dag_dataset_pointers p ON p.dag_version_id = g.active_version_id AND p.dataset_id = d.id \
      JOIN dataset_partitions pt ON pt.dataset_version_id = p.dataset_version_id \
      WHERE d.org_id = $1 AND d.name = $2 AND d.published = 1 ORDER BY pt.range_start, pt.partition_key";
+const VERSION_OF: &str = "SELECT v.id, v.purged_at FROM datasets d JOIN dataset_versions v ON v.dataset_id = d.id \
+     WHERE d.org_id = $1 AND d.name = $2 AND d.published = 1 AND v.uuid = $3";
+const VERSION_PARTITIONS: &str = "SELECT pt.partition_key, pt.range_start, pt.range_end, pt.object_key, pt.row_count, pt.byte_count, pt.staging_key \
+     FROM dataset_partitions pt WHERE pt.dataset_version_id = $1 ORDER BY pt.range_start, pt.partition_key";
 const PARTITION_FILES: &str = "SELECT pt.object_key, pt.staging_key FROM dataset_partitions pt \
      JOIN dataset_versions v ON v.id = pt.dataset_version_id JOIN datasets d ON d.id = v.dataset_id \
      WHERE d.org_id = $1 ORDER BY pt.id";
@@ -316,6 +333,17 @@ macro_rules! registry_impl {
             async fn partitions(&self, org: OrgId, dataset: &str) -> Result<Vec<PartitionView>, StoreError> {
                 let rows = sqlx::query(self.q(PARTITIONS)).bind(org).bind(dataset).fetch_all(&self.pool).await.during("listing partitions")?;
                 Ok(rows.iter().map(crate::batch::partition_view).collect())
+            }
+
+            async fn version_partitions(&self, org: OrgId, dataset: &str, version: &str) -> Result<VersionRead, StoreError> {
+                let found = sqlx::query(self.q(VERSION_OF)).bind(org).bind(dataset).bind(version).fetch_optional(&self.pool).await.during("finding a dataset version")?;
+                let Some(found) = found else { return Ok(VersionRead::Missing) };
+                if found.get::<Option<i64>, _>(1).is_some() {
+                    return Ok(VersionRead::Purged);
+                }
+                let id: i64 = found.get(0);
+                let rows = sqlx::query(self.q(VERSION_PARTITIONS)).bind(id).fetch_all(&self.pool).await.during("listing a version's partitions")?;
+                Ok(VersionRead::Partitions(rows.iter().map(crate::batch::partition_view).collect()))
             }
 
             async fn partition_files(&self, org: OrgId) -> Result<Vec<(String, String)>, StoreError> {

@@ -90,6 +90,8 @@ pub(crate) const EXPIRED: &str = "SELECT a.task_id, a.attempt, a.slot_id, t.atte
      WHERE t.status = 'running' AND a.finished_at IS NULL AND a.deadline_at < $1 ORDER BY a.id";
 pub(crate) const EXPIRED_LOCK: &str = " FOR UPDATE OF a SKIP LOCKED";
 
+/// A failed task runs again: one more attempt, from now.
+pub(crate) const RETRY_FAILED: &str = "UPDATE tasks SET status = 'pending', available_at = $2, updated_at = $2 WHERE id = $1 AND status = 'failed'";
 pub(crate) const CANCEL_PENDING: &str = "UPDATE tasks SET status = 'canceled', updated_at = $2 WHERE id = $1 AND status = 'pending'";
 pub(crate) const CANCEL_RUNNING: &str = "UPDATE tasks SET cancel_requested = 1, updated_at = $2 WHERE id = $1 AND status = 'running'";
 

@@ -202,7 +202,8 @@ async fn partitions_become_visible_only_with_an_accepted_success<S: Store + Regi
     let w = written(org, &to, "0_10", 7);
     s.complete_many(&[report(&retry, Outcome::Succeeded, vec![w.clone()])], T0).await.unwrap().pop().unwrap().unwrap();
     let parts = s.partitions(org, "erc20_transfers").await.unwrap();
-    assert_eq!(parts, vec![PartitionView { partition_key: "0_10".into(), range: Some((0, 10)), object_key: w.object_key, rows: 7, bytes: 56 }]);
+    let staging_key = Some(w.staging_key.clone());
+    assert_eq!(parts, vec![PartitionView { partition_key: "0_10".into(), range: Some((0, 10)), object_key: w.object_key, rows: 7, bytes: 56, staging_key }]);
 }
 on_both!(partitions_become_visible_only_with_an_accepted_success);
 

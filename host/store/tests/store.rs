@@ -204,6 +204,29 @@ async fn cancel_before_fetch_and_during_run<S: Store>(s: S) {
 }
 on_both!(cancel_before_fetch_and_during_run);
 
+async fn a_failed_task_can_be_retried_once_more<S: Store>(s: S) {
+    let (org, d) = deployed(&s).await;
+    let claim = running_source(&s, &d, "run-1").await;
+    let fatal = Outcome::Failed { retryable: false, message: "bad config".into() };
+    s.complete(&claim.auth(), &fatal, &[], &vec![], T0).await.unwrap();
+    assert_eq!(s.task(claim.task).await.unwrap().status, TaskStatus::Failed);
+
+    // Only a failed task is retried; a pending or completed one is left alone.
+    let other = s.trigger(d.job("src"), "run-2", Some((100, 200)), "tester", T0).await.unwrap().tasks[0];
+    assert_eq!(s.retry(other, "tester", T0).await.unwrap(), TaskStatus::Pending);
+
+    assert_eq!(s.retry(claim.task, "tester", T0 + 5).await.unwrap(), TaskStatus::Pending);
+    assert!(s.failed_tasks(org, 10).await.unwrap().is_empty());
+    let again = s.claim(10, T0 + 5).await.unwrap().into_iter().find(|c| c.task == claim.task).expect("claimed again");
+    assert_eq!(again.attempt, claim.attempt + 1);
+    // The earlier attempt's credential is dead; the new one completes it.
+    assert!(s.complete(&claim.auth(), &Outcome::Succeeded, &[], &vec![], T0 + 6).await.is_err());
+    s.complete(&again.auth(), &Outcome::Succeeded, &[range_event(0, 100)], &vec![], T0 + 6).await.unwrap();
+    assert_eq!(s.task(claim.task).await.unwrap().status, TaskStatus::Completed);
+    assert_eq!(s.retry(claim.task, "tester", T0 + 7).await.unwrap(), TaskStatus::Completed, "a completed task stays completed");
+}
+on_both!(a_failed_task_can_be_retried_once_more);
+
 async fn leases_never_exceed_pool_size_or_concurrency<S: Store>(s: S) {
     let (_, d) = deployed(&s).await;
     for run in 0..5 {

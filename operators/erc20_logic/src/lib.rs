@@ -65,6 +65,14 @@ fn column<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> Result<&'a T, A
 /// column on its own. Each loop keeps few values live, so it compiles as well
 /// to wasm (whose compiler has fewer registers to spare) as to native.
 pub fn filter_transfers(logs: &RecordBatch, min_value: u128) -> Result<RecordBatch, ArrowError> {
+    filter_transfers_in(logs, min_value, None)
+}
+
+/// [`filter_transfers`], keeping only logs of blocks in `[start, end)` when
+/// a range is given: a task for one window may be handed a file that spans
+/// more (a source run over a wider range), and must not write rows of other
+/// windows into its own partition.
+pub fn filter_transfers_in(logs: &RecordBatch, min_value: u128, blocks: Option<(u64, u64)>) -> Result<RecordBatch, ArrowError> {
     let block = column::<UInt64Array>(logs, "block_number")?.values();
     let log_index = column::<UInt32Array>(logs, "log_index")?.values();
     let address = Fixed::<20>::new(logs, "address")?;
@@ -85,6 +93,13 @@ pub fn filter_transfers(logs: &RecordBatch, min_value: u128) -> Result<RecordBat
             .unzip()
     } else {
         (kept, value)
+    };
+    // Like the nulls, rows outside the range are dropped from the few kept.
+    let (kept, value): (Vec<usize>, Vec<i256>) = match blocks {
+        Some((start, end)) if kept.iter().any(|&row| !(start..end).contains(&block[row])) => {
+            kept.into_iter().zip(value).filter(|&(row, _)| (start..end).contains(&block[row])).unzip()
+        }
+        _ => (kept, value),
     };
 
     let fixed = |values: Vec<[u8; 20]>| FixedSizeBinaryArray::try_new(20, Buffer::from_vec(values.into_flattened()), None);
@@ -236,6 +251,19 @@ mod tests {
         for (i, &r) in expected.iter().enumerate() {
             assert_eq!(full.slice(r, 1), part.slice(i, 1));
         }
+    }
+
+    #[test]
+    fn a_block_range_keeps_only_its_blocks() {
+        // Blocks 0..200 (ten logs each); the window is [50, 120).
+        let logs = synthetic_logs(0, 2_000, 5);
+        let all = filter_transfers(&logs, 0).unwrap();
+        let window = filter_transfers_in(&logs, 0, Some((50, 120))).unwrap();
+        let blocks = |b: &RecordBatch| b.column(0).as_any().downcast_ref::<UInt64Array>().unwrap().values().to_vec();
+        let expected: Vec<u64> = blocks(&all).into_iter().filter(|b| (50..120).contains(b)).collect();
+        assert!(!expected.is_empty() && expected.len() < all.num_rows());
+        assert_eq!(blocks(&window), expected);
+        assert_eq!(filter_transfers_in(&logs, 0, Some((0, 200))).unwrap(), all, "a range covering the batch changes nothing");
     }
 
     #[test]

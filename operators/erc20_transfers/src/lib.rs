@@ -1,6 +1,7 @@
 //! Example UDF: keep the ERC-20 `Transfer` logs of input 0 whose value is at
-//! least `config.min_value` (a decimal string or integer), write them to
-//! output 0, and announce the output with the input event's key and range.
+//! least `config.min_value` (a decimal string or integer) and whose block is
+//! in the input event's range (when it has one), write them to output 0, and
+//! announce the output with the input event's key and range.
 
 use trace_guest::prelude::*;
 
@@ -26,7 +27,8 @@ impl Operator for Erc20Transfers {
         for batch in input::batches(0) {
             let logs = batch?;
             rows_in += logs.num_rows();
-            let transfers = erc20_logic::filter_transfers(&logs, min_value).map_err(fatal)?;
+            let window = event.range.map(|r| (r.start, r.end));
+            let transfers = erc20_logic::filter_transfers_in(&logs, min_value, window).map_err(fatal)?;
             rows_out += transfers.num_rows();
             if transfers.num_rows() > 0 {
                 output::write(0, &transfers)?;

@@ -1,0 +1,37 @@
+//! Why a query did not run. Messages are safe to show the caller: they name
+//! what the caller asked and the limit it met, never a file path or a
+//! setting of the host.
+
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    #[error("a query is one read-only statement (SELECT, WITH, FROM, VALUES, TABLE, EXPLAIN, DESCRIBE, SUMMARIZE); got {got}")]
+    NotReadOnly { got: String },
+    #[error("a query is one statement; this one has more after a `;`")]
+    SeveralStatements,
+    #[error("the query is empty")]
+    Empty,
+    #[error("the query is too long: got={got} bytes, limit={limit} bytes")]
+    TooLong { got: usize, limit: usize },
+    #[error("query ran past its time limit: limit={}ms", .limit.as_millis())]
+    Timeout { limit: Duration },
+    #[error("the result is too large: more than {limit} bytes (use a batch query, or fewer rows or columns)")]
+    ResultTooLarge { limit: usize },
+    #[error("no such dataset: {name}")]
+    NoSuchDataset { name: String },
+    #[error("dataset {name} has no version {version}")]
+    NoSuchVersion { name: String, version: String },
+    #[error("version {version} of dataset {name} was purged; its files are gone")]
+    Purged { name: String, version: String },
+    #[error("dataset {name} has no data yet: its current version has no files")]
+    NoData { name: String },
+    #[error("the query would fetch too many bytes of dataset files: got={got}, limit={limit}")]
+    TooMuchToFetch { got: u64, limit: u64 },
+    /// DuckDB refused or failed the SQL; its message is about the SQL.
+    #[error("{0}")]
+    Sql(String),
+    /// The query's DuckDB could not be set up; not the caller's fault.
+    #[error("the query engine could not start: {0}")]
+    Setup(String),
+}
