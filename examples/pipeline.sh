@@ -2,7 +2,7 @@
 # The example data pipeline (examples/dags/pipeline.yaml) through its life:
 # deploy, backfill the source with progress, read the published dataset's
 # partitions, stage an edited UDF threshold, rematerialize it, cut over,
-# roll back. Runs `trace server` and a `trace worker` on this machine with
+# roll back, query the published transfers. Runs `trace server` and a `trace worker` on this machine with
 # moto's SQS and local object storage (needs `moto_server`).
 source "$(dirname "$0")/platform.sh"
 
@@ -25,3 +25,5 @@ until "$trace" tasks --limit 1000 | awk 'NR > 1 && ($3 == "pending" || $3 == "ru
 echo "== roll back"
 "$trace" rollback erc20_pipeline
 "$trace" datasets
+echo "== query what is published (the rolled-back version's transfers, pinned)"
+"$trace" query "SELECT count(*) AS transfers, min(block_number) AS first_block, max(block_number) AS last_block FROM erc20_transfers" --format table

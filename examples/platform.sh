@@ -21,6 +21,7 @@ build_platform() {
     local packages=()
     for p in "$@"; do packages+=(-p "$p"); done
     cargo build --locked --quiet --target wasm32-wasip2 --profile guest "${packages[@]}"
+    bash host/query/fetch-duckdb.sh
     cargo build --locked --quiet -p trace-cli
 }
 
