@@ -10,29 +10,7 @@ use arrow_array::UInt64Array;
 use support::{settle, start};
 use trace_control::queue::InProcessQueue;
 use trace_storage::{ObjectPath, Storage};
-use trace_store::{now_millis, Db, PgStore, Registry, SqliteStore, Store, TaskStatus};
-
-/// Local files with SQLite (the embedded default), and S3 on moto's server
-/// with PostgreSQL (production's parts).
-async fn local_and_sqlite(dir: &tempfile::TempDir) -> (Arc<Db>, Storage) {
-    let storage = Storage::local(&dir.path().join("objects")).unwrap();
-    let db = Arc::new(Db::Sqlite(SqliteStore::open(&dir.path().join("trace.db")).await.unwrap()));
-    (db, storage)
-}
-
-async fn s3_and_postgres(moto: &trace_testbed::Moto, bucket: &str) -> (Arc<Db>, Storage) {
-    let created = reqwest::Client::new().put(format!("{}/{bucket}", moto.endpoint())).send().await.unwrap();
-    assert!(created.status().is_success(), "{created:?}");
-    let config = trace_storage::S3Config {
-        endpoint: Some(moto.endpoint()),
-        region: "us-east-1".into(),
-        access_key_id: "test".into(),
-        secret_access_key: "test".into(),
-    };
-    let storage = Storage::s3(bucket, &config).unwrap();
-    let db = Arc::new(Db::Postgres(PgStore::connect(&trace_testbed::database(), 8).await.unwrap()));
-    (db, storage)
-}
+use trace_store::{now_millis, Db, Registry, Store, TaskStatus};
 
 /// Run one test body on both.
 macro_rules! on_both {
@@ -41,14 +19,14 @@ macro_rules! on_both {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn local_sqlite() {
                 let dir = tempfile::tempdir().unwrap();
-                let (db, storage) = super::local_and_sqlite(&dir).await;
+                let (db, storage) = crate::support::local_and_sqlite(&dir).await;
                 super::$name(db, storage).await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn s3_postgres() {
                 let moto = trace_testbed::moto();
-                let (db, storage) = super::s3_and_postgres(&moto, "trace-data").await;
+                let (db, storage) = crate::support::s3_and_postgres(&moto, "trace-data").await;
                 super::$name(db, storage).await;
             }
         }

@@ -13,7 +13,7 @@ use std::time::Duration;
 use support::{settle, start};
 use trace_control::queue::InProcessQueue;
 use trace_storage::Storage;
-use trace_store::{now_millis, Db, PgStore, Registry, SqliteStore, Store, TaskStatus};
+use trace_store::{now_millis, Db, Registry, Store, TaskStatus};
 
 /// The example pipeline with a short source timeout, so that an attempt a
 /// dead worker holds is retried within the test, and source runs four at a
@@ -107,31 +107,16 @@ async fn reordered_and_retried_sources_publish_what_an_in_order_run_does(db: Arc
     }
 }
 
-async fn local_and_sqlite(dir: &tempfile::TempDir) -> (Arc<Db>, Storage) {
-    let storage = Storage::local(&dir.path().join("objects")).unwrap();
-    let db = Arc::new(Db::Sqlite(SqliteStore::open(&dir.path().join("trace.db")).await.unwrap()));
-    (db, storage)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn local_sqlite() {
     let dir = tempfile::tempdir().unwrap();
-    let (db, storage) = local_and_sqlite(&dir).await;
+    let (db, storage) = support::local_and_sqlite(&dir).await;
     reordered_and_retried_sources_publish_what_an_in_order_run_does(db, storage).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s3_postgres() {
     let moto = trace_testbed::moto();
-    let created = reqwest::Client::new().put(format!("{}/ordering", moto.endpoint())).send().await.unwrap();
-    assert!(created.status().is_success(), "{created:?}");
-    let config = trace_storage::S3Config {
-        endpoint: Some(moto.endpoint()),
-        region: "us-east-1".into(),
-        access_key_id: "test".into(),
-        secret_access_key: "test".into(),
-    };
-    let storage = Storage::s3("ordering", &config).unwrap();
-    let db = Arc::new(Db::Postgres(PgStore::connect(&trace_testbed::database(), 8).await.unwrap()));
+    let (db, storage) = support::s3_and_postgres(&moto, "ordering").await;
     reordered_and_retried_sources_publish_what_an_in_order_run_does(db, storage).await;
 }

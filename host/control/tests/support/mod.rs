@@ -62,3 +62,26 @@ impl Running {
     }
 }
 
+
+/// Local files with SQLite (the embedded default).
+pub async fn local_and_sqlite(dir: &tempfile::TempDir) -> (Arc<Db>, trace_storage::Storage) {
+    let storage = trace_storage::Storage::local(&dir.path().join("objects")).unwrap();
+    let db = Arc::new(Db::Sqlite(trace_store::SqliteStore::open(&dir.path().join("trace.db")).await.unwrap()));
+    (db, storage)
+}
+
+/// S3 on moto's server (bucket `bucket`, made here) with PostgreSQL:
+/// production's parts.
+pub async fn s3_and_postgres(moto: &trace_testbed::Moto, bucket: &str) -> (Arc<Db>, trace_storage::Storage) {
+    let created = reqwest::Client::new().put(format!("{}/{bucket}", moto.endpoint())).send().await.unwrap();
+    assert!(created.status().is_success(), "{created:?}");
+    let config = trace_storage::S3Config {
+        endpoint: Some(moto.endpoint()),
+        region: "us-east-1".into(),
+        access_key_id: "test".into(),
+        secret_access_key: "test".into(),
+    };
+    let storage = trace_storage::Storage::s3(bucket, &config).unwrap();
+    let db = Arc::new(Db::Postgres(trace_store::PgStore::connect(&trace_testbed::database(), 8).await.unwrap()));
+    (db, storage)
+}
