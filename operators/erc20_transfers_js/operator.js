@@ -1,6 +1,7 @@
 // Example UDF in JavaScript: keep the ERC-20 `Transfer` logs of input 0 whose
-// value is at least `config.min_value`, write them to output 0 and announce it
-// with the input event's key and range. Same rows out as the Rust and Python
+// value is at least `config.min_value` and whose block is in the input event's
+// range (a file may span more than this task's window), write them to output 0
+// and announce it with the input event's key and range. Same rows out as the Rust and Python
 // versions (a test compares them).
 
 import { operator, batches, write, column, emitLike, log, FatalError } from "./trace_sdk.js";
@@ -45,6 +46,7 @@ function compareWord(a, at, b) {
 export const run = operator((ctx, event) => {
   const min = minValue(ctx.config);
   const minWord = word(min);
+  const range = event.range ?? null;
   let rowsIn = 0;
   let rowsOut = 0;
   for (const batch of batches(0)) {
@@ -70,6 +72,7 @@ export const run = operator((ctx, event) => {
     let k = 0;
     for (let row = 0; row < n; row++) {
       if (compareWord(topic0, row * 32, TRANSFER) !== 0) continue;
+      if (range !== null && (block[row] < range.start || block[row] >= range.end)) continue;
       if (nulls.length > 0 && nulls.some((x) => x[row])) continue;
       const start = offsets[row];
       if (offsets[row + 1] - start !== 32) continue;

@@ -1,6 +1,7 @@
 """Example UDF in Python: keep the ERC-20 `Transfer` logs of input 0 whose
-value is at least `config.min_value`, write them to output 0 and announce it
-with the input event's key and range. Same rows out as the Rust and
+value is at least `config.min_value` and whose block is in the input event's
+range (a file may span more than this task's window), write them to output 0
+and announce it with the input event's key and range. Same rows out as the Rust and
 JavaScript versions (a test compares them)."""
 
 import trace_sdk as trace
@@ -32,6 +33,7 @@ def run(ctx: trace.Context, event) -> None:
     minimum = min_value(ctx.config)
     # Big-endian words compare as bytes: no integers per row.
     min_word = minimum.to_bytes(32, "big")
+    lo, hi = (event.range.start, event.range.end) if event.range is not None else (0, 1 << 64)
     rows_in = rows_out = 0
     for batch in trace.batches(0):
         rows_in += batch.num_rows
@@ -50,6 +52,8 @@ def run(ctx: trace.Context, event) -> None:
         for row in range(batch.num_rows):
             at = row * 32
             if topic0[at:at + 32] != TRANSFER:
+                continue
+            if not lo <= block[row] < hi:
                 continue
             if any(n[row] for n in nulls):
                 continue

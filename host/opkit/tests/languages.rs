@@ -85,6 +85,21 @@ fn the_example_udf_gives_the_same_rows_in_rust_javascript_and_python() {
     }
 }
 
+#[test]
+fn every_language_keeps_only_the_blocks_of_its_window() {
+    // Blocks 1000..1500 in the input; the task's window is [1100, 1300).
+    let logs = erc20_logic::synthetic_logs(1_000, 5_000, 7);
+    let expected = erc20_logic::filter_transfers_in(&logs, 0, Some((1_100, 1_300))).unwrap();
+    assert!(expected.num_rows() > 0 && expected.num_rows() < erc20_logic::filter_transfers(&logs, 0).unwrap().num_rows());
+    let event = InputEvent { input: 0, partition_key: "1100_1300".into(), range: Some(Range { start: 1_100, end: 1_300 }), cursor: None };
+    let rust = runtime().load_file(trace_artifacts::ERC20_TRANSFERS.as_ref(), World::Transform).unwrap();
+    for (lang, op) in [("rust", &rust), ("js", &load("erc20_transfers_js")), ("python", &load("erc20_transfers_py"))] {
+        let t = Task::new(TaskContext::local("erc20", json!({})), event.clone()).with_input(ipc_source(&logs, 1_024));
+        let report = op.run(t).unwrap_or_else(|f| panic!("{lang}: {:?}\n{}", f.error, f.log));
+        assert_eq!(output_rows(&report.outputs[0]), expected, "{lang} kept rows outside its window");
+    }
+}
+
 /// The message of component `name`'s own fatal error.
 fn fatal_message<'a>(name: &str, f: &'a trace_sandbox::TaskFailure) -> &'a str {
     match &f.error {
