@@ -133,15 +133,22 @@ pub fn tasks(t: &Target, limit: u32, failed_only: bool) -> anyhow::Result<ExitCo
     })
 }
 
+/// Task `id`, if it is in the target's org (another org's task does not
+/// exist for this caller).
+async fn task_in_org(db: &Db, t: &Target, id: i64) -> anyhow::Result<trace_store::TaskView> {
+    let org = org(db, t).await?;
+    let task = db.task(id).await?;
+    if task.org != org {
+        bail!("task {id} does not exist in org `{}`", t.org);
+    }
+    Ok(task)
+}
+
 /// `trace task ID`
 pub fn task(t: &Target, id: i64) -> anyhow::Result<ExitCode> {
     block_on(async {
         let db = open(t).await?;
-        let org = org(&db, t).await?;
-        let task = db.task(id).await?;
-        if task.org != org {
-            bail!("task {id} does not exist in org `{}`", t.org);
-        }
+        let task = task_in_org(&db, t, id).await?;
         println!("task {} of job `{}`: {}{}", task.id, task.job_name, task.status, if task.cancel_requested { " (cancel requested)" } else { "" });
         if let Some(e) = &task.last_error {
             println!("last error: {e}");
@@ -158,10 +165,7 @@ pub fn task(t: &Target, id: i64) -> anyhow::Result<ExitCode> {
 pub fn cancel(t: &Target, id: i64) -> anyhow::Result<ExitCode> {
     block_on(async {
         let db = open(t).await?;
-        let org = org(&db, t).await?;
-        if db.task(id).await?.org != org {
-            bail!("task {id} does not exist in org `{}`", t.org);
-        }
+        task_in_org(&db, t, id).await?;
         let status = db.cancel(id, &actor(), now_millis()).await?;
         match status {
             trace_store::TaskStatus::Running => println!("task {id}: cancel requested; its worker will stop it"),
@@ -175,11 +179,7 @@ pub fn cancel(t: &Target, id: i64) -> anyhow::Result<ExitCode> {
 pub fn retry(t: &Target, id: i64) -> anyhow::Result<ExitCode> {
     block_on(async {
         let db = open(t).await?;
-        let org = org(&db, t).await?;
-        let task = db.task(id).await?;
-        if task.org != org {
-            bail!("task {id} does not exist in org `{}`", t.org);
-        }
+        let task = task_in_org(&db, t, id).await?;
         if task.status != trace_store::TaskStatus::Failed {
             bail!("task {id} is {}, not failed; only failed tasks are retried", task.status);
         }

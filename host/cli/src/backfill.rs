@@ -146,17 +146,15 @@ pub fn run(args: BackfillArgs) -> anyhow::Result<ExitCode> {
         let total = runs.len() as i64;
         let started = Instant::now();
         let done_at_start = db.run_progress(job, &prefix).await?.count(TaskStatus::Completed);
-        loop {
+        let settled = loop {
             let p = db.run_progress(job, &prefix).await?;
             println!("{}", progress_line(&p, total, started.elapsed(), done_at_start));
-            let settled = p.count(TaskStatus::Completed) + p.count(TaskStatus::Failed) + p.count(TaskStatus::Canceled);
-            if settled >= total {
-                break;
+            if p.count(TaskStatus::Completed) + p.count(TaskStatus::Failed) + p.count(TaskStatus::Canceled) >= total {
+                break p;
             }
             tokio::time::sleep(args.every).await;
-        }
-        let chunks_failed = db.run_progress(job, &prefix).await?;
-        let chunks_failed = chunks_failed.count(TaskStatus::Failed) + chunks_failed.count(TaskStatus::Canceled);
+        };
+        let chunks_failed = settled.count(TaskStatus::Failed) + settled.count(TaskStatus::Canceled);
         // The chunks are done; what they started downstream may not be, and
         // a failure there loses data as surely as a failed chunk.
         let first_task = triggered.iter().flat_map(|i| i.tasks.iter().copied()).min().unwrap_or(0);

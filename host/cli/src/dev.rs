@@ -108,8 +108,8 @@ pub fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::from(1))
 }
 
-/// What the run published, read back through the Query Service: rows and
-/// files per dataset.
+/// What the run published, read back through the Query Service: rows per
+/// dataset.
 async fn published(database: &std::path::Path, objects: &std::path::Path, org: &str, dag: &trace_dag::Dag) -> anyhow::Result<String> {
     use trace_store::Store as _;
     let db = trace_store::Db::open(&format!("sqlite:{}", database.display())).await.context("reopening the dev database")?;

@@ -201,8 +201,10 @@ async fn execute(ctx: &Arc<WorkerContext>, payload: TaskPayload) -> Result<Optio
         // against the task's time limit like the guest's own.
         let (started, limit) = (Instant::now(), sandbox_task.limits.timeout);
         Ok::<_, inputs::InputError>(operator.run(sandbox_task).map(|report| {
-            let files = if encode { outputs::encode(&report.outputs, &existing).map(Some) } else { Ok(None) };
-            let files = files.and_then(|f| outputs::within_time_limit(started, limit).map(|()| f));
+            let files = match encode {
+                true => outputs::encode(&report.outputs, &existing).and_then(|f| outputs::within_time_limit(started, limit).map(|()| Some(f))),
+                false => Ok(None),
+            };
             (report, files)
         }))
     })
