@@ -24,8 +24,36 @@ pub enum ApiError {
     Conflict(String),
     /// The request is malformed (`bad_request`).
     BadRequest(String),
+    /// A bound was met (`limit_exceeded`, 422); the message names it.
+    LimitExceeded(String),
+    /// Too many at once for the caller's org (`too_many_requests`, 429).
+    TooManyRequests(String),
+    /// It existed and is gone for good (`gone`, 410).
+    Gone(String),
+    /// This server does not offer it, or cannot now (`unavailable`, 503).
+    Unavailable(String),
     /// Anything else (`internal`); the detail is logged, not returned.
     Internal(StoreError),
+    /// Like `Internal`, for failures outside the system database.
+    Failed(String),
+}
+
+impl From<trace_query::QueryError> for ApiError {
+    fn from(e: trace_query::QueryError) -> Self {
+        use trace_query::QueryError as Q;
+        match e {
+            Q::NotReadOnly { .. } | Q::SeveralStatements | Q::Empty | Q::TooLong { .. } | Q::Sql(_) | Q::AboveLimit { .. } | Q::NoData { .. } | Q::Unrepresentable { .. } => {
+                ApiError::BadRequest(e.to_string())
+            }
+            Q::Timeout { .. } | Q::ResultTooLarge { .. } | Q::TooMuchToFetch { .. } => ApiError::LimitExceeded(e.to_string()),
+            Q::TooManyQueries { .. } => ApiError::TooManyRequests(e.to_string()),
+            Q::NoSuchDataset { .. } | Q::NoSuchVersion { .. } | Q::NoSuchBatch { .. } => ApiError::NotFound(e.to_string()),
+            Q::Purged { .. } => ApiError::Gone(e.to_string()),
+            Q::NotFinished { .. } => ApiError::Conflict(e.to_string()),
+            Q::CacheFull { .. } => ApiError::Unavailable(e.to_string()),
+            Q::Setup(_) => ApiError::Failed(e.to_string()),
+        }
+    }
 }
 
 impl From<StoreError> for ApiError {
@@ -54,6 +82,14 @@ impl IntoResponse for ApiError {
             ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, "bad_request", m),
             ApiError::Forbidden(m) => (StatusCode::FORBIDDEN, "forbidden", m),
             ApiError::Conflict(m) => (StatusCode::CONFLICT, "conflict", m),
+            ApiError::LimitExceeded(m) => (StatusCode::UNPROCESSABLE_ENTITY, "limit_exceeded", m),
+            ApiError::TooManyRequests(m) => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests", m),
+            ApiError::Gone(m) => (StatusCode::GONE, "gone", m),
+            ApiError::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", m),
+            ApiError::Failed(detail) => {
+                tracing::error!(error = %detail, "internal API error");
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error".to_owned())
+            }
             ApiError::Internal(e) => {
                 let chain = std::iter::successors(Some(&e as &dyn std::error::Error), |e| e.source())
                     .map(ToString::to_string)

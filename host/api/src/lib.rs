@@ -10,12 +10,16 @@ mod client;
 mod error;
 mod internal;
 mod public;
+mod public_client;
 mod public_wire;
+mod query_routes;
 mod wire;
 
 pub use client::{HttpControlPlane, CALL_TIMEOUT, FIRST_BACKOFF, MAX_TRIES};
 pub use error::ApiError;
 pub use internal::{internal_router, InternalState, MAX_BODY_BYTES, MAX_EVENTS_PER_REQUEST, MAX_PARTITIONS_PER_REQUEST};
 pub use public::{public_router, PublicState, MAX_LIST, MAX_NAME_CHARS, MAX_PUBLIC_BODY_BYTES};
+pub use public_client::{ClientError, PublicClient, QueryResponse};
 pub use public_wire::*;
+pub use query_routes::{ROW_COUNT_HEADER, TRUNCATED_HEADER};
 pub use wire::*;

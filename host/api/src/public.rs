@@ -15,6 +15,7 @@
 //! | `PUT  /api/v1/datasets/{name}/read_roles`     | admin     |
 //! | `POST /api/v1/users`                          | admin     |
 //! | `POST /api/v1/users/{name}/tokens`            | admin     |
+//! | `POST /api/v1/query`, `/api/v1/queries`, `GET /api/v1/queries/{id}[/result]`, `GET /api/v1/tables` | viewer (see `query_routes`) |
 //!
 //! Another org's task is `not_found`, never `forbidden`: ids do not leak
 //! across tenants.
@@ -42,6 +43,8 @@ pub const MAX_NAME_CHARS: usize = 64;
 
 pub struct PublicState {
     pub db: Arc<Db>,
+    /// The Query Service, on a server that can read the datasets' storage.
+    pub query: Option<Arc<trace_query::QueryService>>,
 }
 
 /// The `/api/v1/*` routes.
@@ -58,11 +61,16 @@ pub fn public_router(state: Arc<PublicState>) -> Router {
         .route("/api/v1/datasets/{name}/read_roles", put(read_roles))
         .route("/api/v1/users", post(create_user))
         .route("/api/v1/users/{name}/tokens", post(create_token))
+        .route("/api/v1/query", post(crate::query_routes::query))
+        .route("/api/v1/queries", post(crate::query_routes::submit))
+        .route("/api/v1/queries/{id}", get(crate::query_routes::batch))
+        .route("/api/v1/queries/{id}/result", get(crate::query_routes::batch_result))
+        .route("/api/v1/tables", get(crate::query_routes::tables))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_PUBLIC_BODY_BYTES))
         .with_state(state)
 }
 
-async fn caller(s: &PublicState, headers: &HeaderMap, needs: Role) -> Result<Principal, ApiError> {
+pub(crate) async fn caller(s: &PublicState, headers: &HeaderMap, needs: Role) -> Result<Principal, ApiError> {
     let token = bearer(headers).ok_or(ApiError::Unauthorized)?;
     let who = s.db.authenticate(token).await?.ok_or(ApiError::Unauthorized)?;
     if who.role < needs {

@@ -143,3 +143,89 @@ pub struct TokenResponse {
     /// Shown once; only its hash is stored.
     pub token: String,
 }
+
+/// `POST /api/v1/query` and `POST /api/v1/queries`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueryBody {
+    /// One read-only statement; datasets are tables by name.
+    pub sql: String,
+    /// Datasets read at a past version: name → version UUID.
+    #[serde(default)]
+    pub as_of: std::collections::BTreeMap<String, String>,
+    /// `json` (the default), `csv`, `arrow` or `parquet`; overrides `Accept`.
+    #[serde(default)]
+    pub format: Option<String>,
+    /// Fewer rows than the server's interactive limit.
+    #[serde(default)]
+    pub max_rows: Option<usize>,
+    /// A shorter wall-time limit than the server's, in milliseconds.
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+}
+
+/// A JSON query result. Other formats carry the counts in the
+/// `trace-row-count` and `trace-truncated` headers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueryAnswer {
+    pub columns: Vec<ColumnInfo>,
+    /// One object per row, keyed by column name.
+    pub rows: Vec<serde_json::Value>,
+    pub row_count: usize,
+    /// More rows matched than `max_rows`; the rest were not returned.
+    pub truncated: bool,
+    pub elapsed_ms: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ColumnInfo {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub data_type: String,
+}
+
+/// A batch query's record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchQuery {
+    pub id: String,
+    /// `running`, `succeeded` or `failed`.
+    pub status: String,
+    pub rows: Option<u64>,
+    pub bytes: Option<u64>,
+    pub error: Option<String>,
+    pub created_at: i64,
+    pub finished_at: Option<i64>,
+    /// Where the Parquet result is, once it succeeded (`GET` it with the token).
+    pub result: Option<String>,
+}
+
+impl From<trace_query::BatchQueryView> for BatchQuery {
+    fn from(v: trace_query::BatchQueryView) -> Self {
+        let result = v.object_key.as_ref().map(|_| format!("/api/v1/queries/{}/result", v.id));
+        BatchQuery { status: v.status.as_str().to_owned(), rows: v.rows, bytes: v.bytes, error: v.error, created_at: v.created_at, finished_at: v.finished_at, result, id: v.id }
+    }
+}
+
+/// A dataset a caller can query.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableInfo {
+    pub name: String,
+    pub version: Option<String>,
+    pub columns: Vec<ColumnInfo>,
+    pub partitions: u64,
+    pub rows: u64,
+    pub bytes: u64,
+}
+
+impl From<trace_query::DatasetSchema> for TableInfo {
+    fn from(d: trace_query::DatasetSchema) -> Self {
+        TableInfo {
+            columns: d.columns.into_iter().map(|(name, data_type)| ColumnInfo { name, data_type }).collect(),
+            name: d.name,
+            version: d.version,
+            partitions: d.partitions,
+            rows: d.rows,
+            bytes: d.bytes,
+        }
+    }
+}

@@ -6,7 +6,8 @@ use trace_store::{AppendTarget, AttemptAuth, EmittedEvent, InputFeed, OutputTarg
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
     /// Stable: `unauthorized`, `forbidden`, `not_found`, `conflict`,
-    /// `stale_attempt`, `task_finished`, `bad_request`, `internal`.
+    /// `stale_attempt`, `task_finished`, `bad_request`, `limit_exceeded`,
+    /// `too_many_requests`, `gone`, `unavailable`, `internal`.
     pub code: String,
     pub message: String,
 }

@@ -94,10 +94,18 @@ pub enum Command {
         #[command(flatten)]
         target: crate::admin::Target,
     },
-    /// List the org's datasets: name, UUID, producer, current version, ACL.
+    /// List the org's datasets: name, UUID, producer, current version, ACL;
+    /// with --schema, what `trace query` can read: columns, rows and size.
     Datasets {
+        /// Show each queryable dataset's columns, partitions, rows and bytes
+        /// (through a server with --server, or the system database).
+        #[arg(long)]
+        schema: bool,
+        /// With --schema: print JSON.
+        #[arg(long, requires = "schema")]
+        json: bool,
         #[command(flatten)]
-        target: crate::admin::Target,
+        endpoint: crate::query::Endpoint,
     },
     /// Run SQL over the org's published datasets, each a table by name,
     /// pinned to its current version (or --as-of one), in a locked-down
@@ -287,7 +295,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Cancel { id, target } => crate::admin::cancel(&target, id),
         Command::Retry { id, target } => crate::admin::retry(&target, id),
         Command::Query(args) => crate::query::run(args),
-        Command::Datasets { target } => crate::admin::datasets(&target),
+        Command::Datasets { schema: true, json, endpoint } => crate::query::schema(&endpoint, json),
+        Command::Datasets { endpoint, .. } if endpoint.server.is_some() => {
+            anyhow::bail!("--server works with --schema; the plain listing reads the system database")
+        }
+        Command::Datasets { endpoint, .. } => crate::admin::datasets(&endpoint.target),
         Command::Backfill(args) => crate::backfill::run(args),
         Command::Audit { limit, target } => crate::admin::audit(&target, limit),
         Command::Rollback { dag, target } => crate::admin::rollback(&target, &dag),

@@ -116,14 +116,15 @@ async fn published(database: &std::path::Path, objects: &std::path::Path, org: &
     let org = db.org_id(org).await?.context("the dev run's org is gone")?;
     let storage = trace_storage::Storage::local(objects).context("opening the objects directory")?;
     let cache = tempfile::tempdir().context("creating the query's file cache")?;
-    let files = trace_query::Files { storage, cache_dir: cache.path().to_owned(), max_fetch_bytes: 1 << 30 };
+    let db = std::sync::Arc::new(db);
+    let service = trace_query::QueryService::new(db.clone(), storage, cache.path().to_owned(), trace_query::ServiceLimits::default())?;
     let caller = trace_query::Caller { org, user: None };
     // Datasets still without a file (nothing written yet) have no columns
     // to query; they are listed as such.
     let mut empty = Vec::new();
     let mut selects = Vec::new();
     for p in &dag.publish {
-        if trace_store::Registry::partitions(&db, org, &p.dataset).await?.is_empty() {
+        if trace_store::Registry::partitions(db.as_ref(), org, &p.dataset).await?.is_empty() {
             empty.push(p.dataset.clone());
         } else {
             selects.push(format!("SELECT '{0}' AS dataset, count(*) AS \"rows\" FROM {0}", p.dataset));
@@ -135,7 +136,7 @@ async fn published(database: &std::path::Path, objects: &std::path::Path, org: &
     }
     let sql = selects.join(" UNION ALL ") + " ORDER BY dataset";
     let request = trace_query::QueryRequest { sql: sql.clone(), ..Default::default() };
-    let result = trace_query::query(&db, &files, &caller, request).await.with_context(|| format!("querying what the run published: {sql}"))?;
+    let result = service.query(&caller, request).await.with_context(|| format!("querying what the run published: {sql}"))?;
     let table = trace_query::render(&result, trace_query::Format::Table).context("formatting the query result")?;
     Ok(format!("{none}published (queried: {sql}):\n{}", String::from_utf8_lossy(&table)))
 }

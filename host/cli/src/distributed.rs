@@ -64,6 +64,61 @@ pub struct ServerArgs {
     pub worker_token: String,
     #[command(flatten)]
     pub sqs: SqsArgs,
+    #[command(flatten)]
+    pub query: ServerQueryArgs,
+}
+
+/// The Query Service of a server.
+#[derive(Debug, clap::Args)]
+pub struct ServerQueryArgs {
+    /// Where the datasets' files are (`file:///DIR` or `s3://BUCKET`, as the
+    /// workers write them). Without it the query routes answer 503.
+    #[arg(long, env = "TRACE_STORAGE", value_name = "URL")]
+    pub storage: Option<String>,
+    /// Directory for dataset files fetched from S3 and batch results
+    /// [default: a fresh temporary directory].
+    #[arg(long, env = "TRACE_QUERY_CACHE", value_name = "DIR")]
+    pub query_cache: Option<PathBuf>,
+    /// Bytes of fetched dataset files kept in the cache.
+    #[arg(long, default_value = "16GiB", value_parser = trace_core::units::parse_bytes)]
+    pub query_cache_bytes: u64,
+    /// Queries (interactive and batch) one org may run at once; more get 429.
+    #[arg(long, default_value_t = 4)]
+    pub queries_per_org: usize,
+    /// Most rows an interactive query returns.
+    #[arg(long, default_value_t = 10_000)]
+    pub query_max_rows: usize,
+    /// An interactive query's wall-time limit.
+    #[arg(long, default_value = "30s", value_parser = trace_core::units::parse_duration)]
+    pub query_timeout: Duration,
+    /// A batch query's wall-time limit.
+    #[arg(long, default_value = "10m", value_parser = trace_core::units::parse_duration)]
+    pub batch_timeout: Duration,
+}
+
+impl ServerQueryArgs {
+    /// The service, if the server was given storage; the cache directory
+    /// lives as long as the returned guard.
+    fn open(&self, db: Arc<Db>) -> anyhow::Result<(Option<Arc<trace_query::QueryService>>, Option<tempfile::TempDir>)> {
+        let Some(url) = &self.storage else { return Ok((None, None)) };
+        if self.queries_per_org == 0 {
+            anyhow::bail!("--queries-per-org must be at least 1");
+        }
+        let storage = open_storage(url, &std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".to_owned()))?;
+        let (dir, guard) = match &self.query_cache {
+            Some(dir) => (dir.clone(), None),
+            None => {
+                let t = tempfile::tempdir().context("creating the query cache directory")?;
+                (t.path().to_owned(), Some(t))
+            }
+        };
+        let mut limits = trace_query::ServiceLimits { queries_per_org: self.queries_per_org, cache_bytes: self.query_cache_bytes, ..Default::default() };
+        limits.interactive.max_rows = self.query_max_rows;
+        limits.interactive.timeout = self.query_timeout;
+        limits.batch.timeout = self.batch_timeout;
+        let service = trace_query::QueryService::new(db, storage, dir, limits).context("starting the query service")?;
+        Ok((Some(Arc::new(service)), guard))
+    }
 }
 
 /// Shortest worker token accepted: it guards every task's payload.
@@ -95,7 +150,8 @@ pub fn server(args: ServerArgs) -> anyhow::Result<ExitCode> {
         let db = Arc::new(Db::open(&args.db).await.with_context(|| format!("opening the system database {}", args.db))?);
         db.migrate().await.context("migrating the system database")?;
         let queue: Arc<dyn TaskQueue> = Arc::new(args.sqs.open().await?);
-        let app = public_router(Arc::new(PublicState { db: db.clone() }))
+        let (query, _cache) = args.query.open(db.clone())?;
+        let app = public_router(Arc::new(PublicState { db: db.clone(), query }))
             .merge(internal_router(Arc::new(InternalState { db: db.clone(), worker_token: args.worker_token.clone() })));
         let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
         // Tests and scripts read this line to learn the port (`--listen 127.0.0.1:0`).

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use duckdb::Connection;
-use trace_query::{run, QueryLimits, Table};
+use trace_query::{run, Catalog, QueryLimits, Table};
 
 const ROUNDS: usize = 5;
 const FILES: u64 = 10;
@@ -46,7 +46,7 @@ fn main() {
         .collect();
     let list = files.iter().map(|f| format!("'{}'", f.display())).collect::<Vec<_>>().join(", ");
     raw.execute_batch(&format!("CREATE VIEW t AS SELECT * FROM read_parquet([{list}])")).unwrap();
-    let tables = vec![Table { name: "t".into(), files }];
+    let tables: Catalog = vec![Table { name: "t".into(), files }].into();
     let limits = QueryLimits::default();
 
     let raw_query = |sql: &str| -> String {

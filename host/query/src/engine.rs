@@ -1,13 +1,15 @@
-//! One query in a DuckDB of its own: views over the pinned files, the
-//! lockdown, the user's statement under a watchdog, its rows under limits.
+//! One query in a DuckDB of its own: views over the pinned files, system
+//! rows handed over as Arrow, the lockdown, the user's statement under a
+//! watchdog, its rows under limits (or, for a batch query, into a Parquet
+//! file).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
-use duckdb::{Config, Connection};
+use duckdb::{Config, Connection, Statement};
 
 use crate::error::QueryError;
 use crate::guard::admit;
@@ -21,6 +23,30 @@ pub struct Table {
     pub files: Vec<PathBuf>,
 }
 
+/// Rows that live in the system database, handed to DuckDB as Arrow and
+/// queried as `trace.<name>` beside the datasets.
+#[derive(Debug, Clone)]
+pub struct SystemTable {
+    pub name: &'static str,
+    pub rows: RecordBatch,
+}
+
+/// Everything one query may read.
+#[derive(Debug, Clone, Default)]
+pub struct Catalog {
+    pub datasets: Vec<Table>,
+    pub system: Vec<SystemTable>,
+}
+
+impl From<Vec<Table>> for Catalog {
+    fn from(datasets: Vec<Table>) -> Self {
+        Catalog { datasets, system: Vec::new() }
+    }
+}
+
+/// The schema system tables live in.
+pub const SYSTEM_SCHEMA: &str = "trace";
+
 /// What a query returned.
 #[derive(Debug)]
 pub struct QueryResult {
@@ -30,20 +56,65 @@ pub struct QueryResult {
     pub rows: usize,
     /// The query had more rows than `max_rows`; the rest were not returned.
     pub truncated: bool,
-    pub elapsed: std::time::Duration,
+    pub elapsed: Duration,
 }
 
-/// Run `sql` over `tables` under `limits`.
-pub fn run(tables: &[Table], sql: &str, limits: &QueryLimits) -> Result<QueryResult, QueryError> {
+/// What a batch query wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Written {
+    pub rows: u64,
+    pub bytes: u64,
+    pub elapsed: Duration,
+}
+
+/// A dataset's columns: (name, DuckDB type).
+pub type Columns = Vec<(String, String)>;
+
+/// Run `sql` over `catalog` under `limits`.
+pub fn run(catalog: &Catalog, sql: &str, limits: &QueryLimits) -> Result<QueryResult, QueryError> {
     let started = Instant::now();
     let sql = admit(sql)?;
-    let conn = locked_down(tables, limits)?;
+    let conn = locked_down(catalog, limits)?;
+    let (schema, batches, rows, truncated) = watched(&conn, limits.timeout, catalog, |conn| fetch(conn, sql, limits))?;
+    Ok(QueryResult { schema, batches, rows, truncated, elapsed: started.elapsed() })
+}
 
+/// Run `sql` over `catalog` and write every row to a Parquet file at `out`
+/// (a batch query: no row limit; `limits.max_result_bytes` bounds the file).
+pub fn run_to_parquet(catalog: &Catalog, sql: &str, limits: &QueryLimits, out: &Path) -> Result<Written, QueryError> {
+    let started = Instant::now();
+    let sql = admit(sql)?;
+    let conn = locked_down(catalog, limits)?;
+    let (rows, bytes) = watched(&conn, limits.timeout, catalog, |conn| write_parquet(conn, sql, limits, out))?;
+    Ok(Written { rows, bytes, elapsed: started.elapsed() })
+}
+
+/// The columns of each dataset in `catalog` that has data, by name.
+pub fn describe(catalog: &Catalog, limits: &QueryLimits) -> Result<Vec<(String, Columns)>, QueryError> {
+    let conn = locked_down(catalog, limits)?;
+    let sql = "SELECT table_name, column_name, data_type FROM information_schema.columns \
+               WHERE table_schema = 'main' ORDER BY table_name, ordinal_position";
+    watched(&conn, limits.timeout, catalog, |conn| {
+        let mut stmt = conn.prepare(sql).map_err(sql_error)?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))).map_err(sql_error)?;
+        let mut out: Vec<(String, Columns)> = Vec::new();
+        for row in rows {
+            let (table, column, ty) = row.map_err(sql_error)?;
+            match out.last_mut() {
+                Some((name, columns)) if *name == table => columns.push((column, ty)),
+                _ => out.push((table, vec![(column, ty)])),
+            }
+        }
+        Ok(out)
+    })
+}
+
+/// `work` on `conn`, interrupted by a watchdog at `timeout`.
+fn watched<T>(conn: &Connection, timeout: Duration, catalog: &Catalog, work: impl FnOnce(&Connection) -> Result<T, QueryError>) -> Result<T, QueryError> {
     // The watchdog interrupts the statement at the deadline unless told
     // it is done first.
     let (done, finished) = mpsc::channel::<()>();
     let interrupt = conn.interrupt_handle();
-    let timeout = limits.timeout;
     let watchdog = std::thread::Builder::new()
         .name("trace-query-watchdog".into())
         .spawn(move || {
@@ -54,14 +125,12 @@ pub fn run(tables: &[Table], sql: &str, limits: &QueryLimits) -> Result<QueryRes
             false
         })
         .map_err(|e| QueryError::Setup(format!("starting the watchdog: {e}")))?;
-
-    let fetched = fetch(&conn, sql, limits).map_err(|e| no_data_yet(e, tables));
+    let outcome = work(conn).map_err(|e| no_data_yet(e, catalog));
     let _ = done.send(());
     let interrupted = watchdog.join().unwrap_or(false);
-    match fetched {
-        Ok((schema, batches, rows, truncated)) => Ok(QueryResult { schema, batches, rows, truncated, elapsed: started.elapsed() }),
-        Err(_) if interrupted => Err(QueryError::Timeout { limit: limits.timeout }),
-        Err(e) => Err(e),
+    match outcome {
+        Err(_) if interrupted => Err(QueryError::Timeout { limit: timeout }),
+        other => other,
     }
 }
 
@@ -72,8 +141,7 @@ fn fetch(conn: &Connection, sql: &str, limits: &QueryLimits) -> Result<Fetched, 
     stmt.execute([]).map_err(sql_error)?;
     let schema = stmt.schema();
     let (mut batches, mut rows, mut bytes) = (Vec::new(), 0usize, 0usize);
-    while let Some(array) = stmt.step().map_err(sql_error)? {
-        let batch = RecordBatch::from(&array);
+    while let Some(batch) = next_batch(&stmt)? {
         let all = batch.num_rows();
         let take = all.min(limits.max_rows - rows);
         let batch = batch.slice(0, take);
@@ -92,8 +160,35 @@ fn fetch(conn: &Connection, sql: &str, limits: &QueryLimits) -> Result<Fetched, 
     Ok((schema, batches, rows, false))
 }
 
-/// A fresh in-memory DuckDB with a view per table, then locked.
-fn locked_down(tables: &[Table], limits: &QueryLimits) -> Result<Connection, QueryError> {
+fn write_parquet(conn: &Connection, sql: &str, limits: &QueryLimits, out: &Path) -> Result<(u64, u64), QueryError> {
+    let failed = |e: parquet::errors::ParquetError| QueryError::Setup(format!("writing the result: {e}"));
+    let mut stmt = conn.prepare(sql).map_err(sql_error)?;
+    stmt.execute([]).map_err(sql_error)?;
+    let file = std::fs::File::create(out).map_err(|e| QueryError::Setup(format!("creating the result file: {e}")))?;
+    let mut writer = parquet::arrow::ArrowWriter::try_new(file, stmt.schema(), Some(crate::format::parquet_properties())).map_err(failed)?;
+    let mut rows = 0u64;
+    while let Some(batch) = next_batch(&stmt)? {
+        rows += batch.num_rows() as u64;
+        writer.write(&batch).map_err(failed)?;
+        // Rows buffered for the open row group count too: the file may not
+        // grow past the limit even before they are flushed.
+        let bytes = writer.bytes_written() + writer.in_progress_size();
+        if bytes as u64 > limits.max_result_bytes as u64 {
+            return Err(QueryError::ResultTooLarge { limit: limits.max_result_bytes });
+        }
+    }
+    writer.close().map_err(failed)?;
+    let bytes = std::fs::metadata(out).map(|m| m.len()).map_err(|e| QueryError::Setup(format!("reading the result file: {e}")))?;
+    Ok((rows, bytes))
+}
+
+fn next_batch(stmt: &Statement<'_>) -> Result<Option<RecordBatch>, QueryError> {
+    Ok(stmt.step().map_err(sql_error)?.map(|array| RecordBatch::from(&array)))
+}
+
+/// A fresh in-memory DuckDB with a view per dataset and a table per system
+/// table, then locked.
+fn locked_down(catalog: &Catalog, limits: &QueryLimits) -> Result<Connection, QueryError> {
     let setup = |e: duckdb::Error| QueryError::Setup(e.to_string());
     let config = Config::default()
         .enable_autoload_extension(false)
@@ -104,6 +199,7 @@ fn locked_down(tables: &[Table], limits: &QueryLimits) -> Result<Connection, Que
         .map_err(setup)?;
     let conn = Connection::open_in_memory_with_flags(config).map_err(setup)?;
 
+    let tables = &catalog.datasets;
     let files: Vec<String> = tables.iter().flat_map(|t| &t.files).map(|f| literal(&f.to_string_lossy())).collect();
     let mut script = format!(
         // No spilling: an in-memory DuckDB would write under the working
@@ -115,21 +211,58 @@ fn locked_down(tables: &[Table], limits: &QueryLimits) -> Result<Connection, Que
         let list: Vec<String> = t.files.iter().map(|f| literal(&f.to_string_lossy())).collect();
         script.push_str(&format!("CREATE VIEW {} AS SELECT * FROM read_parquet([{}]);\n", identifier(&t.name), list.join(", ")));
     }
+    conn.execute_batch(&script).map_err(setup)?;
+    if !catalog.system.is_empty() {
+        load_system_tables(&conn, &catalog.system)?;
+    }
     // Order matters: the paths are allowed before external access goes off,
     // and nothing may be changed once the configuration is locked.
-    script.push_str("SET enable_external_access = false; SET lock_configuration = true;");
-    conn.execute_batch(&script).map_err(setup)?;
+    conn.execute_batch("SET enable_external_access = false; SET lock_configuration = true;").map_err(setup)?;
     Ok(conn)
+}
+
+/// `trace.<name>` tables filled from Arrow by DuckDB's appender (no table
+/// function that reads memory by address is ever registered).
+fn load_system_tables(conn: &Connection, system: &[SystemTable]) -> Result<(), QueryError> {
+    let setup = |what: &str, e: duckdb::Error| QueryError::Setup(format!("{what}: {e}"));
+    conn.execute_batch(&format!("CREATE SCHEMA {SYSTEM_SCHEMA};")).map_err(|e| setup("creating the system schema", e))?;
+    for table in system {
+        let columns: Vec<String> = table
+            .rows
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| format!("{} {}", identifier(f.name()), duckdb_type(f.data_type())))
+            .collect();
+        conn.execute_batch(&format!("CREATE TABLE {SYSTEM_SCHEMA}.{} ({});", identifier(table.name), columns.join(", ")))
+            .map_err(|e| setup(table.name, e))?;
+        let mut appender = conn.appender_to_db(table.name, SYSTEM_SCHEMA).map_err(|e| setup(table.name, e))?;
+        appender.append_record_batch(table.rows.clone()).map_err(|e| setup(table.name, e))?;
+        appender.flush().map_err(|e| setup(table.name, e))?;
+    }
+    Ok(())
+}
+
+/// The DuckDB column type for the Arrow types system tables use.
+fn duckdb_type(t: &arrow::datatypes::DataType) -> &'static str {
+    use arrow::datatypes::DataType as T;
+    match t {
+        T::Int64 => "BIGINT",
+        T::Int32 => "INTEGER",
+        T::UInt64 => "UBIGINT",
+        T::Boolean => "BOOLEAN",
+        T::Float64 => "DOUBLE",
+        _ => "VARCHAR",
+    }
 }
 
 /// A dataset the caller may read whose current version has no files has no
 /// view (nothing to take its columns from); say so rather than that it does
 /// not exist.
-fn no_data_yet(e: QueryError, tables: &[Table]) -> QueryError {
-    let QueryError::Sql(message) = &e else { return e };
-    match tables.iter().find(|t| t.files.is_empty() && message.contains(&format!("Table with name {} does not exist", t.name))) {
-        Some(t) => QueryError::NoData { name: t.name.clone() },
-        None => e,
+fn no_data_yet(e: QueryError, catalog: &Catalog) -> QueryError {
+    match e {
+        QueryError::NoSuchDataset { name } if catalog.datasets.iter().any(|t| t.files.is_empty() && t.name == name) => QueryError::NoData { name },
+        e => e,
     }
 }
 
@@ -137,6 +270,13 @@ fn sql_error(e: duckdb::Error) -> QueryError {
     let message = e.to_string();
     if message.contains("Cannot prepare multiple statements") {
         return QueryError::SeveralStatements;
+    }
+    // A dataset the caller may not read is not in its DuckDB at all; say so
+    // the same way as for one that does not exist, without DuckDB's guesses.
+    if let Some(rest) = message.split_once("Table with name ").map(|(_, r)| r) {
+        if let Some((name, _)) = rest.split_once(" does not exist") {
+            return QueryError::NoSuchDataset { name: name.to_owned() };
+        }
     }
     QueryError::Sql(message)
 }

@@ -28,6 +28,18 @@ pub enum QueryError {
     NoData { name: String },
     #[error("the query would fetch too many bytes of dataset files: got={got}, limit={limit}")]
     TooMuchToFetch { got: u64, limit: u64 },
+    #[error("too many queries at once for this org: running={running}, limit={limit}; try again when one finishes")]
+    TooManyQueries { running: usize, limit: usize },
+    #[error("{what} above the service's limit: asked={asked}, limit={limit}")]
+    AboveLimit { what: &'static str, asked: String, limit: String },
+    #[error("no such batch query: {id}")]
+    NoSuchBatch { id: String },
+    #[error("batch query {id} has no result: it is {status}")]
+    NotFinished { id: String, status: &'static str },
+    #[error("the query's files do not fit the file cache: need={need} bytes, limit={limit} bytes (the rest is held by running queries)")]
+    CacheFull { need: u64, limit: u64 },
+    #[error("{format} cannot hold column {column} of type {data_type}; ask for json, arrow or parquet, or cast it")]
+    Unrepresentable { format: &'static str, column: String, data_type: String },
     /// DuckDB refused or failed the SQL; its message is about the SQL.
     #[error("{0}")]
     Sql(String),

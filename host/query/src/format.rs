@@ -1,5 +1,5 @@
 //! A result in the formats callers ask for: a table for a terminal, JSON
-//! (an array of objects), CSV, and an Arrow IPC stream.
+//! (an array of objects), CSV, an Arrow IPC stream and Parquet.
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
@@ -13,6 +13,41 @@ pub enum Format {
     Json,
     Csv,
     Arrow,
+    Parquet,
+}
+
+impl Format {
+    /// Every format, by name.
+    pub const NAMES: [&'static str; 5] = ["table", "json", "csv", "arrow", "parquet"];
+
+    /// The media type a response in this format has.
+    pub fn media_type(self) -> &'static str {
+        match self {
+            Format::Table => "text/plain; charset=utf-8",
+            Format::Json => "application/json",
+            Format::Csv => "text/csv; charset=utf-8",
+            Format::Arrow => "application/vnd.apache.arrow.stream",
+            Format::Parquet => "application/vnd.apache.parquet",
+        }
+    }
+
+    /// The format an `Accept` media type asks for, if any.
+    pub fn from_media_type(accept: &str) -> Option<Format> {
+        let essence = accept.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        match essence.as_str() {
+            "application/json" => Some(Format::Json),
+            "text/csv" => Some(Format::Csv),
+            "application/vnd.apache.arrow.stream" => Some(Format::Arrow),
+            "application/vnd.apache.parquet" | "application/x-parquet" => Some(Format::Parquet),
+            "text/plain" => Some(Format::Table),
+            _ => None,
+        }
+    }
+}
+
+/// How result files are written: Snappy-compressed Parquet.
+pub fn parquet_properties() -> parquet::file::properties::WriterProperties {
+    parquet::file::properties::WriterProperties::builder().set_compression(parquet::basic::Compression::SNAPPY).build()
 }
 
 impl std::str::FromStr for Format {
@@ -23,7 +58,8 @@ impl std::str::FromStr for Format {
             "json" => Ok(Format::Json),
             "csv" => Ok(Format::Csv),
             "arrow" => Ok(Format::Arrow),
-            other => Err(format!("unknown format {other:?}: expected table, json, csv or arrow")),
+            "parquet" => Ok(Format::Parquet),
+            other => Err(format!("unknown format {other:?}: expected one of {}", Format::NAMES.join(", "))),
         }
     }
 }
@@ -52,6 +88,9 @@ pub fn render(result: &QueryResult, format: Format) -> Result<Vec<u8>, QueryErro
             Ok(out)
         }
         Format::Csv => {
+            if let Some(f) = result.schema.fields().iter().find(|f| f.data_type().is_nested()) {
+                return Err(QueryError::Unrepresentable { format: "CSV", column: f.name().clone(), data_type: f.data_type().to_string() });
+            }
             let mut writer = arrow::csv::WriterBuilder::new().with_header(true).build(Vec::new());
             for b in &non_empty(&result.schema, batches) {
                 writer.write(b).map_err(failed)?;
@@ -64,6 +103,14 @@ pub fn render(result: &QueryResult, format: Format) -> Result<Vec<u8>, QueryErro
                 writer.write(b).map_err(failed)?;
             }
             writer.finish().map_err(failed)?;
+            writer.into_inner().map_err(failed)
+        }
+        Format::Parquet => {
+            let failed = |e: parquet::errors::ParquetError| QueryError::Setup(format!("writing the result: {e}"));
+            let mut writer = parquet::arrow::ArrowWriter::try_new(Vec::new(), result.schema.clone(), Some(parquet_properties())).map_err(failed)?;
+            for b in batches {
+                writer.write(b).map_err(failed)?;
+            }
             writer.into_inner().map_err(failed)
         }
     }

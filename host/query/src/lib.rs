@@ -14,20 +14,24 @@
 //! SQL cannot undo any of it. The SQL itself must be one read-only
 //! statement. A watchdog interrupts it at its time limit.
 
+mod cache;
 mod engine;
 mod error;
 mod format;
+mod gate;
 mod guard;
 mod limits;
 mod service;
+mod system;
 
 pub use arrow;
-pub use engine::{run, QueryResult, Table};
+pub use engine::{describe, run, run_to_parquet, Catalog, Columns, QueryResult, SystemTable, Table, Written, SYSTEM_SCHEMA};
 pub use error::QueryError;
-pub use format::{Format, render};
+pub use format::{parquet_properties, render, Format};
 pub use guard::admit;
-pub use limits::QueryLimits;
-pub use service::{query, resolve, Caller, Files, QueryRequest};
+pub use limits::{QueryLimits, ServiceLimits};
+pub use service::{result_key, Caller, DatasetSchema, QueryRequest, QueryService, Resolved, BATCH_GRACE};
+pub use trace_store::{BatchQueryView, BatchStatus};
 
 /// The DuckDB version linked (the prebuilt library fetch-duckdb.sh pins).
 pub fn duckdb_version() -> String {

@@ -1,5 +1,5 @@
-//! What one query may use. Every bound has a default and is named in the
-//! error that reports it.
+//! What one query may use, and what the service holds for all of them.
+//! Every bound has a default and is named in the error that reports it.
 
 use std::time::Duration;
 
@@ -9,16 +9,46 @@ pub struct QueryLimits {
     pub timeout: Duration,
     /// Rows returned; more are cut off and the result says so.
     pub max_rows: usize,
-    /// Bytes of the returned rows (Arrow, in memory).
+    /// Bytes of the returned rows (Arrow in memory; for a batch query, the
+    /// Parquet file).
     pub max_result_bytes: usize,
     /// DuckDB's memory limit for the query, in bytes.
     pub memory_bytes: u64,
     /// DuckDB threads for the query.
     pub threads: u32,
+    /// Bytes of dataset files one query may fetch from object storage.
+    pub max_fetch_bytes: u64,
 }
 
 impl Default for QueryLimits {
     fn default() -> Self {
-        Self { timeout: Duration::from_secs(30), max_rows: 10_000, max_result_bytes: 64 << 20, memory_bytes: 1 << 30, threads: 2 }
+        Self { timeout: Duration::from_secs(30), max_rows: 10_000, max_result_bytes: 64 << 20, memory_bytes: 1 << 30, threads: 2, max_fetch_bytes: 8 << 30 }
+    }
+}
+
+impl QueryLimits {
+    /// A batch query's defaults: every row, ten minutes, a result file of up
+    /// to 4 GiB.
+    pub fn batch() -> Self {
+        Self { timeout: Duration::from_secs(600), max_rows: usize::MAX, max_result_bytes: 4 << 30, ..Self::default() }
+    }
+}
+
+/// The Query Service's bounds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceLimits {
+    /// Interactive queries (a caller may ask for less, never more).
+    pub interactive: QueryLimits,
+    /// Batch queries.
+    pub batch: QueryLimits,
+    /// Queries (interactive and batch) one org may run at once in this process.
+    pub queries_per_org: usize,
+    /// Bytes of fetched dataset files kept in the local cache.
+    pub cache_bytes: u64,
+}
+
+impl Default for ServiceLimits {
+    fn default() -> Self {
+        Self { interactive: QueryLimits::default(), batch: QueryLimits::batch(), queries_per_org: 4, cache_bytes: 16 << 30 }
     }
 }

@@ -1,17 +1,24 @@
 //! From a caller and their SQL to a pinned, locked-down query: resolve the
 //! datasets the caller may read to their versions once, find their files
-//! (fetching S3 objects into a bounded local cache: DuckDB never sees
-//! storage or holds a credential), and run the query off the async threads.
+//! (fetching S3 objects into the bounded local cache: DuckDB never sees
+//! storage or holds a credential), and run the query off the async threads,
+//! within the org's cap on queries at once.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
 use trace_storage::{ObjectPath, Storage};
-use trace_store::{Db, DatasetView, OrgId, PartitionView, Principal, Registry, VersionRead};
+use trace_store::{now_millis, BatchEnd, BatchQueries, BatchQueryView, Db, DatasetView, OrgId, PartitionView, Principal, Registry, VersionRead};
 
-use crate::engine::{run, QueryResult, Table};
+use crate::cache::{CacheLease, FileCache};
+use crate::engine::{describe, run, run_to_parquet, Catalog, Columns, QueryResult, Table};
 use crate::error::QueryError;
-use crate::limits::QueryLimits;
+use crate::gate::{Gate, Permit};
+use crate::guard::admit;
+use crate::limits::{QueryLimits, ServiceLimits};
+use crate::system::{system_tables, Pinned};
 
 /// Who asks: an org, and the user (`None`: an operator on the system
 /// database itself, trusted like an admin).
@@ -21,111 +28,318 @@ pub struct Caller {
     pub user: Option<Principal>,
 }
 
+impl Caller {
+    fn may_read(&self, d: &DatasetView) -> bool {
+        self.user.as_ref().is_none_or(|u| d.readable_by(u))
+    }
+
+    fn actor(&self) -> String {
+        self.user.as_ref().map_or_else(|| "operator".to_owned(), Principal::actor)
+    }
+}
+
 /// One query as a caller sends it.
 #[derive(Debug, Clone, Default)]
 pub struct QueryRequest {
     pub sql: String,
     /// Datasets read at a version other than the current one: name → version UUID.
     pub as_of: BTreeMap<String, String>,
-    pub limits: QueryLimits,
+    /// Fewer rows than the service's limit (interactive queries only).
+    pub max_rows: Option<usize>,
+    /// A shorter wall-time limit than the service's.
+    pub timeout: Option<Duration>,
 }
 
-/// Where a query's files are: the storage, and a directory for objects
-/// fetched from it (S3) with the most bytes one query may fetch.
-#[derive(Debug, Clone)]
-pub struct Files {
-    pub storage: Storage,
-    pub cache_dir: PathBuf,
-    pub max_fetch_bytes: u64,
+/// A dataset as `trace datasets --schema` and `GET /api/v1/tables` show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatasetSchema {
+    pub name: String,
+    /// The current version, if the producing DAG's active version serves one.
+    pub version: Option<String>,
+    /// Empty until the version has data.
+    pub columns: Columns,
+    pub partitions: u64,
+    pub rows: u64,
+    pub bytes: u64,
 }
 
-/// Run `request` for `caller`.
-pub async fn query(db: &Db, files: &Files, caller: &Caller, request: QueryRequest) -> Result<QueryResult, QueryError> {
-    let tables = resolve(db, files, caller, &request).await?;
-    let QueryRequest { sql, limits, .. } = request;
-    tokio::task::spawn_blocking(move || run(&tables, &sql, &limits))
-        .await
-        .map_err(|_| QueryError::Setup("the query thread panicked".into()))?
+/// A query's datasets, pinned; their cached files stay until it is dropped.
+#[derive(Debug)]
+pub struct Resolved {
+    pub catalog: Catalog,
+    lease: CacheLease,
 }
 
-/// The datasets `caller` may read, each pinned to one version's files. Only
-/// datasets the SQL names are resolved; one it may not read is simply not
-/// there, exactly like one that does not exist.
-pub async fn resolve(db: &Db, files: &Files, caller: &Caller, request: &QueryRequest) -> Result<Vec<Table>, QueryError> {
-    let store = |e: trace_store::StoreError| QueryError::Setup(e.to_string());
-    let readable: Vec<DatasetView> = db
-        .datasets(caller.org)
-        .await
-        .map_err(store)?
-        .into_iter()
-        .filter(|d| caller.user.as_ref().is_none_or(|u| d.readable_by(u)))
-        .collect();
-    for name in request.as_of.keys() {
-        if !readable.iter().any(|d| &d.name == name) {
-            return Err(QueryError::NoSuchDataset { name: name.clone() });
-        }
+/// The Query Service of one process.
+pub struct QueryService {
+    db: Arc<Db>,
+    storage: Storage,
+    cache: Arc<FileCache>,
+    limits: ServiceLimits,
+    gate: Arc<Gate>,
+    /// Where batch results are written before they are uploaded.
+    scratch: PathBuf,
+}
+
+/// The object key of a batch query's result.
+pub fn result_key(org: OrgId, id: &str) -> ObjectPath {
+    ObjectPath::from(format!("orgs/{org}/queries/{id}.parquet"))
+}
+
+/// How long past its time limit a batch query's upload may take before its
+/// record reads as abandoned.
+pub const BATCH_GRACE: Duration = Duration::from_secs(300);
+
+impl QueryService {
+    /// A service reading `storage` (fetched objects cached in `cache_dir`,
+    /// at most `limits.cache_bytes` of them).
+    pub fn new(db: Arc<Db>, storage: Storage, cache_dir: PathBuf, limits: ServiceLimits) -> Result<Self, QueryError> {
+        let scratch = cache_dir.join("results");
+        std::fs::create_dir_all(&scratch).map_err(|e| QueryError::Setup(format!("creating {}: {e}", scratch.display())))?;
+        let cache = FileCache::new(cache_dir.join("files"), limits.cache_bytes)?;
+        let gate = Gate::new(limits.queries_per_org);
+        Ok(QueryService { db, storage, cache, limits, gate, scratch })
     }
-    let sql = request.sql.to_ascii_lowercase();
-    let mut tables = Vec::new();
-    let mut fetched = 0u64;
-    // A pinned version is checked whether or not the SQL names its dataset.
-    let wanted = |d: &&DatasetView| sql.contains(&d.name.to_ascii_lowercase()) || request.as_of.contains_key(&d.name);
-    for d in readable.iter().filter(wanted) {
-        let (version, pinned) = match request.as_of.get(&d.name) {
-            Some(v) => (v.clone(), true),
-            None => match &d.version {
-                Some(v) => (v.clone(), false),
-                None => continue,
+
+    pub fn limits(&self) -> &ServiceLimits {
+        &self.limits
+    }
+
+    /// Run `request` for `caller`, returning at most the interactive row limit.
+    pub async fn query(&self, caller: &Caller, request: QueryRequest) -> Result<QueryResult, QueryError> {
+        let _permit = self.gate.enter(caller.org)?;
+        let limits = self.effective(&self.limits.interactive, &request)?;
+        let sql = admit(&request.sql)?.to_owned();
+        let resolved = self.resolve(caller, &request).await?;
+        tokio::task::spawn_blocking(move || run(&resolved.catalog, &sql, &limits)).await.map_err(|_| QueryError::Setup("the query thread panicked".into()))?
+    }
+
+    /// Start a batch query: no row limit, the result written as Parquet under
+    /// the org's prefix. Datasets are pinned now; the id is returned at once.
+    pub async fn submit(self: &Arc<Self>, caller: &Caller, request: QueryRequest) -> Result<String, QueryError> {
+        let permit = self.gate.enter(caller.org)?;
+        let limits = self.effective(&self.limits.batch, &QueryRequest { max_rows: None, ..request.clone() })?;
+        let sql = admit(&request.sql)?.to_owned();
+        let Resolved { catalog, lease } = self.resolve_within(caller, &request, limits.max_fetch_bytes).await?;
+        let now = now_millis();
+        let deadline = now + (limits.timeout + BATCH_GRACE).as_millis() as i64;
+        let id = self.db.start_batch_query(caller.org, &caller.actor(), &sql, now, deadline).await.map_err(store)?;
+        let service = self.clone();
+        let (org, task_id) = (caller.org, id.clone());
+        tokio::spawn(async move {
+            let end = service.run_batch(org, &task_id, catalog, sql, limits, permit, lease).await;
+            if let Err(e) = service.db.end_batch_query(&task_id, &end, now_millis()).await {
+                tracing::error!(query = %task_id, error = %e, "recording a batch query's end");
+            }
+        });
+        Ok(id)
+    }
+
+    #[allow(clippy::too_many_arguments, reason = "one batch query's context")]
+    async fn run_batch(&self, org: OrgId, id: &str, catalog: Catalog, sql: String, limits: QueryLimits, _permit: Permit, _lease: CacheLease) -> BatchEnd {
+        let file = self.scratch.join(format!("{id}.parquet"));
+        let out = file.clone();
+        let written = tokio::task::spawn_blocking(move || run_to_parquet(&catalog, &sql, &limits, &out))
+            .await
+            .unwrap_or_else(|_| Err(QueryError::Setup("the query thread panicked".into())));
+        let end = match written {
+            Ok(w) => match self.upload(org, id, &file).await {
+                Ok(object_key) => BatchEnd::Succeeded { rows: w.rows, bytes: w.bytes, object_key },
+                Err(e) => BatchEnd::Failed { error: e.to_string() },
             },
+            Err(e) => BatchEnd::Failed { error: e.to_string() },
         };
-        let parts = match db.version_partitions(caller.org, &d.name, &version).await.map_err(store)? {
-            VersionRead::Partitions(p) => p,
-            VersionRead::Purged if pinned => return Err(QueryError::Purged { name: d.name.clone(), version }),
-            VersionRead::Missing if pinned => return Err(QueryError::NoSuchVersion { name: d.name.clone(), version }),
-            // The current version moved between the two reads: read what
-            // the dataset's DAG points at now on the next query.
-            VersionRead::Purged | VersionRead::Missing => continue,
-        };
-        let mut paths = Vec::with_capacity(parts.len());
-        for p in &parts {
-            paths.push(local_copy(files, p, &mut fetched).await?);
+        let _ = std::fs::remove_file(&file);
+        end
+    }
+
+    async fn upload(&self, org: OrgId, id: &str, file: &std::path::Path) -> Result<String, QueryError> {
+        let bytes = tokio::fs::read(file).await.map_err(|e| QueryError::Setup(format!("reading the result file: {e}")))?;
+        let key = result_key(org, id);
+        self.storage.put(&key, bytes.into()).await.map_err(|e| {
+            tracing::error!(query = %id, error = %e, "uploading a batch query's result");
+            QueryError::Setup("the result could not be stored".into())
+        })?;
+        Ok(key.to_string())
+    }
+
+    /// The batch query `id` of the caller's org.
+    pub async fn batch(&self, caller: &Caller, id: &str) -> Result<BatchQueryView, QueryError> {
+        let no_such = || QueryError::NoSuchBatch { id: id.chars().take(64).collect() };
+        if !looks_like_uuid(id) {
+            return Err(no_such());
         }
-        tables.push(Table { name: d.name.clone(), files: paths });
+        self.db.batch_query(caller.org, id, now_millis()).await.map_err(store)?.ok_or_else(no_such)
     }
-    Ok(tables)
+
+    /// The Parquet result of a finished batch query.
+    pub async fn batch_result(&self, caller: &Caller, id: &str) -> Result<bytes::Bytes, QueryError> {
+        let view = self.batch(caller, id).await?;
+        let Some(key) = view.object_key else {
+            return Err(QueryError::NotFinished { id: view.id, status: view.status.as_str() });
+        };
+        self.storage.get(&ObjectPath::from(key), self.limits.batch.max_result_bytes as u64).await.map_err(|e| {
+            tracing::error!(query = %id, error = %e, "reading a batch query's result");
+            QueryError::Setup("the result could not be read".into())
+        })
+    }
+
+    /// The datasets `caller` may query, with their current version, columns
+    /// and size.
+    pub async fn tables(&self, caller: &Caller) -> Result<Vec<DatasetSchema>, QueryError> {
+        let readable: Vec<DatasetView> = self.db.datasets(caller.org).await.map_err(store)?.into_iter().filter(|d| caller.may_read(d)).collect();
+        let mut out = Vec::with_capacity(readable.len());
+        let mut catalog = Catalog::default();
+        let mut lease = CacheLease::default();
+        let mut fetched = 0;
+        for d in &readable {
+            let parts = match &d.version {
+                Some(v) => match self.db.version_partitions(caller.org, &d.name, v).await.map_err(store)? {
+                    VersionRead::Partitions(p) => p,
+                    VersionRead::Purged | VersionRead::Missing => Vec::new(),
+                },
+                None => Vec::new(),
+            };
+            // One file is enough for the columns: a version's partitions
+            // are written by one output.
+            if let Some(first) = parts.first() {
+                let path = self.local_copy(first, &mut fetched, self.limits.interactive.max_fetch_bytes, &mut lease).await?;
+                catalog.datasets.push(Table { name: d.name.clone(), files: vec![path] });
+            }
+            out.push(DatasetSchema {
+                name: d.name.clone(),
+                version: d.version.clone(),
+                columns: Vec::new(),
+                partitions: parts.len() as u64,
+                rows: parts.iter().map(|p| p.rows).sum(),
+                bytes: parts.iter().map(|p| p.bytes).sum(),
+            });
+        }
+        let limits = self.limits.interactive.clone();
+        let described = tokio::task::spawn_blocking(move || describe(&catalog, &limits)).await.map_err(|_| QueryError::Setup("the query thread panicked".into()))??;
+        for (name, columns) in described {
+            if let Some(d) = out.iter_mut().find(|d| d.name == name) {
+                d.columns = columns;
+            }
+        }
+        drop(lease);
+        Ok(out)
+    }
+
+    /// `base` lowered where the request asks for less; asking for more than
+    /// the service allows is an error naming the limit.
+    fn effective(&self, base: &QueryLimits, request: &QueryRequest) -> Result<QueryLimits, QueryError> {
+        let mut limits = base.clone();
+        if let Some(rows) = request.max_rows {
+            if rows > base.max_rows {
+                return Err(QueryError::AboveLimit { what: "max_rows", asked: rows.to_string(), limit: base.max_rows.to_string() });
+            }
+            limits.max_rows = rows;
+        }
+        if let Some(timeout) = request.timeout {
+            if timeout > base.timeout || timeout.is_zero() {
+                return Err(QueryError::AboveLimit { what: "timeout", asked: format!("{}ms", timeout.as_millis()), limit: format!("{}ms", base.timeout.as_millis()) });
+            }
+            limits.timeout = timeout;
+        }
+        Ok(limits)
+    }
+
+    /// The datasets `caller` may read that the request's SQL names, each
+    /// pinned to one version's files, and the system tables if it reads
+    /// them: what [`query`](Self::query) runs on. A dataset the caller may
+    /// not read is simply not there, exactly like one that does not exist.
+    pub async fn resolve(&self, caller: &Caller, request: &QueryRequest) -> Result<Resolved, QueryError> {
+        self.resolve_within(caller, request, self.limits.interactive.max_fetch_bytes).await
+    }
+
+    async fn resolve_within(&self, caller: &Caller, request: &QueryRequest, max_fetch: u64) -> Result<Resolved, QueryError> {
+        let (sql, as_of) = (&request.sql, &request.as_of);
+        let readable: Vec<DatasetView> = self.db.datasets(caller.org).await.map_err(store)?.into_iter().filter(|d| caller.may_read(d)).collect();
+        for name in as_of.keys() {
+            if !readable.iter().any(|d| &d.name == name) {
+                return Err(QueryError::NoSuchDataset { name: name.clone() });
+            }
+        }
+        let lower = sql.to_ascii_lowercase();
+        let system = lower.contains(&format!("{}.", crate::engine::SYSTEM_SCHEMA));
+        let mut pins: Vec<(&DatasetView, String, Vec<PartitionView>)> = Vec::new();
+        let (mut catalog, mut lease, mut fetched) = (Catalog::default(), CacheLease::default(), 0u64);
+        for d in &readable {
+            // Only datasets the SQL may name are read (a pinned one is
+            // checked whether or not it is named), unless it reads the
+            // system tables, which list them all.
+            let named = lower.contains(&d.name.to_ascii_lowercase());
+            if !(named || system || as_of.contains_key(&d.name)) {
+                continue;
+            }
+            let (version, pinned) = match as_of.get(&d.name) {
+                Some(v) => (v.clone(), true),
+                None => match &d.version {
+                    Some(v) => (v.clone(), false),
+                    None => continue,
+                },
+            };
+            let parts = match self.db.version_partitions(caller.org, &d.name, &version).await.map_err(store)? {
+                VersionRead::Partitions(p) => p,
+                VersionRead::Purged if pinned => return Err(QueryError::Purged { name: d.name.clone(), version }),
+                VersionRead::Missing if pinned => return Err(QueryError::NoSuchVersion { name: d.name.clone(), version }),
+                // The current version moved between the two reads: read what
+                // the dataset's DAG points at now on the next query.
+                VersionRead::Purged | VersionRead::Missing => continue,
+            };
+            if named {
+                let mut paths = Vec::with_capacity(parts.len());
+                for p in &parts {
+                    paths.push(self.local_copy(p, &mut fetched, max_fetch, &mut lease).await?);
+                }
+                catalog.datasets.push(Table { name: d.name.clone(), files: paths });
+            }
+            pins.push((d, version, parts));
+        }
+        if system {
+            let pinned: Vec<Pinned<'_>> = pins.iter().map(|(d, v, p)| Pinned { dataset: d, version: v, partitions: p }).collect();
+            catalog.system = system_tables(&pinned)?;
+        }
+        Ok(Resolved { catalog, lease })
+    }
+
+    /// The file of a partition: in place for local storage, else fetched
+    /// into the cache (objects are immutable under their keys) and held
+    /// there by `lease` while the query runs. A committed file its producer
+    /// never moved from its staging key is read there.
+    async fn local_copy(&self, part: &PartitionView, fetched: &mut u64, max_fetch: u64, lease: &mut CacheLease) -> Result<PathBuf, QueryError> {
+        let object = ObjectPath::from(part.object_key.as_str());
+        let staged = part.staging_key.as_deref().map(ObjectPath::from);
+        if let Some(path) = self.storage.local_file(&object) {
+            let fallback = staged.as_ref().and_then(|s| self.storage.local_file(s)).filter(|s| !path.exists() && s.exists());
+            return Ok(fallback.unwrap_or(path));
+        }
+        if let Some(path) = self.cache.hold(&part.object_key, lease) {
+            return Ok(path);
+        }
+        *fetched += part.bytes;
+        if *fetched > max_fetch {
+            return Err(QueryError::TooMuchToFetch { got: *fetched, limit: max_fetch });
+        }
+        let failed = |e: trace_storage::StorageError| {
+            tracing::error!(error = %e, "fetching a dataset file");
+            QueryError::Setup("a dataset file could not be fetched".into())
+        };
+        let data = match (self.storage.get(&object, max_fetch).await, &staged) {
+            (Err(trace_storage::StorageError::NotFound { .. }), Some(staged)) => self.storage.get(staged, max_fetch).await,
+            (read, _) => read,
+        }
+        .map_err(failed)?;
+        self.cache.insert(&part.object_key, &data, lease)
+    }
 }
 
-/// The file of a partition: in place for local storage, else fetched once
-/// into the cache (objects are immutable under their keys). A committed file
-/// its producer never moved from its staging key is read there.
-async fn local_copy(files: &Files, part: &PartitionView, fetched: &mut u64) -> Result<PathBuf, QueryError> {
-    let object = ObjectPath::from(part.object_key.as_str());
-    let staged = part.staging_key.as_deref().map(ObjectPath::from);
-    if let Some(path) = files.storage.local_file(&object) {
-        let fallback = staged.as_ref().and_then(|s| files.storage.local_file(s)).filter(|s| !path.exists() && s.exists());
-        return Ok(fallback.unwrap_or(path));
-    }
-    let cached = files.cache_dir.join(part.object_key.replace('/', "__"));
-    if cached.exists() {
-        return Ok(cached);
-    }
-    *fetched += part.bytes;
-    if *fetched > files.max_fetch_bytes {
-        return Err(QueryError::TooMuchToFetch { got: *fetched, limit: files.max_fetch_bytes });
-    }
-    let failed = |e: trace_storage::StorageError| QueryError::Setup(format!("fetching a dataset file: {e}"));
-    let data = match (files.storage.get(&object, files.max_fetch_bytes).await, &staged) {
-        (Err(trace_storage::StorageError::NotFound { .. }), Some(staged)) => files.storage.get(staged, files.max_fetch_bytes).await,
-        (read, _) => read,
-    }
-    .map_err(failed)?;
-    write_atomically(&cached, &data).map_err(|e| QueryError::Setup(format!("caching a dataset file: {e}")))?;
-    Ok(cached)
+fn store(e: trace_store::StoreError) -> QueryError {
+    tracing::error!(error = %e, "the system database failed a query's lookup");
+    QueryError::Setup("the system database could not be read".into())
 }
 
-fn write_atomically(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    std::fs::create_dir_all(path.parent().unwrap_or(Path::new(".")))?;
-    let temp = path.with_extension(format!("part-{}", std::process::id()));
-    std::fs::write(&temp, data)?;
-    std::fs::rename(temp, path)
+fn looks_like_uuid(id: &str) -> bool {
+    id.len() == 36 && id.chars().enumerate().all(|(i, c)| if matches!(i, 8 | 13 | 18 | 23) { c == '-' } else { c.is_ascii_hexdigit() })
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use arrow_array::{Int64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema};
-use trace_query::{run, render, Format, QueryError, QueryLimits, Table};
+use trace_query::{run, render, Catalog, Format, QueryError, QueryLimits, Table};
 
 /// A Parquet file of `rows` rows: `id` 0.., `v` = id * 10, `who`.
 fn parquet(path: &Path, rows: i64, who: &str) -> PathBuf {
@@ -33,7 +33,7 @@ fn parquet(path: &Path, rows: i64, who: &str) -> PathBuf {
 
 struct Fixture {
     _dir: tempfile::TempDir,
-    tables: Vec<Table>,
+    tables: Catalog,
     /// Another org's file, beside ours on the same disk.
     theirs: PathBuf,
 }
@@ -43,7 +43,7 @@ fn fixture() -> Fixture {
     let a = parquet(&dir.path().join("org/1/a.parquet"), 100, "us");
     let b = parquet(&dir.path().join("org/1/b.parquet"), 50, "us");
     let theirs = parquet(&dir.path().join("org/2/secret.parquet"), 10, "them");
-    Fixture { tables: vec![Table { name: "transfers".into(), files: vec![a, b] }], theirs, _dir: dir }
+    Fixture { tables: vec![Table { name: "transfers".into(), files: vec![a, b] }].into(), theirs, _dir: dir }
 }
 
 fn sql_error(f: &Fixture, sql: &str) -> String {
@@ -108,7 +108,7 @@ fn statements_that_write_attach_install_or_reconfigure_are_refused() {
 #[test]
 fn a_dataset_without_files_yet_says_so() {
     let mut f = fixture();
-    f.tables.push(Table { name: "later".into(), files: vec![] });
+    f.tables.datasets.push(Table { name: "later".into(), files: vec![] });
     let err = run(&f.tables, "SELECT * FROM later", &QueryLimits::default()).unwrap_err();
     assert_eq!(err.to_string(), "dataset later has no data yet: its current version has no files");
     assert_eq!(run(&f.tables, "SELECT count(*) FROM transfers", &QueryLimits::default()).unwrap().rows, 1);
@@ -147,4 +147,13 @@ fn result_bytes_and_memory_are_bounded() {
         Err(QueryError::Sql(m)) => assert!(m.contains("Out of Memory") || m.contains("memory"), "{m}"),
         other => panic!("expected DuckDB's memory limit, got {other:?}"),
     }
+}
+
+#[test]
+fn a_format_that_cannot_hold_a_column_says_which() {
+    let f = fixture();
+    let r = run(&f.tables, "SELECT [1, 2] AS pair", &QueryLimits::default()).unwrap();
+    let err = render(&r, Format::Csv).unwrap_err();
+    assert_eq!(err.to_string(), "CSV cannot hold column pair of type List(Int32, field: 'l'); ask for json, arrow or parquet, or cast it");
+    assert_eq!(String::from_utf8(render(&r, Format::Json).unwrap()).unwrap().trim(), "[{\"pair\":[1,2]}]");
 }

@@ -6,6 +6,7 @@ use trace_dag::Dag;
 
 use crate::error::StoreError;
 use crate::model::*;
+use crate::batch_queries::{BatchEnd, BatchQueries, BatchQueryView};
 use crate::lifecycle::{Lifecycle, Purged, RolledBack};
 use crate::registry::{AuditEntry, DatasetView, Principal, Registry, Role, UserId, VersionRead};
 use crate::{PgStore, SqliteStore, Store};
@@ -168,5 +169,17 @@ impl Lifecycle for Db {
     }
     async fn purge_version(&self, org: OrgId, dataset: &str, version_uuid: &str, actor: &str, now: Millis) -> Result<Purged, StoreError> {
         both!(self, s => s.purge_version(org, dataset, version_uuid, actor, now).await)
+    }
+}
+
+impl BatchQueries for Db {
+    async fn start_batch_query(&self, org: OrgId, actor: &str, sql: &str, now: Millis, deadline: Millis) -> Result<String, StoreError> {
+        both!(self, s => s.start_batch_query(org, actor, sql, now, deadline).await)
+    }
+    async fn end_batch_query(&self, id: &str, end: &BatchEnd, now: Millis) -> Result<(), StoreError> {
+        both!(self, s => s.end_batch_query(id, end, now).await)
+    }
+    async fn batch_query(&self, org: OrgId, id: &str, now: Millis) -> Result<Option<BatchQueryView>, StoreError> {
+        both!(self, s => s.batch_query(org, id, now).await)
     }
 }

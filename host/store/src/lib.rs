@@ -10,6 +10,7 @@
 
 mod backend;
 mod batch;
+mod batch_queries;
 mod db;
 mod error;
 mod invalidate;
@@ -21,6 +22,7 @@ mod sql;
 
 pub use backend::{PgStore, SqliteStore};
 pub use batch::MAX_INPUT_PARTITIONS;
+pub use batch_queries::{BatchEnd, BatchQueries, BatchQueryView, BatchStatus, MAX_BATCH_ERROR_BYTES, MAX_BATCH_SQL_BYTES};
 pub use db::Db;
 pub use error::StoreError;
 pub use lifecycle::{Lifecycle, Purged, RolledBack};

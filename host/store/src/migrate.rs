@@ -14,6 +14,7 @@ pub(crate) const POSTGRES: &[(i64, &str)] = &[
     (8, include_str!("../../../migrations/postgres/0008_update_strategies.sql")),
     (9, include_str!("../../../migrations/postgres/0009_partial_queue_indexes.sql")),
     (10, include_str!("../../../migrations/postgres/0010_lean_queue_writes.sql")),
+    (11, include_str!("../../../migrations/postgres/0011_batch_queries.sql")),
 ];
 
 /// (version, SQL) for SQLite.
@@ -28,6 +29,7 @@ pub(crate) const SQLITE: &[(i64, &str)] = &[
     (8, include_str!("../../../migrations/sqlite/0008_update_strategies.sql")),
     (9, include_str!("../../../migrations/sqlite/0009_partial_queue_indexes.sql")),
     (10, include_str!("../../../migrations/sqlite/0010_lean_queue_writes.sql")),
+    (11, include_str!("../../../migrations/sqlite/0011_batch_queries.sql")),
 ];
 
 pub(crate) const CREATE_TABLE: &str =
