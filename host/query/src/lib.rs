@@ -23,8 +23,11 @@ mod guard;
 mod limits;
 mod service;
 mod system;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use arrow;
+pub use parquet;
 pub use engine::{describe, run, run_to_parquet, Catalog, Columns, QueryResult, SystemTable, Table, Written, SYSTEM_SCHEMA};
 pub use error::QueryError;
 pub use format::{parquet_properties, render, Format};

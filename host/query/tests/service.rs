@@ -6,8 +6,6 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use arrow_array::{Int64Array, RecordBatch};
-use arrow_schema::{DataType, Field, Schema};
 use std::time::Duration;
 
 use trace_query::{render, run, Caller, Format, QueryError, QueryLimits, QueryRequest, QueryService, ServiceLimits};
@@ -16,42 +14,11 @@ use trace_store::*;
 
 const T0: Millis = 1_000_000;
 
-/// One source publishing `transfers`; `min` changes its lineage.
-fn dag(min: u32) -> String {
-    format!("name: pipe\njobs:\n  - name: src\n    kind: source\n    operator: src.wasm\n    config: {{ min: {min} }}\npublish:\n  - {{ job: src, output_index: 0, dataset: transfers }}\n")
+async fn publish(db: &Db, storage: &Storage, org: OrgId, text: &str, run: &str, ids: &[i64]) -> String {
+    trace_query::testing::publish(db, storage, org, text, run, ids, T0).await
 }
 
-/// Run the source over [0, 10) and commit a file of `ids` as its output.
-async fn publish(db: &Db, storage: &Storage, org: OrgId, text: &str, run: &str, ids: &[i64]) -> String {
-    let d = db.deploy(org, &trace_dag::parse("pipe.yaml", text).unwrap(), text, "ann", T0).await.unwrap();
-    db.trigger(d.job("src"), run, Some((0, 10)), "ann", T0).await.unwrap();
-    let p = db.claim_payloads(1, T0).await.unwrap().pop().unwrap();
-    let to = &p.outputs_to[0];
-    let object_key = format!("org/{org}/dataset/{}/version/{}/0_10.parquet", to.dataset_uuid, to.version_uuid);
-    let batch = RecordBatch::try_new(
-        Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, false)])),
-        vec![Arc::new(Int64Array::from(ids.to_vec()))],
-    )
-    .unwrap();
-    let parquet = trace_batches::parquet_bytes("output 0", &[trace_batches::encode_ipc(&[batch]).unwrap()]).unwrap().unwrap();
-    let bytes = parquet.bytes.len() as u64;
-    storage.put(&object_key.as_str().into(), parquet.bytes.into()).await.unwrap();
-    let w = WrittenPartition {
-        output: 0,
-        version_uuid: to.version_uuid.clone(),
-        partition_key: "0_10".into(),
-        range: Some((0, 10)),
-        scope: None,
-        deduped_against: vec![],
-        object_key,
-        staging_key: format!("org/{org}/staging/{run}.parquet"),
-        rows: ids.len() as u64,
-        bytes,
-    };
-    let done = Completion { auth: p.attempt.clone().unwrap(), outcome: Outcome::Succeeded, events: vec![], state: vec![], partitions: vec![w] };
-    db.complete_many(&[done], T0).await.unwrap().pop().unwrap().unwrap();
-    to.version_uuid.clone()
-}
+use trace_query::testing::dag;
 
 fn request(sql: &str) -> QueryRequest {
     QueryRequest { sql: sql.into(), ..Default::default() }

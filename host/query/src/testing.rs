@@ -1,0 +1,47 @@
+//! For tests of the Query Service and of what serves it (feature
+//! `testing`): publish a dataset the way a run does, through the system
+//! database's own deploy, trigger, claim and completion.
+
+use std::sync::Arc;
+
+use arrow_array::{Int64Array, RecordBatch};
+use arrow_schema::{DataType, Field, Schema};
+use trace_storage::Storage;
+use trace_store::{Completion, Db, Millis, OrgId, Outcome, Store, WrittenPartition};
+
+/// A DAG `pipe` whose source `src` publishes `transfers`; a different `min`
+/// changes the producer's lineage, so deploying it makes a new version.
+pub fn dag(min: u32) -> String {
+    format!("name: pipe\njobs:\n  - name: src\n    kind: source\n    operator: src.wasm\n    config: {{ min: {min} }}\npublish:\n  - {{ job: src, output_index: 0, dataset: transfers }}\n")
+}
+
+/// Deploy `yaml` (one source job `src`), run it over [0, 10) as run `run`
+/// and commit a Parquet file with an `id` column of `ids` as its output;
+/// returns the dataset version it wrote.
+pub async fn publish(db: &Db, storage: &Storage, org: OrgId, yaml: &str, run: &str, ids: &[i64], now: Millis) -> String {
+    let d = db.deploy(org, &trace_dag::parse("pipe.yaml", yaml).expect("a valid DAG"), yaml, "user:ann", now).await.expect("deploy");
+    db.trigger(d.job("src"), run, Some((0, 10)), "user:ann", now).await.expect("trigger");
+    let p = db.claim_payloads(1, now).await.expect("claim").pop().expect("one task");
+    let to = &p.outputs_to[0];
+    let object_key = format!("org/{org}/dataset/{}/version/{}/0_10.parquet", to.dataset_uuid, to.version_uuid);
+    let batch = RecordBatch::try_new(Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, false)])), vec![Arc::new(Int64Array::from(ids.to_vec()))])
+        .expect("a batch");
+    let parquet = trace_batches::parquet_bytes("output 0", &[trace_batches::encode_ipc(&[batch]).expect("ipc")]).expect("parquet").expect("rows");
+    let bytes = parquet.bytes.len() as u64;
+    storage.put(&object_key.as_str().into(), parquet.bytes.into()).await.expect("put");
+    let w = WrittenPartition {
+        output: 0,
+        version_uuid: to.version_uuid.clone(),
+        partition_key: "0_10".into(),
+        range: Some((0, 10)),
+        scope: None,
+        deduped_against: vec![],
+        object_key,
+        staging_key: format!("org/{org}/staging/{run}.parquet"),
+        rows: ids.len() as u64,
+        bytes,
+    };
+    let done = Completion { auth: p.attempt.clone().expect("an attempt"), outcome: Outcome::Succeeded, events: vec![], state: vec![], partitions: vec![w] };
+    db.complete_many(&[done], now).await.expect("complete").pop().expect("one").expect("completed");
+    to.version_uuid.clone()
+}
