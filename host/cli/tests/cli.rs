@@ -433,7 +433,7 @@ fn dev_ends_by_querying_what_it_published_and_query_reads_it_by_name() {
     assert_eq!(stdout(&dup), "d\n0\n", "no transfer is in two windows");
     let csv = query("SELECT block_number FROM erc20_transfers ORDER BY block_number, log_index", &["--format", "csv", "--max-rows", "3"]);
     assert_eq!(stdout(&csv).lines().count(), 4, "a header and three rows");
-    assert!(stderr(&csv).contains("3 row(s)") && stderr(&csv).contains("cut at --max-rows 3"), "{}", stderr(&csv));
+    assert!(stderr(&csv).contains("3 row(s)") && stderr(&csv).contains("cut at 3 rows; more rows matched"), "{}", stderr(&csv));
 
     // Escapes are refused with a clear error and exit code 1.
     let passwd = query("SELECT * FROM read_csv('/etc/passwd')", &[]);
@@ -443,9 +443,18 @@ fn dev_ends_by_querying_what_it_published_and_query_reads_it_by_name() {
     assert!(stderr(&copy).contains("got COPY") && !dir.path().join("out.csv").exists(), "{}", stderr(&copy));
     // A dataset that is not there, and a version that is not there.
     let missing = query("SELECT * FROM secret_things", &[]);
-    assert!(stderr(&missing).contains("secret_things") && stderr(&missing).contains("does not exist"), "{}", stderr(&missing));
+    assert_eq!(stderr(&missing).trim(), "error: no such dataset: secret_things");
     let bogus = query("SELECT 1", &["--as-of", "erc20_transfers=00000000-0000-0000-0000-000000000000"]);
     assert_eq!(stderr(&bogus).trim(), "error: dataset erc20_transfers has no version 00000000-0000-0000-0000-000000000000");
     let other = query("SELECT 1", &["--as-of", "not_mine=00000000-0000-0000-0000-000000000000"]);
     assert_eq!(stderr(&other).trim(), "error: no such dataset: not_mine");
+
+    // What can be queried, with columns; every row as Parquet in a batch.
+    let schema = trace(&[&["datasets", "--schema"], &target[..]].concat(), dir.path());
+    let listing = stdout(&schema);
+    assert!(listing.contains("erc20_transfers  version ") && listing.contains(&format!("{n} row(s)")), "{listing}");
+    assert!(listing.lines().any(|l| l.trim_start().starts_with("block_number")), "{listing}");
+    let batch = query("SELECT * FROM erc20_transfers", &["--batch", "--output", "all.parquet"]);
+    assert!(stderr(&batch).contains(&format!(": {n} row(s), ")), "{}", stderr(&batch));
+    assert!(std::fs::read(dir.path().join("all.parquet")).unwrap().starts_with(b"PAR1"));
 }

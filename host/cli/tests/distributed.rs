@@ -84,6 +84,8 @@ async fn server_and_workers_run_a_dag_over_http_and_sqs() {
         ("AWS_ACCESS_KEY_ID", "test".to_owned()),
         ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
         ("TRACE_S3_ENDPOINT", moto.endpoint()),
+        // The server's Query Service reads the same bucket the workers write.
+        ("TRACE_STORAGE", "s3://trace-data".to_owned()),
     ];
     // moto's S3 needs its bucket made with a plain PUT.
     let made = reqwest::Client::new().put(format!("{}/trace-data", moto.endpoint())).send().await.unwrap();
@@ -216,6 +218,34 @@ async fn server_and_workers_run_a_dag_over_http_and_sqs() {
     let out = run_ok(&backfill, &env, &cache);
     assert!(out.contains("0 new, 5 already triggered") && out.contains("chunks 5/5 done"), "{out}");
     assert_eq!(out.lines().last(), Some(verdict), "{out}");
+
+    // Queries through the server, whose Query Service fetches the files from
+    // S3 into its cache: the CLI with a token, exactly the registered rows.
+    let query = |token: &str, args: &[&str]| {
+        let mut all = vec!["query", "--server", &base, "--token", token];
+        all.extend_from_slice(args);
+        trace_cmd(&all, &env, &cache).output().unwrap()
+    };
+    let registered: u64 = api.get("/api/v1/datasets/units/partitions", &root).await.1.as_array().unwrap().iter().map(|p| p["rows"].as_u64().unwrap()).sum();
+    let out = query(&root, &["--format", "csv", "SELECT count(*) AS n FROM units"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), format!("n\n{registered}\n"));
+    // Hidden from a viewer it is not opened to and from another org, in
+    // the words used for a name nobody uses.
+    for token in [&vic, &zed] {
+        let out = query(token, &["SELECT count(*) FROM units"]);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("error: no such dataset: units (not_found, HTTP 404 Not Found)"), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    // The schema listing, and a batch query downloaded as Parquet.
+    let out = run_ok(&["datasets", "--schema", "--server", &base, "--token", &root], &env, &cache);
+    assert!(out.contains("units  version ") && out.contains(&format!("{registered} row(s)")), "{out}");
+    let parquet = dir.path().join("units.parquet");
+    let out = query(&root, &["--batch", "--output", parquet.to_str().unwrap(), "SELECT * FROM units ORDER BY ALL"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && stderr.contains(&format!(": {registered} row(s), ")), "{stderr}");
+    let file = std::fs::read(&parquet).unwrap();
+    assert!(file.starts_with(b"PAR1") && stderr.contains(&format!("{} bytes of Parquet", file.len())), "{stderr}");
 
     // SIGTERM stops the server cleanly.
     // SAFETY: signalling our own child process.

@@ -273,10 +273,8 @@ fn sql_error(e: duckdb::Error) -> QueryError {
     }
     // A dataset the caller may not read is not in its DuckDB at all; say so
     // the same way as for one that does not exist, without DuckDB's guesses.
-    if let Some(rest) = message.split_once("Table with name ").map(|(_, r)| r) {
-        if let Some((name, _)) = rest.split_once(" does not exist") {
-            return QueryError::NoSuchDataset { name: name.to_owned() };
-        }
+    if let Some((name, _)) = message.split_once("Table with name ").and_then(|(_, rest)| rest.split_once(" does not exist")) {
+        return QueryError::NoSuchDataset { name: name.to_owned() };
     }
     QueryError::Sql(message)
 }
