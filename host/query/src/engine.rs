@@ -9,11 +9,12 @@ use std::time::{Duration, Instant};
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
-use duckdb::{Config, Connection, Statement};
+use duckdb::{Connection, Statement};
 
 use crate::error::QueryError;
 use crate::guard::admit;
 use crate::limits::QueryLimits;
+use crate::warm::Fresh;
 
 /// A dataset as one query sees it: its name and the files of the version
 /// the query was pinned to.
@@ -188,23 +189,17 @@ fn next_batch(stmt: &Statement<'_>) -> Result<Option<RecordBatch>, QueryError> {
 
 /// A fresh in-memory DuckDB with a view per dataset and a table per system
 /// table, then locked.
-fn locked_down(catalog: &Catalog, limits: &QueryLimits) -> Result<Connection, QueryError> {
+fn locked_down(catalog: &Catalog, limits: &QueryLimits) -> Result<Fresh, QueryError> {
     let setup = |e: duckdb::Error| QueryError::Setup(e.to_string());
-    let config = Config::default()
-        .enable_autoload_extension(false)
-        .and_then(|c| c.with("autoinstall_known_extensions", "false"))
-        .and_then(|c| c.with("allow_community_extensions", "false"))
-        .and_then(|c| c.threads(i64::from(limits.threads.max(1))))
-        .and_then(|c| c.max_memory(&format!("{}B", limits.memory_bytes)))
-        .map_err(setup)?;
-    let conn = Connection::open_in_memory_with_flags(config).map_err(setup)?;
+    let conn = crate::warm::take(limits.memory_bytes)?;
 
     let tables = &catalog.datasets;
     let files: Vec<String> = tables.iter().flat_map(|t| &t.files).map(|f| literal(&f.to_string_lossy())).collect();
     let mut script = format!(
         // No spilling: an in-memory DuckDB would write under the working
         // directory; a query over its memory limit fails instead.
-        "SET temp_directory = ''; SET enable_progress_bar = false; SET allowed_paths = [{}];\n",
+        "SET threads = {}; SET temp_directory = ''; SET enable_progress_bar = false; SET allowed_paths = [{}];\n",
+        limits.threads.max(1),
         files.join(", ")
     );
     for t in tables.iter().filter(|t| !t.files.is_empty()) {

@@ -23,8 +23,12 @@ mod guard;
 mod limits;
 mod service;
 mod system;
+mod warm;
 #[cfg(feature = "testing")]
 pub mod testing;
+/// Plain DuckDB, for benchmarks' baselines.
+#[cfg(feature = "testing")]
+pub use duckdb;
 
 pub use arrow;
 pub use parquet;

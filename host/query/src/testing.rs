@@ -19,29 +19,47 @@ pub fn dag(min: u32) -> String {
 /// and commit a Parquet file with an `id` column of `ids` as its output;
 /// returns the dataset version it wrote.
 pub async fn publish(db: &Db, storage: &Storage, org: OrgId, yaml: &str, run: &str, ids: &[i64], now: Millis) -> String {
+    let batch = RecordBatch::try_new(Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, false)])), vec![Arc::new(Int64Array::from(ids.to_vec()))])
+        .expect("a batch");
+    let parquet = trace_batches::parquet_bytes("output 0", &[trace_batches::encode_ipc(&[batch]).expect("ipc")]).expect("parquet").expect("rows");
+    let rows = ids.len() as u64;
+    publish_with(db, org, yaml, run, 1, now, async |key: String| {
+        let bytes = parquet.bytes.len() as u64;
+        storage.put(&key.as_str().into(), parquet.bytes.clone().into()).await.expect("put");
+        (rows, bytes)
+    })
+    .await
+}
+
+/// Like [`publish`], with `partitions` files (at most 10: one over the
+/// run's range [0, 10), or ranges [i, i+1)) that `write` puts at the object key it is given,
+/// returning their rows and bytes.
+pub async fn publish_with(db: &Db, org: OrgId, yaml: &str, run: &str, partitions: u64, now: Millis, mut write: impl AsyncFnMut(String) -> (u64, u64)) -> String {
+    assert!((1..=10).contains(&partitions), "1 to 10 partitions");
     let d = db.deploy(org, &trace_dag::parse("pipe.yaml", yaml).expect("a valid DAG"), yaml, "user:ann", now).await.expect("deploy");
     db.trigger(d.job("src"), run, Some((0, 10)), "user:ann", now).await.expect("trigger");
     let p = db.claim_payloads(1, now).await.expect("claim").pop().expect("one task");
     let to = &p.outputs_to[0];
-    let object_key = format!("org/{org}/dataset/{}/version/{}/0_10.parquet", to.dataset_uuid, to.version_uuid);
-    let batch = RecordBatch::try_new(Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, false)])), vec![Arc::new(Int64Array::from(ids.to_vec()))])
-        .expect("a batch");
-    let parquet = trace_batches::parquet_bytes("output 0", &[trace_batches::encode_ipc(&[batch]).expect("ipc")]).expect("parquet").expect("rows");
-    let bytes = parquet.bytes.len() as u64;
-    storage.put(&object_key.as_str().into(), parquet.bytes.into()).await.expect("put");
-    let w = WrittenPartition {
-        output: 0,
-        version_uuid: to.version_uuid.clone(),
-        partition_key: "0_10".into(),
-        range: Some((0, 10)),
-        scope: None,
-        deduped_against: vec![],
-        object_key,
-        staging_key: format!("org/{org}/staging/{run}.parquet"),
-        rows: ids.len() as u64,
-        bytes,
-    };
-    let done = Completion { auth: p.attempt.clone().expect("an attempt"), outcome: Outcome::Succeeded, events: vec![], state: vec![], partitions: vec![w] };
+    let mut written = Vec::new();
+    for i in 0..partitions {
+        let (start, end) = if partitions == 1 { (0, 10) } else { (i, i + 1) };
+        let key = format!("{start}_{end}");
+        let object_key = format!("org/{org}/dataset/{}/version/{}/{key}.parquet", to.dataset_uuid, to.version_uuid);
+        let (rows, bytes) = write(object_key.clone()).await;
+        written.push(WrittenPartition {
+            output: 0,
+            version_uuid: to.version_uuid.clone(),
+            partition_key: key,
+            range: Some((start, end)),
+            scope: None,
+            deduped_against: vec![],
+            object_key,
+            staging_key: format!("org/{org}/staging/{run}-{i}.parquet"),
+            rows,
+            bytes,
+        });
+    }
+    let done = Completion { auth: p.attempt.clone().expect("an attempt"), outcome: Outcome::Succeeded, events: vec![], state: vec![], partitions: written };
     db.complete_many(&[done], now).await.expect("complete").pop().expect("one").expect("completed");
     to.version_uuid.clone()
 }
