@@ -10,8 +10,8 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use trace_control::plane::{ControlPlane, PlaneError, Refusal};
-use trace_control::queue::BoxFuture;
+use trace_protocol::plane::{ControlPlane, PlaneError, Refusal};
+use trace_protocol::queue::BoxFuture;
 use trace_store::{AttemptAuth, Completion, EmittedEvent, Outcome, TaskId, TaskPayload, TaskStatus};
 
 use crate::wire::*;

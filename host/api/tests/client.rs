@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use trace_api::{internal_router, HttpControlPlane, InternalState, FIRST_BACKOFF, MAX_TRIES};
-use trace_control::plane::{ControlPlane, PlaneError, Refusal};
+use trace_protocol::plane::{ControlPlane, PlaneError, Refusal};
 use trace_store::{now_millis, Completion, Db, EmittedEvent, Outcome, SqliteStore, Store, TaskStatus};
 
 const DAG: &str = r#"name: pipe

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use aws_sdk_sqs::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_sqs::Client;
-use trace_control::queue::{BoxFuture, Delivery as QueueDelivery, QueueError, TaskQueue};
-use trace_store::TaskId;
+use trace_protocol::queue::{BoxFuture, Delivery as QueueDelivery, QueueError, TaskQueue};
+use trace_protocol::contract::TaskId;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SqsError {

@@ -1,21 +1,7 @@
-//! Row types the store hands out and takes in.
+//! Row types the store hands out and takes in. The worker contract's types
+//! (payload, completion and what they carry) are `trace-protocol`'s, re-exported.
 
-use std::fmt;
-
-/// Milliseconds since the Unix epoch. Passed in by callers so that tests
-/// (and the reaper) control time.
-pub type Millis = i64;
-pub type OrgId = i64;
-pub type JobId = i64;
-pub type TaskId = i64;
-
-/// The current time in [`Millis`].
-pub fn now_millis() -> Millis {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
+pub use trace_protocol::contract::*;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Deployed {
@@ -33,28 +19,6 @@ impl Deployed {
     }
 }
 
-/// An event an attempt emits for one of its job's outputs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EmittedEvent {
-    pub output: u32,
-    pub partition_key: String,
-    pub range: Option<(u64, u64)>,
-    pub cursor: Option<String>,
-}
-
-impl EmittedEvent {
-    /// The part of the idempotency key that tells this event apart from its
-    /// producer's others: cursor, else partition key, else range.
-    pub fn discriminator(&self) -> String {
-        match (&self.cursor, self.range) {
-            (Some(c), _) => format!("cursor={c}"),
-            (None, _) if !self.partition_key.is_empty() => format!("key={}", self.partition_key),
-            (None, Some((s, e))) => format!("range={s}_{e}"),
-            (None, None) => "key=".into(),
-        }
-    }
-}
-
 /// The outcome of recording one event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ingested {
@@ -63,43 +27,6 @@ pub struct Ingested {
     pub duplicate: bool,
     /// Tasks created for subscribed jobs.
     pub tasks: Vec<TaskId>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TaskStatus {
-    Pending,
-    Running,
-    Completed,
-    Failed,
-    Canceled,
-}
-
-impl TaskStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TaskStatus::Pending => "pending",
-            TaskStatus::Running => "running",
-            TaskStatus::Completed => "completed",
-            TaskStatus::Failed => "failed",
-            TaskStatus::Canceled => "canceled",
-        }
-    }
-
-    pub fn parse(s: &str) -> Self {
-        match s {
-            "pending" => TaskStatus::Pending,
-            "running" => TaskStatus::Running,
-            "completed" => TaskStatus::Completed,
-            "failed" => TaskStatus::Failed,
-            _ => TaskStatus::Canceled,
-        }
-    }
-}
-
-impl fmt::Display for TaskStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
 }
 
 /// A leased task: what the dispatcher hands a worker (as `task_id` only over
@@ -119,23 +46,6 @@ impl Claim {
     pub fn auth(&self) -> AttemptAuth {
         AttemptAuth { task: self.task, attempt: self.attempt, credential: self.credential.clone() }
     }
-}
-
-/// Who is reporting: a task attempt and its credential.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AttemptAuth {
-    pub task: TaskId,
-    pub attempt: i32,
-    pub credential: String,
-}
-
-/// How an attempt ended, as its worker reports it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    Succeeded,
-    Failed { retryable: bool, message: String },
-    /// The worker saw the cancel and did not run the operator.
-    Canceled,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -180,86 +90,6 @@ pub fn retry_backoff(attempts: i32) -> Millis {
     (1_000i64 << exp).min(60_000)
 }
 
-/// State changes a successful task commits with its completion
-/// (`None` deletes the key).
-pub type StateWrites = Vec<(String, Option<Vec<u8>>)>;
-
-/// Everything a worker needs to run a task's current attempt
-/// (`/internal/task-fetch`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TaskPayload {
-    pub task: TaskId,
-    pub job: JobId,
-    pub job_name: String,
-    pub kind: String,
-    pub operator: String,
-    pub config: String,
-    pub outputs: i32,
-    /// Inputs wired to the job.
-    pub inputs: i64,
-    pub status: TaskStatus,
-    pub cancel_requested: bool,
-    /// The current attempt and its credential (absent before the first claim).
-    pub attempt: Option<AttemptAuth>,
-    pub deadline: Option<Millis>,
-    pub timeout_ms: i64,
-    pub partition_key: String,
-    pub range: Option<(u64, u64)>,
-    pub cursor: Option<String>,
-    pub org: OrgId,
-    pub dag: i64,
-    /// The job's durable operator state at fetch time.
-    pub state: Vec<(String, Vec<u8>)>,
-    /// Where each of the job's outputs goes, by output index.
-    pub outputs_to: Vec<OutputTarget>,
-    /// What each wired input reads for this task's event: the pinned
-    /// version's partitions overlapping the event's range (or with its key).
-    pub inputs_from: Vec<InputFeed>,
-    /// Why the task cannot run as claimed (say, its inputs cover more
-    /// partitions than a task may read): the worker fails the attempt with
-    /// this message, not retryable, instead of running the operator. A
-    /// claim never fails as a whole for one task's sake.
-    pub refusal: Option<String>,
-}
-
-/// One input of a task: a dataset version pinned at claim time and the
-/// committed partitions of it that the task's event covers.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InputFeed {
-    pub input: u32,
-    pub dataset_uuid: String,
-    pub version_uuid: String,
-    pub partitions: Vec<PartitionView>,
-}
-
-/// A job output's dataset and the version its DAG version points at: where
-/// a task's rows for that output are written.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OutputTarget {
-    pub output: u32,
-    pub dataset_uuid: String,
-    pub version_uuid: String,
-    /// Set when the job's update strategy is `append`.
-    pub append: Option<AppendTarget>,
-}
-
-/// An `append` output: the task adds a file of its own beside the ones
-/// already committed for its range (or key), without the rows whose
-/// `unique_key` those already hold.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AppendTarget {
-    pub unique_key: Vec<String>,
-    /// The committed files overlapping the task's range, or of its key.
-    pub existing: Vec<PartitionView>,
-}
-
-impl TaskPayload {
-    /// Whether the worker must report `Canceled` without running the operator.
-    pub fn is_canceled(&self) -> bool {
-        self.status == TaskStatus::Canceled || self.cancel_requested
-    }
-}
-
 /// One attempt of a task, for inspection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AttemptView {
@@ -269,55 +99,6 @@ pub struct AttemptView {
     pub finished_at: Option<Millis>,
     /// `succeeded`, `failed`, `canceled`, `timeout`, or `None` while running.
     pub outcome: Option<String>,
-}
-
-/// One attempt's report: what [`crate::Store::complete`] takes, for batching.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Completion {
-    pub auth: AttemptAuth,
-    pub outcome: Outcome,
-    pub events: Vec<EmittedEvent>,
-    pub state: StateWrites,
-    /// Files written for the task's outputs (staged; registered, and so
-    /// visible, only if this completion is accepted as a success).
-    pub partitions: Vec<WrittenPartition>,
-}
-
-/// One output file an attempt wrote.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WrittenPartition {
-    pub output: u32,
-    /// The dataset version it belongs to (one of the task's [`OutputTarget`]s).
-    pub version_uuid: String,
-    pub partition_key: String,
-    pub range: Option<(u64, u64)>,
-    /// An appended file: the partition key it adds rows to (its own
-    /// `partition_key` also names its task, so each task adds one).
-    pub scope: Option<String>,
-    /// An appended file: the committed files its rows were deduplicated
-    /// against. If another task has added to the range since, the
-    /// completion becomes a retry (which deduplicates against that too).
-    pub deduped_against: Vec<String>,
-    /// Where it is read from once committed.
-    pub object_key: String,
-    /// Where the attempt wrote it.
-    pub staging_key: String,
-    pub rows: u64,
-    pub bytes: u64,
-}
-
-/// A committed partition of a dataset version, as readers see it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PartitionView {
-    pub partition_key: String,
-    pub range: Option<(u64, u64)>,
-    pub object_key: String,
-    pub rows: u64,
-    pub bytes: u64,
-    /// Where the committed file was staged. A worker that died between
-    /// its commit and moving the file leaves it there; readers fall back
-    /// to it. Internal: never shown to users.
-    pub staging_key: Option<String>,
 }
 
 /// Progress of a set of runs (a backfill).

@@ -13,7 +13,7 @@ use bytes::Bytes;
 use trace_batches::{dedupe_output, parquet_bytes, DedupeError, ParquetFile, SinkError};
 use trace_storage::paths::{partition_path, staging_path};
 use trace_storage::{Partition, Storage, StorageError};
-use trace_store::{OutputTarget, TaskPayload, WrittenPartition};
+use trace_protocol::contract::{OutputTarget, TaskPayload, WrittenPartition};
 
 use crate::inputs::{read_files, ReadFailure, MAX_INPUT_BYTES};
 
@@ -213,7 +213,7 @@ mod tests {
         assert!(err.to_string().ends_with("limit=1000ms"), "{err}");
     }
 
-    use trace_store::{AppendTarget, OutputTarget};
+    use trace_protocol::contract::{AppendTarget, OutputTarget};
 
     use super::*;
 

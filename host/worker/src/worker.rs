@@ -14,10 +14,10 @@ use tokio::task::JoinSet;
 use trace_core::{InputEvent, Range, TaskContext, VecSource};
 use trace_storage::Storage;
 use trace_sandbox::{Limits, LoadError, MemoryState, Operator, Runtime, Task, World};
-use trace_store::{Completion, Outcome, StateWrites, TaskId, TaskPayload, TaskStatus};
+use trace_protocol::contract::{Completion, Outcome, StateWrites, TaskId, TaskPayload, TaskStatus};
 
-use crate::plane::{ControlPlane, PlaneError, Refusal};
-use crate::queue::{QueueError, TaskQueue};
+use trace_protocol::plane::{ControlPlane, PlaneError, Refusal};
+use trace_protocol::queue::{QueueError, TaskQueue};
 use crate::{inputs, outputs};
 use crate::stream::{self, ChannelSink};
 

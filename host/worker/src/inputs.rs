@@ -7,7 +7,7 @@ use bytes::Bytes;
 use trace_batches::{ParquetSource, SourceError};
 use trace_core::{BatchSource, ChainSource, VecSource};
 use trace_storage::{ObjectPath, Storage, StorageError};
-use trace_store::{PartitionView, TaskPayload};
+use trace_protocol::contract::{PartitionView, TaskPayload};
 
 /// Most bytes of Parquet one task reads across all its inputs.
 pub const MAX_INPUT_BYTES: u64 = 1 << 30;
@@ -119,7 +119,7 @@ pub fn sources(fetched: Fetched) -> Result<Vec<Box<dyn BatchSource>>, InputError
 
 #[cfg(test)]
 pub(crate) mod tests {
-    use trace_store::{InputFeed, PartitionView, TaskPayload, TaskStatus};
+    use trace_protocol::contract::{InputFeed, PartitionView, TaskPayload, TaskStatus};
 
     use super::*;
 

@@ -12,9 +12,9 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use trace_core::Event;
 use trace_sandbox::EventSink;
-use trace_store::{AttemptAuth, EmittedEvent};
+use trace_protocol::contract::{AttemptAuth, EmittedEvent};
 
-use crate::plane::{ControlPlane, PlaneError};
+use trace_protocol::plane::{ControlPlane, PlaneError};
 
 /// A task running at least this long starts streaming its events.
 pub const STREAM_AFTER: Duration = Duration::from_secs(1);

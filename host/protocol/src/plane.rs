@@ -1,0 +1,46 @@
+//! How a worker talks to the control plane: fetch a task's current attempt,
+//! post events while it runs, report how it ended. The control plane in the
+//! same process (`trace dev`) and the one behind the internal API
+//! (`trace worker`) both implement [`ControlPlane`].
+
+use crate::contract::{AttemptAuth, Completion, EmittedEvent, TaskId, TaskPayload, TaskStatus};
+use crate::queue::BoxFuture;
+
+/// Why the control plane would not take a report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// A newer attempt started, the task already finished, or the credential
+    /// is not this attempt's: the platform moved on; drop the results.
+    Superseded,
+    /// The report itself is invalid (an event for an output the job does not
+    /// have): the attempt must fail instead.
+    Invalid,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlaneError {
+    #[error("the control plane refused the report: {message}")]
+    Refused { reason: Refusal, message: String },
+    #[error("task {0} does not exist")]
+    NoSuchTask(TaskId),
+    /// The control plane in this process failed (its database).
+    #[error("the control plane failed")]
+    Local(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("calling the control plane ({op})")]
+    Remote {
+        op: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+/// The worker wrapper's view of the control plane.
+pub trait ControlPlane: Send + Sync {
+    /// The task with its current attempt's credential and its job's state.
+    fn fetch(&self, task: TaskId) -> BoxFuture<'_, Result<TaskPayload, PlaneError>>;
+    /// Finish an attempt: outcome, final events and state writes, atomically.
+    fn complete(&self, completion: Completion) -> BoxFuture<'_, Result<TaskStatus, PlaneError>>;
+    /// Events of a running attempt, ahead of its completion; returns how
+    /// many were new (the rest were already recorded).
+    fn post_events<'a>(&'a self, auth: &'a AttemptAuth, events: &'a [EmittedEvent]) -> BoxFuture<'a, Result<usize, PlaneError>>;
+}

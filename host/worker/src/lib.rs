@@ -1,0 +1,10 @@
+//! The worker wrapper: takes task ids from a queue, fetches each task from
+//! the control plane, runs its operator in the sandbox over its inputs, writes
+//! its outputs to storage and reports the attempt. It never sees the system
+//! database: everything it knows comes through the worker contract
+//! (`trace-protocol`).
+
+pub mod inputs;
+pub mod outputs;
+pub mod stream;
+pub mod worker;
