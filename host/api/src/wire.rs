@@ -1,7 +1,7 @@
 //! Request and response bodies of the internal API (JSON).
 
 use serde::{Deserialize, Serialize};
-use trace_store::{AppendTarget, AttemptAuth, EmittedEvent, InputFeed, OutputTarget, PartitionView, TaskPayload, TaskStatus, WrittenPartition};
+use trace_store::{AppendTarget, AttemptAuth, EmittedEvent, InputFeed, OutputTarget, PartitionView, TaskKind, TaskPayload, TaskStatus, WrittenPartition};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
@@ -192,7 +192,7 @@ impl From<TaskPayload> for FetchResponse {
             dag_id: p.dag,
             job_id: p.job,
             job: p.job_name,
-            kind: p.kind,
+            kind: p.kind.as_str().to_owned(),
             operator: p.operator,
             config: serde_json::from_str(&p.config).unwrap_or(serde_json::Value::Null),
             inputs: p.inputs,
@@ -238,7 +238,7 @@ impl FetchResponse {
             task: self.task_id,
             job: self.job_id,
             job_name: self.job,
-            kind: self.kind,
+            kind: TaskKind::parse(&self.kind).ok_or_else(|| format!("unknown task kind {:?}", self.kind))?,
             operator: self.operator,
             config: self.config.to_string(),
             outputs: self.outputs,

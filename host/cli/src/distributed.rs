@@ -16,7 +16,7 @@ use tokio::sync::{watch, Notify};
 use trace_api::{internal_router, public_router, HttpControlPlane, InternalState, PublicState};
 use trace_control::dispatcher::{self, DispatcherConfig};
 use trace_control::queue::TaskQueue;
-use trace_control::worker::{self, OperatorDir, WorkerContext};
+use trace_control::worker::{self, OperatorDir, Outputs, WorkerContext};
 use trace_queue_sqs::{SqsConfig, SqsQueue};
 use trace_sandbox::{Runtime, RuntimeConfig};
 use trace_store::{Db, Store};
@@ -183,9 +183,9 @@ pub struct WorkerArgs {
     /// Tasks run at once.
     #[arg(long, default_value_t = 2)]
     pub concurrency: usize,
-    /// Where task outputs are written: `file:///DIR` or `s3://BUCKET`
-    /// (S3: `TRACE_S3_ENDPOINT` for a compatible server, AWS credentials from
-    /// the environment). Without it, outputs are dropped.
+    /// Where task outputs are written (required): `file:///DIR` or
+    /// `s3://BUCKET` (S3: `TRACE_S3_ENDPOINT` for a compatible server, AWS
+    /// credentials from the environment).
     #[arg(long, env = "TRACE_STORAGE", value_name = "URL")]
     pub storage: Option<String>,
     /// Compiled-component cache directory [default: compile in memory].
@@ -216,16 +216,17 @@ pub fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
     if args.concurrency == 0 || args.concurrency > MAX_WORKER_CONCURRENCY {
         anyhow::bail!("--concurrency must be between 1 and {MAX_WORKER_CONCURRENCY}, got {}", args.concurrency);
     }
+    // A worker without storage would run tasks and drop what they write.
+    let Some(storage) = args.storage.clone() else {
+        anyhow::bail!("trace worker needs --storage (file:///DIR or s3://BUCKET, or TRACE_STORAGE): the outputs of the tasks it runs are written there");
+    };
     runtime()?.block_on(async move {
         let queue = Arc::new(args.sqs.open().await?);
         let plane = Arc::new(HttpControlPlane::new(&args.server, &args.worker_token)?);
         let config = RuntimeConfig { cache_dir: args.cache_dir.clone(), ..RuntimeConfig::default() };
         let sandbox = Arc::new(Runtime::new(config).map_err(|e| anyhow::anyhow!("starting the sandbox: {e}"))?);
-        let mut ctx = WorkerContext::new(plane, queue.clone(), sandbox, OperatorDir(args.operators.clone()), Arc::new(Notify::new()));
-        if let Some(url) = &args.storage {
-            ctx = ctx.with_storage(open_storage(url, &args.sqs.sqs_region)?);
-        }
-        let ctx = Arc::new(ctx);
+        let outputs = Outputs::Stored(open_storage(&storage, &args.sqs.sqs_region)?);
+        let ctx = Arc::new(WorkerContext::new(plane, queue.clone(), sandbox, OperatorDir(args.operators.clone()), Arc::new(Notify::new()), outputs));
         let loops: Vec<_> = (0..args.concurrency).map(|_| tokio::spawn(worker::run(ctx.clone()))).collect();
         println!("trace worker serving {} with {} task slot(s)", args.server, args.concurrency);
         // On a signal, stop taking messages; tasks in flight finish and report.

@@ -405,6 +405,10 @@ fn worker_and_server_refuse_settings_outside_their_bounds() {
     assert!(stderr(&o).contains("--concurrency must be between 1 and 256, got 257"), "{}", stderr(&o));
     let o = trace(&["worker", "--operators", ".", "--worker-token", "t", "--concurrency", "0"], dir.path());
     assert!(stderr(&o).contains("got 0"), "{}", stderr(&o));
+    // Without storage a worker would run tasks and drop their outputs.
+    let o = trace(&["worker", "--operators", ".", "--worker-token", "t"], dir.path());
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("trace worker needs --storage"), "{}", stderr(&o));
 }
 
 #[test]

@@ -13,7 +13,7 @@ use trace_store::{now_millis, Db, Deployed, OrgId, SqliteStore, Store, StoreErro
 use crate::dispatcher::{self, DispatcherConfig};
 use crate::plane::Embedded;
 use crate::queue::{InProcessQueue, TaskQueue};
-use crate::worker::{self, OperatorDir, WorkerContext, WorkerError};
+use crate::worker::{self, OperatorDir, Outputs, WorkerContext, WorkerError};
 
 /// How often the progress display is refreshed while tasks are open.
 pub const PROGRESS_EVERY: Duration = Duration::from_millis(250);
@@ -109,21 +109,14 @@ pub async fn run_on(db: Arc<Db>, queue: Arc<dyn TaskQueue>, run: DevRun<'_>, mut
     let wake = Arc::new(Notify::new());
     let (stop, stopped) = watch::channel(false);
     let dispatcher = tokio::spawn(dispatcher::run(db.clone(), queue.clone(), wake.clone(), DispatcherConfig::default(), stopped));
-    let mut ctx = WorkerContext::new(Arc::new(Embedded::new(db.clone())), queue.clone(), runtime, OperatorDir(run.operators.to_owned()), wake);
-    if let Some(storage) = run.storage.clone() {
-        ctx = ctx.with_storage(storage);
-    }
-    let ctx = Arc::new(ctx);
+    let outputs = run.storage.clone().map_or(Outputs::Discarded, Outputs::Stored);
+    let ctx = Arc::new(WorkerContext::new(Arc::new(Embedded::new(db.clone())), queue.clone(), runtime, OperatorDir(run.operators.to_owned()), wake, outputs));
     // Compile every operator before the first task, not inside it: a large
     // component takes seconds to compile once and microseconds thereafter.
     // (Content-addressed operators load from storage with their first task.)
     for job in run.dag.jobs.iter().filter(|j| !j.operator.starts_with("sha256:")) {
         let world = if job.kind == trace_dag::JobKind::Source { World::Source } else { World::Transform };
-        let (ctx, operator) = (ctx.clone(), job.operator.clone());
-        tokio::task::spawn_blocking(move || ctx.preload(&operator, world))
-            .await
-            .map_err(|e| DevError::Sandbox(e.into()))?
-            .map_err(|e| DevError::Sandbox(e.into()))?;
+        ctx.preload(&job.operator, world).await.map_err(|e| DevError::Sandbox(e.into()))?;
     }
     let workers: Vec<_> = (0..run.workers.max(1)).map(|_| tokio::spawn(worker::run(ctx.clone()))).collect();
 

@@ -102,6 +102,33 @@ pub enum Outcome {
 /// (`None` deletes the key).
 pub type StateWrites = Vec<(String, Option<Vec<u8>>)>;
 
+/// Which world a task's operator runs in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TaskKind {
+    /// Reads an external system through the host-held `rpc` capability.
+    Source,
+    /// Reads its inputs only.
+    Transform,
+}
+
+impl TaskKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskKind::Source => "source",
+            TaskKind::Transform => "transform",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "source" => Some(TaskKind::Source),
+            "transform" => Some(TaskKind::Transform),
+            _ => None,
+        }
+    }
+}
+
 /// Everything a worker needs to run a task's current attempt
 /// (`/internal/task-fetch`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -109,7 +136,7 @@ pub struct TaskPayload {
     pub task: TaskId,
     pub job: JobId,
     pub job_name: String,
-    pub kind: String,
+    pub kind: TaskKind,
     pub operator: String,
     pub config: String,
     pub outputs: i32,

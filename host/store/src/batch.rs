@@ -197,7 +197,7 @@ fn job_payloads(list: &str) -> String {
 /// The part of a payload that every task of a job shares.
 struct JobPart {
     name: String,
-    kind: String,
+    kind: TaskKind,
     operator: String,
     config: String,
     outputs: i32,
@@ -357,7 +357,7 @@ macro_rules! batch_impl {
                     task,
                     job: r.get(1),
                     job_name: job.name.clone(),
-                    kind: job.kind.clone(),
+                    kind: job.kind,
                     operator: job.operator.clone(),
                     config: job.config.clone(),
                     outputs: job.outputs,
@@ -387,7 +387,8 @@ macro_rules! batch_impl {
                 Ok(rows.iter().map(|r| {
                     let part = JobPart {
                         name: r.get(1),
-                        kind: r.get(2),
+                        // Written only from the DAG's two kinds at deploy.
+                        kind: TaskKind::parse(r.get::<String, _>(2).as_str()).unwrap_or(TaskKind::Transform),
                         operator: r.get(3),
                         config: r.get(4),
                         outputs: r.get(5),

@@ -204,7 +204,7 @@ on_both!(concurrent_appends_to_a_range_never_both_commit_unseen_rows);
 /// `emitting`, emits its key.
 fn keyed_report(org: OrgId, p: &TaskPayload, keys: &[&str], emitting: &[&str]) -> Completion {
     let keyed = |key: &str| EmittedEvent { output: 0, partition_key: key.into(), range: None, cursor: None };
-    if p.kind == "source" {
+    if p.kind == TaskKind::Source {
         let events = keys.iter().map(|k| keyed(k)).collect();
         return Completion { auth: p.attempt.clone().unwrap(), outcome: Outcome::Succeeded, events, state: vec![], partitions: vec![] };
     }

@@ -134,7 +134,7 @@ pub(crate) mod tests {
             task: 1,
             job: 1,
             job_name: "j".into(),
-            kind: "transform".into(),
+            kind: trace_protocol::contract::TaskKind::Transform,
             operator: "op.wasm".into(),
             config: "null".into(),
             outputs: 1,

@@ -4,7 +4,13 @@
 //! database: everything it knows comes through the worker contract
 //! (`trace-protocol`).
 
+mod context;
+pub mod failure;
 pub mod inputs;
 pub mod outputs;
+mod persist;
+pub mod prepare;
+mod report;
+mod run;
 pub mod stream;
 pub mod worker;

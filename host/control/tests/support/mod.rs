@@ -10,7 +10,7 @@ use tokio::sync::{watch, Notify};
 use trace_control::dispatcher::{self, DispatcherConfig};
 use trace_control::plane::Embedded;
 use trace_control::queue::TaskQueue;
-use trace_control::worker::{self, OperatorDir, WorkerContext};
+use trace_control::worker::{self, OperatorDir, Outputs, WorkerContext};
 use trace_sandbox::{Runtime, RuntimeConfig};
 use trace_store::{Db, Store};
 
@@ -32,11 +32,8 @@ pub fn start(db: &Arc<Db>, queue: Arc<dyn TaskQueue>, workers: usize, storage: O
     let (stop, stopped) = watch::channel(false);
     let runtime = Arc::new(Runtime::new(RuntimeConfig::default()).unwrap());
     let dispatcher = tokio::spawn(dispatcher::run(db.clone(), queue.clone(), wake.clone(), DispatcherConfig::default(), stopped));
-    let mut ctx = WorkerContext::new(Arc::new(Embedded::new(db.clone())), queue.clone(), runtime, OperatorDir(operators().to_owned()), wake.clone());
-    if let Some(storage) = storage {
-        ctx = ctx.with_storage(storage);
-    }
-    let ctx = Arc::new(ctx);
+    let outputs = storage.map_or(Outputs::Discarded, Outputs::Stored);
+    let ctx = Arc::new(WorkerContext::new(Arc::new(Embedded::new(db.clone())), queue.clone(), runtime, OperatorDir(operators().to_owned()), wake.clone(), outputs));
     let workers = (0..workers).map(|_| tokio::spawn(worker::run(ctx.clone()))).collect();
     Running { queue, wake, stop, dispatcher, workers }
 }

@@ -1,0 +1,68 @@
+//! Stage two: the operator runs in a fresh sandbox, off the async threads,
+//! and its outputs are encoded to Parquet (work done on the guest's behalf,
+//! so it counts against the task's time limit). Where outputs are
+//! discarded, the operator's events stream to the control plane while it
+//! runs.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::sync::mpsc;
+use trace_batches::ParquetFile;
+use trace_protocol::contract::AttemptAuth;
+use trace_sandbox::TaskReport;
+
+use crate::context::WorkerContext;
+use crate::failure::Failure;
+use crate::prepare::Prepared;
+use crate::stream::{self, ChannelSink};
+use crate::{inputs, outputs};
+
+/// What the operator did: its report, and its outputs as Parquet files
+/// (`None` where outputs are discarded).
+pub struct Ran {
+    pub report: TaskReport,
+    pub files: Option<Vec<Option<ParquetFile>>>,
+}
+
+/// Why the sandbox thread itself failed (not the task).
+#[derive(Debug)]
+pub struct Panicked;
+
+pub async fn run(ctx: &Arc<WorkerContext>, auth: &AttemptAuth, prepared: Prepared) -> Result<Result<Ran, Failure>, Panicked> {
+    let Prepared { operator, mut task, inputs: fetched, existing } = prepared;
+    // Events stream while the task runs only where its outputs are not
+    // stored: a downstream task started by a streamed event would otherwise
+    // read the producer's dataset before its files commit (with the
+    // completion). Stored outputs send every event with the completion.
+    let encode = ctx.outputs.storage().is_some();
+    let streamer = (!encode).then(|| {
+        let (events_tx, events_rx) = mpsc::unbounded_channel();
+        task.event_sink = Some(Box::new(ChannelSink(events_tx)));
+        tokio::spawn(stream::stream(ctx.plane.clone(), auth.clone(), events_rx))
+    });
+    let ran = tokio::task::spawn_blocking(move || -> Result<Ran, Failure> {
+        if let Some(fetched) = fetched {
+            task.inputs = inputs::sources(fetched)?;
+        }
+        let (started, limit) = (Instant::now(), task.limits.timeout);
+        let report = operator.run(task)?;
+        let files = match encode {
+            true => {
+                let files = outputs::encode(&report.outputs, &existing)?;
+                outputs::within_time_limit(started, limit)?;
+                Some(files)
+            }
+            false => None,
+        };
+        Ok(Ran { report, files })
+    })
+    .await
+    .map_err(|_| Panicked)?;
+    // The sandbox dropped its sink: the streamer stops (no post can race
+    // the completion's own events past this point).
+    if let Some(streamer) = streamer {
+        let _ = streamer.await;
+    }
+    Ok(ran)
+}
