@@ -2,9 +2,6 @@
 //! decoded here into a `RecordBatch`.
 
 use arrow_array::RecordBatch;
-use arrow_buffer::Buffer;
-use arrow_ipc::reader::StreamDecoder;
-use arrow_schema::ArrowError;
 
 use crate::bindings::trace::operator::input as wit;
 use crate::{fatal, retryable, OperatorError};
@@ -52,16 +49,5 @@ impl Iterator for Batches {
 /// Decode one Arrow IPC stream into its batches, without copying: the
 /// arrays point into `bytes`, which the batches keep alive.
 pub fn decode(bytes: Vec<u8>) -> Result<Vec<RecordBatch>, OperatorError> {
-    let bad = |e: ArrowError| fatal(format!("input batch is not Arrow IPC: {e}"));
-    let mut buffer = Buffer::from_vec(bytes);
-    let mut decoder = StreamDecoder::new();
-    let mut batches = Vec::new();
-    while !buffer.is_empty() {
-        match decoder.decode(&mut buffer).map_err(bad)? {
-            Some(batch) => batches.push(batch),
-            None => break,
-        }
-    }
-    decoder.finish().map_err(bad)?;
-    Ok(batches)
+    trace_ipc::decode_ipc_owned(bytes).map_err(|e| fatal(format!("input batch is not Arrow IPC: {}", e.0)))
 }

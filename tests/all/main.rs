@@ -1,5 +1,5 @@
-//! End-to-end tests of the sandbox: real components compiled from this
-//! repository's sources, run in the real host. One binary, fast to link.
+//! The sandbox's tests: real components compiled from this repository's
+//! sources, hostile ones among them, run in the real host. One binary, fast to link.
 
 mod support;
 

@@ -12,7 +12,7 @@ use arrow_schema::{ArrowError, DataType};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ProjectionMask;
 
-use crate::ipc::{decode_ipc, encode_ipc, IpcError};
+use trace_ipc::{decode_ipc, encode_ipc, IpcError};
 
 /// Most bytes of keys one task's deduplication holds in memory.
 pub const MAX_KEY_BYTES: usize = 256 << 20;

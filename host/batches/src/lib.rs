@@ -3,13 +3,11 @@
 //! and written back as Parquet. Guests never see a file.
 
 mod dedupe;
-mod ipc;
-mod ipc_shape;
 mod parquet_source;
 mod parquet_sink;
 
 pub use dedupe::{dedupe_output, Dedupe, DedupeError, MAX_KEY_BYTES};
-pub use ipc::{decode_ipc, decode_ipc_owned, encode_ipc, encode_ipc_slices, IpcError};
-pub use ipc_shape::{ipc_shape, BatchShape, IpcShape, ShapeError};
+// The IPC wire format is trace-ipc's; re-exported for the host's callers.
+pub use trace_ipc::{decode_ipc, decode_ipc_owned, encode_ipc, encode_ipc_slices, ipc_shape, BatchShape, IpcError, IpcShape, ShapeError};
 pub use parquet_sink::{parquet_bytes, write_parquet, ParquetFile, ParquetSink, SinkError};
 pub use parquet_source::{ParquetSource, SourceError};

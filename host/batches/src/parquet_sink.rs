@@ -8,7 +8,7 @@ use std::path::Path;
 use arrow_schema::SchemaRef;
 use parquet::arrow::ArrowWriter;
 
-use crate::ipc::{decode_ipc, IpcError};
+use trace_ipc::{decode_ipc, IpcError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {

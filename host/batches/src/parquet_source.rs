@@ -7,7 +7,7 @@ use std::path::Path;
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 use trace_core::BatchSource;
 
-use crate::ipc::encode_ipc;
+use trace_ipc::encode_ipc;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {

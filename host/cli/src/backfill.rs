@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use trace_store::{now_millis, RunProgress, Store, TaskStatus};
 
-use crate::admin::{block_on, job_of, open, org, Target};
+use crate::target::{block_on, job_of, open, org, Target};
 
 /// Most chunks one backfill is split into.
 pub const MAX_CHUNKS: u64 = 100_000;
@@ -127,7 +127,7 @@ pub fn run(args: BackfillArgs) -> anyhow::Result<ExitCode> {
         let db = open(&args.target).await?;
         let org = org(&db, &args.target).await?;
         let job = job_of(&db, org, &args.target, &args.dag, &args.job, args.version).await?;
-        let actor = crate::admin::actor();
+        let actor = crate::target::actor();
         let triggered = db.trigger_many(job, &runs, &actor, now_millis()).await.context("triggering the chunks")?;
         let new = triggered.iter().filter(|i| !i.duplicate).count();
         println!(

@@ -42,7 +42,7 @@ pub enum Command {
         #[arg(long)]
         staged: bool,
         #[command(flatten)]
-        target: crate::admin::Target,
+        target: crate::target::Target,
     },
     /// Make a staged DAG version active: one transaction swapping the
     /// dataset-version pointer set (readers see all old or all new).
@@ -50,7 +50,7 @@ pub enum Command {
         dag: String,
         version: i32,
         #[command(flatten)]
-        target: crate::admin::Target,
+        target: crate::target::Target,
     },
     /// Start a run of a source job.
     Trigger {
@@ -68,7 +68,7 @@ pub enum Command {
         #[arg(long)]
         version: Option<i32>,
         #[command(flatten)]
-        target: crate::admin::Target,
+        target: crate::target::Target,
     },
     /// List the newest tasks (a * marks a requested cancel).
     Tasks {
@@ -79,20 +79,20 @@ pub enum Command {
         #[arg(long, value_parser = ["failed"])]
         status: Option<String>,
         #[command(flatten)]
-        target: crate::admin::Target,
+        target: crate::target::Target,
     },
     /// Give a failed task one more attempt (its last error stays on record
     /// until the attempt ends).
     Retry {
         id: i64,
         #[command(flatten)]
-        target: crate::admin::Target,
+        target: crate::target::Target,
     },
     /// Show a task and its attempts.
     Task {
         id: i64,
         #[command(flatten)]
-        target: crate::admin::Target,
+        target: crate::target::Target,
     },
     /// List the org's datasets: name, UUID, producer, current version, ACL;
     /// with --schema, what `trace query` can read: columns, rows and size.
@@ -120,7 +120,7 @@ pub enum Command {
     Rollback {
         dag: String,
         #[command(flatten)]
-        target: crate::admin::Target,
+        target: crate::target::Target,
     },
     /// Manage datasets.
     #[command(subcommand)]
@@ -130,7 +130,7 @@ pub enum Command {
         #[arg(long, default_value_t = 20)]
         limit: u32,
         #[command(flatten)]
-        target: crate::admin::Target,
+        target: crate::target::Target,
     },
     /// Manage users (bootstrap the first admin here; later ones via the API).
     #[command(subcommand)]
@@ -142,7 +142,7 @@ pub enum Command {
     Cancel {
         id: i64,
         #[command(flatten)]
-        target: crate::admin::Target,
+        target: crate::target::Target,
     },
 }
 
@@ -152,7 +152,7 @@ pub enum DatasetCommand {
     Partitions {
         dataset: String,
         #[command(flatten)]
-        target: crate::admin::Target,
+        target: crate::target::Target,
     },
     /// Check that every committed partition's file is at its final key, and
     /// promote any left at its staging key (a worker that died between its
@@ -162,7 +162,7 @@ pub enum DatasetCommand {
         #[arg(long, env = "TRACE_STORAGE")]
         storage: String,
         #[command(flatten)]
-        target: crate::admin::Target,
+        target: crate::target::Target,
     },
     /// Delete a dataset version no active DAG version uses: its partitions
     /// leave the registry, its files leave storage (audited).
@@ -176,7 +176,7 @@ pub enum DatasetCommand {
         #[arg(long, env = "TRACE_STORAGE")]
         storage: String,
         #[command(flatten)]
-        target: crate::admin::Target,
+        target: crate::target::Target,
     },
 }
 
@@ -189,7 +189,7 @@ pub enum UserCommand {
         #[arg(long)]
         role: String,
         #[command(flatten)]
-        target: crate::admin::Target,
+        target: crate::target::Target,
     },
 }
 
@@ -201,13 +201,13 @@ pub enum TokenCommand {
         #[arg(long, default_value = "cli")]
         label: String,
         #[command(flatten)]
-        target: crate::admin::Target,
+        target: crate::target::Target,
     },
     /// Revoke every token of a user.
     Revoke {
         user: String,
         #[command(flatten)]
-        target: crate::admin::Target,
+        target: crate::target::Target,
     },
 }
 
@@ -281,33 +281,33 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Op(OpCommand::New { name, lang, dir }) => op::new::run(&name, &lang, &dir),
         Command::Op(OpCommand::Build { dir, out_dir }) => op::build::run(&dir, out_dir.as_deref()),
         Command::Op(OpCommand::Run(args)) => op::run::run(args),
-        Command::Op(OpCommand::Push { file, storage }) => crate::admin::push_operator(&file, &storage),
+        Command::Op(OpCommand::Push { file, storage }) => crate::datasets::push_operator(&file, &storage),
         Command::Op(OpCommand::Inspect { file }) => crate::op::inspect::run(&file),
         Command::Dag(DagCommand::Check { file }) => crate::dag::check(&file),
         Command::Dev(args) => crate::dev::run(args),
         Command::Server(args) => crate::distributed::server(args),
         Command::Worker(args) => crate::distributed::worker(args),
-        Command::Deploy { file, staged, target } => crate::admin::deploy(&target, &file, staged),
-        Command::Cutover { dag, version, target } => crate::admin::cutover(&target, &dag, version),
-        Command::Trigger { dag, job, range, run_id, version, target } => crate::admin::trigger(&target, &dag, &job, range, &run_id, version),
-        Command::Tasks { limit, status, target } => crate::admin::tasks(&target, limit, status.is_some()),
-        Command::Task { id, target } => crate::admin::task(&target, id),
-        Command::Cancel { id, target } => crate::admin::cancel(&target, id),
-        Command::Retry { id, target } => crate::admin::retry(&target, id),
+        Command::Deploy { file, staged, target } => crate::versions::deploy(&target, &file, staged),
+        Command::Cutover { dag, version, target } => crate::versions::cutover(&target, &dag, version),
+        Command::Trigger { dag, job, range, run_id, version, target } => crate::versions::trigger(&target, &dag, &job, range, &run_id, version),
+        Command::Tasks { limit, status, target } => crate::tasks::tasks(&target, limit, status.is_some()),
+        Command::Task { id, target } => crate::tasks::task(&target, id),
+        Command::Cancel { id, target } => crate::tasks::cancel(&target, id),
+        Command::Retry { id, target } => crate::tasks::retry(&target, id),
         Command::Query(args) => crate::query::run(args),
         Command::Datasets { schema: true, json, endpoint } => crate::query::schema(&endpoint, json),
         Command::Datasets { endpoint, .. } if endpoint.server.is_some() => {
             anyhow::bail!("--server works with --schema; the plain listing reads the system database")
         }
-        Command::Datasets { endpoint, .. } => crate::admin::datasets(&endpoint.target),
+        Command::Datasets { endpoint, .. } => crate::datasets::datasets(&endpoint.target),
         Command::Backfill(args) => crate::backfill::run(args),
-        Command::Audit { limit, target } => crate::admin::audit(&target, limit),
-        Command::Rollback { dag, target } => crate::admin::rollback(&target, &dag),
-        Command::Dataset(DatasetCommand::Partitions { dataset, target }) => crate::admin::partitions(&target, &dataset),
-        Command::Dataset(DatasetCommand::Repair { storage, target }) => crate::admin::repair(&target, &storage),
-        Command::Dataset(DatasetCommand::Purge { dataset, version, storage, target }) => crate::admin::purge(&target, &dataset, &version, &storage),
-        Command::User(UserCommand::Add { name, role, target }) => crate::admin::add_user(&target, &name, &role),
-        Command::Token(TokenCommand::Create { user, label, target }) => crate::admin::create_token(&target, &user, &label),
-        Command::Token(TokenCommand::Revoke { user, target }) => crate::admin::revoke_tokens(&target, &user),
+        Command::Audit { limit, target } => crate::identity::audit(&target, limit),
+        Command::Rollback { dag, target } => crate::versions::rollback(&target, &dag),
+        Command::Dataset(DatasetCommand::Partitions { dataset, target }) => crate::datasets::partitions(&target, &dataset),
+        Command::Dataset(DatasetCommand::Repair { storage, target }) => crate::datasets::repair(&target, &storage),
+        Command::Dataset(DatasetCommand::Purge { dataset, version, storage, target }) => crate::datasets::purge(&target, &dataset, &version, &storage),
+        Command::User(UserCommand::Add { name, role, target }) => crate::identity::add_user(&target, &name, &role),
+        Command::Token(TokenCommand::Create { user, label, target }) => crate::identity::create_token(&target, &user, &label),
+        Command::Token(TokenCommand::Revoke { user, target }) => crate::identity::revoke_tokens(&target, &user),
     }
 }

@@ -1,14 +1,18 @@
 //! `trace`: the command-line tool. `main` only maps `run()` to an exit code;
 //! errors print with their whole chain.
 
-mod admin;
 mod backfill;
 mod cli;
+mod datasets;
 mod dag;
 mod dev;
 mod distributed;
+mod identity;
 mod op;
 mod query;
+mod target;
+mod tasks;
+mod versions;
 
 use std::process::ExitCode;
 

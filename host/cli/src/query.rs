@@ -15,7 +15,7 @@ use trace_api::{BatchQuery, PublicClient, QueryBody, TableInfo};
 use trace_query::arrow::ipc::reader::StreamReader;
 use trace_query::{render, Caller, Format, QueryLimits, QueryRequest, QueryResult, QueryService, ServiceLimits};
 
-use crate::admin::{block_on, open, org, Target};
+use crate::target::{block_on, open, org, Target};
 
 /// Where queries go: a server's public API, or the system database directly.
 #[derive(Debug, Clone, clap::Args)]

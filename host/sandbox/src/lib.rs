@@ -13,7 +13,7 @@ mod columnar;
 mod capabilities;
 mod engine;
 mod error;
-mod guest_output;
+mod guest_stdio;
 mod host_io;
 mod inspect;
 mod limits;

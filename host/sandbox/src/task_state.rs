@@ -11,7 +11,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::capabilities::{EventSink, RpcClient, StateStore};
-use crate::guest_output::{CapturedOutput, LogBuffer};
+use crate::guest_stdio::{CapturedOutput, LogBuffer};
 use crate::limits::{LimitExceeded, Limits};
 use crate::engine::{MAX_MEMORIES_PER_COMPONENT, MAX_TABLES_PER_COMPONENT};
 use crate::runtime::MAX_CORE_INSTANCES;

@@ -9,7 +9,7 @@
 //! worker-slot leases, and the audit log.
 
 mod backend;
-mod batch;
+mod attempts;
 mod batch_queries;
 mod db;
 mod error;
@@ -21,7 +21,7 @@ mod registry;
 mod sql;
 
 pub use backend::{PgStore, SqliteStore};
-pub use batch::MAX_INPUT_PARTITIONS;
+pub use attempts::MAX_INPUT_PARTITIONS;
 pub use batch_queries::{BatchEnd, BatchQueries, BatchQueryView, BatchStatus, MAX_BATCH_ERROR_BYTES, MAX_BATCH_SQL_BYTES};
 pub use db::Db;
 pub use error::StoreError;
@@ -87,9 +87,10 @@ pub trait Store: Send + Sync {
     async fn complete(&self, auth: &AttemptAuth, outcome: &Outcome, final_events: &[EmittedEvent], state: &StateWrites, now: Millis) -> Result<Completed, StoreError>;
 
     /// Several completions in one transaction (commit count is the cost of a
-    /// queue). Each is gated and applied on its own savepoint: a refused one
-    /// (stale, finished, bad output) rolls back alone and reports its error.
-    /// Only a database failure fails the whole batch.
+    /// queue). Each is judged on its own against one snapshot of the batch's
+    /// tasks: a refused one (stale, finished, bad output) writes nothing and
+    /// reports its error, the others commit. Only a database failure fails
+    /// the whole batch.
     async fn complete_many(&self, batch: &[Completion], now: Millis) -> Result<Vec<Result<Completed, StoreError>>, StoreError>;
 
     /// The task's payload for its current attempt, with its job's state.

@@ -332,7 +332,7 @@ macro_rules! registry_impl {
 
             async fn partitions(&self, org: OrgId, dataset: &str) -> Result<Vec<PartitionView>, StoreError> {
                 let rows = sqlx::query(self.q(PARTITIONS)).bind(org).bind(dataset).fetch_all(&self.pool).await.during("listing partitions")?;
-                Ok(rows.iter().map(crate::batch::partition_view).collect())
+                Ok(rows.iter().map(crate::attempts::partition_view).collect())
             }
 
             async fn version_partitions(&self, org: OrgId, dataset: &str, version: &str) -> Result<VersionRead, StoreError> {
@@ -343,7 +343,7 @@ macro_rules! registry_impl {
                 }
                 let id: i64 = found.get(0);
                 let rows = sqlx::query(self.q(VERSION_PARTITIONS)).bind(id).fetch_all(&self.pool).await.during("listing a version's partitions")?;
-                Ok(VersionRead::Partitions(rows.iter().map(crate::batch::partition_view).collect()))
+                Ok(VersionRead::Partitions(rows.iter().map(crate::attempts::partition_view).collect()))
             }
 
             async fn partition_files(&self, org: OrgId) -> Result<Vec<(String, String)>, StoreError> {

@@ -62,7 +62,7 @@ impl Host for TaskState {
                 Ok(None) => return Ok(Ok(None)),
                 Err(e) => return Ok(Err(e)),
             };
-            let batch = trace_batches::decode_ipc_owned(bytes)
+            let batch = trace_ipc::decode_ipc_owned(bytes)
                 .map_err(|e| e.to_string())
                 .and_then(|batches| match batches.as_slice() {
                     [] => Ok(None),
@@ -94,7 +94,7 @@ impl Host for TaskState {
             Ok(batch) => batch,
             Err(e) => return Ok(Err(format!("output {index}: {e}"))),
         };
-        let bytes = match trace_batches::encode_ipc(&[batch]) {
+        let bytes = match trace_ipc::encode_ipc(&[batch]) {
             Ok(bytes) => bytes,
             Err(e) => return Ok(Err(format!("output {index}: {e}"))),
         };

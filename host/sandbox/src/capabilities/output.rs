@@ -5,7 +5,7 @@
 //! for many rows are refused. Nothing is visible outside the task until it
 //! succeeds.
 
-use trace_batches::{ipc_shape, IpcShape};
+use trace_ipc::{ipc_shape, IpcShape};
 
 use crate::bindings::trace::operator::output::Host;
 use crate::limits::LimitExceeded;

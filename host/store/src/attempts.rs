@@ -1,4 +1,4 @@
-//! Set-based claims and completions. Statement count is what a
+//! Attempts, set-based: claims start them and completions end them. Statement count is what a
 //! database-backed queue pays for (commits are already batched): a batch of
 //! tasks costs a handful of statements here, not a handful per task. Each
 //! report in a batch is still judged on its own — against a snapshot read
@@ -343,7 +343,7 @@ where
     }
 }
 
-macro_rules! batch_impl {
+macro_rules! attempts_impl {
     ($store:ty, $db:ty, $conn:ty) => {
         impl $store {
             /// A payload from its task row ([`sql::PAYLOAD_SELECT`]) and its job's part.
@@ -791,5 +791,5 @@ macro_rules! batch_impl {
     };
 }
 
-batch_impl!(PgStore, sqlx::Postgres, sqlx::PgConnection);
-batch_impl!(SqliteStore, sqlx::Sqlite, sqlx::SqliteConnection);
+attempts_impl!(PgStore, sqlx::Postgres, sqlx::PgConnection);
+attempts_impl!(SqliteStore, sqlx::Sqlite, sqlx::SqliteConnection);
