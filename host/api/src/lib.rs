@@ -11,6 +11,7 @@ mod error;
 mod internal;
 mod public;
 mod public_client;
+mod public_state;
 mod public_wire;
 mod query_routes;
 mod wire;

@@ -27,10 +27,11 @@ use axum::http::HeaderMap;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde::Deserialize;
-use trace_store::{now_millis, Db, Principal, Registry, Role, Store, TaskView};
+use trace_store::{now_millis, Principal, Registry, Role, Store, TaskView};
 
 use crate::error::ApiError;
-use crate::internal::bearer;
+pub use crate::public_state::PublicState;
+use crate::public_state::caller;
 use crate::public_wire::*;
 use crate::wire::WirePartitionView;
 
@@ -40,12 +41,6 @@ pub const MAX_PUBLIC_BODY_BYTES: usize = 1 << 20;
 pub const MAX_LIST: u32 = 1_000;
 /// Longest user name and token label.
 pub const MAX_NAME_CHARS: usize = 64;
-
-pub struct PublicState {
-    pub db: Arc<Db>,
-    /// The Query Service, on a server that can read the datasets' storage.
-    pub query: Option<Arc<trace_query::QueryService>>,
-}
 
 /// The `/api/v1/*` routes.
 pub fn public_router(state: Arc<PublicState>) -> Router {
@@ -68,15 +63,6 @@ pub fn public_router(state: Arc<PublicState>) -> Router {
         .route("/api/v1/tables", get(crate::query_routes::tables))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_PUBLIC_BODY_BYTES))
         .with_state(state)
-}
-
-pub(crate) async fn caller(s: &PublicState, headers: &HeaderMap, needs: Role) -> Result<Principal, ApiError> {
-    let token = bearer(headers).ok_or(ApiError::Unauthorized)?;
-    let who = s.db.authenticate(token).await?.ok_or(ApiError::Unauthorized)?;
-    if who.role < needs {
-        return Err(ApiError::Forbidden(format!("this needs the {} role; {} is {}", needs.as_str(), who.name, who.role.as_str())));
-    }
-    Ok(who)
 }
 
 async fn whoami(State(s): State<Arc<PublicState>>, headers: HeaderMap) -> Result<Json<WhoAmI>, ApiError> {

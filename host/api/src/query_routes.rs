@@ -22,7 +22,7 @@ use trace_query::{render, Caller, Format, QueryRequest, QueryResult, QueryServic
 use trace_store::{Principal, Role};
 
 use crate::error::ApiError;
-use crate::public::{caller, PublicState};
+use crate::public_state::{caller, PublicState};
 use crate::public_wire::{BatchQuery, ColumnInfo, QueryBody, TableInfo};
 
 /// The rows returned, and whether more matched: on every query response.

@@ -166,7 +166,7 @@ fn write_parquet(conn: &Connection, sql: &str, limits: &QueryLimits, out: &Path)
     let mut stmt = conn.prepare(sql).map_err(sql_error)?;
     stmt.execute([]).map_err(sql_error)?;
     let file = std::fs::File::create(out).map_err(|e| QueryError::Setup(format!("creating the result file: {e}")))?;
-    let mut writer = parquet::arrow::ArrowWriter::try_new(file, stmt.schema(), Some(crate::format::parquet_properties())).map_err(failed)?;
+    let mut writer = parquet::arrow::ArrowWriter::try_new(file, stmt.schema(), Some(parquet_properties())).map_err(failed)?;
     let mut rows = 0u64;
     while let Some(batch) = next_batch(&stmt)? {
         rows += batch.num_rows() as u64;
@@ -282,4 +282,9 @@ fn literal(s: &str) -> String {
 /// `s` as a quoted SQL identifier.
 fn identifier(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+/// How result files are written: Snappy-compressed Parquet.
+pub fn parquet_properties() -> parquet::file::properties::WriterProperties {
+    parquet::file::properties::WriterProperties::builder().set_compression(parquet::basic::Compression::SNAPPY).build()
 }

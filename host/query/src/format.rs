@@ -4,7 +4,7 @@
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 
-use crate::engine::QueryResult;
+use crate::engine::{parquet_properties, QueryResult};
 use crate::error::QueryError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,10 +45,6 @@ impl Format {
     }
 }
 
-/// How result files are written: Snappy-compressed Parquet.
-pub fn parquet_properties() -> parquet::file::properties::WriterProperties {
-    parquet::file::properties::WriterProperties::builder().set_compression(parquet::basic::Compression::SNAPPY).build()
-}
 
 impl std::str::FromStr for Format {
     type Err = String;

@@ -32,9 +32,9 @@ pub use duckdb;
 
 pub use arrow;
 pub use parquet;
-pub use engine::{describe, run, run_to_parquet, Catalog, Columns, QueryResult, SystemTable, Table, Written, SYSTEM_SCHEMA};
+pub use engine::{describe, parquet_properties, run, run_to_parquet, Catalog, Columns, QueryResult, SystemTable, Table, Written, SYSTEM_SCHEMA};
 pub use error::QueryError;
-pub use format::{parquet_properties, render, Format};
+pub use format::{render, Format};
 pub use guard::admit;
 pub use limits::{QueryLimits, ServiceLimits};
 pub use service::{result_key, Caller, DatasetSchema, QueryRequest, QueryService, Resolved, BATCH_GRACE};

@@ -14,6 +14,10 @@ pub const MAX_MEMORIES_PER_COMPONENT: u32 = 4;
 /// Tables one component instance may have.
 pub const MAX_TABLES_PER_COMPONENT: u32 = 16;
 
+/// Core module instances one component may create: the hard ceiling on
+/// `RuntimeConfig::max_core_instances`, matching the pooling allocator's slots.
+pub const MAX_CORE_INSTANCES: usize = 64;
+
 /// Engine-wide settings. Per-task budgets live in [`crate::Limits`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EngineConfig {
@@ -64,7 +68,7 @@ impl EngineConfig {
             // A Rust component is a handful of core instances (the module plus
             // adapter shims); leave room for bigger JS/Python runtimes.
             .total_core_instances(self.pool_instances * 16)
-            .max_core_instances_per_component(crate::runtime::MAX_CORE_INSTANCES as u32)
+            .max_core_instances_per_component(MAX_CORE_INSTANCES as u32)
             .total_memories(self.pool_instances * 2)
             .total_tables(self.pool_instances * 4)
             .max_memories_per_component(MAX_MEMORIES_PER_COMPONENT)

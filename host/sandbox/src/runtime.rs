@@ -12,7 +12,7 @@ use wasmtime::{Engine, Store};
 use crate::admission::{self, World};
 use crate::bindings::{SourcePre, WitInputEvent, WitTaskContext};
 use crate::cache::ComponentCache;
-use crate::engine::EngineConfig;
+use crate::engine::{EngineConfig, MAX_CORE_INSTANCES};
 use crate::error::LoadError;
 use crate::outcome::{classify_failure, TaskFailure, TaskReport, Usage};
 use crate::task::Task;
@@ -30,9 +30,6 @@ pub struct RuntimeConfig {
     /// a handful; JS and Python runtimes more). At most [`MAX_CORE_INSTANCES`].
     pub max_core_instances: usize,
 }
-
-/// Hard ceiling on `max_core_instances`, matching the pooling allocator's slots.
-pub const MAX_CORE_INSTANCES: usize = 64;
 
 impl Default for RuntimeConfig {
     fn default() -> Self {

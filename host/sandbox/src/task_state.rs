@@ -13,8 +13,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use crate::capabilities::{EventSink, RpcClient, StateStore};
 use crate::guest_stdio::{CapturedOutput, LogBuffer};
 use crate::limits::{LimitExceeded, Limits};
-use crate::engine::{MAX_MEMORIES_PER_COMPONENT, MAX_TABLES_PER_COMPONENT};
-use crate::runtime::MAX_CORE_INSTANCES;
+use crate::engine::{MAX_CORE_INSTANCES, MAX_MEMORIES_PER_COMPONENT, MAX_TABLES_PER_COMPONENT};
 use crate::state_overlay::StateOverlay;
 
 /// Bytes of randomness one `wasi:random` call may ask for (wasmtime-wasi's

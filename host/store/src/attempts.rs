@@ -13,7 +13,8 @@ use crate::backend::{new_credential, Produced};
 use crate::error::{DbContext, StoreError};
 use crate::invalidate::Rewrite;
 use crate::model::*;
-use crate::sql::{self, placeholders};
+use crate::gate::{admit, Admitted, Seen, SeenAttempt};
+use crate::sql::{self, overlap_bounds};
 use crate::{PgStore, SqliteStore};
 
 /// Rows per multi-row statement (6 parameters each for attempts).
@@ -25,20 +26,6 @@ const CHUNK: usize = 500;
 fn running_of_jobs(list: &str) -> String {
     format!("SELECT job_id, COUNT(*) FROM tasks WHERE status = 'running' AND job_id {list} GROUP BY job_id")
 }
-
-pub(crate) fn lock_jobs(list: &str) -> String {
-    format!("SELECT id FROM jobs WHERE id {list} ORDER BY id FOR UPDATE")
-}
-
-/// Multi-row insert of `n` attempts (SQLite; PostgreSQL unnests arrays).
-pub(crate) fn insert_attempts(n: usize) -> String {
-    let rows: Vec<String> = (0..n).map(|i| format!("({})", placeholders(i * 6 + 1, 6))).collect();
-    format!("INSERT INTO task_attempts (task_id, attempt, started_at, deadline_at, credential, slot_id) VALUES {}", rows.join(", "))
-}
-
-/// [`insert_attempts`] for PostgreSQL: one array per column.
-pub(crate) const INSERT_ATTEMPTS_UNNEST: &str = "INSERT INTO task_attempts (task_id, attempt, started_at, deadline_at, credential, slot_id) \
-     SELECT * FROM UNNEST($1::bigint[], $2::int[], $3::bigint[], $4::bigint[], $5::text[], $6::bigint[])";
 
 /// Start the tasks in `list` that are still pending, returning each one's
 /// new attempt number.
@@ -110,13 +97,6 @@ const FEED_PARTITIONS: &str = "SELECT partition_key, range_start, range_end, obj
      FROM dataset_partitions WHERE dataset_version_id = $1 \
      AND ((range_start IS NOT NULL AND range_start < $3 AND range_end > $2) OR partition_key = $4 OR scope = $4) \
      ORDER BY range_start, partition_key LIMIT $5";
-
-/// A task's or file's range as `[$start, $end)` parameters of the overlap
-/// tests above; without a range, an empty interval that overlaps nothing
-/// (such a partition is matched by its key instead).
-pub(crate) fn overlap_bounds(range: Option<(u64, u64)>) -> (i64, i64) {
-    range.map_or((i64::MAX, i64::MIN), |(s, e)| (s as i64, e as i64))
-}
 
 /// Most partitions one input of one task reads.
 pub const MAX_INPUT_PARTITIONS: usize = 10_000;
@@ -203,71 +183,6 @@ struct JobPart {
     outputs: i32,
     timeout_ms: i64,
     dag: i64,
-}
-
-/// A reported task as the snapshot saw it.
-pub(crate) struct Seen {
-    status: TaskStatus,
-    current: i32,
-    job: JobId,
-    max_attempts: i32,
-    outputs: i32,
-    org: OrgId,
-    attempts: HashMap<i32, SeenAttempt>,
-}
-
-struct SeenAttempt {
-    id: i64,
-    credential: String,
-    finished: Option<Millis>,
-    outcome: Option<String>,
-    slot: Option<i64>,
-}
-
-/// An attempt allowed to speak (report or post events).
-pub(crate) struct Admitted {
-    pub job: JobId,
-    org: OrgId,
-    outputs: i32,
-    max_attempts: i32,
-    attempt_id: i64,
-    slot: Option<i64>,
-    /// A timed-out attempt reporting after all: its attempt row and slot
-    /// were already closed by the reaper.
-    late: bool,
-}
-
-/// The gate: `auth` must be the task's current attempt, with its credential,
-/// and the task must not be finished (a timed-out current attempt may still
-/// speak until a newer one starts). `taken`: tasks already reported earlier
-/// in the same batch.
-pub(crate) fn admit(auth: &AttemptAuth, seen: Option<&Seen>, taken: &HashMap<TaskId, TaskStatus>) -> Result<Admitted, StoreError> {
-    let seen = seen.ok_or(StoreError::NoSuchTask(auth.task))?;
-    let Some(a) = seen.attempts.get(&auth.attempt) else {
-        return Err(StoreError::StaleAttempt { task: auth.task, attempt: auth.attempt, current: seen.current });
-    };
-    if a.credential != auth.credential {
-        return Err(StoreError::BadCredential { task: auth.task, attempt: auth.attempt });
-    }
-    if auth.attempt < seen.current {
-        return Err(StoreError::StaleAttempt { task: auth.task, attempt: auth.attempt, current: seen.current });
-    }
-    if let Some(status) = taken.get(&auth.task) {
-        return Err(StoreError::TaskFinished { task: auth.task, attempt: auth.attempt, status: *status });
-    }
-    let timed_out = a.outcome.as_deref() == Some("timeout");
-    if matches!(seen.status, TaskStatus::Completed | TaskStatus::Canceled) || (a.finished.is_some() && !timed_out) {
-        return Err(StoreError::TaskFinished { task: auth.task, attempt: auth.attempt, status: seen.status });
-    }
-    Ok(Admitted {
-        job: seen.job,
-        org: seen.org,
-        outputs: seen.outputs,
-        max_attempts: seen.max_attempts,
-        attempt_id: a.id,
-        slot: a.slot,
-        late: a.finished.is_some(),
-    })
 }
 
 /// What an accepted report changes.

@@ -95,7 +95,7 @@ impl PgStore {
     /// Lock `jobs` (sorted, so two dispatchers cannot deadlock) while their
     /// running tasks are counted and new ones started.
     pub(crate) async fn lock_jobs(&self, tx: &mut sqlx::PgConnection, jobs: &[i64]) -> Result<(), StoreError> {
-        let query = self.bind_ids(sqlx::query(AssertSqlSafe(crate::attempts::lock_jobs(&self.id_list(1, jobs.len())))), jobs);
+        let query = self.bind_ids(sqlx::query(AssertSqlSafe(crate::sql::lock_jobs(&self.id_list(1, jobs.len())))), jobs);
         query.execute(tx).await.during("locking jobs").map(drop)
     }
 
@@ -125,7 +125,7 @@ impl PgStore {
     /// Start `claims`' attempts: one statement over column arrays.
     pub(crate) async fn insert_attempts(&self, tx: &mut sqlx::PgConnection, claims: &[Claim], now: Millis) -> Result<(), StoreError> {
         let column = |f: fn(&Claim) -> i64| claims.iter().map(f).collect::<Vec<i64>>();
-        sqlx::query(crate::attempts::INSERT_ATTEMPTS_UNNEST)
+        sqlx::query(crate::sql::INSERT_ATTEMPTS_UNNEST)
             .bind(column(|c| c.task))
             .bind(claims.iter().map(|c| c.attempt).collect::<Vec<i32>>())
             .bind(vec![now; claims.len()])
@@ -275,7 +275,7 @@ impl SqliteStore {
 
     /// Start `claims`' attempts: one multi-row insert.
     pub(crate) async fn insert_attempts(&self, tx: &mut sqlx::SqliteConnection, claims: &[Claim], now: Millis) -> Result<(), StoreError> {
-        let mut query = sqlx::query(self.dynamic(crate::attempts::insert_attempts(claims.len())));
+        let mut query = sqlx::query(self.dynamic(crate::sql::insert_attempts(claims.len())));
         for c in claims {
             query = query.bind(c.task).bind(c.attempt).bind(now).bind(c.deadline).bind(c.credential.clone()).bind(c.slot);
         }
@@ -616,7 +616,7 @@ macro_rules! store_impl {
                 // Same rule as completion: the current attempt may still speak,
                 // late or not, until a newer attempt starts or the task ends.
                 let seen = self.snapshot_in(&mut tx, &[auth.task]).await?;
-                let job = crate::attempts::admit(auth, seen.get(&auth.task), &HashMap::new())?.job;
+                let job = crate::gate::admit(auth, seen.get(&auth.task), &HashMap::new())?.job;
                 let out = self.ingest_emitted(&mut tx, auth.task, job, events, now).await?;
                 tx.commit().await.during("committing events")?;
                 self.grew(out.iter().map(|i| i.tasks.len() as u64).sum());

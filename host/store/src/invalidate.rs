@@ -67,7 +67,7 @@ macro_rules! invalidate_impl {
             /// Queue the downstream re-runs `rewrite` calls for, inside `tx`;
             /// returns the new tasks.
             pub(crate) async fn invalidate_in(&self, tx: &mut $conn, rewrite: &Rewrite, now: Millis) -> Result<Vec<TaskId>, StoreError> {
-                let (start, end) = crate::attempts::overlap_bounds(rewrite.range);
+                let (start, end) = crate::sql::overlap_bounds(rewrite.range);
                 let rows = sqlx::query(self.q(AFFECTED)).bind(rewrite.version_id).bind(start).bind(end).bind(&rewrite.partition_key)
                     .fetch_all(&mut *tx).await.during("finding invalidated tasks")?;
                 let mut seen: HashSet<(i64, String, Option<i64>, Option<i64>)> = HashSet::new();

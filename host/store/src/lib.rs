@@ -13,6 +13,7 @@ mod attempts;
 mod batch_queries;
 mod db;
 mod error;
+mod gate;
 mod invalidate;
 mod lifecycle;
 mod migrate;

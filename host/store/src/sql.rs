@@ -193,6 +193,28 @@ pub(crate) fn like_prefix(prefix: &str) -> String {
     out
 }
 
+/// Lock the jobs in `list` (PostgreSQL; SQLite's write transaction is the lock).
+pub(crate) fn lock_jobs(list: &str) -> String {
+    format!("SELECT id FROM jobs WHERE id {list} ORDER BY id FOR UPDATE")
+}
+
+/// Multi-row insert of `n` attempts (SQLite; PostgreSQL unnests arrays).
+pub(crate) fn insert_attempts(n: usize) -> String {
+    let rows: Vec<String> = (0..n).map(|i| format!("({})", placeholders(i * 6 + 1, 6))).collect();
+    format!("INSERT INTO task_attempts (task_id, attempt, started_at, deadline_at, credential, slot_id) VALUES {}", rows.join(", "))
+}
+
+/// [`insert_attempts`] for PostgreSQL: one array per column.
+pub(crate) const INSERT_ATTEMPTS_UNNEST: &str = "INSERT INTO task_attempts (task_id, attempt, started_at, deadline_at, credential, slot_id) \
+     SELECT * FROM UNNEST($1::bigint[], $2::int[], $3::bigint[], $4::bigint[], $5::text[], $6::bigint[])";
+
+/// A task's or file's range as `[$start, $end)` parameters of the overlap
+/// tests of the partition queries; without a range, an empty interval that overlaps nothing
+/// (such a partition is matched by its key instead).
+pub(crate) fn overlap_bounds(range: Option<(u64, u64)>) -> (i64, i64) {
+    range.map_or((i64::MAX, i64::MIN), |(s, e)| (s as i64, e as i64))
+}
+
 #[cfg(test)]
 mod tests {
     use super::for_sqlite;

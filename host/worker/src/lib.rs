@@ -5,6 +5,7 @@
 //! (`trace-protocol`).
 
 mod context;
+mod error;
 pub mod failure;
 pub mod inputs;
 pub mod outputs;

@@ -9,7 +9,7 @@ use trace_protocol::plane::{PlaneError, Refusal};
 
 use crate::context::WorkerContext;
 use crate::outputs;
-use crate::worker::WorkerError;
+use crate::error::WorkerError;
 
 pub async fn report(ctx: &WorkerContext, completion: Completion) -> Result<(), WorkerError> {
     // Only a success carries files.

@@ -15,25 +15,13 @@ use std::sync::Arc;
 use tokio::task::JoinSet;
 use trace_protocol::contract::{AttemptAuth, Completion, Outcome, StateWrites, TaskId, TaskPayload};
 use trace_protocol::plane::PlaneError;
-use trace_protocol::queue::QueueError;
 
 pub use crate::context::{OperatorDir, Outputs, WorkerContext};
+pub use crate::error::WorkerError;
 use crate::failure::Failure;
 use crate::prepare::prepare;
 use crate::report::report;
 use crate::{persist, run as sandbox, stream};
-
-#[derive(Debug, thiserror::Error)]
-pub enum WorkerError {
-    #[error(transparent)]
-    Plane(#[from] PlaneError),
-    #[error("the sandbox thread for task {0} panicked")]
-    Panicked(TaskId),
-    #[error("a task's report panicked")]
-    ReportPanicked,
-    #[error(transparent)]
-    Queue(#[from] QueueError),
-}
 
 /// Serve tasks until the queue closes. A message is acknowledged only after
 /// its task was reported, so a worker that dies leaves it to be redelivered.

@@ -1,0 +1,25 @@
+//! What every public route shares: the state behind them and the check of
+//! who is calling (an API token, and the role a route needs).
+
+use std::sync::Arc;
+
+use axum::http::HeaderMap;
+use trace_store::{Db, Principal, Registry, Role};
+
+use crate::error::ApiError;
+use crate::internal::bearer;
+
+pub struct PublicState {
+    pub db: Arc<Db>,
+    /// The Query Service, on a server that can read the datasets' storage.
+    pub query: Option<Arc<trace_query::QueryService>>,
+}
+
+pub(crate) async fn caller(s: &PublicState, headers: &HeaderMap, needs: Role) -> Result<Principal, ApiError> {
+    let token = bearer(headers).ok_or(ApiError::Unauthorized)?;
+    let who = s.db.authenticate(token).await?.ok_or(ApiError::Unauthorized)?;
+    if who.role < needs {
+        return Err(ApiError::Forbidden(format!("this needs the {} role; {} is {}", needs.as_str(), who.name, who.role.as_str())));
+    }
+    Ok(who)
+}
