@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use trace_store::StoreError;
 
-use crate::wire::ErrorBody;
+use trace_protocol::wire::ErrorBody;
 
 #[derive(Debug)]
 pub enum ApiError {

@@ -20,7 +20,7 @@ use serde::Deserialize;
 use trace_store::{now_millis, AttemptAuth, Completion, Db, EmittedEvent, Outcome, StateWrites, Store, TaskStatus};
 
 use crate::error::ApiError;
-use crate::wire::*;
+use trace_protocol::wire::*;
 
 /// What the internal handlers share.
 pub struct InternalState {

@@ -4,9 +4,8 @@
 //! The public API (`/api/v1/*`) is for users, with API tokens and roles.
 //! The internal API (`/internal/*`) is for platform components only: the
 //! worker wrapper, never operator code (which has no network at all).
-//! [`HttpControlPlane`] is the worker's client for the latter.
+//! The worker's client for the latter is `trace_worker::remote`.
 
-mod client;
 mod error;
 mod internal;
 mod public;
@@ -14,13 +13,12 @@ mod public_client;
 mod public_state;
 mod public_wire;
 mod query_routes;
-mod wire;
 
-pub use client::{HttpControlPlane, CALL_TIMEOUT, FIRST_BACKOFF, MAX_TRIES};
 pub use error::ApiError;
 pub use internal::{internal_router, InternalState, MAX_BODY_BYTES, MAX_EVENTS_PER_REQUEST, MAX_PARTITIONS_PER_REQUEST};
 pub use public::{public_router, PublicState, MAX_LIST, MAX_NAME_CHARS, MAX_PUBLIC_BODY_BYTES};
 pub use public_client::{ClientError, PublicClient, QueryResponse};
 pub use public_wire::*;
 pub use query_routes::{ROW_COUNT_HEADER, TRUNCATED_HEADER};
-pub use wire::*;
+// The internal API's bodies are the worker contract's wire form.
+pub use trace_protocol::wire::*;

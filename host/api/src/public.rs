@@ -33,7 +33,7 @@ use crate::error::ApiError;
 pub use crate::public_state::PublicState;
 use crate::public_state::caller;
 use crate::public_wire::*;
-use crate::wire::WirePartitionView;
+use trace_protocol::wire::WirePartitionView;
 
 /// Largest request body (a DAG file).
 pub const MAX_PUBLIC_BODY_BYTES: usize = 1 << 20;

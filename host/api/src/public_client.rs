@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::public_wire::{BatchQuery, QueryBody, TableInfo};
 use crate::query_routes::{ROW_COUNT_HEADER, TRUNCATED_HEADER};
-use crate::wire::ErrorBody;
+use trace_protocol::wire::ErrorBody;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {

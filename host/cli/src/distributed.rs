@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use tokio::sync::{watch, Notify};
-use trace_api::{internal_router, public_router, HttpControlPlane, InternalState, PublicState};
+use trace_api::{internal_router, public_router, InternalState, PublicState};
+use trace_worker::remote::HttpControlPlane;
 use trace_control::dispatcher::{self, DispatcherConfig};
 use trace_control::queue::TaskQueue;
 use trace_control::worker::{self, OperatorDir, Outputs, WorkerContext};

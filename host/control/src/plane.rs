@@ -1,6 +1,6 @@
 //! The control plane in this process: [`Embedded`] serves the worker
 //! contract's [`ControlPlane`] from the system database (`trace dev`);
-//! `trace_api::HttpControlPlane` serves it over `/internal/*` (`trace worker`).
+//! `trace_worker::remote::HttpControlPlane` reaches it over `/internal/*` (`trace worker`).
 
 use std::sync::Arc;
 

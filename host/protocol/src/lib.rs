@@ -13,3 +13,4 @@
 pub mod contract;
 pub mod plane;
 pub mod queue;
+pub mod wire;

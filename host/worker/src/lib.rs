@@ -10,6 +10,7 @@ pub mod failure;
 pub mod inputs;
 pub mod outputs;
 mod persist;
+pub mod remote;
 pub mod prepare;
 mod report;
 mod run;

@@ -1,7 +1,7 @@
 //! Request and response bodies of the internal API (JSON).
 
 use serde::{Deserialize, Serialize};
-use trace_store::{AppendTarget, AttemptAuth, EmittedEvent, InputFeed, OutputTarget, PartitionView, TaskKind, TaskPayload, TaskStatus, WrittenPartition};
+use crate::contract::{AppendTarget, AttemptAuth, EmittedEvent, InputFeed, OutputTarget, PartitionView, TaskKind, TaskPayload, TaskStatus, WrittenPartition};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
@@ -26,7 +26,7 @@ pub struct WireEvent {
 }
 
 impl WireEvent {
-    pub(crate) fn to_store(&self) -> Result<EmittedEvent, String> {
+    pub fn to_store(&self) -> Result<EmittedEvent, String> {
         let range = match (self.start, self.end) {
             (Some(s), Some(e)) if s <= e => Some((s, e)),
             (None, None) => None,
@@ -345,7 +345,7 @@ impl WirePartition {
         }
     }
 
-    pub(crate) fn to_store(&self) -> Result<WrittenPartition, String> {
+    pub fn to_store(&self) -> Result<WrittenPartition, String> {
         let range = match (self.start, self.end) {
             (Some(s), Some(e)) if s <= e => Some((s, e)),
             (None, None) => None,

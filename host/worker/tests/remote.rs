@@ -4,7 +4,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use trace_api::{internal_router, HttpControlPlane, InternalState, FIRST_BACKOFF, MAX_TRIES};
+use trace_api::{internal_router, InternalState};
+use trace_worker::remote::{HttpControlPlane, FIRST_BACKOFF, MAX_TRIES};
 use trace_protocol::plane::{ControlPlane, PlaneError, Refusal};
 use trace_store::{now_millis, Completion, Db, EmittedEvent, Outcome, SqliteStore, Store, TaskStatus};
 

@@ -12,9 +12,9 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use trace_protocol::plane::{ControlPlane, PlaneError, Refusal};
 use trace_protocol::queue::BoxFuture;
-use trace_store::{AttemptAuth, Completion, EmittedEvent, Outcome, TaskId, TaskPayload, TaskStatus};
+use trace_protocol::contract::{AttemptAuth, Completion, EmittedEvent, Outcome, TaskId, TaskPayload, TaskStatus};
 
-use crate::wire::*;
+use trace_protocol::wire::*;
 
 /// How many times one call is tried before its error is returned.
 pub const MAX_TRIES: u32 = 5;
