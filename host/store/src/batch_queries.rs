@@ -8,7 +8,9 @@ use sqlx::Row;
 use crate::error::{DbContext, StoreError};
 use crate::model::{Millis, OrgId};
 use crate::sql::AUDIT;
-use crate::{PgStore, SqliteStore};
+use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Type};
+
+use crate::dialect::Dialect;
 
 /// Longest SQL text recorded with a batch query.
 pub const MAX_BATCH_SQL_BYTES: usize = 1 << 20;
@@ -81,70 +83,80 @@ fn clip(s: &str, max: usize) -> &str {
     &s[..end]
 }
 
-macro_rules! batch_queries_impl {
-    ($store:ty) => {
-        impl BatchQueries for $store {
-            async fn start_batch_query(&self, org: OrgId, actor: &str, sql: &str, now: Millis, deadline: Millis) -> Result<String, StoreError> {
-                let id = crate::backend::new_uuid();
-                let mut tx = self.begin().await?;
-                sqlx::query(self.q(START)).bind(&id).bind(org).bind(actor).bind(clip(sql, MAX_BATCH_SQL_BYTES)).bind(now).bind(deadline)
-                    .execute(&mut *tx).await.during("recording a batch query")?;
-                sqlx::query(self.q(AUDIT)).bind(now).bind(actor).bind("query.batch").bind(format!("org {org}: {id}"))
-                    .execute(&mut *tx).await.during("auditing")?;
-                tx.commit().await.during("committing a batch query")?;
-                Ok(id)
-            }
+impl<S> BatchQueries for S
+where
+    S: Dialect,
+    for<'c> &'c mut <S::Db as Database>::Connection: Executor<'c, Database = S::Db>,
+    for<'c> &'c Pool<S::Db>: Executor<'c, Database = S::Db>,
+    <S::Db as Database>::Arguments: IntoArguments<S::Db>,
+    for<'q> i64: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> &'q str: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> String: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> Option<i64>: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> Option<&'q str>: Encode<'q, S::Db> + Type<S::Db>,
+    for<'r> i64: Decode<'r, S::Db>,
+    for<'r> String: Decode<'r, S::Db>,
+    for<'r> Option<i64>: Decode<'r, S::Db>,
+    for<'r> Option<String>: Decode<'r, S::Db>,
+    usize: ColumnIndex<<S::Db as Database>::Row>,
+{
 
-            async fn end_batch_query(&self, id: &str, end: &BatchEnd, now: Millis) -> Result<(), StoreError> {
-                let q = sqlx::query(self.q(END)).bind(id);
-                let q = match end {
-                    BatchEnd::Succeeded { rows, bytes, object_key } => q
-                        .bind("succeeded")
-                        .bind(Some(i64::try_from(*rows).unwrap_or(i64::MAX)))
-                        .bind(Some(i64::try_from(*bytes).unwrap_or(i64::MAX)))
-                        .bind(Some(object_key.as_str()))
-                        .bind(None::<&str>),
-                    BatchEnd::Failed { error } => q.bind("failed").bind(None::<i64>).bind(None::<i64>).bind(None::<&str>).bind(Some(clip(error, MAX_BATCH_ERROR_BYTES))),
-                };
-                let mut tx = self.begin().await?;
-                q.bind(now).execute(&mut *tx).await.during("recording a batch query's end")?;
-                tx.commit().await.during("committing a batch query's end")?;
-                Ok(())
-            }
+    async fn start_batch_query(&self, org: OrgId, actor: &str, sql: &str, now: Millis, deadline: Millis) -> Result<String, StoreError> {
+        let id = crate::backend::new_uuid();
+        let mut tx = self.begin_write().await?;
+        sqlx::query(self.q(START)).bind(&id).bind(org).bind(actor).bind(clip(sql, MAX_BATCH_SQL_BYTES)).bind(now).bind(deadline)
+            .execute(&mut *tx).await.during("recording a batch query")?;
+        sqlx::query(self.q(AUDIT)).bind(now).bind(actor).bind("query.batch").bind(format!("org {org}: {id}"))
+            .execute(&mut *tx).await.during("auditing")?;
+        S::commit(tx).await.during("committing a batch query")?;
+        Ok(id)
+    }
 
-            async fn batch_query(&self, org: OrgId, id: &str, now: Millis) -> Result<Option<BatchQueryView>, StoreError> {
-                let row = sqlx::query(self.q(FIND)).bind(org).bind(id).fetch_optional(&self.pool).await.during("finding a batch query")?;
-                Ok(row.map(|r| {
-                    let deadline: Millis = r.get(10);
-                    let (mut status, mut error) = (
-                        match r.get::<String, _>(3).as_str() {
-                            "succeeded" => BatchStatus::Succeeded,
-                            "failed" => BatchStatus::Failed,
-                            _ => BatchStatus::Running,
-                        },
-                        r.get::<Option<String>, _>(7),
-                    );
-                    if status == BatchStatus::Running && now > deadline {
-                        status = BatchStatus::Failed;
-                        error = Some("the server running this query stopped before it finished; submit it again".to_owned());
-                    }
-                    BatchQueryView {
-                        id: r.get(0),
-                        actor: r.get(1),
-                        sql: r.get(2),
-                        status,
-                        rows: r.get::<Option<i64>, _>(4).map(|n| n as u64),
-                        bytes: r.get::<Option<i64>, _>(5).map(|n| n as u64),
-                        object_key: r.get(6),
-                        error,
-                        created_at: r.get(8),
-                        finished_at: r.get(9),
-                    }
-                }))
+    async fn end_batch_query(&self, id: &str, end: &BatchEnd, now: Millis) -> Result<(), StoreError> {
+        let q = sqlx::query(self.q(END)).bind(id);
+        let q = match end {
+            BatchEnd::Succeeded { rows, bytes, object_key } => q
+                .bind("succeeded")
+                .bind(Some(i64::try_from(*rows).unwrap_or(i64::MAX)))
+                .bind(Some(i64::try_from(*bytes).unwrap_or(i64::MAX)))
+                .bind(Some(object_key.as_str()))
+                .bind(None::<&str>),
+            BatchEnd::Failed { error } => q.bind("failed").bind(None::<i64>).bind(None::<i64>).bind(None::<&str>).bind(Some(clip(error, MAX_BATCH_ERROR_BYTES))),
+        };
+        let mut tx = self.begin_write().await?;
+        q.bind(now).execute(&mut *tx).await.during("recording a batch query's end")?;
+        S::commit(tx).await.during("committing a batch query's end")?;
+        Ok(())
+    }
+
+    async fn batch_query(&self, org: OrgId, id: &str, now: Millis) -> Result<Option<BatchQueryView>, StoreError> {
+        let row = sqlx::query(self.q(FIND)).bind(org).bind(id).fetch_optional(self.pool()).await.during("finding a batch query")?;
+        Ok(row.map(|r| {
+            let deadline: Millis = r.get(10);
+            let (mut status, mut error) = (
+                match r.get::<String, _>(3).as_str() {
+                    "succeeded" => BatchStatus::Succeeded,
+                    "failed" => BatchStatus::Failed,
+                    _ => BatchStatus::Running,
+                },
+                r.get::<Option<String>, _>(7),
+            );
+            if status == BatchStatus::Running && now > deadline {
+                status = BatchStatus::Failed;
+                error = Some("the server running this query stopped before it finished; submit it again".to_owned());
             }
-        }
-    };
+            BatchQueryView {
+                id: r.get(0),
+                actor: r.get(1),
+                sql: r.get(2),
+                status,
+                rows: r.get::<Option<i64>, _>(4).map(|n| n as u64),
+                bytes: r.get::<Option<i64>, _>(5).map(|n| n as u64),
+                object_key: r.get(6),
+                error,
+                created_at: r.get(8),
+                finished_at: r.get(9),
+            }
+        }))
+    }
 }
-
-batch_queries_impl!(PgStore);
-batch_queries_impl!(SqliteStore);

@@ -12,6 +12,7 @@ mod backend;
 mod attempts;
 mod batch_queries;
 mod db;
+mod dialect;
 mod error;
 mod gate;
 mod invalidate;
