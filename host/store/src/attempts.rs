@@ -11,7 +11,7 @@ use sqlx::Row;
 
 use crate::backend::{new_credential, Produced};
 use crate::error::{DbContext, StoreError};
-use crate::invalidate::Rewrite;
+use crate::invalidate::{Invalidate, Rewrite};
 use crate::model::*;
 use crate::gate::{admit, Admitted, Seen, SeenAttempt};
 use crate::sql::{self, overlap_bounds};

@@ -16,6 +16,7 @@ use trace_dag::{materialization_hash, Dag, InputSource, JobKind};
 
 use crate::error::{DbContext, StoreError};
 use crate::model::*;
+use crate::registry::RegisterDatasets;
 use crate::{migrate, sql, Store};
 
 /// PostgreSQL, the production system database.

@@ -58,3 +58,20 @@ impl Dialect for SqliteStore {
         tx.commit()
     }
 }
+
+/// Rows a statement changed, on either backend.
+pub(crate) trait Affected {
+    fn rows_affected(&self) -> u64;
+}
+
+impl Affected for sqlx::postgres::PgQueryResult {
+    fn rows_affected(&self) -> u64 {
+        sqlx::postgres::PgQueryResult::rows_affected(self)
+    }
+}
+
+impl Affected for sqlx::sqlite::SqliteQueryResult {
+    fn rows_affected(&self) -> u64 {
+        sqlx::sqlite::SqliteQueryResult::rows_affected(self)
+    }
+}

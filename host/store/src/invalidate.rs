@@ -19,7 +19,9 @@ use sqlx::Row;
 
 use crate::error::{DbContext, StoreError};
 use crate::model::{Millis, TaskId};
-use crate::{PgStore, SqliteStore};
+use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Type};
+
+use crate::dialect::{Affected, Dialect};
 
 /// A partition a task rewrote (its key was already committed by another task).
 #[derive(Debug, Clone)]
@@ -61,39 +63,59 @@ const INSERT_INVALIDATION: &str = "INSERT INTO events (org_id, producer_job_id, 
 const INSERT_RERUN: &str = "INSERT INTO tasks (org_id, job_id, event_id, status, available_at, created_at, updated_at) \
      VALUES ($1, $2, $3, 'pending', $4, $4, $4) ON CONFLICT (job_id, event_id) DO NOTHING RETURNING id";
 
-macro_rules! invalidate_impl {
-    ($store:ty, $conn:ty) => {
-        impl $store {
-            /// Queue the downstream re-runs `rewrite` calls for, inside `tx`;
-            /// returns the new tasks.
-            pub(crate) async fn invalidate_in(&self, tx: &mut $conn, rewrite: &Rewrite, now: Millis) -> Result<Vec<TaskId>, StoreError> {
-                let (start, end) = crate::sql::overlap_bounds(rewrite.range);
-                let rows = sqlx::query(self.q(AFFECTED)).bind(rewrite.version_id).bind(start).bind(end).bind(&rewrite.partition_key)
-                    .fetch_all(&mut *tx).await.during("finding invalidated tasks")?;
-                let mut seen: HashSet<(i64, String, Option<i64>, Option<i64>)> = HashSet::new();
-                let mut queued = Vec::new();
-                for r in rows {
-                    let (task, job, org): (TaskId, i64, i64) = (r.get(0), r.get(1), r.get(2));
-                    let (key, range_start, range_end): (String, Option<i64>, Option<i64>) = (r.get(5), r.get(6), r.get(7));
-                    // A range re-run before has several tasks: re-run it once.
-                    if !seen.insert((job, key.clone(), range_start, range_end)) {
-                        continue;
-                    }
-                    let idempotency = format!("invalidation/task:{}/of:{task}", rewrite.task);
-                    let event: Option<i64> = sqlx::query_scalar(self.q(INSERT_INVALIDATION))
-                        .bind(org).bind(r.get::<i64, _>(3)).bind(rewrite.task).bind(r.get::<i32, _>(4)).bind(&key)
-                        .bind(range_start).bind(range_end).bind(r.get::<Option<String>, _>(8)).bind(&idempotency).bind(now)
-                        .fetch_optional(&mut *tx).await.during("recording an invalidation")?;
-                    let Some(event) = event else { continue };
-                    let rerun: Option<TaskId> = sqlx::query_scalar(self.q(INSERT_RERUN)).bind(org).bind(job).bind(event).bind(now)
-                        .fetch_optional(&mut *tx).await.during("queueing an invalidated task")?;
-                    queued.extend(rerun);
-                }
-                Ok(queued)
-            }
-        }
-    };
+/// Queueing the re-runs a rewrite calls for, inside a completion's transaction.
+#[allow(async_fn_in_trait, reason = "implemented once, below, for both backends")]
+pub(crate) trait Invalidate: Dialect {
+    async fn invalidate_in(&self, tx: &mut <Self::Db as Database>::Connection, rewrite: &Rewrite, now: Millis) -> Result<Vec<TaskId>, StoreError>;
 }
 
-invalidate_impl!(PgStore, sqlx::PgConnection);
-invalidate_impl!(SqliteStore, sqlx::SqliteConnection);
+impl<S> Invalidate for S
+where
+    S: Dialect,
+    for<'c> &'c mut <S::Db as Database>::Connection: Executor<'c, Database = S::Db>,
+    for<'c> &'c Pool<S::Db>: Executor<'c, Database = S::Db>,
+    <S::Db as Database>::Arguments: IntoArguments<S::Db>,
+    <S::Db as Database>::QueryResult: Affected,
+    for<'q> i64: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> i32: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> &'q str: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> String: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> Option<i64>: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> Option<String>: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> Option<&'q str>: Encode<'q, S::Db> + Type<S::Db>,
+    for<'r> i64: Decode<'r, S::Db>,
+    for<'r> i32: Decode<'r, S::Db>,
+    for<'r> String: Decode<'r, S::Db>,
+    for<'r> Option<i64>: Decode<'r, S::Db>,
+    for<'r> Option<i32>: Decode<'r, S::Db>,
+    for<'r> Option<String>: Decode<'r, S::Db>,
+    usize: ColumnIndex<<S::Db as Database>::Row>,
+{
+    /// Queue the downstream re-runs `rewrite` calls for, inside `tx`;
+    /// returns the new tasks.
+    async fn invalidate_in(&self, tx: &mut <Self::Db as Database>::Connection, rewrite: &Rewrite, now: Millis) -> Result<Vec<TaskId>, StoreError> {
+        let (start, end) = crate::sql::overlap_bounds(rewrite.range);
+        let rows = sqlx::query(self.q(AFFECTED)).bind(rewrite.version_id).bind(start).bind(end).bind(&rewrite.partition_key)
+            .fetch_all(&mut *tx).await.during("finding invalidated tasks")?;
+        let mut seen: HashSet<(i64, String, Option<i64>, Option<i64>)> = HashSet::new();
+        let mut queued = Vec::new();
+        for r in rows {
+            let (task, job, org): (TaskId, i64, i64) = (r.get(0), r.get(1), r.get(2));
+            let (key, range_start, range_end): (String, Option<i64>, Option<i64>) = (r.get(5), r.get(6), r.get(7));
+            // A range re-run before has several tasks: re-run it once.
+            if !seen.insert((job, key.clone(), range_start, range_end)) {
+                continue;
+            }
+            let idempotency = format!("invalidation/task:{}/of:{task}", rewrite.task);
+            let event: Option<i64> = sqlx::query_scalar(self.q(INSERT_INVALIDATION))
+                .bind(org).bind(r.get::<i64, _>(3)).bind(rewrite.task).bind(r.get::<i32, _>(4)).bind(&key)
+                .bind(range_start).bind(range_end).bind(r.get::<Option<String>, _>(8)).bind(&idempotency).bind(now)
+                .fetch_optional(&mut *tx).await.during("recording an invalidation")?;
+            let Some(event) = event else { continue };
+            let rerun: Option<TaskId> = sqlx::query_scalar(self.q(INSERT_RERUN)).bind(org).bind(job).bind(event).bind(now)
+                .fetch_optional(&mut *tx).await.during("queueing an invalidated task")?;
+            queued.extend(rerun);
+        }
+        Ok(queued)
+    }
+}
