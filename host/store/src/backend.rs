@@ -1,302 +1,24 @@
-//! The two implementations. Their bodies are one macro expanded twice, over
-//! `sqlx::Postgres` and `sqlx::Sqlite`, so the same SQL and the same logic
-//! serve both; only connection setup and row locking differ.
+//! The store's operations, written once over a [`Dialect`]: deploying
+//! versions, triggering and ingesting events, operator state, slots, task
+//! views, cancel and retry, and the reaper. Claims and completions are in
+//! `attempts.rs`; what each backend does differently is in `postgres.rs` and
+//! `sqlite.rs`.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
-use std::str::FromStr;
-use std::sync::Arc;
-use std::time::Duration;
 
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{AssertSqlSafe, PgPool, Row, SqlitePool};
+use sqlx::Row;
 use trace_core::units::parse_duration;
 use trace_dag::{materialization_hash, Dag, InputSource, JobKind};
 
+use crate::dialect::Conn;
 use crate::error::{DbContext, StoreError};
 use crate::model::*;
+use crate::attempts::ClaimAndComplete;
 use crate::registry::RegisterDatasets;
 use crate::{migrate, sql, Store};
+use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Type};
 
-/// PostgreSQL, the production system database.
-#[derive(Clone)]
-pub struct PgStore {
-    pub(crate) pool: PgPool,
-    stats: Arc<StatsRefresh>,
-}
-
-/// Tasks created since the planner's statistics were last refreshed.
-///
-/// Why: a burst (a fan-out, a backfill) can grow the task tables from a few
-/// rows to thousands within a second, long before autovacuum's next
-/// ANALYZE (a minute by default). Planned with the old statistics, claims
-/// and payload reads turn into sorts and sequential scans over every task —
-/// measured 3–7 ms per statement instead of 0.3 ms. So after each
-/// [`ANALYZE_EVERY`] new tasks the store refreshes them itself, off the
-/// committing path.
-#[derive(Default)]
-struct StatsRefresh {
-    new_tasks: std::sync::atomic::AtomicU64,
-    running: std::sync::atomic::AtomicBool,
-}
-
-/// New tasks between two statistics refreshes (PostgreSQL).
-pub const ANALYZE_EVERY: u64 = 1_000;
-
-impl PgStore {
-    /// Connect to `url` (`postgres://…`).
-    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
-        let options = PgConnectOptions::from_str(url).during("parsing the database URL")?;
-        let pool = PgPoolOptions::new()
-            .max_connections(max_connections)
-            .connect_with(options)
-            .await
-            .during("connecting to PostgreSQL")?;
-        Ok(Self { pool, stats: Arc::default() })
-    }
-
-    /// Count `n` new tasks; past [`ANALYZE_EVERY`], refresh the planner's
-    /// statistics of the task tables in the background (one at a time).
-    pub(crate) fn grew(&self, n: u64) {
-        use std::sync::atomic::Ordering;
-        if n == 0 || self.stats.new_tasks.fetch_add(n, Ordering::Relaxed) + n < ANALYZE_EVERY {
-            return;
-        }
-        if self.stats.running.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        self.stats.new_tasks.store(0, Ordering::Relaxed);
-        let (pool, stats) = (self.pool.clone(), self.stats.clone());
-        tokio::spawn(async move {
-            if let Err(e) = sqlx::raw_sql("ANALYZE tasks, task_attempts, events").execute(&pool).await {
-                tracing::warn!(error = %e, "refreshing planner statistics failed");
-            }
-            stats.running.store(false, Ordering::Release);
-        });
-    }
-
-    pub(crate) fn q(&self, sql: &'static str) -> AssertSqlSafe<Cow<'static, str>> {
-        AssertSqlSafe(Cow::Borrowed(sql))
-    }
-
-    /// SQL assembled from this crate's constants only.
-    pub(crate) fn dynamic(&self, sql: String) -> AssertSqlSafe<String> {
-        AssertSqlSafe(sql)
-    }
-
-    pub(crate) fn locking(&self, sql: &'static str, lock: &'static str) -> AssertSqlSafe<String> {
-        AssertSqlSafe(format!("{sql}{lock}"))
-    }
-
-    pub(crate) async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, StoreError> {
-        self.pool.begin().await.during("starting a transaction")
-    }
-
-    /// Lock `jobs` (sorted, so two dispatchers cannot deadlock) while their
-    /// running tasks are counted and new ones started.
-    pub(crate) async fn lock_jobs(&self, tx: &mut sqlx::PgConnection, jobs: &[i64]) -> Result<(), StoreError> {
-        let query = self.bind_ids(sqlx::query(AssertSqlSafe(crate::sql::lock_jobs(&self.id_list(1, jobs.len())))), jobs);
-        query.execute(tx).await.during("locking jobs").map(drop)
-    }
-
-    /// A set of ids as parameter `$first`: one array, so a statement's text
-    /// (and its prepared, planned form) does not depend on the set's size.
-    /// Measured: parsing and planning a statement per distinct `IN`-list
-    /// length took milliseconds per claim. Unnested as a subquery, not
-    /// `= ANY($first)`: the generic plan for `id = ANY($1)` guessed a tiny
-    /// array and scanned whole tables comparing every row with every id.
-    pub(crate) fn id_list(&self, first: usize, _n: usize) -> String {
-        format!("IN (SELECT unnest(${first}::bigint[]))")
-    }
-
-    /// [`id_list`](Self::id_list) for text keys.
-    pub(crate) fn key_list(&self, first: usize, _n: usize) -> String {
-        format!("IN (SELECT unnest(${first}::text[]))")
-    }
-
-    pub(crate) fn bind_ids<'q>(&self, query: PgQuery<'q>, ids: &[i64]) -> PgQuery<'q> {
-        query.bind(ids.to_vec())
-    }
-
-    pub(crate) fn bind_keys<'q>(&self, query: PgQuery<'q>, keys: &[&String]) -> PgQuery<'q> {
-        query.bind(keys.iter().map(|k| (*k).clone()).collect::<Vec<String>>())
-    }
-
-    /// Start `claims`' attempts: one statement over column arrays.
-    pub(crate) async fn insert_attempts(&self, tx: &mut sqlx::PgConnection, claims: &[Claim], now: Millis) -> Result<(), StoreError> {
-        let column = |f: fn(&Claim) -> i64| claims.iter().map(f).collect::<Vec<i64>>();
-        sqlx::query(crate::sql::INSERT_ATTEMPTS_UNNEST)
-            .bind(column(|c| c.task))
-            .bind(claims.iter().map(|c| c.attempt).collect::<Vec<i32>>())
-            .bind(vec![now; claims.len()])
-            .bind(column(|c| c.deadline))
-            .bind(claims.iter().map(|c| c.credential.clone()).collect::<Vec<String>>())
-            .bind(claims.iter().map(|c| c.slot).collect::<Vec<Option<i64>>>())
-            .execute(tx)
-            .await
-            .during("starting attempts")
-            .map(drop)
-    }
-
-    /// Record `events` (with their idempotency `keys`); returns (id, key)
-    /// of the new ones.
-    pub(crate) async fn insert_events(&self, tx: &mut sqlx::PgConnection, events: &[Produced<'_>], keys: &[String], now: Millis) -> Result<Vec<(i64, String)>, StoreError> {
-        let range = |i: usize| events.iter().map(|p| p.event.range.map(|r| if i == 0 { r.0 as i64 } else { r.1 as i64 })).collect::<Vec<Option<i64>>>();
-        let rows = sqlx::query(sql::INSERT_EVENTS_UNNEST)
-            .bind(events.iter().map(|p| p.org).collect::<Vec<i64>>())
-            .bind(events.iter().map(|p| p.job).collect::<Vec<i64>>())
-            .bind(events.iter().map(|p| p.task).collect::<Vec<i64>>())
-            .bind(events.iter().map(|p| p.event.output as i32).collect::<Vec<i32>>())
-            .bind(events.iter().map(|p| p.event.partition_key.clone()).collect::<Vec<String>>())
-            .bind(range(0))
-            .bind(range(1))
-            .bind(events.iter().map(|p| p.event.cursor.clone()).collect::<Vec<Option<String>>>())
-            .bind(keys.to_vec())
-            .bind(vec![now; events.len()])
-            .fetch_all(tx)
-            .await
-            .during("recording events")?;
-        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
-    }
-}
-
-type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
-type SqliteQuery<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>;
-
-/// SQLite in WAL mode, the embedded default.
-#[derive(Clone)]
-pub struct SqliteStore {
-    pub(crate) pool: SqlitePool,
-    /// One writer at a time in this process. SQLite allows one writer
-    /// anyway, and a writer that finds the lock taken sleeps in its busy
-    /// handler (1 ms, 2 ms, 5 ms …): queueing here instead costs nothing.
-    writer: Arc<tokio::sync::Mutex<()>>,
-}
-
-/// A SQLite write transaction holding this process's writer lock.
-pub(crate) struct SqliteWrite {
-    tx: sqlx::Transaction<'static, sqlx::Sqlite>,
-    _writer: tokio::sync::OwnedMutexGuard<()>,
-}
-
-impl SqliteWrite {
-    pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
-        self.tx.commit().await
-    }
-}
-
-impl std::ops::Deref for SqliteWrite {
-    type Target = sqlx::SqliteConnection;
-    fn deref(&self) -> &Self::Target {
-        &self.tx
-    }
-}
-
-impl std::ops::DerefMut for SqliteWrite {
-    fn deref_mut(&mut self) -> &mut Self::Target {
-        &mut self.tx
-    }
-}
-
-impl SqliteStore {
-    /// Open (creating if needed) the database file at `path`.
-    pub async fn open(path: &std::path::Path) -> Result<Self, StoreError> {
-        let options = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true)
-            // Multi-row statements inside a transaction keep a statement journal;
-            // on disk that is a temporary file created and deleted per statement.
-            .pragma("temp_store", "memory");
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
-            .await
-            .during("opening the SQLite database")?;
-        Ok(Self { pool, writer: Arc::new(tokio::sync::Mutex::new(())) })
-    }
-
-    /// SQLite plans these queries well without statistics.
-    pub(crate) fn grew(&self, _n: u64) {}
-
-    pub(crate) fn q(&self, sql: &'static str) -> AssertSqlSafe<Cow<'static, str>> {
-        AssertSqlSafe(sql::for_sqlite(sql))
-    }
-
-    /// SQL assembled from this crate's constants only.
-    pub(crate) fn dynamic(&self, sql: String) -> AssertSqlSafe<String> {
-        AssertSqlSafe(sql::for_sqlite(&sql).into_owned())
-    }
-
-    /// SQLite has no row locks: the write transaction itself is the lock.
-    pub(crate) fn locking(&self, sql: &'static str, _lock: &'static str) -> AssertSqlSafe<String> {
-        AssertSqlSafe(sql::for_sqlite(sql).into_owned())
-    }
-
-    /// `BEGIN IMMEDIATE`: take the write lock up front, so two writers (in
-    /// other processes) queue on the busy timeout instead of failing on a
-    /// stale read snapshot.
-    pub(crate) async fn begin(&self) -> Result<SqliteWrite, StoreError> {
-        let writer = self.writer.clone().lock_owned().await;
-        let tx = self.pool.begin_with("BEGIN IMMEDIATE").await.during("starting a transaction")?;
-        Ok(SqliteWrite { tx, _writer: writer })
-    }
-
-    pub(crate) async fn lock_jobs(&self, _tx: &mut sqlx::SqliteConnection, _jobs: &[i64]) -> Result<(), StoreError> {
-        Ok(())
-    }
-
-    /// A set of ids as `$first, $first+1, …` (bound by position: see
-    /// [`sql::for_sqlite`]).
-    pub(crate) fn id_list(&self, first: usize, n: usize) -> String {
-        format!("IN ({})", sql::placeholders(first, n))
-    }
-
-    pub(crate) fn key_list(&self, first: usize, n: usize) -> String {
-        self.id_list(first, n)
-    }
-
-    pub(crate) fn bind_ids<'q>(&self, mut query: SqliteQuery<'q>, ids: &[i64]) -> SqliteQuery<'q> {
-        for id in ids {
-            query = query.bind(*id);
-        }
-        query
-    }
-
-    pub(crate) fn bind_keys<'q>(&self, mut query: SqliteQuery<'q>, keys: &[&String]) -> SqliteQuery<'q> {
-        for key in keys {
-            query = query.bind((*key).clone());
-        }
-        query
-    }
-
-    /// Start `claims`' attempts: one multi-row insert.
-    pub(crate) async fn insert_attempts(&self, tx: &mut sqlx::SqliteConnection, claims: &[Claim], now: Millis) -> Result<(), StoreError> {
-        let mut query = sqlx::query(self.dynamic(crate::sql::insert_attempts(claims.len())));
-        for c in claims {
-            query = query.bind(c.task).bind(c.attempt).bind(now).bind(c.deadline).bind(c.credential.clone()).bind(c.slot);
-        }
-        query.execute(tx).await.during("starting attempts").map(drop)
-    }
-
-    /// Record `events` (with their idempotency `keys`); returns (id, key)
-    /// of the new ones.
-    pub(crate) async fn insert_events(&self, tx: &mut sqlx::SqliteConnection, events: &[Produced<'_>], keys: &[String], now: Millis) -> Result<Vec<(i64, String)>, StoreError> {
-        let mut query = sqlx::query(self.dynamic(sql::insert_events(events.len())));
-        for (p, key) in events.iter().zip(keys) {
-            let e = p.event;
-            let (start, end) = e.range.map_or((None, None), |(s, e)| (Some(s as i64), Some(e as i64)));
-            query = query.bind(p.org).bind(p.job).bind(Some(p.task)).bind(e.output as i32).bind(e.partition_key.clone())
-                .bind(start).bind(end).bind(e.cursor.clone()).bind(key.clone()).bind(now);
-        }
-        let rows = query.fetch_all(tx).await.during("recording events")?;
-        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
-    }
-}
+use crate::dialect::{Affected, Dialect};
 
 pub(crate) fn new_credential() -> String {
     let mut bytes = [0u8; 24];
@@ -326,444 +48,498 @@ fn event_key(producer: &str, job: i64, e: &EmittedEvent) -> String {
     format!("{producer}/job:{job}:{}/{}", e.output, e.discriminator())
 }
 
-macro_rules! store_impl {
-    ($store:ty, $db:ty, $conn:ty, $migrations:expr) => {
-        impl $store {
-            /// Record a new DAG version; make it active now (`activate`), or
-            /// leave it staged for a later cutover.
-            async fn record_version(&self, org: OrgId, dag: &Dag, yaml: &str, actor: &str, now: Millis, activate: bool) -> Result<Deployed, StoreError> {
-                let mut tx = self.begin().await?;
-                sqlx::query(self.q(sql::UPSERT_DAG)).bind(org).bind(&dag.name).execute(&mut *tx).await.during("creating a DAG")?;
-                let dag_id: i64 = sqlx::query_scalar(self.q(sql::DAG_ID)).bind(org).bind(&dag.name)
-                    .fetch_one(&mut *tx).await.during("finding a DAG")?;
-                let version: i32 = sqlx::query_scalar(self.q(sql::NEXT_VERSION)).bind(dag_id)
-                    .fetch_one(&mut *tx).await.during("numbering a DAG version")?;
-                let previous: Option<i64> = sqlx::query_scalar(self.q(sql::ACTIVE_VERSION)).bind(dag_id)
-                    .fetch_one(&mut *tx).await.during("reading the active DAG version")?;
-                let version_id: i64 = sqlx::query_scalar(self.q(sql::INSERT_VERSION)).bind(dag_id).bind(version).bind(yaml).bind(now).bind(actor)
-                    .fetch_one(&mut *tx).await.during("recording a DAG version")?;
-                let mut jobs: Vec<(String, JobId)> = Vec::new();
-                for job in &dag.jobs {
-                    let kind = match job.kind { JobKind::Source => "source", JobKind::Transform => "transform" };
-                    // Validated when the DAG was parsed.
-                    let timeout_ms = parse_duration(&job.timeout).map(|d| d.as_millis() as i64).unwrap_or(60_000);
-                    let id: i64 = sqlx::query_scalar(self.q(sql::INSERT_JOB))
-                        .bind(version_id).bind(&job.name).bind(kind).bind(&job.operator).bind(job.outputs as i32)
-                        .bind(job.config.to_string()).bind(materialization_hash(job)).bind(&job.pool)
-                        .bind(job.effective_concurrency(dag) as i32).bind(job.max_attempts as i32).bind(timeout_ms)
-                        .bind(job.update_strategy.as_str()).bind(serde_json::to_string(&job.unique_key).expect("strings serialize"))
-                        .fetch_one(&mut *tx).await.during("recording a job")?;
-                    jobs.push((job.name.clone(), id));
-                }
-                let id_of = |name: &str| jobs.iter().find(|(n, _)| n == name).map(|(_, id)| *id);
-                for (job, (_, job_id)) in dag.jobs.iter().zip(&jobs) {
-                    for (index, input) in job.inputs.iter().enumerate() {
-                        let (from_job, from_output, from_dataset) = match &input.from {
-                            InputSource::Job { job, output } => (id_of(job), Some(*output as i32), None),
-                            InputSource::Dataset { dataset } => (None, None, Some(dataset.clone())),
-                        };
-                        sqlx::query(self.q(sql::INSERT_JOB_INPUT)).bind(*job_id).bind(index as i32)
-                            .bind(from_job).bind(from_output).bind(from_dataset)
-                            .execute(&mut *tx).await.during("wiring a job input")?;
-                    }
-                }
-                for (pool, spec) in &dag.worker_pools {
-                    for (index, slot) in spec.slots.iter().enumerate() {
-                        let env = serde_json::to_string(&slot.env).expect("a string map serializes");
-                        let secret_env = serde_json::to_string(&slot.secret_env).expect("a string map serializes");
-                        sqlx::query(self.q(sql::INSERT_SLOT)).bind(version_id).bind(pool).bind(index as i32)
-                            .bind(env).bind(secret_env).execute(&mut *tx).await.during("recording a worker slot")?;
-                    }
-                }
-                self.register_datasets(&mut *tx, org, dag_id, version_id, previous, dag, now).await?;
-                if activate {
-                    sqlx::query(self.q(sql::SET_PREVIOUS_ACTIVE)).bind(version_id).bind(previous)
-                        .execute(&mut *tx).await.during("recording the previous version")?;
-                    sqlx::query(self.q(sql::ACTIVATE_VERSION)).bind(version_id).bind(dag_id)
-                        .execute(&mut *tx).await.during("activating a DAG version")?;
-                }
-                sqlx::query(self.q(sql::AUDIT)).bind(now).bind(actor).bind(if activate { "dag.deploy" } else { "dag.stage" })
-                    .bind(format!("{} v{version}", dag.name)).execute(&mut *tx).await.during("auditing")?;
-                tx.commit().await.during("committing a deploy")?;
-                Ok(Deployed { org, dag_id, version_id, version, jobs })
-            }
-
-            /// One trigger event and its source task inside `tx`.
-            async fn trigger_in(&self, tx: &mut $conn, job: JobId, run_id: &str, range: Option<(u64, u64)>, now: Millis) -> Result<Ingested, StoreError> {
-                let row = sqlx::query(self.q(sql::JOB_INFO)).bind(job).fetch_optional(&mut *tx).await.during("reading a job")?
-                    .ok_or(StoreError::NoSuchJob(job))?;
-                let org: i64 = row.get(1);
-                let e = EmittedEvent { output: 0, partition_key: range.map(|(s, e)| format!("{s}_{e}")).unwrap_or_default(), range, cursor: None };
-                let key = format!("run:{run_id}/trigger:{job}/{}", e.discriminator());
-                let (start, end) = range.map_or((None, None), |(s, e)| (Some(s as i64), Some(e as i64)));
-                let inserted: Option<i64> = sqlx::query_scalar(self.q(sql::INSERT_EVENT))
-                    .bind(org).bind(job).bind(None::<i64>).bind(-1i32).bind(&e.partition_key)
-                    .bind(start).bind(end).bind(None::<String>).bind(&key).bind(now)
-                    .fetch_optional(&mut *tx).await.during("recording a trigger")?;
-                let result = match inserted {
-                    None => {
-                        let event_id: i64 = sqlx::query_scalar(self.q(sql::EVENT_BY_KEY)).bind(&key)
-                            .fetch_one(&mut *tx).await.during("finding a duplicate trigger")?;
-                        Ingested { event_id, duplicate: true, tasks: Vec::new() }
-                    }
-                    Some(event_id) => {
-                        let tasks: Vec<i64> = sqlx::query_scalar(self.q(sql::INSERT_TASK)).bind(org).bind(job).bind(event_id).bind(now)
-                            .fetch_all(&mut *tx).await.during("creating a source task")?;
-                        Ingested { event_id, duplicate: false, tasks }
-                    }
-                };
-                Ok(result)
-            }
-
-            /// Ingest events emitted by `task` of `job`, checking output indexes.
-            async fn ingest_emitted(&self, tx: &mut $conn, task: TaskId, job: JobId, events: &[EmittedEvent], now: Millis) -> Result<Vec<Ingested>, StoreError> {
-                if events.is_empty() {
-                    return Ok(Vec::new());
-                }
-                let row = sqlx::query(self.q(sql::JOB_INFO)).bind(job).fetch_optional(&mut *tx).await.during("reading a job")?
-                    .ok_or(StoreError::NoSuchJob(job))?;
-                let outputs: i32 = row.get(0);
-                let org: i64 = row.get(1);
-                // Check every event before writing any.
-                if let Some(e) = events.iter().find(|e| e.output as i64 >= i64::from(outputs)) {
-                    return Err(StoreError::NoSuchOutput { job, output: e.output, outputs });
-                }
-                let rows: Vec<Produced<'_>> = events.iter().map(|event| Produced { org, job, task, event }).collect();
-                self.ingest(tx, &rows, now).await
-            }
-
-            /// Record events (already checked) from any producers, with their
-            /// subscribers' tasks: three multi-row statements per chunk.
-            pub(crate) async fn ingest(&self, tx: &mut $conn, rows: &[Produced<'_>], now: Millis) -> Result<Vec<Ingested>, StoreError> {
-                let mut out = Vec::with_capacity(rows.len());
-                for chunk in rows.chunks(sql::INGEST_CHUNK) {
-                    out.extend(self.ingest_chunk(tx, chunk, now).await?);
-                }
-                Ok(out)
-            }
-
-            async fn ingest_chunk(&self, tx: &mut $conn, events: &[Produced<'_>], now: Millis) -> Result<Vec<Ingested>, StoreError> {
-                let keys: Vec<String> = events.iter().map(|p| event_key(&format!("task:{}", p.task), p.job, p.event)).collect();
-                let rows = self.insert_events(&mut *tx, events, &keys, now).await?;
-                let mut new: HashMap<String, i64> = rows.into_iter().map(|(id, key)| (key, id)).collect();
-                let mut ids: HashMap<String, i64> = new.clone();
-                let missing: Vec<&String> = keys.iter().filter(|k| !ids.contains_key(*k)).collect();
-                if !missing.is_empty() {
-                    let query = self.bind_keys(sqlx::query(self.dynamic(sql::events_by_keys(&self.key_list(1, missing.len())))), &missing);
-                    for r in query.fetch_all(&mut *tx).await.during("finding duplicate events")? {
-                        ids.insert(r.get(1), r.get(0));
-                    }
-                }
-                let mut tasks_of: HashMap<i64, Vec<TaskId>> = HashMap::new();
-                if !new.is_empty() {
-                    let new_ids: Vec<i64> = new.values().copied().collect();
-                    let query = self.bind_ids(sqlx::query(self.dynamic(sql::insert_subscriber_tasks(&self.id_list(2, new_ids.len())))).bind(now), &new_ids);
-                    for r in query.fetch_all(&mut *tx).await.during("creating tasks for events")? {
-                        tasks_of.entry(r.get::<i64, _>(1)).or_default().push(r.get(0));
-                    }
-                }
-                Ok(keys
-                    .iter()
-                    .map(|key| {
-                        let event_id = ids[key];
-                        // The first occurrence of a new key made the event; any
-                        // repeat, in this chunk or from before, is a duplicate.
-                        match new.remove(key) {
-                            Some(_) => {
-                                let mut tasks = tasks_of.remove(&event_id).unwrap_or_default();
-                                tasks.sort_unstable();
-                                Ingested { event_id, duplicate: false, tasks }
-                            }
-                            None => Ingested { event_id, duplicate: true, tasks: Vec::new() },
-                        }
-                    })
-                    .collect())
-            }
-
-            pub(crate) async fn write_state(&self, tx: &mut $conn, task: TaskId, writes: &StateWrites) -> Result<(), StoreError> {
-                if writes.is_empty() {
-                    return Ok(());
-                }
-                let row = sqlx::query(self.q(sql::STATE_SCOPE)).bind(task).fetch_one(&mut *tx).await.during("scoping operator state")?;
-                let (org, dag, job): (i64, i64, String) = (row.get(0), row.get(1), row.get(2));
-                for (key, value) in writes {
-                    match value {
-                        Some(value) => sqlx::query(self.q(sql::STATE_PUT)).bind(org).bind(dag).bind(&job).bind(key).bind(value)
-                            .execute(&mut *tx).await.during("writing operator state")?,
-                        None => sqlx::query(self.q(sql::STATE_DELETE)).bind(org).bind(dag).bind(&job).bind(key)
-                            .execute(&mut *tx).await.during("deleting operator state")?,
-                    };
-                }
-                Ok(())
-            }
-
-            pub(crate) async fn release(&self, tx: &mut $conn, slot: Option<i64>, task: TaskId) -> Result<(), StoreError> {
-                if let Some(slot) = slot {
-                    sqlx::query(self.q(sql::RELEASE_SLOT)).bind(slot).bind(task).execute(&mut *tx).await.during("releasing a slot")?;
-                }
-                Ok(())
-            }
-
-            /// Tasks matching `filter` (on `$1 = id`): oldest first, or with a
-            /// `limit`, the newest `limit` first.
-            async fn view(&self, filter: &'static str, id: i64, limit: Option<u32>) -> Result<Vec<TaskView>, StoreError> {
-                let order = if limit.is_some() { " ORDER BY t.id DESC LIMIT $2" } else { " ORDER BY t.id" };
-                let text = self.dynamic(format!("{} {filter}{order}", sql::TASK_VIEW));
-                let mut query = sqlx::query(text).bind(id);
-                if let Some(limit) = limit {
-                    query = query.bind(i64::from(limit));
-                }
-                let rows = query.fetch_all(&self.pool).await.during("reading tasks")?;
-                Ok(rows.iter().map(|r| {
-                    let start: Option<i64> = r.get(9);
-                    let end: Option<i64> = r.get(10);
-                    TaskView {
-                        id: r.get(0),
-                        job: r.get(1),
-                        job_name: r.get(2),
-                        status: TaskStatus::parse(r.get::<String, _>(3).as_str()),
-                        attempts: r.get(4),
-                        cancel_requested: r.get::<i32, _>(5) != 0,
-                        available_at: r.get(6),
-                        last_error: r.get(7),
-                        event_partition_key: r.get(8),
-                        event_range: start.zip(end).map(|(s, e)| (s as u64, e as u64)),
-                        invalidation: r.get::<String, _>(12) == "invalidation",
-                        org: r.get(11),
-                    }
-                }).collect())
-            }
-        }
-
-        impl Store for $store {
-            async fn migrate(&self) -> Result<(), StoreError> {
-                sqlx::raw_sql(migrate::CREATE_TABLE).execute(&self.pool).await.during("creating schema_migrations")?;
-                for (version, body) in $migrations {
-                    let mut tx = self.begin().await?;
-                    let done: Option<i64> = sqlx::query_scalar(self.q("SELECT version FROM schema_migrations WHERE version = $1"))
-                        .bind(*version).fetch_optional(&mut *tx).await.during("reading schema_migrations")?;
-                    if done.is_none() {
-                        sqlx::raw_sql(*body).execute(&mut *tx).await.during("applying a migration")?;
-                        sqlx::query(self.q("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)"))
-                            .bind(*version).bind(now_millis()).execute(&mut *tx).await.during("recording a migration")?;
-                    }
-                    tx.commit().await.during("committing a migration")?;
-                }
-                Ok(())
-            }
-
-            async fn create_org(&self, name: &str, now: Millis) -> Result<OrgId, StoreError> {
-                let mut tx = self.begin().await?;
-                let id: Option<i64> = sqlx::query_scalar(self.q(sql::INSERT_ORG)).bind(name).bind(now)
-                    .fetch_optional(&mut *tx).await.during("creating an org")?;
-                let id = id.ok_or_else(|| StoreError::OrgExists(name.to_owned()))?;
-                sqlx::query(self.q(sql::AUDIT)).bind(now).bind("system").bind("org.create").bind(name)
-                    .execute(&mut *tx).await.during("auditing")?;
-                tx.commit().await.during("committing an org")?;
-                Ok(id)
-            }
-
-            async fn deploy(&self, org: OrgId, dag: &Dag, yaml: &str, actor: &str, now: Millis) -> Result<Deployed, StoreError> {
-                self.record_version(org, dag, yaml, actor, now, true).await
-            }
-
-            async fn stage(&self, org: OrgId, dag: &Dag, yaml: &str, actor: &str, now: Millis) -> Result<Deployed, StoreError> {
-                self.record_version(org, dag, yaml, actor, now, false).await
-            }
-
-            async fn version_job(&self, org: OrgId, dag: &str, version: i32, job: &str) -> Result<Option<JobId>, StoreError> {
-                sqlx::query_scalar(self.q(sql::VERSION_JOB)).bind(org).bind(dag).bind(version).bind(job)
-                    .fetch_optional(&self.pool).await.during("finding a job")
-            }
-
-            async fn trigger(&self, job: JobId, run_id: &str, range: Option<(u64, u64)>, actor: &str, now: Millis) -> Result<Ingested, StoreError> {
-                let mut tx = self.begin().await?;
-                let result = self.trigger_in(&mut tx, job, run_id, range, now).await?;
-                if !result.duplicate {
-                    sqlx::query(self.q(sql::AUDIT)).bind(now).bind(actor).bind("job.trigger")
-                        .bind(format!("job {job} run {run_id}")).execute(&mut *tx).await.during("auditing")?;
-                }
-                tx.commit().await.during("committing a trigger")?;
-                self.grew(result.tasks.len() as u64);
-                Ok(result)
-            }
-
-            async fn trigger_many(&self, job: JobId, runs: &[(String, (u64, u64))], actor: &str, now: Millis) -> Result<Vec<Ingested>, StoreError> {
-                let mut tx = self.begin().await?;
-                let mut out = Vec::with_capacity(runs.len());
-                for (run_id, range) in runs {
-                    out.push(self.trigger_in(&mut tx, job, run_id, Some(*range), now).await?);
-                }
-                let new = out.iter().filter(|i| !i.duplicate).count();
-                if new > 0 {
-                    sqlx::query(self.q(sql::AUDIT)).bind(now).bind(actor).bind("job.backfill")
-                        .bind(format!("job {job}: {new} new run(s) of {}", runs.len())).execute(&mut *tx).await.during("auditing")?;
-                }
-                tx.commit().await.during("committing triggers")?;
-                self.grew(out.iter().map(|i| i.tasks.len() as u64).sum());
-                Ok(out)
-            }
-
-            async fn run_progress(&self, job: JobId, run_prefix: &str) -> Result<RunProgress, StoreError> {
-                let pattern = sql::like_prefix(&format!("run:{run_prefix}"));
-                let rows = sqlx::query(self.q(sql::RUN_COUNTS)).bind(job).bind(&pattern).fetch_all(&self.pool).await.during("counting a run's tasks")?;
-                let counts = rows.iter().map(|r| (TaskStatus::parse(r.get::<String, _>(0).as_str()), r.get(1))).collect();
-                let total: i64 = sqlx::query_scalar(self.q(sql::RUN_ROWS)).bind(job).bind(&pattern).fetch_one(&self.pool).await.during("counting a run's rows")?;
-                Ok(RunProgress { counts, rows: total as u64 })
-            }
-
-            async fn post_events(&self, auth: &AttemptAuth, events: &[EmittedEvent], now: Millis) -> Result<Vec<Ingested>, StoreError> {
-                let mut tx = self.begin().await?;
-                // Same rule as completion: the current attempt may still speak,
-                // late or not, until a newer attempt starts or the task ends.
-                let seen = self.snapshot_in(&mut tx, &[auth.task]).await?;
-                let job = crate::gate::admit(auth, seen.get(&auth.task), &HashMap::new())?.job;
-                let out = self.ingest_emitted(&mut tx, auth.task, job, events, now).await?;
-                tx.commit().await.during("committing events")?;
-                self.grew(out.iter().map(|i| i.tasks.len() as u64).sum());
-                Ok(out)
-            }
-
-            async fn claim(&self, limit: u32, now: Millis) -> Result<Vec<Claim>, StoreError> {
-                let mut tx = self.begin().await?;
-                let claims = self.claim_in(&mut tx, limit, now).await?;
-                tx.commit().await.during("committing claims")?;
-                Ok(claims)
-            }
-
-            async fn claim_payloads(&self, limit: u32, now: Millis) -> Result<Vec<TaskPayload>, StoreError> {
-                let mut tx = self.begin().await?;
-                let claims = self.claim_in(&mut tx, limit, now).await?;
-                let ids: Vec<TaskId> = claims.iter().map(|c| c.task).collect();
-                let payloads = self.payloads_in(&mut tx, &ids).await?;
-                tx.commit().await.during("committing claims")?;
-                Ok(payloads)
-            }
-
-            async fn complete(&self, auth: &AttemptAuth, outcome: &Outcome, final_events: &[EmittedEvent], state: &StateWrites, now: Millis) -> Result<Completed, StoreError> {
-                let c = Completion { auth: auth.clone(), outcome: outcome.clone(), events: final_events.to_vec(), state: state.clone(), partitions: Vec::new() };
-                let mut tx = self.begin().await?;
-                // A refused report wrote nothing; dropping `tx` rolls back.
-                let done = self.complete_in(&mut tx, std::slice::from_ref(&c), now).await?.pop().expect("one report, one result")?;
-                tx.commit().await.during("committing a completion")?;
-                Ok(done)
-            }
-
-            async fn complete_many(&self, batch: &[Completion], now: Millis) -> Result<Vec<Result<Completed, StoreError>>, StoreError> {
-                let mut tx = self.begin().await?;
-                let results = self.complete_in(&mut tx, batch, now).await?;
-                tx.commit().await.during("committing completions")?;
-                let created = results.iter().flatten().map(|c| c.events.iter().map(|i| i.tasks.len()).sum::<usize>() + c.invalidated.len());
-                self.grew(created.sum::<usize>() as u64);
-                Ok(results)
-            }
-
-            async fn reap(&self, now: Millis) -> Result<Reaped, StoreError> {
-                let mut tx = self.begin().await?;
-                let text = self.locking(sql::EXPIRED, sql::EXPIRED_LOCK);
-                let rows = sqlx::query(text).bind(now).fetch_all(&mut *tx).await.during("finding expired attempts")?;
-                let mut reaped = Reaped::default();
-                for row in rows {
-                    let task: i64 = row.get(0);
-                    let attempt: i32 = row.get(1);
-                    let slot: Option<i64> = row.get(2);
-                    let attempts: i32 = row.get(3);
-                    let max_attempts: i32 = row.get(4);
-                    sqlx::query(self.q(sql::FINISH_ATTEMPT)).bind(task).bind(attempt).bind(now).bind("timeout")
-                        .execute(&mut *tx).await.during("timing out an attempt")?;
-                    self.release(&mut tx, slot, task).await?;
-                    let error = format!("attempt {attempt} timed out");
-                    if attempts >= max_attempts {
-                        sqlx::query(self.q(sql::SET_STATUS)).bind(task).bind("failed").bind(now).bind(&error)
-                            .execute(&mut *tx).await.during("failing a task")?;
-                        reaped.failed.push(task);
-                    } else {
-                        sqlx::query(self.q(sql::SET_RETRY)).bind(task).bind(now + retry_backoff(attempts)).bind(now).bind(&error)
-                            .execute(&mut *tx).await.during("scheduling a retry")?;
-                        reaped.retried.push(task);
-                    }
-                }
-                tx.commit().await.during("committing the reaper")?;
-                Ok(reaped)
-            }
-
-            async fn cancel(&self, task: TaskId, actor: &str, now: Millis) -> Result<TaskStatus, StoreError> {
-                let mut tx = self.begin().await?;
-                sqlx::query(self.q(sql::CANCEL_PENDING)).bind(task).bind(now).execute(&mut *tx).await.during("canceling a task")?;
-                sqlx::query(self.q(sql::CANCEL_RUNNING)).bind(task).bind(now).execute(&mut *tx).await.during("canceling a task")?;
-                sqlx::query(self.q(sql::AUDIT)).bind(now).bind(actor).bind("task.cancel").bind(task.to_string())
-                    .execute(&mut *tx).await.during("auditing")?;
-                tx.commit().await.during("committing a cancel")?;
-                Ok(self.task(task).await?.status)
-            }
-
-            async fn retry(&self, task: TaskId, actor: &str, now: Millis) -> Result<TaskStatus, StoreError> {
-                let mut tx = self.begin().await?;
-                let retried = sqlx::query(self.q(sql::RETRY_FAILED)).bind(task).bind(now).execute(&mut *tx).await.during("retrying a task")?;
-                if retried.rows_affected() > 0 {
-                    sqlx::query(self.q(sql::AUDIT)).bind(now).bind(actor).bind("task.retry").bind(task.to_string())
-                        .execute(&mut *tx).await.during("auditing")?;
-                }
-                tx.commit().await.during("committing a retry")?;
-                Ok(self.task(task).await?.status)
-            }
-
-            async fn task(&self, task: TaskId) -> Result<TaskView, StoreError> {
-                self.view("WHERE t.id = $1", task, None).await?.pop().ok_or(StoreError::NoSuchTask(task))
-            }
-
-            async fn tasks_of_job(&self, job: JobId) -> Result<Vec<TaskView>, StoreError> {
-                self.view("WHERE t.job_id = $1", job, None).await
-            }
-
-            async fn fetch(&self, task: TaskId) -> Result<TaskPayload, StoreError> {
-                let mut conn = self.pool.acquire().await.during("fetching a task")?;
-                Ok(self.payloads_in(&mut conn, &[task]).await?.pop().expect("one task, one payload"))
-            }
-
-            async fn open_tasks(&self, org: OrgId) -> Result<i64, StoreError> {
-                sqlx::query_scalar(self.q(sql::OPEN_TASKS)).bind(org).fetch_one(&self.pool).await.during("counting open tasks")
-            }
-
-            async fn status_counts(&self, org: OrgId) -> Result<Vec<(TaskStatus, i64)>, StoreError> {
-                let rows = sqlx::query(self.q(sql::STATUS_COUNTS)).bind(org).fetch_all(&self.pool).await.during("counting tasks")?;
-                Ok(rows.iter().map(|r| (TaskStatus::parse(r.get::<String, _>(0).as_str()), r.get(1))).collect())
-            }
-
-            async fn org_id(&self, name: &str) -> Result<Option<OrgId>, StoreError> {
-                sqlx::query_scalar(self.q(sql::ORG_BY_NAME)).bind(name).fetch_optional(&self.pool).await.during("finding an org")
-            }
-
-            async fn active_job(&self, org: OrgId, dag: &str, job: &str) -> Result<Option<JobId>, StoreError> {
-                sqlx::query_scalar(self.q(sql::ACTIVE_JOB)).bind(org).bind(dag).bind(job)
-                    .fetch_optional(&self.pool).await.during("finding a job")
-            }
-
-            async fn tasks_of_org(&self, org: OrgId, limit: u32) -> Result<Vec<TaskView>, StoreError> {
-                self.view("WHERE t.org_id = $1", org, Some(limit)).await
-            }
-
-            async fn failed_tasks(&self, org: OrgId, limit: u32) -> Result<Vec<TaskView>, StoreError> {
-                self.view("WHERE t.org_id = $1 AND t.status = 'failed'", org, Some(limit)).await
-            }
-
-            async fn attempts(&self, task: TaskId) -> Result<Vec<AttemptView>, StoreError> {
-                let rows = sqlx::query(self.q(sql::ATTEMPTS)).bind(task).fetch_all(&self.pool).await.during("reading attempts")?;
-                Ok(rows.iter().map(|r| AttemptView {
-                    attempt: r.get(0),
-                    started_at: r.get(1),
-                    deadline_at: r.get(2),
-                    finished_at: r.get(3),
-                    outcome: r.get(4),
-                }).collect())
-            }
-
-            async fn event_count(&self, org: OrgId) -> Result<i64, StoreError> {
-                sqlx::query_scalar(self.q(sql::EVENT_COUNT)).bind(org).fetch_one(&self.pool).await.during("counting events")
-            }
-        }
-    };
+/// The steps the store's operations share: versions, ingest, state, slots.
+#[allow(async_fn_in_trait, reason = "implemented once, below, for both backends")]
+pub(crate) trait StoreSteps: Dialect {
+    async fn record_version(&self, org: OrgId, dag: &Dag, yaml: &str, actor: &str, now: Millis, activate: bool) -> Result<Deployed, StoreError>;
+    async fn trigger_in(&self, tx: &mut Conn<Self>, job: JobId, run_id: &str, range: Option<(u64, u64)>, now: Millis) -> Result<Ingested, StoreError>;
+    async fn ingest_emitted(&self, tx: &mut Conn<Self>, task: TaskId, job: JobId, events: &[EmittedEvent], now: Millis) -> Result<Vec<Ingested>, StoreError>;
+    async fn ingest(&self, tx: &mut Conn<Self>, rows: &[Produced<'_>], now: Millis) -> Result<Vec<Ingested>, StoreError>;
+    async fn ingest_chunk(&self, tx: &mut Conn<Self>, events: &[Produced<'_>], now: Millis) -> Result<Vec<Ingested>, StoreError>;
+    async fn write_state(&self, tx: &mut Conn<Self>, task: TaskId, writes: &StateWrites) -> Result<(), StoreError>;
+    async fn release(&self, tx: &mut Conn<Self>, slot: Option<i64>, task: TaskId) -> Result<(), StoreError>;
+    async fn view(&self, filter: &'static str, id: i64, limit: Option<u32>) -> Result<Vec<TaskView>, StoreError>;
 }
 
-store_impl!(PgStore, sqlx::Postgres, sqlx::PgConnection, migrate::POSTGRES);
-store_impl!(SqliteStore, sqlx::Sqlite, sqlx::SqliteConnection, migrate::SQLITE);
+impl<S> StoreSteps for S
+where
+    S: Dialect,
+    for<'c> &'c mut <S::Db as Database>::Connection: Executor<'c, Database = S::Db>,
+    for<'c> &'c Pool<S::Db>: Executor<'c, Database = S::Db>,
+    <S::Db as Database>::Arguments: IntoArguments<S::Db>,
+    <S::Db as Database>::QueryResult: Affected,
+    for<'q> i64: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> i32: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> &'q str: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> String: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> Option<i64>: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> Option<String>: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> Option<&'q str>: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> Option<i32>: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> Vec<u8>: Encode<'q, S::Db> + Type<S::Db>,
+    for<'r> Vec<u8>: Decode<'r, S::Db>,
+    for<'r> i64: Decode<'r, S::Db>,
+    for<'r> i32: Decode<'r, S::Db>,
+    for<'r> String: Decode<'r, S::Db>,
+    for<'r> Option<i64>: Decode<'r, S::Db>,
+    for<'r> Option<i32>: Decode<'r, S::Db>,
+    for<'r> Option<String>: Decode<'r, S::Db>,
+    usize: ColumnIndex<<S::Db as Database>::Row>,
+{
+    /// Record a new DAG version; make it active now (`activate`), or
+    /// leave it staged for a later cutover.
+    async fn record_version(&self, org: OrgId, dag: &Dag, yaml: &str, actor: &str, now: Millis, activate: bool) -> Result<Deployed, StoreError> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(self.q(sql::UPSERT_DAG)).bind(org).bind(&dag.name).execute(&mut *tx).await.during("creating a DAG")?;
+        let dag_id: i64 = sqlx::query_scalar(self.q(sql::DAG_ID)).bind(org).bind(&dag.name)
+            .fetch_one(&mut *tx).await.during("finding a DAG")?;
+        let version: i32 = sqlx::query_scalar(self.q(sql::NEXT_VERSION)).bind(dag_id)
+            .fetch_one(&mut *tx).await.during("numbering a DAG version")?;
+        let previous: Option<i64> = sqlx::query_scalar(self.q(sql::ACTIVE_VERSION)).bind(dag_id)
+            .fetch_one(&mut *tx).await.during("reading the active DAG version")?;
+        let version_id: i64 = sqlx::query_scalar(self.q(sql::INSERT_VERSION)).bind(dag_id).bind(version).bind(yaml).bind(now).bind(actor)
+            .fetch_one(&mut *tx).await.during("recording a DAG version")?;
+        let mut jobs: Vec<(String, JobId)> = Vec::new();
+        for job in &dag.jobs {
+            let kind = match job.kind { JobKind::Source => "source", JobKind::Transform => "transform" };
+            // Validated when the DAG was parsed.
+            let timeout_ms = parse_duration(&job.timeout).map(|d| d.as_millis() as i64).unwrap_or(60_000);
+            let id: i64 = sqlx::query_scalar(self.q(sql::INSERT_JOB))
+                .bind(version_id).bind(&job.name).bind(kind).bind(&job.operator).bind(job.outputs as i32)
+                .bind(job.config.to_string()).bind(materialization_hash(job)).bind(&job.pool)
+                .bind(job.effective_concurrency(dag) as i32).bind(job.max_attempts as i32).bind(timeout_ms)
+                .bind(job.update_strategy.as_str()).bind(serde_json::to_string(&job.unique_key).expect("strings serialize"))
+                .fetch_one(&mut *tx).await.during("recording a job")?;
+            jobs.push((job.name.clone(), id));
+        }
+        let id_of = |name: &str| jobs.iter().find(|(n, _)| n == name).map(|(_, id)| *id);
+        for (job, (_, job_id)) in dag.jobs.iter().zip(&jobs) {
+            for (index, input) in job.inputs.iter().enumerate() {
+                let (from_job, from_output, from_dataset) = match &input.from {
+                    InputSource::Job { job, output } => (id_of(job), Some(*output as i32), None),
+                    InputSource::Dataset { dataset } => (None, None, Some(dataset.clone())),
+                };
+                sqlx::query(self.q(sql::INSERT_JOB_INPUT)).bind(*job_id).bind(index as i32)
+                    .bind(from_job).bind(from_output).bind(from_dataset)
+                    .execute(&mut *tx).await.during("wiring a job input")?;
+            }
+        }
+        for (pool, spec) in &dag.worker_pools {
+            for (index, slot) in spec.slots.iter().enumerate() {
+                let env = serde_json::to_string(&slot.env).expect("a string map serializes");
+                let secret_env = serde_json::to_string(&slot.secret_env).expect("a string map serializes");
+                sqlx::query(self.q(sql::INSERT_SLOT)).bind(version_id).bind(pool).bind(index as i32)
+                    .bind(env).bind(secret_env).execute(&mut *tx).await.during("recording a worker slot")?;
+            }
+        }
+        self.register_datasets(&mut *tx, org, dag_id, version_id, previous, dag, now).await?;
+        if activate {
+            sqlx::query(self.q(sql::SET_PREVIOUS_ACTIVE)).bind(version_id).bind(previous)
+                .execute(&mut *tx).await.during("recording the previous version")?;
+            sqlx::query(self.q(sql::ACTIVATE_VERSION)).bind(version_id).bind(dag_id)
+                .execute(&mut *tx).await.during("activating a DAG version")?;
+        }
+        sqlx::query(self.q(sql::AUDIT)).bind(now).bind(actor).bind(if activate { "dag.deploy" } else { "dag.stage" })
+            .bind(format!("{} v{version}", dag.name)).execute(&mut *tx).await.during("auditing")?;
+        S::commit(tx).await.during("committing a deploy")?;
+        Ok(Deployed { org, dag_id, version_id, version, jobs })
+    }
+
+    /// One trigger event and its source task inside `tx`.
+    async fn trigger_in(&self, tx: &mut Conn<Self>, job: JobId, run_id: &str, range: Option<(u64, u64)>, now: Millis) -> Result<Ingested, StoreError> {
+        let row = sqlx::query(self.q(sql::JOB_INFO)).bind(job).fetch_optional(&mut *tx).await.during("reading a job")?
+            .ok_or(StoreError::NoSuchJob(job))?;
+        let org: i64 = row.get(1);
+        let e = EmittedEvent { output: 0, partition_key: range.map(|(s, e)| format!("{s}_{e}")).unwrap_or_default(), range, cursor: None };
+        let key = format!("run:{run_id}/trigger:{job}/{}", e.discriminator());
+        let (start, end) = range.map_or((None, None), |(s, e)| (Some(s as i64), Some(e as i64)));
+        let inserted: Option<i64> = sqlx::query_scalar(self.q(sql::INSERT_EVENT))
+            .bind(org).bind(job).bind(None::<i64>).bind(-1i32).bind(&e.partition_key)
+            .bind(start).bind(end).bind(None::<String>).bind(&key).bind(now)
+            .fetch_optional(&mut *tx).await.during("recording a trigger")?;
+        let result = match inserted {
+            None => {
+                let event_id: i64 = sqlx::query_scalar(self.q(sql::EVENT_BY_KEY)).bind(&key)
+                    .fetch_one(&mut *tx).await.during("finding a duplicate trigger")?;
+                Ingested { event_id, duplicate: true, tasks: Vec::new() }
+            }
+            Some(event_id) => {
+                let tasks: Vec<i64> = sqlx::query_scalar(self.q(sql::INSERT_TASK)).bind(org).bind(job).bind(event_id).bind(now)
+                    .fetch_all(&mut *tx).await.during("creating a source task")?;
+                Ingested { event_id, duplicate: false, tasks }
+            }
+        };
+        Ok(result)
+    }
+
+    /// Ingest events emitted by `task` of `job`, checking output indexes.
+    async fn ingest_emitted(&self, tx: &mut Conn<Self>, task: TaskId, job: JobId, events: &[EmittedEvent], now: Millis) -> Result<Vec<Ingested>, StoreError> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let row = sqlx::query(self.q(sql::JOB_INFO)).bind(job).fetch_optional(&mut *tx).await.during("reading a job")?
+            .ok_or(StoreError::NoSuchJob(job))?;
+        let outputs: i32 = row.get(0);
+        let org: i64 = row.get(1);
+        // Check every event before writing any.
+        if let Some(e) = events.iter().find(|e| e.output as i64 >= i64::from(outputs)) {
+            return Err(StoreError::NoSuchOutput { job, output: e.output, outputs });
+        }
+        let rows: Vec<Produced<'_>> = events.iter().map(|event| Produced { org, job, task, event }).collect();
+        self.ingest(tx, &rows, now).await
+    }
+
+    /// Record events (already checked) from any producers, with their
+    /// subscribers' tasks: three multi-row statements per chunk.
+    async fn ingest(&self, tx: &mut Conn<Self>, rows: &[Produced<'_>], now: Millis) -> Result<Vec<Ingested>, StoreError> {
+        let mut out = Vec::with_capacity(rows.len());
+        for chunk in rows.chunks(sql::INGEST_CHUNK) {
+            out.extend(self.ingest_chunk(tx, chunk, now).await?);
+        }
+        Ok(out)
+    }
+
+    async fn ingest_chunk(&self, tx: &mut Conn<Self>, events: &[Produced<'_>], now: Millis) -> Result<Vec<Ingested>, StoreError> {
+        let keys: Vec<String> = events.iter().map(|p| event_key(&format!("task:{}", p.task), p.job, p.event)).collect();
+        let rows = self.insert_events(&mut *tx, events, &keys, now).await?;
+        let mut new: HashMap<String, i64> = rows.into_iter().map(|(id, key)| (key, id)).collect();
+        let mut ids: HashMap<String, i64> = new.clone();
+        let missing: Vec<&String> = keys.iter().filter(|k| !ids.contains_key(*k)).collect();
+        if !missing.is_empty() {
+            let query = self.bind_keys(sqlx::query(self.dynamic(sql::events_by_keys(&self.key_list(1, missing.len())))), &missing);
+            for r in query.fetch_all(&mut *tx).await.during("finding duplicate events")? {
+                ids.insert(r.get(1), r.get(0));
+            }
+        }
+        let mut tasks_of: HashMap<i64, Vec<TaskId>> = HashMap::new();
+        if !new.is_empty() {
+            let new_ids: Vec<i64> = new.values().copied().collect();
+            let query = self.bind_ids(sqlx::query(self.dynamic(sql::insert_subscriber_tasks(&self.id_list(2, new_ids.len())))).bind(now), &new_ids);
+            for r in query.fetch_all(&mut *tx).await.during("creating tasks for events")? {
+                tasks_of.entry(r.get::<i64, _>(1)).or_default().push(r.get(0));
+            }
+        }
+        Ok(keys
+            .iter()
+            .map(|key| {
+                let event_id = ids[key];
+                // The first occurrence of a new key made the event; any
+                // repeat, in this chunk or from before, is a duplicate.
+                match new.remove(key) {
+                    Some(_) => {
+                        let mut tasks = tasks_of.remove(&event_id).unwrap_or_default();
+                        tasks.sort_unstable();
+                        Ingested { event_id, duplicate: false, tasks }
+                    }
+                    None => Ingested { event_id, duplicate: true, tasks: Vec::new() },
+                }
+            })
+            .collect())
+    }
+
+    async fn write_state(&self, tx: &mut Conn<Self>, task: TaskId, writes: &StateWrites) -> Result<(), StoreError> {
+        if writes.is_empty() {
+            return Ok(());
+        }
+        let row = sqlx::query(self.q(sql::STATE_SCOPE)).bind(task).fetch_one(&mut *tx).await.during("scoping operator state")?;
+        let (org, dag, job): (i64, i64, String) = (row.get(0), row.get(1), row.get(2));
+        for (key, value) in writes {
+            match value {
+                Some(value) => sqlx::query(self.q(sql::STATE_PUT)).bind(org).bind(dag).bind(&job).bind(key).bind(value)
+                    .execute(&mut *tx).await.during("writing operator state")?,
+                None => sqlx::query(self.q(sql::STATE_DELETE)).bind(org).bind(dag).bind(&job).bind(key)
+                    .execute(&mut *tx).await.during("deleting operator state")?,
+            };
+        }
+        Ok(())
+    }
+
+    async fn release(&self, tx: &mut Conn<Self>, slot: Option<i64>, task: TaskId) -> Result<(), StoreError> {
+        if let Some(slot) = slot {
+            sqlx::query(self.q(sql::RELEASE_SLOT)).bind(slot).bind(task).execute(&mut *tx).await.during("releasing a slot")?;
+        }
+        Ok(())
+    }
+
+    /// Tasks matching `filter` (on `$1 = id`): oldest first, or with a
+    /// `limit`, the newest `limit` first.
+    async fn view(&self, filter: &'static str, id: i64, limit: Option<u32>) -> Result<Vec<TaskView>, StoreError> {
+        let order = if limit.is_some() { " ORDER BY t.id DESC LIMIT $2" } else { " ORDER BY t.id" };
+        let text = self.dynamic(format!("{} {filter}{order}", sql::TASK_VIEW));
+        let mut query = sqlx::query(text).bind(id);
+        if let Some(limit) = limit {
+            query = query.bind(i64::from(limit));
+        }
+        let rows = query.fetch_all(self.pool()).await.during("reading tasks")?;
+        Ok(rows.iter().map(|r| {
+            let start: Option<i64> = r.get(9);
+            let end: Option<i64> = r.get(10);
+            TaskView {
+                id: r.get(0),
+                job: r.get(1),
+                job_name: r.get(2),
+                status: TaskStatus::parse(r.get::<String, _>(3).as_str()),
+                attempts: r.get(4),
+                cancel_requested: r.get::<i32, _>(5) != 0,
+                available_at: r.get(6),
+                last_error: r.get(7),
+                event_partition_key: r.get(8),
+                event_range: start.zip(end).map(|(s, e)| (s as u64, e as u64)),
+                invalidation: r.get::<String, _>(12) == "invalidation",
+                org: r.get(11),
+            }
+        }).collect())
+    }
+}
+
+impl<S> Store for S
+where
+    S: Dialect,
+    for<'c> &'c mut <S::Db as Database>::Connection: Executor<'c, Database = S::Db>,
+    for<'c> &'c Pool<S::Db>: Executor<'c, Database = S::Db>,
+    <S::Db as Database>::Arguments: IntoArguments<S::Db>,
+    <S::Db as Database>::QueryResult: Affected,
+    for<'q> i64: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> i32: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> &'q str: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> String: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> Option<i64>: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> Option<String>: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> Option<&'q str>: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> Option<i32>: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> Vec<u8>: Encode<'q, S::Db> + Type<S::Db>,
+    for<'r> Vec<u8>: Decode<'r, S::Db>,
+    for<'r> i64: Decode<'r, S::Db>,
+    for<'r> i32: Decode<'r, S::Db>,
+    for<'r> String: Decode<'r, S::Db>,
+    for<'r> Option<i64>: Decode<'r, S::Db>,
+    for<'r> Option<i32>: Decode<'r, S::Db>,
+    for<'r> Option<String>: Decode<'r, S::Db>,
+    usize: ColumnIndex<<S::Db as Database>::Row>,
+{
+    async fn migrate(&self) -> Result<(), StoreError> {
+        sqlx::raw_sql(migrate::CREATE_TABLE).execute(self.pool()).await.during("creating schema_migrations")?;
+        for (version, body) in Self::migrations() {
+            let mut tx = self.begin_write().await?;
+            let done: Option<i64> = sqlx::query_scalar(self.q("SELECT version FROM schema_migrations WHERE version = $1"))
+                .bind(*version).fetch_optional(&mut *tx).await.during("reading schema_migrations")?;
+            if done.is_none() {
+                sqlx::raw_sql(*body).execute(&mut *tx).await.during("applying a migration")?;
+                sqlx::query(self.q("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)"))
+                    .bind(*version).bind(now_millis()).execute(&mut *tx).await.during("recording a migration")?;
+            }
+            S::commit(tx).await.during("committing a migration")?;
+        }
+        Ok(())
+    }
+
+    async fn create_org(&self, name: &str, now: Millis) -> Result<OrgId, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let id: Option<i64> = sqlx::query_scalar(self.q(sql::INSERT_ORG)).bind(name).bind(now)
+            .fetch_optional(&mut *tx).await.during("creating an org")?;
+        let id = id.ok_or_else(|| StoreError::OrgExists(name.to_owned()))?;
+        sqlx::query(self.q(sql::AUDIT)).bind(now).bind("system").bind("org.create").bind(name)
+            .execute(&mut *tx).await.during("auditing")?;
+        S::commit(tx).await.during("committing an org")?;
+        Ok(id)
+    }
+
+    async fn deploy(&self, org: OrgId, dag: &Dag, yaml: &str, actor: &str, now: Millis) -> Result<Deployed, StoreError> {
+        self.record_version(org, dag, yaml, actor, now, true).await
+    }
+
+    async fn stage(&self, org: OrgId, dag: &Dag, yaml: &str, actor: &str, now: Millis) -> Result<Deployed, StoreError> {
+        self.record_version(org, dag, yaml, actor, now, false).await
+    }
+
+    async fn version_job(&self, org: OrgId, dag: &str, version: i32, job: &str) -> Result<Option<JobId>, StoreError> {
+        sqlx::query_scalar(self.q(sql::VERSION_JOB)).bind(org).bind(dag).bind(version).bind(job)
+            .fetch_optional(self.pool()).await.during("finding a job")
+    }
+
+    async fn trigger(&self, job: JobId, run_id: &str, range: Option<(u64, u64)>, actor: &str, now: Millis) -> Result<Ingested, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let result = self.trigger_in(&mut tx, job, run_id, range, now).await?;
+        if !result.duplicate {
+            sqlx::query(self.q(sql::AUDIT)).bind(now).bind(actor).bind("job.trigger")
+                .bind(format!("job {job} run {run_id}")).execute(&mut *tx).await.during("auditing")?;
+        }
+        S::commit(tx).await.during("committing a trigger")?;
+        self.grew(result.tasks.len() as u64);
+        Ok(result)
+    }
+
+    async fn trigger_many(&self, job: JobId, runs: &[(String, (u64, u64))], actor: &str, now: Millis) -> Result<Vec<Ingested>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let mut out = Vec::with_capacity(runs.len());
+        for (run_id, range) in runs {
+            out.push(self.trigger_in(&mut tx, job, run_id, Some(*range), now).await?);
+        }
+        let new = out.iter().filter(|i| !i.duplicate).count();
+        if new > 0 {
+            sqlx::query(self.q(sql::AUDIT)).bind(now).bind(actor).bind("job.backfill")
+                .bind(format!("job {job}: {new} new run(s) of {}", runs.len())).execute(&mut *tx).await.during("auditing")?;
+        }
+        S::commit(tx).await.during("committing triggers")?;
+        self.grew(out.iter().map(|i| i.tasks.len() as u64).sum());
+        Ok(out)
+    }
+
+    async fn run_progress(&self, job: JobId, run_prefix: &str) -> Result<RunProgress, StoreError> {
+        let pattern = sql::like_prefix(&format!("run:{run_prefix}"));
+        let rows = sqlx::query(self.q(sql::RUN_COUNTS)).bind(job).bind(&pattern).fetch_all(self.pool()).await.during("counting a run's tasks")?;
+        let counts = rows.iter().map(|r| (TaskStatus::parse(r.get::<String, _>(0).as_str()), r.get(1))).collect();
+        let total: i64 = sqlx::query_scalar(self.q(sql::RUN_ROWS)).bind(job).bind(&pattern).fetch_one(self.pool()).await.during("counting a run's rows")?;
+        Ok(RunProgress { counts, rows: total as u64 })
+    }
+
+    async fn post_events(&self, auth: &AttemptAuth, events: &[EmittedEvent], now: Millis) -> Result<Vec<Ingested>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        // Same rule as completion: the current attempt may still speak,
+        // late or not, until a newer attempt starts or the task ends.
+        let seen = self.snapshot_in(&mut tx, &[auth.task]).await?;
+        let job = crate::gate::admit(auth, seen.get(&auth.task), &HashMap::new())?.job;
+        let out = self.ingest_emitted(&mut tx, auth.task, job, events, now).await?;
+        S::commit(tx).await.during("committing events")?;
+        self.grew(out.iter().map(|i| i.tasks.len() as u64).sum());
+        Ok(out)
+    }
+
+    async fn claim(&self, limit: u32, now: Millis) -> Result<Vec<Claim>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let claims = self.claim_in(&mut tx, limit, now).await?;
+        S::commit(tx).await.during("committing claims")?;
+        Ok(claims)
+    }
+
+    async fn claim_payloads(&self, limit: u32, now: Millis) -> Result<Vec<TaskPayload>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let claims = self.claim_in(&mut tx, limit, now).await?;
+        let ids: Vec<TaskId> = claims.iter().map(|c| c.task).collect();
+        let payloads = self.payloads_in(&mut tx, &ids).await?;
+        S::commit(tx).await.during("committing claims")?;
+        Ok(payloads)
+    }
+
+    async fn complete(&self, auth: &AttemptAuth, outcome: &Outcome, final_events: &[EmittedEvent], state: &StateWrites, now: Millis) -> Result<Completed, StoreError> {
+        let c = Completion { auth: auth.clone(), outcome: outcome.clone(), events: final_events.to_vec(), state: state.clone(), partitions: Vec::new() };
+        let mut tx = self.begin_write().await?;
+        // A refused report wrote nothing; dropping `tx` rolls back.
+        let done = self.complete_in(&mut tx, std::slice::from_ref(&c), now).await?.pop().expect("one report, one result")?;
+        S::commit(tx).await.during("committing a completion")?;
+        Ok(done)
+    }
+
+    async fn complete_many(&self, batch: &[Completion], now: Millis) -> Result<Vec<Result<Completed, StoreError>>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let results = self.complete_in(&mut tx, batch, now).await?;
+        S::commit(tx).await.during("committing completions")?;
+        let created = results.iter().flatten().map(|c| c.events.iter().map(|i| i.tasks.len()).sum::<usize>() + c.invalidated.len());
+        self.grew(created.sum::<usize>() as u64);
+        Ok(results)
+    }
+
+    async fn reap(&self, now: Millis) -> Result<Reaped, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let text = self.locking(sql::EXPIRED, sql::EXPIRED_LOCK);
+        let rows = sqlx::query(text).bind(now).fetch_all(&mut *tx).await.during("finding expired attempts")?;
+        let mut reaped = Reaped::default();
+        for row in rows {
+            let task: i64 = row.get(0);
+            let attempt: i32 = row.get(1);
+            let slot: Option<i64> = row.get(2);
+            let attempts: i32 = row.get(3);
+            let max_attempts: i32 = row.get(4);
+            sqlx::query(self.q(sql::FINISH_ATTEMPT)).bind(task).bind(attempt).bind(now).bind("timeout")
+                .execute(&mut *tx).await.during("timing out an attempt")?;
+            self.release(&mut tx, slot, task).await?;
+            let error = format!("attempt {attempt} timed out");
+            if attempts >= max_attempts {
+                sqlx::query(self.q(sql::SET_STATUS)).bind(task).bind("failed").bind(now).bind(&error)
+                    .execute(&mut *tx).await.during("failing a task")?;
+                reaped.failed.push(task);
+            } else {
+                sqlx::query(self.q(sql::SET_RETRY)).bind(task).bind(now + retry_backoff(attempts)).bind(now).bind(&error)
+                    .execute(&mut *tx).await.during("scheduling a retry")?;
+                reaped.retried.push(task);
+            }
+        }
+        S::commit(tx).await.during("committing the reaper")?;
+        Ok(reaped)
+    }
+
+    async fn cancel(&self, task: TaskId, actor: &str, now: Millis) -> Result<TaskStatus, StoreError> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(self.q(sql::CANCEL_PENDING)).bind(task).bind(now).execute(&mut *tx).await.during("canceling a task")?;
+        sqlx::query(self.q(sql::CANCEL_RUNNING)).bind(task).bind(now).execute(&mut *tx).await.during("canceling a task")?;
+        sqlx::query(self.q(sql::AUDIT)).bind(now).bind(actor).bind("task.cancel").bind(task.to_string())
+            .execute(&mut *tx).await.during("auditing")?;
+        S::commit(tx).await.during("committing a cancel")?;
+        Ok(self.task(task).await?.status)
+    }
+
+    async fn retry(&self, task: TaskId, actor: &str, now: Millis) -> Result<TaskStatus, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let retried = sqlx::query(self.q(sql::RETRY_FAILED)).bind(task).bind(now).execute(&mut *tx).await.during("retrying a task")?;
+        if retried.rows_affected() > 0 {
+            sqlx::query(self.q(sql::AUDIT)).bind(now).bind(actor).bind("task.retry").bind(task.to_string())
+                .execute(&mut *tx).await.during("auditing")?;
+        }
+        S::commit(tx).await.during("committing a retry")?;
+        Ok(self.task(task).await?.status)
+    }
+
+    async fn task(&self, task: TaskId) -> Result<TaskView, StoreError> {
+        self.view("WHERE t.id = $1", task, None).await?.pop().ok_or(StoreError::NoSuchTask(task))
+    }
+
+    async fn tasks_of_job(&self, job: JobId) -> Result<Vec<TaskView>, StoreError> {
+        self.view("WHERE t.job_id = $1", job, None).await
+    }
+
+    async fn fetch(&self, task: TaskId) -> Result<TaskPayload, StoreError> {
+        let mut conn = self.pool().acquire().await.during("fetching a task")?;
+        Ok(self.payloads_in(&mut conn, &[task]).await?.pop().expect("one task, one payload"))
+    }
+
+    async fn open_tasks(&self, org: OrgId) -> Result<i64, StoreError> {
+        sqlx::query_scalar(self.q(sql::OPEN_TASKS)).bind(org).fetch_one(self.pool()).await.during("counting open tasks")
+    }
+
+    async fn status_counts(&self, org: OrgId) -> Result<Vec<(TaskStatus, i64)>, StoreError> {
+        let rows = sqlx::query(self.q(sql::STATUS_COUNTS)).bind(org).fetch_all(self.pool()).await.during("counting tasks")?;
+        Ok(rows.iter().map(|r| (TaskStatus::parse(r.get::<String, _>(0).as_str()), r.get(1))).collect())
+    }
+
+    async fn org_id(&self, name: &str) -> Result<Option<OrgId>, StoreError> {
+        sqlx::query_scalar(self.q(sql::ORG_BY_NAME)).bind(name).fetch_optional(self.pool()).await.during("finding an org")
+    }
+
+    async fn active_job(&self, org: OrgId, dag: &str, job: &str) -> Result<Option<JobId>, StoreError> {
+        sqlx::query_scalar(self.q(sql::ACTIVE_JOB)).bind(org).bind(dag).bind(job)
+            .fetch_optional(self.pool()).await.during("finding a job")
+    }
+
+    async fn tasks_of_org(&self, org: OrgId, limit: u32) -> Result<Vec<TaskView>, StoreError> {
+        self.view("WHERE t.org_id = $1", org, Some(limit)).await
+    }
+
+    async fn failed_tasks(&self, org: OrgId, limit: u32) -> Result<Vec<TaskView>, StoreError> {
+        self.view("WHERE t.org_id = $1 AND t.status = 'failed'", org, Some(limit)).await
+    }
+
+    async fn attempts(&self, task: TaskId) -> Result<Vec<AttemptView>, StoreError> {
+        let rows = sqlx::query(self.q(sql::ATTEMPTS)).bind(task).fetch_all(self.pool()).await.during("reading attempts")?;
+        Ok(rows.iter().map(|r| AttemptView {
+            attempt: r.get(0),
+            started_at: r.get(1),
+            deadline_at: r.get(2),
+            finished_at: r.get(3),
+            outcome: r.get(4),
+        }).collect())
+    }
+
+    async fn event_count(&self, org: OrgId) -> Result<i64, StoreError> {
+        sqlx::query_scalar(self.q(sql::EVENT_COUNT)).bind(org).fetch_one(self.pool()).await.during("counting events")
+    }
+}

@@ -1,6 +1,8 @@
 //! What differs between the two backends, and nothing else: the pool, how
-//! SQL text is adapted, and how a write transaction starts and ends. Store
-//! code written once over a [`Dialect`] runs on both.
+//! SQL text is adapted, sets of ids as parameters, multi-row inserts, how a
+//! write transaction starts and ends, and housekeeping. Store code written
+//! once over a [`Dialect`] runs on both; `postgres.rs` and `sqlite.rs` say
+//! what each backend does differently.
 
 use std::borrow::Cow;
 use std::future::Future;
@@ -8,55 +10,45 @@ use std::ops::DerefMut;
 
 use sqlx::{AssertSqlSafe, Database, Pool};
 
+use crate::backend::Produced;
 use crate::error::StoreError;
-use crate::{PgStore, SqliteStore};
+use crate::model::{Claim, Millis};
+
+/// A connection of `D`'s database.
+pub(crate) type Conn<D> = <<D as Dialect>::Db as Database>::Connection;
+/// A statement of `D`'s database with its parameters.
+pub(crate) type Query<'q, D> = sqlx::query::Query<'q, <D as Dialect>::Db, <<D as Dialect>::Db as Database>::Arguments>;
 
 pub(crate) trait Dialect: Send + Sync {
     type Db: Database;
     /// A write transaction (on SQLite, it also holds this process's writer lock).
-    type Write: DerefMut<Target = <Self::Db as Database>::Connection> + Send;
+    type Write: DerefMut<Target = Conn<Self>> + Send;
 
+    /// The schema's migrations, in order.
+    fn migrations() -> &'static [(i64, &'static str)];
     fn pool(&self) -> &Pool<Self::Db>;
     /// `sql` as this backend takes it (`$N` placeholders are PostgreSQL's).
     fn q(&self, sql: &'static str) -> AssertSqlSafe<Cow<'static, str>>;
+    /// SQL assembled from this crate's constants only.
+    fn dynamic(&self, sql: String) -> AssertSqlSafe<String>;
+    /// `sql` with a row-locking clause where the backend has row locks.
+    fn locking(&self, sql: &'static str, lock: &'static str) -> AssertSqlSafe<String>;
     fn begin_write(&self) -> impl Future<Output = Result<Self::Write, StoreError>> + Send;
     fn commit(tx: Self::Write) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
-}
-
-impl Dialect for PgStore {
-    type Db = sqlx::Postgres;
-    type Write = sqlx::Transaction<'static, sqlx::Postgres>;
-
-    fn pool(&self) -> &Pool<sqlx::Postgres> {
-        &self.pool
-    }
-    fn q(&self, sql: &'static str) -> AssertSqlSafe<Cow<'static, str>> {
-        PgStore::q(self, sql)
-    }
-    fn begin_write(&self) -> impl Future<Output = Result<Self::Write, StoreError>> + Send {
-        self.begin()
-    }
-    fn commit(tx: Self::Write) -> impl Future<Output = Result<(), sqlx::Error>> + Send {
-        tx.commit()
-    }
-}
-
-impl Dialect for SqliteStore {
-    type Db = sqlx::Sqlite;
-    type Write = crate::backend::SqliteWrite;
-
-    fn pool(&self) -> &Pool<sqlx::Sqlite> {
-        &self.pool
-    }
-    fn q(&self, sql: &'static str) -> AssertSqlSafe<Cow<'static, str>> {
-        SqliteStore::q(self, sql)
-    }
-    fn begin_write(&self) -> impl Future<Output = Result<Self::Write, StoreError>> + Send {
-        self.begin()
-    }
-    fn commit(tx: Self::Write) -> impl Future<Output = Result<(), sqlx::Error>> + Send {
-        tx.commit()
-    }
+    /// Count `n` new tasks (PostgreSQL refreshes planner statistics now and then).
+    fn grew(&self, n: u64);
+    /// Lock `jobs` for the rest of the transaction (sorted: no deadlock).
+    fn lock_jobs(&self, tx: &mut Conn<Self>, jobs: &[i64]) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// A set of `n` ids as parameters from `$first`.
+    fn id_list(&self, first: usize, n: usize) -> String;
+    /// [`id_list`](Dialect::id_list) for text keys.
+    fn key_list(&self, first: usize, n: usize) -> String;
+    fn bind_ids<'q>(&self, query: Query<'q, Self>, ids: &[i64]) -> Query<'q, Self>;
+    fn bind_keys<'q>(&self, query: Query<'q, Self>, keys: &[&String]) -> Query<'q, Self>;
+    /// Start `claims`' attempts.
+    fn insert_attempts(&self, tx: &mut Conn<Self>, claims: &[Claim], now: Millis) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Record `events` (with their idempotency `keys`); returns (id, key) of the new ones.
+    fn insert_events(&self, tx: &mut Conn<Self>, events: &[Produced<'_>], keys: &[String], now: Millis) -> impl Future<Output = Result<Vec<(i64, String)>, StoreError>> + Send;
 }
 
 /// Rows a statement changed, on either backend.

@@ -19,10 +19,13 @@ mod invalidate;
 mod lifecycle;
 mod migrate;
 mod model;
+mod postgres;
 mod registry;
 mod sql;
+mod sqlite;
 
-pub use backend::{PgStore, SqliteStore};
+pub use postgres::{PgStore, ANALYZE_EVERY};
+pub use sqlite::SqliteStore;
 pub use attempts::MAX_INPUT_PARTITIONS;
 pub use batch_queries::{BatchEnd, BatchQueries, BatchQueryView, BatchStatus, MAX_BATCH_ERROR_BYTES, MAX_BATCH_SQL_BYTES};
 pub use db::Db;
