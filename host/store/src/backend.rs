@@ -13,51 +13,25 @@ use trace_dag::{materialization_hash, Dag, InputSource, JobKind};
 use crate::dialect::Conn;
 use crate::error::{DbContext, StoreError};
 use crate::model::*;
-use crate::attempts::ClaimAndComplete;
+use crate::claim::Claims;
+use crate::complete::Completions;
+use crate::effects::Effects;
+use crate::events::Ingest;
 use crate::registry::RegisterDatasets;
 use crate::{migrate, sql, Store};
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Type};
 
 use crate::dialect::{Affected, Dialect};
 
-pub(crate) fn new_credential() -> String {
-    let mut bytes = [0u8; 24];
-    getrandom::fill(&mut bytes).expect("the OS random source is available");
-    hex::encode(bytes)
-}
 
-/// A random (version 4) UUID.
-pub(crate) fn new_uuid() -> String {
-    let mut b = [0u8; 16];
-    getrandom::fill(&mut b).expect("the OS random source is available");
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h = hex::encode(b);
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
-}
 
-/// One event and who produced it, for multi-producer ingest.
-pub(crate) struct Produced<'a> {
-    pub org: OrgId,
-    pub job: JobId,
-    pub task: TaskId,
-    pub event: &'a EmittedEvent,
-}
 
-fn event_key(producer: &str, job: i64, e: &EmittedEvent) -> String {
-    format!("{producer}/job:{job}:{}/{}", e.output, e.discriminator())
-}
 
 /// The steps the store's operations share: versions, ingest, state, slots.
 #[allow(async_fn_in_trait, reason = "implemented once, below, for both backends")]
 pub(crate) trait StoreSteps: Dialect {
     async fn record_version(&self, org: OrgId, dag: &Dag, yaml: &str, actor: &str, now: Millis, activate: bool) -> Result<Deployed, StoreError>;
     async fn trigger_in(&self, tx: &mut Conn<Self>, job: JobId, run_id: &str, range: Option<(u64, u64)>, now: Millis) -> Result<Ingested, StoreError>;
-    async fn ingest_emitted(&self, tx: &mut Conn<Self>, task: TaskId, job: JobId, events: &[EmittedEvent], now: Millis) -> Result<Vec<Ingested>, StoreError>;
-    async fn ingest(&self, tx: &mut Conn<Self>, rows: &[Produced<'_>], now: Millis) -> Result<Vec<Ingested>, StoreError>;
-    async fn ingest_chunk(&self, tx: &mut Conn<Self>, events: &[Produced<'_>], now: Millis) -> Result<Vec<Ingested>, StoreError>;
-    async fn write_state(&self, tx: &mut Conn<Self>, task: TaskId, writes: &StateWrites) -> Result<(), StoreError>;
-    async fn release(&self, tx: &mut Conn<Self>, slot: Option<i64>, task: TaskId) -> Result<(), StoreError>;
     async fn view(&self, filter: &'static str, id: i64, limit: Option<u32>) -> Result<Vec<TaskView>, StoreError>;
 }
 
@@ -172,94 +146,10 @@ where
         Ok(result)
     }
 
-    /// Ingest events emitted by `task` of `job`, checking output indexes.
-    async fn ingest_emitted(&self, tx: &mut Conn<Self>, task: TaskId, job: JobId, events: &[EmittedEvent], now: Millis) -> Result<Vec<Ingested>, StoreError> {
-        if events.is_empty() {
-            return Ok(Vec::new());
-        }
-        let row = sqlx::query(self.q(sql::JOB_INFO)).bind(job).fetch_optional(&mut *tx).await.during("reading a job")?
-            .ok_or(StoreError::NoSuchJob(job))?;
-        let outputs: i32 = row.get(0);
-        let org: i64 = row.get(1);
-        // Check every event before writing any.
-        if let Some(e) = events.iter().find(|e| e.output as i64 >= i64::from(outputs)) {
-            return Err(StoreError::NoSuchOutput { job, output: e.output, outputs });
-        }
-        let rows: Vec<Produced<'_>> = events.iter().map(|event| Produced { org, job, task, event }).collect();
-        self.ingest(tx, &rows, now).await
-    }
 
-    /// Record events (already checked) from any producers, with their
-    /// subscribers' tasks: three multi-row statements per chunk.
-    async fn ingest(&self, tx: &mut Conn<Self>, rows: &[Produced<'_>], now: Millis) -> Result<Vec<Ingested>, StoreError> {
-        let mut out = Vec::with_capacity(rows.len());
-        for chunk in rows.chunks(sql::INGEST_CHUNK) {
-            out.extend(self.ingest_chunk(tx, chunk, now).await?);
-        }
-        Ok(out)
-    }
 
-    async fn ingest_chunk(&self, tx: &mut Conn<Self>, events: &[Produced<'_>], now: Millis) -> Result<Vec<Ingested>, StoreError> {
-        let keys: Vec<String> = events.iter().map(|p| event_key(&format!("task:{}", p.task), p.job, p.event)).collect();
-        let rows = self.insert_events(&mut *tx, events, &keys, now).await?;
-        let mut new: HashMap<String, i64> = rows.into_iter().map(|(id, key)| (key, id)).collect();
-        let mut ids: HashMap<String, i64> = new.clone();
-        let missing: Vec<&String> = keys.iter().filter(|k| !ids.contains_key(*k)).collect();
-        if !missing.is_empty() {
-            let query = self.bind_keys(sqlx::query(self.dynamic(sql::events_by_keys(&self.key_list(1, missing.len())))), &missing);
-            for r in query.fetch_all(&mut *tx).await.during("finding duplicate events")? {
-                ids.insert(r.get(1), r.get(0));
-            }
-        }
-        let mut tasks_of: HashMap<i64, Vec<TaskId>> = HashMap::new();
-        if !new.is_empty() {
-            let new_ids: Vec<i64> = new.values().copied().collect();
-            let query = self.bind_ids(sqlx::query(self.dynamic(sql::insert_subscriber_tasks(&self.id_list(2, new_ids.len())))).bind(now), &new_ids);
-            for r in query.fetch_all(&mut *tx).await.during("creating tasks for events")? {
-                tasks_of.entry(r.get::<i64, _>(1)).or_default().push(r.get(0));
-            }
-        }
-        Ok(keys
-            .iter()
-            .map(|key| {
-                let event_id = ids[key];
-                // The first occurrence of a new key made the event; any
-                // repeat, in this chunk or from before, is a duplicate.
-                match new.remove(key) {
-                    Some(_) => {
-                        let mut tasks = tasks_of.remove(&event_id).unwrap_or_default();
-                        tasks.sort_unstable();
-                        Ingested { event_id, duplicate: false, tasks }
-                    }
-                    None => Ingested { event_id, duplicate: true, tasks: Vec::new() },
-                }
-            })
-            .collect())
-    }
 
-    async fn write_state(&self, tx: &mut Conn<Self>, task: TaskId, writes: &StateWrites) -> Result<(), StoreError> {
-        if writes.is_empty() {
-            return Ok(());
-        }
-        let row = sqlx::query(self.q(sql::STATE_SCOPE)).bind(task).fetch_one(&mut *tx).await.during("scoping operator state")?;
-        let (org, dag, job): (i64, i64, String) = (row.get(0), row.get(1), row.get(2));
-        for (key, value) in writes {
-            match value {
-                Some(value) => sqlx::query(self.q(sql::STATE_PUT)).bind(org).bind(dag).bind(&job).bind(key).bind(value)
-                    .execute(&mut *tx).await.during("writing operator state")?,
-                None => sqlx::query(self.q(sql::STATE_DELETE)).bind(org).bind(dag).bind(&job).bind(key)
-                    .execute(&mut *tx).await.during("deleting operator state")?,
-            };
-        }
-        Ok(())
-    }
 
-    async fn release(&self, tx: &mut Conn<Self>, slot: Option<i64>, task: TaskId) -> Result<(), StoreError> {
-        if let Some(slot) = slot {
-            sqlx::query(self.q(sql::RELEASE_SLOT)).bind(slot).bind(task).execute(&mut *tx).await.during("releasing a slot")?;
-        }
-        Ok(())
-    }
 
     /// Tasks matching `filter` (on `$1 = id`): oldest first, or with a
     /// `limit`, the newest `limit` first.

@@ -102,7 +102,7 @@ where
 {
 
     async fn start_batch_query(&self, org: OrgId, actor: &str, sql: &str, now: Millis, deadline: Millis) -> Result<String, StoreError> {
-        let id = crate::backend::new_uuid();
+        let id = crate::ids::new_uuid();
         let mut tx = self.begin_write().await?;
         sqlx::query(self.q(START)).bind(&id).bind(org).bind(actor).bind(clip(sql, MAX_BATCH_SQL_BYTES)).bind(now).bind(deadline)
             .execute(&mut *tx).await.during("recording a batch query")?;

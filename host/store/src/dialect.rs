@@ -10,9 +10,8 @@ use std::ops::DerefMut;
 
 use sqlx::{AssertSqlSafe, Database, Pool};
 
-use crate::backend::Produced;
 use crate::error::StoreError;
-use crate::model::{Claim, Millis};
+use crate::model::{Claim, Millis, Produced};
 
 /// A connection of `D`'s database.
 pub(crate) type Conn<D> = <<D as Dialect>::Db as Database>::Connection;

@@ -9,12 +9,16 @@
 //! worker-slot leases, and the audit log.
 
 mod backend;
-mod attempts;
+mod claim;
+mod complete;
 mod batch_queries;
 mod db;
 mod dialect;
+mod effects;
 mod error;
+mod events;
 mod gate;
+mod ids;
 mod invalidate;
 mod lifecycle;
 mod migrate;
@@ -26,7 +30,7 @@ mod sqlite;
 
 pub use postgres::{PgStore, ANALYZE_EVERY};
 pub use sqlite::SqliteStore;
-pub use attempts::MAX_INPUT_PARTITIONS;
+pub use claim::MAX_INPUT_PARTITIONS;
 pub use batch_queries::{BatchEnd, BatchQueries, BatchQueryView, BatchStatus, MAX_BATCH_ERROR_BYTES, MAX_BATCH_SQL_BYTES};
 pub use db::Db;
 pub use error::StoreError;

@@ -118,3 +118,11 @@ impl RunProgress {
         self.counts.iter().map(|(_, n)| n).sum()
     }
 }
+
+/// One event and who produced it, for multi-producer ingest.
+pub(crate) struct Produced<'a> {
+    pub org: OrgId,
+    pub job: JobId,
+    pub task: TaskId,
+    pub event: &'a EmittedEvent,
+}

@@ -7,10 +7,9 @@ use std::sync::Arc;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{AssertSqlSafe, PgPool, Pool, Row};
 
-use crate::backend::Produced;
 use crate::dialect::{Conn, Dialect, Query};
 use crate::error::{DbContext, StoreError};
-use crate::model::{Claim, Millis};
+use crate::model::{Claim, Millis, Produced};
 use crate::{migrate, sql};
 
 /// PostgreSQL, the production system database.

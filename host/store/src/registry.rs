@@ -6,7 +6,7 @@ use sha2::{Digest, Sha256};
 use sqlx::Row;
 use trace_dag::{lineage_hash, Dag};
 
-use crate::backend::{new_credential, new_uuid};
+use crate::ids::{new_credential, new_uuid};
 use crate::error::{DbContext, StoreError};
 use crate::model::{Millis, OrgId, PartitionView};
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Type};
@@ -180,6 +180,7 @@ const AUDIT_TAIL: &str = "SELECT at, actor, action, detail FROM audit_log ORDER 
 
 /// Inside a deploy's transaction: the dataset registry's side of it.
 #[allow(async_fn_in_trait, reason = "implemented once, below, for both backends")]
+#[allow(clippy::too_many_arguments, reason = "one deploy's context, in one transaction")]
 pub(crate) trait RegisterDatasets: Dialect {
     async fn register_datasets(&self, tx: &mut <Self::Db as Database>::Connection, org: OrgId, dag_id: i64, version_id: i64, previous: Option<i64>, dag: &Dag, now: Millis) -> Result<(), StoreError>;
     async fn dataset_of_output(&self, tx: &mut <Self::Db as Database>::Connection, org: OrgId, dag_id: i64, dag: &str, job: &str, output: u32, published: Option<&str>, now: Millis) -> Result<i64, StoreError>;
@@ -389,7 +390,7 @@ where
 
     async fn partitions(&self, org: OrgId, dataset: &str) -> Result<Vec<PartitionView>, StoreError> {
         let rows = sqlx::query(self.q(PARTITIONS)).bind(org).bind(dataset).fetch_all(self.pool()).await.during("listing partitions")?;
-        Ok(rows.iter().map(crate::attempts::partition_view).collect())
+        Ok(rows.iter().map(crate::claim::partition_view).collect())
     }
 
     async fn version_partitions(&self, org: OrgId, dataset: &str, version: &str) -> Result<VersionRead, StoreError> {
@@ -400,7 +401,7 @@ where
         }
         let id: i64 = found.get(0);
         let rows = sqlx::query(self.q(VERSION_PARTITIONS)).bind(id).fetch_all(self.pool()).await.during("listing a version's partitions")?;
-        Ok(VersionRead::Partitions(rows.iter().map(crate::attempts::partition_view).collect()))
+        Ok(VersionRead::Partitions(rows.iter().map(crate::claim::partition_view).collect()))
     }
 
     async fn partition_files(&self, org: OrgId) -> Result<Vec<(String, String)>, StoreError> {

@@ -215,6 +215,16 @@ pub(crate) fn overlap_bounds(range: Option<(u64, u64)>) -> (i64, i64) {
     range.map_or((i64::MAX, i64::MIN), |(s, e)| (s as i64, e as i64))
 }
 
+/// Rows per multi-row statement (6 parameters each for attempts).
+pub(crate) const CHUNK: usize = 500;
+
+/// Where a job's outputs go, for its DAG version: output, version uuid,
+/// version row id, dataset uuid, update strategy, unique key.
+pub(crate) const OUTPUT_VERSIONS: &str = "SELECT d.output_index, v.uuid, v.id, d.uuid, j.update_strategy, j.unique_key FROM jobs j \
+     JOIN dag_dataset_pointers p ON p.dag_version_id = j.dag_version_id \
+     JOIN datasets d ON d.id = p.dataset_id AND d.producer_job = j.name \
+     JOIN dataset_versions v ON v.id = p.dataset_version_id WHERE j.id = $1 ORDER BY d.output_index";
+
 #[cfg(test)]
 mod tests {
     use super::for_sqlite;

@@ -7,10 +7,9 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{AssertSqlSafe, Pool, Row, SqlitePool};
 
-use crate::backend::Produced;
 use crate::dialect::{Conn, Dialect, Query};
 use crate::error::{DbContext, StoreError};
-use crate::model::{Claim, Millis};
+use crate::model::{Claim, Millis, Produced};
 use crate::{migrate, sql};
 
 /// SQLite in WAL mode, the embedded default.
