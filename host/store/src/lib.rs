@@ -1,17 +1,25 @@
-//! The system database. One [`Store`] interface with two implementations,
-//! PostgreSQL (production) and SQLite in WAL mode (the embedded default),
-//! generated from the same SQL so they behave the same. Every state change
-//! is one transaction.
+//! The system database. One [`Store`] interface, written once over a
+//! [`Dialect`](dialect::Dialect) and run on PostgreSQL (production) and
+//! SQLite in WAL mode (the embedded default), so both behave the same. Every
+//! state change is one transaction.
 //!
 //! What lives here: orgs, DAG versions and their jobs, events and the tasks
 //! they create (1 event → 1 task per subscribed job, deduplicated by
 //! idempotency key), attempts with per-attempt credentials and deadlines,
 //! worker-slot leases, and the audit log.
+//!
+//! Where: `backend.rs` (deploys, triggers, task views, cancel, retry, the
+//! reaper), `claim.rs` and `complete.rs` (the attempt's two ends, set-based),
+//! `gate.rs` (who may report), `events.rs` (ingest), `effects.rs` (state and
+//! slots), `invalidate.rs` (re-runs after a rewrite), `registry.rs` (users,
+//! tokens, datasets), `lifecycle.rs` (rollback, cutover, purge),
+//! `batch_queries.rs`; `postgres.rs` and `sqlite.rs` say what each backend
+//! does differently; [`Db`] picks one at run time.
 
 mod backend;
+mod batch_queries;
 mod claim;
 mod complete;
-mod batch_queries;
 mod db;
 mod dialect;
 mod effects;
