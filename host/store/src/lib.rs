@@ -1,5 +1,5 @@
 //! The system database. One [`Store`] interface, written once over a
-//! [`Dialect`](dialect::Dialect) and run on PostgreSQL (production) and
+//! `Dialect` (`dialect.rs`) and run on PostgreSQL (production) and
 //! SQLite in WAL mode (the embedded default), so both behave the same. Every
 //! state change is one transaction.
 //!
