@@ -42,7 +42,7 @@ impl From<trace_query::QueryError> for ApiError {
     fn from(e: trace_query::QueryError) -> Self {
         use trace_query::QueryError as Q;
         match e {
-            Q::NotReadOnly { .. } | Q::SeveralStatements | Q::Empty | Q::TooLong { .. } | Q::Sql(_) | Q::AboveLimit { .. } | Q::NoData { .. } | Q::Unrepresentable { .. } => {
+            Q::NotReadOnly { .. } | Q::SeveralStatements | Q::Empty | Q::TooLong { .. } | Q::Sql(_) | Q::AboveLimit { .. } | Q::BelowMinimum { .. } | Q::NoData { .. } | Q::Unrepresentable { .. } => {
                 ApiError::BadRequest(e.to_string())
             }
             Q::Timeout { .. } | Q::ResultTooLarge { .. } | Q::TooMuchToFetch { .. } => ApiError::LimitExceeded(e.to_string()),

@@ -118,9 +118,12 @@ pub(crate) async fn batch(State(s): State<Arc<PublicState>>, headers: HeaderMap,
 pub(crate) async fn batch_result(State(s): State<Arc<PublicState>>, headers: HeaderMap, Path(id): Path<String>) -> Result<Response, ApiError> {
     let who = caller(&s, &headers, Role::Viewer).await?;
     own_batch(&s, &who, &id).await?;
-    let bytes = service(&s)?.batch_result(&as_caller(&who), &id).await?;
-    let mut response = (StatusCode::OK, bytes).into_response();
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(Format::Parquet.media_type()));
+    // Streamed: a result may be gigabytes, and is never held whole here.
+    let (size, stream) = service(&s)?.batch_result_stream(&as_caller(&who), &id).await?;
+    let mut response = (StatusCode::OK, axum::body::Body::from_stream(stream)).into_response();
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(Format::Parquet.media_type()));
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
     Ok(response)
 }
 

@@ -156,6 +156,8 @@ async fn the_query_api(db: Db) {
     assert_eq!((cut["row_count"].clone(), cut["truncated"].clone(), cut["rows"].as_array().unwrap().len()), (json!(2), json!(true), 2));
     let greedy = query(&f, &f.ann, json!({"sql": sql, "max_rows": 10_001})).await;
     assert_eq!((greedy.status, greedy.json()["message"].as_str()), (400, Some("max_rows above the service's limit: asked=10001, limit=10000")));
+    let zero = query(&f, &f.ann, json!({"sql": sql, "timeout_ms": 0})).await;
+    assert_eq!((zero.status, zero.json()["message"].as_str()), (400, Some("timeout must be at least 1ms, got 0ms")));
     let started = Instant::now();
     let slow = query(&f, &f.ann, json!({"sql": "SELECT sum(hash(i)) FROM range(1000000000000) t(i)", "timeout_ms": 300})).await;
     assert_eq!(

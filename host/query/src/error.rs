@@ -32,6 +32,8 @@ pub enum QueryError {
     TooManyQueries { running: usize, limit: usize },
     #[error("{what} above the service's limit: asked={asked}, limit={limit}")]
     AboveLimit { what: &'static str, asked: String, limit: String },
+    #[error("{what} must be at least {min}, got {asked}")]
+    BelowMinimum { what: &'static str, asked: String, min: &'static str },
     #[error("no such batch query: {id}")]
     NoSuchBatch { id: String },
     #[error("batch query {id} has no result: it is {status}")]

@@ -81,6 +81,9 @@ pub struct QueryService {
     scratch: PathBuf,
 }
 
+/// A batch result's bytes, in chunks.
+pub type ResultStream = futures_util::stream::BoxStream<'static, Result<bytes::Bytes, trace_storage::StorageError>>;
+
 /// The object key of a batch query's result.
 pub fn result_key(org: OrgId, id: &str) -> ObjectPath {
     ObjectPath::from(format!("orgs/{org}/queries/{id}.parquet"))
@@ -154,9 +157,8 @@ impl QueryService {
     }
 
     async fn upload(&self, org: OrgId, id: &str, file: &std::path::Path) -> Result<String, QueryError> {
-        let bytes = tokio::fs::read(file).await.map_err(|e| QueryError::Setup(format!("reading the result file: {e}")))?;
         let key = result_key(org, id);
-        self.storage.put(&key, bytes.into()).await.map_err(|e| {
+        self.storage.put_file(&key, file).await.map_err(|e| {
             tracing::error!(query = %id, error = %e, "uploading a batch query's result");
             QueryError::Setup("the result could not be stored".into())
         })?;
@@ -172,13 +174,24 @@ impl QueryService {
         self.db.batch_query(caller.org, id, now_millis()).await.map_err(store)?.ok_or_else(no_such)
     }
 
-    /// The Parquet result of a finished batch query.
+    /// The Parquet result of a finished batch query, whole.
     pub async fn batch_result(&self, caller: &Caller, id: &str) -> Result<bytes::Bytes, QueryError> {
+        let (_, stream) = self.batch_result_stream(caller, id).await?;
+        let parts: Vec<bytes::Bytes> = futures_util::TryStreamExt::try_collect(stream).await.map_err(|e| {
+            tracing::error!(query = %id, error = %e, "reading a batch query's result");
+            QueryError::Setup("the result could not be read".into())
+        })?;
+        Ok(parts.concat().into())
+    }
+
+    /// The Parquet result of a finished batch query as a stream of chunks,
+    /// with its size: what the API hands on without holding it whole.
+    pub async fn batch_result_stream(&self, caller: &Caller, id: &str) -> Result<(u64, ResultStream), QueryError> {
         let view = self.batch(caller, id).await?;
         let Some(key) = view.object_key else {
             return Err(QueryError::NotFinished { id: view.id, status: view.status.as_str() });
         };
-        self.storage.get(&ObjectPath::from(key), self.limits.batch.max_result_bytes as u64).await.map_err(|e| {
+        self.storage.get_stream(&ObjectPath::from(key), self.limits.batch.max_result_bytes as u64).await.map_err(|e| {
             tracing::error!(query = %id, error = %e, "reading a batch query's result");
             QueryError::Setup("the result could not be read".into())
         })
@@ -187,6 +200,8 @@ impl QueryService {
     /// The datasets `caller` may query, with their current version, columns
     /// and size.
     pub async fn tables(&self, caller: &Caller) -> Result<Vec<DatasetSchema>, QueryError> {
+        // It opens a DuckDB too: it counts against the org's cap.
+        let _permit = self.gate.enter(caller.org)?;
         let readable: Vec<DatasetView> = self.db.datasets(caller.org).await.map_err(store)?.into_iter().filter(|d| caller.may_read(d)).collect();
         let mut out = Vec::with_capacity(readable.len());
         let mut catalog = Catalog::default();
@@ -237,7 +252,10 @@ impl QueryService {
             limits.max_rows = rows;
         }
         if let Some(timeout) = request.timeout {
-            if timeout > base.timeout || timeout.is_zero() {
+            if timeout.is_zero() {
+                return Err(QueryError::BelowMinimum { what: "timeout", asked: "0ms".into(), min: "1ms" });
+            }
+            if timeout > base.timeout {
                 return Err(QueryError::AboveLimit { what: "timeout", asked: format!("{}ms", timeout.as_millis()), limit: format!("{}ms", base.timeout.as_millis()) });
             }
             limits.timeout = timeout;

@@ -35,6 +35,12 @@ pub enum StorageError {
     TooLarge { path: String, size: u64, limit: u64 },
     #[error("object {path} fails verification: {algorithm} is {got}, expected {expected}")]
     DigestMismatch { path: String, algorithm: &'static str, expected: String, got: String },
+    #[error("reading the local file {path}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("storage {op} of {path} failed")]
     Backend {
         op: &'static str,
@@ -145,6 +151,42 @@ impl Storage {
         }
         let got = self.store.get(path).await.map_err(backend("get", path))?;
         got.bytes().await.map_err(backend("read", path))
+    }
+
+    /// Read an object of at most `limit` bytes as a stream of chunks, with
+    /// its size: for large objects handed on without holding them whole.
+    pub async fn get_stream(&self, path: &Path, limit: u64) -> Result<(u64, futures::stream::BoxStream<'static, Result<Bytes, StorageError>>), StorageError> {
+        let got = self.store.get(path).await.map_err(backend("get", path))?;
+        let size = got.meta.size;
+        if size > limit {
+            return Err(StorageError::TooLarge { path: path.to_string(), size, limit });
+        }
+        let name = path.to_string();
+        let stream = got.into_stream().map_err(move |source| StorageError::Backend { op: "read", path: name.clone(), source });
+        Ok((size, Box::pin(stream)))
+    }
+
+    /// Store the local file `file` as `path`, in parts (multipart on S3):
+    /// never all of it in memory.
+    pub async fn put_file(&self, path: &Path, file: &std::path::Path) -> Result<u64, StorageError> {
+        use tokio::io::AsyncReadExt;
+        let io = |e: std::io::Error| StorageError::Io { path: file.display().to_string(), source: e };
+        let mut reader = tokio::fs::File::open(file).await.map_err(io)?;
+        let upload = self.store.put_multipart(path).await.map_err(backend("put", path))?;
+        let mut writer = object_store::WriteMultipart::new(upload);
+        let mut buf = vec![0u8; 8 << 20];
+        let mut total = 0u64;
+        loop {
+            let n = reader.read(&mut buf).await.map_err(io)?;
+            if n == 0 {
+                break;
+            }
+            total += n as u64;
+            writer.wait_for_capacity(4).await.map_err(backend("put", path))?;
+            writer.write(&buf[..n]);
+        }
+        writer.finish().await.map_err(backend("put", path))?;
+        Ok(total)
     }
 
     pub async fn exists(&self, path: &Path) -> Result<bool, StorageError> {
