@@ -3,6 +3,12 @@
 //! write transaction starts and ends, and housekeeping. Store code written
 //! once over a [`Dialect`] runs on both; `postgres.rs` and `sqlite.rs` say
 //! what each backend does differently.
+//!
+//! Each domain file's `impl<S> … for S where S: Dialect, …` repeats the same
+//! list of sqlx bounds (the value types it binds and reads, the executors).
+//! Rust does not carry a trait's `where` clauses to its users, and no macro
+//! may stand in a `where` clause, so the list is written out per impl: long,
+//! but plain code that grep and a code browser follow.
 
 use std::borrow::Cow;
 use std::future::Future;
