@@ -164,6 +164,17 @@ pub struct QueryBody {
     pub timeout_ms: Option<u64>,
 }
 
+impl From<QueryBody> for trace_query::QueryRequest {
+    fn from(body: QueryBody) -> Self {
+        trace_query::QueryRequest {
+            sql: body.sql,
+            as_of: body.as_of,
+            max_rows: body.max_rows,
+            timeout: body.timeout_ms.map(std::time::Duration::from_millis),
+        }
+    }
+}
+
 /// A JSON query result. Other formats carry the counts in the
 /// `trace-row-count` and `trace-truncated` headers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

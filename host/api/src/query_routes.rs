@@ -12,13 +12,12 @@
 //! | `GET  /api/v1/tables`                 | the datasets the caller can query, with columns and version |
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use trace_query::{render, Caller, Format, QueryRequest, QueryResult, QueryService};
+use trace_query::{render, Caller, Format, QueryResult, QueryService};
 use trace_store::{Principal, Role};
 
 use crate::error::ApiError;
@@ -31,10 +30,6 @@ pub const TRUNCATED_HEADER: &str = "trace-truncated";
 
 fn service(s: &PublicState) -> Result<&Arc<QueryService>, ApiError> {
     s.query.as_ref().ok_or_else(|| ApiError::Unavailable("this server has no query service (start it with --storage)".into()))
-}
-
-fn request(body: QueryBody) -> QueryRequest {
-    QueryRequest { sql: body.sql, as_of: body.as_of, max_rows: body.max_rows, timeout: body.timeout_ms.map(Duration::from_millis) }
 }
 
 fn as_caller(who: &Principal) -> Caller {
@@ -56,7 +51,7 @@ fn format(body: &QueryBody, headers: &HeaderMap) -> Result<Format, ApiError> {
 pub(crate) async fn query(State(s): State<Arc<PublicState>>, headers: HeaderMap, Json(body): Json<QueryBody>) -> Result<Response, ApiError> {
     let who = caller(&s, &headers, Role::Viewer).await?;
     let format = format(&body, &headers)?;
-    let result = service(&s)?.query(&as_caller(&who), request(body)).await?;
+    let result = service(&s)?.query(&as_caller(&who), body.into()).await?;
     let bytes = match format {
         Format::Json => json_answer(&result)?,
         other => render(&result, other)?,
@@ -96,7 +91,7 @@ pub(crate) async fn submit(State(s): State<Arc<PublicState>>, headers: HeaderMap
     }
     let service = service(&s)?;
     let caller = as_caller(&who);
-    let id = service.submit(&caller, request(body)).await?;
+    let id = service.submit(&caller, body.into()).await?;
     let view = service.batch(&caller, &id).await?;
     Ok((StatusCode::ACCEPTED, Json(view.into())))
 }

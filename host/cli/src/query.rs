@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use trace_api::{BatchQuery, PublicClient, QueryBody, TableInfo};
 use trace_query::arrow::ipc::reader::StreamReader;
-use trace_query::{render, Caller, Format, QueryLimits, QueryRequest, QueryResult, QueryService, ServiceLimits};
+use trace_query::{render, Caller, Format, QueryLimits, QueryResult, QueryService, ServiceLimits};
 
 use crate::target::{block_on, open, org, Target};
 
@@ -91,7 +91,7 @@ impl Service {
 
     async fn query(&self, body: QueryBody) -> anyhow::Result<QueryResult> {
         match self {
-            Service::Local { service, caller, .. } => Ok(service.query(caller, request(body)).await?),
+            Service::Local { service, caller, .. } => Ok(service.query(caller, body.into()).await?),
             Service::Remote(client) => {
                 let started = Instant::now();
                 let answer = client.query(&QueryBody { format: Some("arrow".into()), ..body }).await?;
@@ -106,7 +106,7 @@ impl Service {
     async fn submit(&self, body: QueryBody) -> anyhow::Result<BatchQuery> {
         match self {
             Service::Local { service, caller, .. } => {
-                let id = service.submit(caller, request(body)).await?;
+                let id = service.submit(caller, body.into()).await?;
                 Ok(service.batch(caller, &id).await?.into())
             }
             Service::Remote(client) => Ok(client.submit(&body).await?),
@@ -133,10 +133,6 @@ impl Service {
             Service::Remote(client) => Ok(client.tables().await?),
         }
     }
-}
-
-fn request(body: QueryBody) -> QueryRequest {
-    QueryRequest { sql: body.sql, as_of: body.as_of, max_rows: body.max_rows, timeout: body.timeout_ms.map(Duration::from_millis) }
 }
 
 pub fn run(args: QueryArgs) -> anyhow::Result<ExitCode> {

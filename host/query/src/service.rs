@@ -202,7 +202,7 @@ impl QueryService {
     pub async fn tables(&self, caller: &Caller) -> Result<Vec<DatasetSchema>, QueryError> {
         // It opens a DuckDB too: it counts against the org's cap.
         let _permit = self.gate.enter(caller.org)?;
-        let readable: Vec<DatasetView> = self.db.datasets(caller.org).await.map_err(store)?.into_iter().filter(|d| caller.may_read(d)).collect();
+        let readable = self.readable(caller).await?;
         let mut out = Vec::with_capacity(readable.len());
         let mut catalog = Catalog::default();
         let mut lease = CacheLease::default();
@@ -241,6 +241,11 @@ impl QueryService {
         Ok(out)
     }
 
+    /// The datasets of the caller's org it may read.
+    async fn readable(&self, caller: &Caller) -> Result<Vec<DatasetView>, QueryError> {
+        Ok(self.db.datasets(caller.org).await.map_err(store)?.into_iter().filter(|d| caller.may_read(d)).collect())
+    }
+
     /// `base` lowered where the request asks for less; asking for more than
     /// the service allows is an error naming the limit.
     fn effective(&self, base: &QueryLimits, request: &QueryRequest) -> Result<QueryLimits, QueryError> {
@@ -273,7 +278,7 @@ impl QueryService {
 
     async fn resolve_within(&self, caller: &Caller, request: &QueryRequest, max_fetch: u64) -> Result<Resolved, QueryError> {
         let (sql, as_of) = (&request.sql, &request.as_of);
-        let readable: Vec<DatasetView> = self.db.datasets(caller.org).await.map_err(store)?.into_iter().filter(|d| caller.may_read(d)).collect();
+        let readable = self.readable(caller).await?;
         for name in as_of.keys() {
             if !readable.iter().any(|d| &d.name == name) {
                 return Err(QueryError::NoSuchDataset { name: name.clone() });

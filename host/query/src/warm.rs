@@ -104,8 +104,9 @@ pub(crate) fn take(memory_bytes: u64) -> Result<Fresh, QueryError> {
         if state.shape != Some(shape) {
             // Another shape now: what was ready will not be asked for.
             state.shape = Some(shape);
-            let stale: Vec<_> = state.ready.drain(..).collect();
-            drop(stale.into_iter().map(|(_, c)| Fresh(Some(c))).collect::<Vec<_>>());
+            for (_, stale) in state.ready.drain(..) {
+                drop(Fresh(Some(stale)));
+            }
         }
         let i = state.ready.iter().position(|(s, _)| *s == shape);
         i.map(|i| state.ready.swap_remove(i).1)
