@@ -157,3 +157,16 @@ fn a_format_that_cannot_hold_a_column_says_which() {
     assert_eq!(err.to_string(), "CSV cannot hold column pair of type List(Int32, field: 'l'); ask for json, arrow or parquet, or cast it");
     assert_eq!(String::from_utf8(render(&r, Format::Json).unwrap()).unwrap().trim(), "[{\"pair\":[1,2]}]");
 }
+
+#[test]
+fn a_batch_result_file_stops_at_its_byte_limit() {
+    let f = fixture();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("r.parquet");
+    let limits = QueryLimits { max_result_bytes: 256 << 10, max_rows: usize::MAX, ..QueryLimits::default() };
+    let err = trace_query::run_to_parquet(&f.tables, "SELECT i, md5(i::VARCHAR) AS h FROM range(2000000) t(i)", &limits, &out).unwrap_err();
+    assert_eq!(err.to_string(), format!("the result is too large: more than {} bytes (use a batch query, or fewer rows or columns)", 256 << 10));
+    // Within the limit, every row is written.
+    let w = trace_query::run_to_parquet(&f.tables, "SELECT * FROM transfers", &QueryLimits::batch(), &out).unwrap();
+    assert_eq!((w.rows, w.bytes), (150, std::fs::metadata(&out).unwrap().len()));
+}
