@@ -165,6 +165,23 @@ export const column = {
   },
 };
 
+/**
+ * Write alerts to output `index` (published as `storage: buffered, schema:
+ * alert_events`). Each alert is `{ key, severity, eventTimeMs, payload }`:
+ * `key` names the finding for good (the same on every run), `severity` is
+ * "info", "warning" or "critical", `eventTimeMs` comes from the data (a
+ * block's timestamp), `payload` is any JSON value or null.
+ */
+export function writeAlerts(index, alerts) {
+  if (alerts.length === 0) return;
+  write(index, [
+    column.utf8("alert_key", alerts.map((a) => String(a.key))),
+    column.utf8("severity", alerts.map((a) => a.severity)),
+    column.int64("event_time", alerts.map((a) => BigInt(a.eventTimeMs))),
+    column.utf8("payload", alerts.map((a) => (a.payload == null ? "" : JSON.stringify(a.payload))), "", alerts.map((a) => a.payload == null)),
+  ]);
+}
+
 /** Announce output `output` to downstream jobs. */
 export function emit(output, { partitionKey = "", range = null, cursor = null } = {}) {
   events.emit({ output, partitionKey, range, cursor });

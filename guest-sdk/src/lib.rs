@@ -38,6 +38,7 @@ pub mod bindings {
     });
 }
 
+pub mod alerts;
 pub mod config;
 pub mod events;
 pub mod input;
@@ -74,7 +75,7 @@ pub fn retryable(message: impl std::fmt::Display) -> OperatorError {
 /// What most operators need, in one `use`.
 pub mod prelude {
     pub use crate::{
-        config, events, fatal, input, log, output, retryable, rpc, state, Event, InputEvent, Operator,
+        alerts, alerts::Alert, alerts::Severity, config, events, fatal, input, log, output, retryable, rpc, state, Event, InputEvent, Operator,
         OperatorError, Range, TaskContext,
     };
 }

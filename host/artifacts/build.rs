@@ -18,6 +18,8 @@ const GUESTS: &[(&str, &str, &str)] = &[
     ("HOSTILE_SOCKETS", "op-hostile-sockets", "op_hostile_sockets"),
     ("HOSTILE_HTTP", "op-hostile-http", "op_hostile_http"),
     ("RPC_PROBE", "op-rpc-probe", "op_rpc_probe"),
+    ("ALERT_LARGE_TRANSFERS", "op-alert-large-transfers", "op_alert_large_transfers"),
+    ("ALERT_ROUTE", "op-alert-route", "op_alert_route"),
 ];
 
 fn main() {

@@ -189,6 +189,24 @@ def column_binary(name: str, rows: Sequence[bytes], nulls=None) -> _columns.Colu
     return _columns.Column(name, "", Binary(_columns.BinaryValues(offsets, b"".join(rows))), nulls)
 
 
+def write_alerts(index: int, alerts) -> None:
+    """Write alerts to output `index` (published as `storage: buffered,
+    schema: alert_events`). Each alert is a dict with `key` (names the
+    finding for good: the same on every run), `severity` ("info", "warning"
+    or "critical"), `event_time_ms` (from the data, e.g. a block's timestamp)
+    and an optional JSON-serializable `payload`."""
+    if not alerts:
+        return
+    import json
+    write(index, [
+        column_utf8("alert_key", [str(a["key"]) for a in alerts]),
+        column_utf8("severity", [a["severity"] for a in alerts]),
+        column_int64("event_time", [int(a["event_time_ms"]) for a in alerts]),
+        column_utf8("payload", ["" if a.get("payload") is None else json.dumps(a["payload"]) for a in alerts], "",
+                    [a.get("payload") is None for a in alerts]),
+    ])
+
+
 def emit(output: int, partition_key: str = "", range=None, cursor: Optional[str] = None) -> None:
     """Announce output `output` to downstream jobs."""
     _events.emit(_types.Event(output, partition_key, range, cursor))

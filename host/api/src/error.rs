@@ -64,6 +64,11 @@ impl From<StoreError> for ApiError {
             StoreError::TaskFinished { .. } => ApiError::TaskFinished(e.to_string()),
             StoreError::BadCredential { .. } => ApiError::Unauthorized,
             StoreError::NoSuchOutput { .. } | StoreError::BadRole(_) | StoreError::BadPartition { .. } => ApiError::BadRequest(e.to_string()),
+            StoreError::NotBufferedOutput { .. } | StoreError::NotBuffered { .. } | StoreError::TooManyBufferedRows { .. } | StoreError::BadBufferedRows { .. } => {
+                ApiError::BadRequest(e.to_string())
+            }
+            StoreError::NoSuchDestination(_) | StoreError::NoSuchDelivery(_) => ApiError::NotFound(e.to_string()),
+            StoreError::NotRetryable { .. } | StoreError::BufferedSchemaChanged { .. } => ApiError::Conflict(e.to_string()),
             StoreError::NoSuchJob(_) | StoreError::NoSuchDataset(_) | StoreError::NoSuchUser(_) | StoreError::NoSuchDag(_) | StoreError::NoSuchDatasetVersion { .. } => ApiError::NotFound(e.to_string()),
             StoreError::NothingToRollBackTo(_) | StoreError::RollbackOntoPurged { .. } | StoreError::VersionInUse { .. } => ApiError::Conflict(e.to_string()),
             StoreError::UserExists(_) | StoreError::OrgExists(_) | StoreError::DatasetProducedElsewhere { .. } => ApiError::Conflict(e.to_string()),

@@ -6,6 +6,11 @@
 //! - `POST /internal/task-complete` — attempt credential. Final status with
 //!   final events and state writes, committed atomically.
 //!
+//! - `POST /internal/buffer-rows` — attempt credential. Rows of a buffered
+//!   output, handed to the dataset's buffer (waits while it is full).
+//! - `POST /internal/buffered-read` — attempt credential. The rows of a
+//!   buffered input that the task's event covers.
+//!
 //! Both writes are accepted only from the current attempt (`409
 //! stale_attempt` otherwise); a late completion of the current attempt is
 //! accepted while no newer attempt has started.
@@ -17,7 +22,8 @@ use axum::http::HeaderMap;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
-use trace_store::{now_millis, AttemptAuth, Completion, Db, EmittedEvent, Outcome, StateWrites, Store, TaskStatus};
+use trace_protocol::buffered::{split_messages, Buffer, BufferedRead};
+use trace_store::{now_millis, Buffered, AttemptAuth, Completion, Db, EmittedEvent, Outcome, StateWrites, Store, TaskStatus};
 
 use crate::error::ApiError;
 use trace_protocol::wire::*;
@@ -25,6 +31,8 @@ use trace_protocol::wire::*;
 /// What the internal handlers share.
 pub struct InternalState {
     pub db: Arc<Db>,
+    /// Where buffered outputs' rows go (the sink commits them).
+    pub buffer: Arc<dyn Buffer>,
     /// The platform credential workers present to fetch tasks.
     pub worker_token: String,
 }
@@ -45,6 +53,8 @@ pub fn internal_router(state: Arc<InternalState>) -> Router {
         .route("/internal/task-fetch", get(task_fetch))
         .route("/internal/events", post(events))
         .route("/internal/task-complete", post(task_complete))
+        .route("/internal/buffer-rows", post(buffer_rows))
+        .route("/internal/buffered-read", post(buffered_read))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }
@@ -133,4 +143,20 @@ async fn task_complete(State(s): State<Arc<InternalState>>, headers: HeaderMap, 
         TaskStatus::Running => "running",
     };
     Ok(Json(CompleteResponse { status: status.to_owned(), late: done.late, tasks_created: done.events.iter().map(|i| i.tasks.len()).sum::<usize>() + done.invalidated.len() }))
+}
+
+async fn buffer_rows(State(s): State<Arc<InternalState>>, headers: HeaderMap, Json(body): Json<BufferRowsRequest>) -> Result<Json<serde_json::Value>, ApiError> {
+    let auth = auth(&headers, body.task_id, body.attempt)?;
+    let (template, _) = s.db.admit_writer(&auth, body.output).await?;
+    let messages = split_messages(&template, body.rows).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let count = messages.len();
+    for m in messages {
+        s.buffer.push(m).await.map_err(|e| ApiError::Unavailable(format!("the buffer is unavailable: {e}")))?;
+    }
+    Ok(Json(serde_json::json!({ "messages": count })))
+}
+
+async fn buffered_read(State(s): State<Arc<InternalState>>, headers: HeaderMap, Json(body): Json<BufferedReadRequest>) -> Result<Json<BufferedRead>, ApiError> {
+    let auth = auth(&headers, body.task_id, body.attempt)?;
+    Ok(Json(s.db.read_buffered(&auth, body.input).await?))
 }

@@ -70,6 +70,15 @@ pub enum Command {
         #[command(flatten)]
         target: crate::target::Target,
     },
+    /// Alert destinations: webhook URLs with write-only signing secrets.
+    #[command(subcommand)]
+    Destination(crate::alerts::DestinationCommand),
+    /// Alert deliveries: list by state, show attempts, retry a failed one.
+    #[command(subcommand)]
+    Deliveries(crate::alerts::DeliveriesCommand),
+    /// Run a Delivery Service: lease due deliveries and send them as signed
+    /// webhooks (`trace server` runs one too, unless --no-delivery).
+    Delivery(crate::alerts::DeliveryArgs),
     /// List the newest tasks (a * marks a requested cancel).
     Tasks {
         #[arg(long, default_value_t = 50)]
@@ -295,6 +304,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Cancel { id, target } => crate::tasks::cancel(&target, id),
         Command::Retry { id, target } => crate::tasks::retry(&target, id),
         Command::Query(args) => crate::query::run(args),
+        Command::Destination(c) => crate::alerts::destination(c),
+        Command::Deliveries(c) => crate::alerts::deliveries(c),
+        Command::Delivery(args) => crate::alerts::delivery(args),
         Command::Datasets { schema: true, json, endpoint } => crate::query::schema(&endpoint, json),
         Command::Datasets { endpoint, .. } if endpoint.server.is_some() => {
             anyhow::bail!("--server works with --schema; the plain listing reads the system database")

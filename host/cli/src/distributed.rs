@@ -5,6 +5,8 @@
 //! with the worker token and per-attempt credentials. Neither needs the
 //! other's secrets: workers never see the database.
 
+use trace_delivery::{DeliveryConfig, DeliveryService};
+use trace_protocol::buffered::InProcessBuffer;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -67,6 +69,10 @@ pub struct ServerArgs {
     pub sqs: SqsArgs,
     #[command(flatten)]
     pub query: ServerQueryArgs,
+    /// Do not send alert webhooks from this server (run `trace delivery`
+    /// processes instead).
+    #[arg(long)]
+    pub no_delivery: bool,
 }
 
 /// The Query Service of a server.
@@ -152,18 +158,33 @@ pub fn server(args: ServerArgs) -> anyhow::Result<ExitCode> {
         db.migrate().await.context("migrating the system database")?;
         let queue: Arc<dyn TaskQueue> = Arc::new(args.sqs.open().await?);
         let (query, _cache) = args.query.open(db.clone())?;
+        // Buffered datasets' rows from this server's workers, committed by its sink.
+        let buffer = Arc::new(InProcessBuffer::default());
         let app = public_router(Arc::new(PublicState { db: db.clone(), query }))
-            .merge(internal_router(Arc::new(InternalState { db: db.clone(), worker_token: args.worker_token.clone() })));
+            .merge(internal_router(Arc::new(InternalState { db: db.clone(), buffer: buffer.clone(), worker_token: args.worker_token.clone() })));
         let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
         // Tests and scripts read this line to learn the port (`--listen 127.0.0.1:0`).
         println!("trace server listening on http://{}", listener.local_addr()?);
 
         let (stop, stopped) = watch::channel(false);
-        let dispatcher = tokio::spawn(dispatcher::run(db.clone(), queue.clone(), Arc::new(Notify::new()), DispatcherConfig::default(), stopped));
+        let wake = Arc::new(Notify::new());
+        let dispatcher = tokio::spawn(dispatcher::run(db.clone(), queue.clone(), wake.clone(), DispatcherConfig::default(), stopped.clone()));
+        let sink = tokio::spawn(trace_control::sink::run(db.clone(), buffer.clone(), wake, stopped.clone()));
+        let delivery = match args.no_delivery {
+            true => None,
+            false => {
+                let service = DeliveryService::new(db.clone(), DeliveryConfig::new(format!("server-{}", std::process::id()))).context("starting the delivery service")?;
+                Some(tokio::spawn(Arc::new(service).run(stopped)))
+            }
+        };
         let serve = axum::serve(listener, app).with_graceful_shutdown(shutdown_signal());
         let served = serve.await.context("serving the APIs");
         let _ = stop.send(true);
         dispatcher.await.context("the dispatcher panicked")?.context("dispatching")?;
+        sink.await.context("the buffer sink panicked")?.context("committing buffered rows")?;
+        if let Some(delivery) = delivery {
+            delivery.await.context("the delivery service panicked")?;
+        }
         served?;
         eprintln!("trace server stopped");
         Ok(ExitCode::SUCCESS)

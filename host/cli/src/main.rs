@@ -1,6 +1,7 @@
 //! `trace`: the command-line tool. `main` only maps `run()` to an exit code;
 //! errors print with their whole chain.
 
+mod alerts;
 mod backfill;
 mod cli;
 mod datasets;

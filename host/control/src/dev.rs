@@ -12,6 +12,8 @@ use trace_store::{now_millis, Db, Deployed, OrgId, SqliteStore, Store, StoreErro
 
 use crate::dispatcher::{self, DispatcherConfig};
 use crate::plane::Embedded;
+use crate::sink;
+use trace_protocol::buffered::InProcessBuffer;
 use crate::queue::{InProcessQueue, TaskQueue};
 use crate::worker::{self, OperatorDir, Outputs, WorkerContext, WorkerError};
 
@@ -108,9 +110,12 @@ pub async fn run_on(db: Arc<Db>, queue: Arc<dyn TaskQueue>, run: DevRun<'_>, mut
     let runtime = Arc::new(Runtime::new(config).map_err(|e| DevError::Sandbox(e.into()))?);
     let wake = Arc::new(Notify::new());
     let (stop, stopped) = watch::channel(false);
-    let dispatcher = tokio::spawn(dispatcher::run(db.clone(), queue.clone(), wake.clone(), DispatcherConfig::default(), stopped));
+    let dispatcher = tokio::spawn(dispatcher::run(db.clone(), queue.clone(), wake.clone(), DispatcherConfig::default(), stopped.clone()));
+    let buffer = Arc::new(InProcessBuffer::default());
+    let sink = tokio::spawn(sink::run(db.clone(), buffer.clone(), wake.clone(), stopped));
     let outputs = run.storage.clone().map_or(Outputs::Discarded, Outputs::Stored);
-    let ctx = Arc::new(WorkerContext::new(Arc::new(Embedded::new(db.clone())), queue.clone(), runtime, OperatorDir(run.operators.to_owned()), wake, outputs));
+    let plane = Arc::new(Embedded::with_buffer(db.clone(), buffer.clone()));
+    let ctx = Arc::new(WorkerContext::new(plane, queue.clone(), runtime, OperatorDir(run.operators.to_owned()), wake, outputs));
     // Compile every operator before the first task, not inside it: a large
     // component takes seconds to compile once and microseconds thereafter.
     // (Content-addressed operators load from storage with their first task.)
@@ -130,11 +135,11 @@ pub async fn run_on(db: Arc<Db>, queue: Arc<dyn TaskQueue>, run: DevRun<'_>, mut
     let mut shown: Option<Instant> = None;
     let result = loop {
         tokio::time::sleep(run.poll).await;
-        // Count open tasks before the snapshot: once none is open nothing new
-        // can appear (only completions create tasks), so the last snapshot
-        // is final.
+        // Count open tasks before the snapshot: once none is open and every
+        // buffered row is committed nothing new can appear (only completions
+        // and the sink's commits create tasks), so the last snapshot is final.
         let open = db.open_tasks(org).await?;
-        if open == 0 {
+        if open == 0 && buffer.unacknowledged() == 0 {
             let p = snapshot(db.clone()).await?;
             progress(&p);
             break Ok(p);
@@ -152,6 +157,9 @@ pub async fn run_on(db: Arc<Db>, queue: Arc<dyn TaskQueue>, run: DevRun<'_>, mut
     let _ = stop.send(true);
     queue.close();
     if let Ok(Err(e)) = dispatcher.await {
+        return Err(e.into());
+    }
+    if let Ok(Err(e)) = sink.await {
         return Err(e.into());
     }
     for w in workers {

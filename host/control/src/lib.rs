@@ -11,5 +11,6 @@ pub mod dev;
 pub mod dispatcher;
 pub mod plane;
 pub mod queue;
+pub mod sink;
 
 pub use trace_worker::{inputs, outputs, stream, worker};

@@ -4,7 +4,8 @@
 
 use std::sync::Arc;
 
-use trace_store::{now_millis, AttemptAuth, Completion, Db, EmittedEvent, Store, StoreError, TaskId, TaskPayload, TaskStatus};
+use trace_protocol::buffered::{split_messages, Buffer, BufferedRead, InProcessBuffer, Value};
+use trace_store::{now_millis, Buffered, AttemptAuth, Completion, Db, EmittedEvent, Store, StoreError, TaskId, TaskPayload, TaskStatus};
 
 use crate::completer::Completer;
 pub use trace_protocol::plane::{ControlPlane, PlaneError, Refusal};
@@ -16,7 +17,11 @@ fn plane_error(e: StoreError) -> PlaneError {
         StoreError::StaleAttempt { .. } | StoreError::TaskFinished { .. } | StoreError::BadCredential { .. } => {
             PlaneError::Refused { reason: Refusal::Superseded, message: e.to_string() }
         }
-        StoreError::NoSuchOutput { .. } | StoreError::BadPartition { .. } => PlaneError::Refused { reason: Refusal::Invalid, message: e.to_string() },
+        StoreError::NoSuchOutput { .. }
+        | StoreError::BadPartition { .. }
+        | StoreError::NotBufferedOutput { .. }
+        | StoreError::NotBuffered { .. }
+        | StoreError::TooManyBufferedRows { .. } => PlaneError::Refused { reason: Refusal::Invalid, message: e.to_string() },
         StoreError::NoSuchTask(task) => PlaneError::NoSuchTask(task),
         other => PlaneError::Local(Box::new(other)),
     }
@@ -27,13 +32,20 @@ fn plane_error(e: StoreError) -> PlaneError {
 pub struct Embedded {
     db: Arc<Db>,
     completer: Completer,
+    buffer: Arc<dyn Buffer>,
 }
 
 impl Embedded {
     /// Must be called inside a Tokio runtime (it starts the completer).
+    /// Buffered outputs go to a buffer of its own (see [`Embedded::with_buffer`]).
     pub fn new(db: Arc<Db>) -> Self {
+        Self::with_buffer(db, Arc::new(InProcessBuffer::default()))
+    }
+
+    /// Buffered outputs' rows go to `buffer`, which a sink consumes.
+    pub fn with_buffer(db: Arc<Db>, buffer: Arc<dyn Buffer>) -> Self {
         let (completer, _) = Completer::spawn(db.clone());
-        Self { db, completer }
+        Self { db, completer, buffer }
     }
 }
 
@@ -51,5 +63,20 @@ impl ControlPlane for Embedded {
             let ingested = self.db.post_events(auth, events, now_millis()).await.map_err(plane_error)?;
             Ok(ingested.iter().filter(|i| !i.duplicate).count())
         })
+    }
+
+    fn buffer_rows<'a>(&'a self, auth: &'a AttemptAuth, output: u32, rows: Vec<Vec<Value>>) -> BoxFuture<'a, Result<(), PlaneError>> {
+        Box::pin(async move {
+            let (template, _) = self.db.admit_writer(auth, output).await.map_err(plane_error)?;
+            let messages = split_messages(&template, rows).map_err(|e| PlaneError::Refused { reason: Refusal::Invalid, message: e.to_string() })?;
+            for m in messages {
+                self.buffer.push(m).await.map_err(|e| PlaneError::Local(Box::new(e)))?;
+            }
+            Ok(())
+        })
+    }
+
+    fn buffered_rows<'a>(&'a self, auth: &'a AttemptAuth, input: u32) -> BoxFuture<'a, Result<BufferedRead, PlaneError>> {
+        Box::pin(async move { self.db.read_buffered(auth, input).await.map_err(plane_error) })
     }
 }

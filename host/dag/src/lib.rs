@@ -34,7 +34,8 @@ mod validate;
 pub use error::DagError;
 pub use hash::{lineage_hash, materialization_hash};
 pub use model::{
-    Capability, Dag, InputSource, Job, JobInput, JobKind, Publish, Scaling, Slot, UpdateStrategy, WorkerPool,
+    Capability, Column, ColumnType, Dag, InputSource, Job, JobInput, JobKind, Publish, Scaling, Slot, StorageKind, TableKind, TableSchema,
+    UpdateStrategy, WorkerPool,
 };
 pub use names::{is_valid_dataset_name, is_valid_job_name};
 

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+pub use trace_protocol::buffered::{Column, ColumnType, TableKind, TableSchema};
 
 /// A DAG file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -154,13 +155,58 @@ pub enum InputSource {
     Dataset { dataset: String },
 }
 
-/// `{job, output_index} → dataset` (metadata only).
+/// `{job, output_index} → dataset` (metadata only), and where the
+/// dataset's rows live.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Publish {
     pub job: String,
     pub output_index: u32,
     pub dataset: String,
+    #[serde(default)]
+    pub storage: StorageKind,
+    /// Buffered only: a platform schema (`alert_events`, `alert_deliveries`)...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<String>,
+    /// ...or the dataset's own columns, with `unique_key`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub columns: Vec<Column>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unique_key: Vec<String>,
+}
+
+/// Where a published dataset's rows live.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StorageKind {
+    /// Versioned Parquet files in object storage, one per task and range.
+    #[default]
+    Parquet,
+    /// Rows in the system database, written through a buffer; unversioned,
+    /// deduplicated by the unique key, and writable by several jobs of one DAG.
+    Buffered,
+}
+
+impl Publish {
+    pub fn is_buffered(&self) -> bool {
+        self.storage == StorageKind::Buffered
+    }
+
+    /// A buffered publish's table schema (`None` for Parquet). The DAG's
+    /// validation has checked it, so an error here names what is wrong.
+    pub fn table_schema(&self) -> Option<Result<TableSchema, String>> {
+        if !self.is_buffered() {
+            return None;
+        }
+        Some(match (self.schema.as_deref(), self.columns.is_empty()) {
+            (Some("alert_events"), true) if self.unique_key.is_empty() => Ok(TableSchema::alert_events()),
+            (Some("alert_deliveries"), true) if self.unique_key.is_empty() => Ok(TableSchema::alert_deliveries()),
+            (Some(s @ ("alert_events" | "alert_deliveries")), _) => Err(format!("schema `{s}` fixes its columns and unique key; do not list them")),
+            (Some(other), _) => Err(format!("schema {other:?} is not a platform schema (alert_events, alert_deliveries)")),
+            (None, true) => Err("a buffered dataset needs `schema:` or `columns:` with `unique_key:`".into()),
+            (None, false) => Ok(TableSchema { kind: TableKind::Rows, columns: self.columns.clone(), unique_key: self.unique_key.clone() }),
+        })
+    }
 }
 
 impl Dag {

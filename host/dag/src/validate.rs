@@ -7,6 +7,7 @@ use trace_core::units::parse_duration;
 
 use crate::error::Problem;
 use crate::model::{Capability, Dag, InputSource, Job, JobKind, UpdateStrategy};
+use crate::model::TableSchema;
 use crate::names::{is_valid_dataset_name, is_valid_job_name};
 
 /// Upper bounds that keep one DAG file from asking for unbounded work.
@@ -196,7 +197,7 @@ fn check_acyclic(dag: &Dag) -> Result<(), Problem> {
 }
 
 fn check_publish(dag: &Dag) -> Result<(), Problem> {
-    let mut producers: BTreeMap<&str, &str> = BTreeMap::new();
+    let mut producers: BTreeMap<&str, (&str, Option<TableSchema>)> = BTreeMap::new();
     for p in &dag.publish {
         let at = |message: String| Problem::at("dataset", &p.dataset, message);
         if !is_valid_dataset_name(&p.dataset) {
@@ -211,11 +212,66 @@ fn check_publish(dag: &Dag) -> Result<(), Problem> {
                 p.dataset, p.output_index, p.job, job.outputs
             )));
         }
-        if let Some(first) = producers.insert(&p.dataset, &p.job) {
-            return Err(at(format!(
-                "dataset `{}` is published twice (by `{first}` and `{}`); a dataset has exactly one producer",
-                p.dataset, p.job
-            )));
+        let buffered = match p.table_schema() {
+            None => {
+                if p.schema.is_some() || !p.columns.is_empty() || !p.unique_key.is_empty() {
+                    return Err(at(format!("`schema`, `columns` and `unique_key` are for `storage: buffered` datasets; `{}` is Parquet", p.dataset)));
+                }
+                None
+            }
+            Some(schema) => {
+                let schema = schema.map_err(|m| at(format!("dataset `{}`: {m}", p.dataset)))?;
+                check_table_schema(&schema).map_err(|m| at(format!("dataset `{}`: {m}", p.dataset)))?;
+                Some(schema)
+            }
+        };
+        // Several jobs may write one buffered dataset (its unique key makes
+        // their writes idempotent), if they all declare the same table.
+        if let Some((first, first_schema)) = producers.insert(&p.dataset, (&p.job, buffered.clone())) {
+            match (first_schema, &buffered) {
+                (Some(a), Some(b)) if a == *b => {}
+                (Some(_), Some(_)) => {
+                    return Err(at(format!("buffered dataset `{}` is declared twice with different schemas (by `{first}` and `{}`)", p.dataset, p.job)));
+                }
+                _ => {
+                    return Err(at(format!(
+                        "dataset `{}` is published twice (by `{first}` and `{}`); a Parquet dataset has exactly one producer",
+                        p.dataset, p.job
+                    )));
+                }
+            }
+        }
+        if buffered.is_some() && dag.publish.iter().filter(|q| q.job == p.job && q.output_index == p.output_index).count() > 1 {
+            return Err(at(format!("output {} of job `{}` is published more than once", p.output_index, p.job)));
+        }
+    }
+    Ok(())
+}
+
+/// A buffered table's declared columns: names the system database can
+/// take as they are, no bookkeeping (`_…`) names, a unique key of them.
+fn check_table_schema(schema: &TableSchema) -> Result<(), String> {
+    use trace_protocol::buffered::MAX_COLUMNS;
+    if schema.columns.is_empty() || schema.columns.len() > MAX_COLUMNS {
+        return Err(format!("a buffered dataset has 1 to {MAX_COLUMNS} columns, got {}", schema.columns.len()));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for c in &schema.columns {
+        if !is_valid_job_name(&c.name) {
+            return Err(format!("column name {:?} must match ^[a-z][a-z0-9_]{{0,63}}$", c.name));
+        }
+        if !seen.insert(c.name.as_str()) {
+            return Err(format!("column `{}` is declared twice", c.name));
+        }
+    }
+    if schema.unique_key.is_empty() {
+        return Err("a buffered dataset needs a `unique_key` (its writers' retries are dropped by it)".into());
+    }
+    for k in &schema.unique_key {
+        match schema.column(k) {
+            None => return Err(format!("unique_key column `{k}` is not one of its columns")),
+            Some(c) if !c.required => return Err(format!("unique_key column `{k}` must be `required: true` (a null never matches)")),
+            Some(_) => {}
         }
     }
     Ok(())

@@ -175,6 +175,12 @@ pub struct InputFeed {
     pub dataset_uuid: String,
     pub version_uuid: String,
     pub partitions: Vec<PartitionView>,
+    /// The input is a buffered dataset: its rows for this task's event are
+    /// read through the control plane ([`ControlPlane::buffered_rows`]).
+    ///
+    /// [`ControlPlane::buffered_rows`]: crate::plane::ControlPlane::buffered_rows
+    #[serde(default)]
+    pub buffered: bool,
 }
 
 /// A job output's dataset and the version its DAG version points at: where
@@ -186,6 +192,10 @@ pub struct OutputTarget {
     pub version_uuid: String,
     /// Set when the job's update strategy is `append`.
     pub append: Option<AppendTarget>,
+    /// Set when the output is written to a buffered dataset: its rows go to
+    /// the dataset's buffer, not to object storage.
+    #[serde(default)]
+    pub buffered: Option<crate::buffered::BufferedTarget>,
 }
 
 /// An `append` output: the task adds a file of its own beside the ones

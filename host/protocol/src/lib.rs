@@ -10,6 +10,7 @@
 //! [`ControlPlane`]: plane::ControlPlane
 //! [`TaskQueue`]: queue::TaskQueue
 
+pub mod buffered;
 pub mod contract;
 pub mod plane;
 pub mod queue;

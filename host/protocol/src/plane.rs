@@ -3,6 +3,7 @@
 //! same process (`trace dev`) and the one behind the internal API
 //! (`trace worker`) both implement [`ControlPlane`].
 
+use crate::buffered::{BufferedRead, Value};
 use crate::contract::{AttemptAuth, Completion, EmittedEvent, TaskId, TaskPayload, TaskStatus};
 use crate::queue::BoxFuture;
 
@@ -43,4 +44,9 @@ pub trait ControlPlane: Send + Sync {
     /// Events of a running attempt, ahead of its completion; returns how
     /// many were new (the rest were already recorded).
     fn post_events<'a>(&'a self, auth: &'a AttemptAuth, events: &'a [EmittedEvent]) -> BoxFuture<'a, Result<usize, PlaneError>>;
+    /// Hand rows of a buffered output to its dataset's buffer. Only the
+    /// task's live attempt may; the call waits while the buffer is full.
+    fn buffer_rows<'a>(&'a self, auth: &'a AttemptAuth, output: u32, rows: Vec<Vec<Value>>) -> BoxFuture<'a, Result<(), PlaneError>>;
+    /// The rows of buffered input `input` that this task reads.
+    fn buffered_rows<'a>(&'a self, auth: &'a AttemptAuth, input: u32) -> BoxFuture<'a, Result<BufferedRead, PlaneError>>;
 }

@@ -78,6 +78,8 @@ pub struct WireInputFeed {
     pub dataset_uuid: String,
     pub version_uuid: String,
     pub partitions: Vec<WirePartitionView>,
+    #[serde(default)]
+    pub buffered: bool,
 }
 
 /// A committed partition, on both APIs (a worker's inputs, a user's
@@ -125,6 +127,7 @@ impl From<InputFeed> for WireInputFeed {
             dataset_uuid: f.dataset_uuid,
             version_uuid: f.version_uuid,
             partitions: f.partitions.into_iter().map(Into::into).collect(),
+            buffered: f.buffered,
         }
     }
 }
@@ -136,6 +139,7 @@ impl From<WireInputFeed> for InputFeed {
             dataset_uuid: f.dataset_uuid,
             version_uuid: f.version_uuid,
             partitions: f.partitions.into_iter().map(Into::into).collect(),
+            buffered: f.buffered,
         }
     }
 }
@@ -148,6 +152,9 @@ pub struct WireOutputTarget {
     /// An `append` output's unique key and the files it adds to.
     #[serde(default)]
     pub append: Option<WireAppendTarget>,
+    /// A buffered output's dataset and table schema.
+    #[serde(default)]
+    pub buffered: Option<crate::buffered::BufferedTarget>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -159,14 +166,14 @@ pub struct WireAppendTarget {
 impl From<OutputTarget> for WireOutputTarget {
     fn from(t: OutputTarget) -> Self {
         let append = t.append.map(|a| WireAppendTarget { unique_key: a.unique_key, existing: a.existing.into_iter().map(Into::into).collect() });
-        Self { output: t.output, dataset_uuid: t.dataset_uuid, version_uuid: t.version_uuid, append }
+        Self { output: t.output, dataset_uuid: t.dataset_uuid, version_uuid: t.version_uuid, append, buffered: t.buffered }
     }
 }
 
 impl From<WireOutputTarget> for OutputTarget {
     fn from(t: WireOutputTarget) -> Self {
         let append = t.append.map(|a| AppendTarget { unique_key: a.unique_key, existing: a.existing.into_iter().map(Into::into).collect() });
-        Self { output: t.output, dataset_uuid: t.dataset_uuid, version_uuid: t.version_uuid, append }
+        Self { output: t.output, dataset_uuid: t.dataset_uuid, version_uuid: t.version_uuid, append, buffered: t.buffered }
     }
 }
 
@@ -371,4 +378,21 @@ pub struct CompleteResponse {
     pub status: String,
     pub late: bool,
     pub tasks_created: usize,
+}
+
+/// `POST /internal/buffer-rows`: rows of a buffered output (a live attempt's).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BufferRowsRequest {
+    pub task_id: i64,
+    pub attempt: i32,
+    pub output: u32,
+    pub rows: Vec<Vec<crate::buffered::Value>>,
+}
+
+/// `POST /internal/buffered-read`: the rows of a buffered input for the task.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BufferedReadRequest {
+    pub task_id: i64,
+    pub attempt: i32,
+    pub input: u32,
 }

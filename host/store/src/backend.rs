@@ -18,6 +18,7 @@ use crate::complete::Completions;
 use crate::effects::Effects;
 use crate::events::Ingest;
 use crate::registry::RegisterDatasets;
+use crate::buffered::RegisterBuffered;
 use crate::{migrate, sql, Store};
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Type};
 
@@ -107,6 +108,7 @@ where
             }
         }
         self.register_datasets(&mut *tx, org, dag_id, version_id, previous, dag, now).await?;
+        self.register_buffered(&mut *tx, org, dag_id, version_id, dag, now).await?;
         if activate {
             sqlx::query(self.q(sql::SET_PREVIOUS_ACTIVE)).bind(version_id).bind(previous)
                 .execute(&mut *tx).await.during("recording the previous version")?;

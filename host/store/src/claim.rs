@@ -14,6 +14,7 @@ use crate::error::{DbContext, StoreError};
 use crate::ids::new_credential;
 use crate::model::*;
 use crate::sql::{self, overlap_bounds, CHUNK, OUTPUT_VERSIONS};
+use crate::buffered::RegisterBuffered;
 
 // Statements over a set of ids take the set as `list`: `IN ($k, …)` on
 // SQLite, one array parameter unnested on PostgreSQL — see `id_list`.
@@ -119,8 +120,8 @@ where
 
 /// Whose operator state: org, DAG, job name.
 type StateScope = (OrgId, i64, String);
-/// A resolved input: (input, dataset uuid, version uuid, version id, has partitions).
-type Feed = (u32, String, String, i64, bool);
+/// A resolved input: (input, dataset uuid, version uuid, version id, has partitions, buffered).
+type Feed = (u32, String, String, i64, bool, bool);
 
 /// Claims and the payloads they hand out.
 #[allow(async_fn_in_trait, reason = "implemented once, below, for both backends")]
@@ -329,15 +330,20 @@ where
                     };
                     if let Some(row) = row {
                         let version: i64 = row.get(2);
+                        let buffered = match from_job {
+                            Some(job) => self.buffered_feed(&mut *tx, job, from_output.unwrap_or(0)).await?,
+                            None => false,
+                        };
                         let any: Option<i32> = sqlx::query_scalar(self.q(HAS_PARTITIONS)).bind(version)
                             .fetch_optional(&mut *tx).await.during("looking for partitions")?;
-                        resolved.push((input, row.get(0), row.get(1), version, any.is_some()));
+                        resolved.push((input, row.get(0), row.get(1), version, any.is_some(), buffered));
                     }
                 }
                 feeds.insert(p.job, resolved);
             }
             if !targets.contains_key(&p.job) {
                 let rows = sqlx::query(self.q(OUTPUT_VERSIONS)).bind(p.job).fetch_all(&mut *tx).await.during("reading output targets")?;
+                let mut buffered = self.buffered_targets(&mut *tx, p.job).await?;
                 let to = rows.iter().map(|r| {
                     let append = r.get::<String, _>(4) == "append";
                     let append = append.then(|| AppendTarget {
@@ -345,7 +351,9 @@ where
                         existing: Vec::new(),
                     });
                     let version = append.is_some().then(|| r.get::<i64, _>(2));
-                    (OutputTarget { output: r.get::<i32, _>(0) as u32, dataset_uuid: r.get(3), version_uuid: r.get(1), append }, version)
+                    let output = r.get::<i32, _>(0) as u32;
+                    let buffered = buffered.remove(&output);
+                    (OutputTarget { output, dataset_uuid: r.get(3), version_uuid: r.get(1), append, buffered }, version)
                 });
                 targets.insert(p.job, to.collect());
             }
@@ -372,7 +380,7 @@ where
                 }
                 p.outputs_to.push(target);
             }
-            for (input, dataset_uuid, version_uuid, version, has) in &feeds[&p.job] {
+            for (input, dataset_uuid, version_uuid, version, has, buffered) in &feeds[&p.job] {
                 let mut partitions = Vec::new();
                 // Only versions with files cost a query per task.
                 if *has {
@@ -381,7 +389,7 @@ where
                         None => p.refusal = Some(StoreError::TooManyPartitions { task: p.task, input: *input, limit: MAX_INPUT_PARTITIONS }.to_string()),
                     }
                 }
-                p.inputs_from.push(InputFeed { input: *input, dataset_uuid: dataset_uuid.clone(), version_uuid: version_uuid.clone(), partitions });
+                p.inputs_from.push(InputFeed { input: *input, dataset_uuid: dataset_uuid.clone(), version_uuid: version_uuid.clone(), partitions, buffered: *buffered });
             }
             out.push(p);
         }

@@ -7,6 +7,9 @@ use trace_dag::Dag;
 use crate::error::StoreError;
 use crate::model::*;
 use crate::batch_queries::{BatchEnd, BatchQueries, BatchQueryView};
+use crate::buffered::{BufferCommit, Buffered, BufferedDataset};
+use crate::deliveries::{AfterAttempt, AttemptRecord, Deliveries, DeliveryAttemptView, DeliveryView, DestinationSpec, DestinationView, LeasedDelivery};
+use trace_protocol::buffered::{BufferedRead, BufferedRows, TableSchema};
 use crate::lifecycle::{Lifecycle, Purged, RolledBack};
 use crate::registry::{AuditEntry, DatasetView, Principal, Registry, Role, UserId, VersionRead};
 use crate::{PgStore, SqliteStore, Store};
@@ -181,5 +184,47 @@ impl BatchQueries for Db {
     }
     async fn batch_query(&self, org: OrgId, id: &str, now: Millis) -> Result<Option<BatchQueryView>, StoreError> {
         both!(self, s => s.batch_query(org, id, now).await)
+    }
+}
+
+impl Buffered for Db {
+    async fn buffered_datasets(&self) -> Result<Vec<BufferedDataset>, StoreError> {
+        both!(self, s => s.buffered_datasets().await)
+    }
+    async fn commit_buffered(&self, rows: &BufferedRows, now: Millis) -> Result<BufferCommit, StoreError> {
+        both!(self, s => s.commit_buffered(rows, now).await)
+    }
+    async fn read_buffered(&self, auth: &AttemptAuth, input: u32) -> Result<BufferedRead, StoreError> {
+        both!(self, s => s.read_buffered(auth, input).await)
+    }
+    async fn admit_writer(&self, auth: &AttemptAuth, output: u32) -> Result<(BufferedRows, TableSchema), StoreError> {
+        both!(self, s => s.admit_writer(auth, output).await)
+    }
+}
+
+impl Deliveries for Db {
+    async fn set_destination(&self, org: OrgId, spec: &DestinationSpec<'_>, actor: &str, now: Millis) -> Result<(), StoreError> {
+        both!(self, s => s.set_destination(org, spec, actor, now).await)
+    }
+    async fn destinations(&self, org: OrgId) -> Result<Vec<DestinationView>, StoreError> {
+        both!(self, s => s.destinations(org).await)
+    }
+    async fn delete_destination(&self, org: OrgId, name: &str, actor: &str, now: Millis) -> Result<(), StoreError> {
+        both!(self, s => s.delete_destination(org, name, actor, now).await)
+    }
+    async fn lease_deliveries(&self, owner: &str, now: Millis, lease_ms: i64, limit: u32) -> Result<Vec<LeasedDelivery>, StoreError> {
+        both!(self, s => s.lease_deliveries(owner, now, lease_ms, limit).await)
+    }
+    async fn record_attempt(&self, id: i64, owner: &str, attempt: &AttemptRecord, after: &AfterAttempt) -> Result<bool, StoreError> {
+        both!(self, s => s.record_attempt(id, owner, attempt, after).await)
+    }
+    async fn deliveries(&self, org: OrgId, status: Option<&str>, limit: u32) -> Result<Vec<DeliveryView>, StoreError> {
+        both!(self, s => s.deliveries(org, status, limit).await)
+    }
+    async fn delivery(&self, org: OrgId, id: i64) -> Result<Option<(DeliveryView, Vec<DeliveryAttemptView>)>, StoreError> {
+        both!(self, s => s.delivery(org, id).await)
+    }
+    async fn retry_delivery(&self, org: OrgId, id: i64, actor: &str, now: Millis) -> Result<(), StoreError> {
+        both!(self, s => s.retry_delivery(org, id, actor, now).await)
     }
 }

@@ -28,6 +28,9 @@ pub(crate) trait Dialect: Send + Sync {
     type Db: Database;
     /// A write transaction (on SQLite, it also holds this process's writer lock).
     type Write: DerefMut<Target = Conn<Self>> + Send;
+    /// Whether this is PostgreSQL (for the DDL of buffered datasets' tables,
+    /// whose column types differ).
+    const POSTGRES: bool;
 
     /// The schema's migrations, in order.
     fn migrations() -> &'static [(i64, &'static str)];

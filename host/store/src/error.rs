@@ -19,6 +19,8 @@ pub enum StoreError {
     NoSuchOutput { job: i64, output: u32, outputs: i32 },
     #[error("task {task} output {output}: {why}")]
     BadPartition { task: TaskId, output: u32, why: String },
+    #[error("task {task} output {output} does not write a buffered dataset")]
+    NotBufferedOutput { task: TaskId, output: u32 },
     #[error("task {task} input {input} covers too many partitions: more than limit={limit}")]
     TooManyPartitions { task: TaskId, input: u32, limit: usize },
     #[error("task {task} output {output} (append) adds to too many committed partitions: more than limit={limit}")]
@@ -51,6 +53,22 @@ pub enum StoreError {
     BadRole(String),
     #[error("dataset {dataset:?} is already produced by DAG {dag:?}; a dataset has one producing DAG")]
     DatasetProducedElsewhere { dataset: String, dag: String },
+    #[error("buffered dataset {dataset:?} already exists with other columns or unique key; its rows outlive DAG versions, so its schema cannot change (publish a new dataset name)")]
+    BufferedSchemaChanged { dataset: String },
+    #[error("buffered rows for dataset {dataset}: {why}")]
+    BadBufferedRows { dataset: String, why: String },
+    #[error("task {task} input {input} is not a buffered dataset written by a job of its DAG")]
+    NotBuffered { task: TaskId, input: u32 },
+    #[error("task {task} input {input} covers too many buffered rows: more than limit={limit}")]
+    TooManyBufferedRows { task: TaskId, input: u32, limit: usize },
+    #[error("destination {0:?} does not exist")]
+    NoSuchDestination(String),
+    #[error("delivery {0} does not exist")]
+    NoSuchDelivery(i64),
+    #[error("delivery {id} is {status}; only a failed delivery can be retried")]
+    NotRetryable { id: i64, status: String },
+    #[error("the system database holds something this version cannot read: {0}")]
+    Corrupt(String),
     #[error("the completer has shut down")]
     Closed,
     #[error("the batch this completion was in failed: {0}")]

@@ -18,9 +18,11 @@
 
 mod backend;
 mod batch_queries;
+mod buffered;
 mod claim;
 mod complete;
 mod db;
+mod deliveries;
 mod dialect;
 mod effects;
 mod error;
@@ -40,7 +42,9 @@ pub use postgres::{PgStore, ANALYZE_EVERY};
 pub use sqlite::SqliteStore;
 pub use claim::MAX_INPUT_PARTITIONS;
 pub use batch_queries::{BatchEnd, BatchQueries, BatchQueryView, BatchStatus, MAX_BATCH_ERROR_BYTES, MAX_BATCH_SQL_BYTES};
+pub use buffered::{table_name, webhook_id, BufferCommit, Buffered, BufferedDataset};
 pub use db::Db;
+pub use deliveries::{AfterAttempt, AttemptRecord, Deliveries, DeliveryAttemptView, DeliveryView, DestinationSpec, DestinationView, LeasedDelivery, LeasedTarget, DELIVERY_STATES};
 pub use error::StoreError;
 pub use lifecycle::{Lifecycle, Purged, RolledBack};
 pub use model::*;

@@ -15,6 +15,7 @@ pub(crate) const POSTGRES: &[(i64, &str)] = &[
     (9, include_str!("../../../migrations/postgres/0009_partial_queue_indexes.sql")),
     (10, include_str!("../../../migrations/postgres/0010_lean_queue_writes.sql")),
     (11, include_str!("../../../migrations/postgres/0011_batch_queries.sql")),
+    (12, include_str!("../../../migrations/postgres/0012_buffered_and_alerts.sql")),
 ];
 
 /// (version, SQL) for SQLite.
@@ -30,6 +31,7 @@ pub(crate) const SQLITE: &[(i64, &str)] = &[
     (9, include_str!("../../../migrations/sqlite/0009_partial_queue_indexes.sql")),
     (10, include_str!("../../../migrations/sqlite/0010_lean_queue_writes.sql")),
     (11, include_str!("../../../migrations/sqlite/0011_batch_queries.sql")),
+    (12, include_str!("../../../migrations/sqlite/0012_buffered_and_alerts.sql")),
 ];
 
 pub(crate) const CREATE_TABLE: &str =

@@ -52,6 +52,7 @@ impl PgStore {
 
 impl Dialect for PgStore {
     type Db = sqlx::Postgres;
+    const POSTGRES: bool = true;
     type Write = sqlx::Transaction<'static, sqlx::Postgres>;
 
     fn migrations() -> &'static [(i64, &'static str)] {

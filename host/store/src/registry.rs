@@ -150,6 +150,7 @@ const DATASET_BY_NAME: &str = "SELECT d.id, d.dag_id, g.name FROM datasets d JOI
      WHERE d.org_id = $1 AND d.name = $2";
 const INSERT_DATASET: &str = "INSERT INTO datasets (org_id, name, uuid, dag_id, producer_job, output_index, created_at, published) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id";
+const BUFFERED_NAMED: &str = "SELECT 1 FROM buffered_datasets WHERE org_id = $1 AND name = $2";
 const PUBLISH_INTERNAL: &str = "UPDATE datasets SET name = $2, published = 1 WHERE id = $1";
 const REPUBLISH_DATASET: &str = "UPDATE datasets SET producer_job = $2, output_index = $3 WHERE id = $1";
 const POINTED_VERSION: &str = "SELECT v.id, v.materialization_hash FROM dag_dataset_pointers p \
@@ -221,7 +222,7 @@ where
     async fn register_datasets(&self, tx: &mut <Self::Db as Database>::Connection, org: OrgId, dag_id: i64, version_id: i64, previous: Option<i64>, dag: &Dag, now: Millis) -> Result<(), StoreError> {
         for job in &dag.jobs {
             for output in 0..job.outputs {
-                let published = dag.publish.iter().find(|p| p.job == job.name && p.output_index == output).map(|p| p.dataset.as_str());
+                let published = dag.publish.iter().find(|p| p.job == job.name && p.output_index == output && !p.is_buffered()).map(|p| p.dataset.as_str());
                 let dataset = self.dataset_of_output(&mut *tx, org, dag_id, &dag.name, &job.name, output, published, now).await?;
                 self.point(&mut *tx, dataset, version_id, previous, dag, &job.name, output, now).await?;
             }
@@ -251,6 +252,9 @@ where
                 sqlx::query(self.q(REPUBLISH_DATASET)).bind(id).bind(job).bind(output as i32)
                     .execute(&mut *tx).await.during("republishing a dataset")?;
                 Ok(id)
+            }
+            None if sqlx::query(self.q(BUFFERED_NAMED)).bind(org).bind(name).fetch_optional(&mut *tx).await.during("finding a dataset")?.is_some() => {
+                Err(StoreError::DatasetProducedElsewhere { dataset: name.to_owned(), dag: format!("{dag} (as a buffered dataset)") })
             }
             None => match self.dataset_by_name(&mut *tx, org, &internal).await? {
                 Some((id, _, _)) => {

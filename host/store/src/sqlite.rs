@@ -71,6 +71,7 @@ impl SqliteStore {
 
 impl Dialect for SqliteStore {
     type Db = sqlx::Sqlite;
+    const POSTGRES: bool = false;
     type Write = SqliteWrite;
 
     fn migrations() -> &'static [(i64, &'static str)] {

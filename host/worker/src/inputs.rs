@@ -151,7 +151,7 @@ pub(crate) mod tests {
             dag: 1,
             state: Vec::new(),
             outputs_to: Vec::new(),
-            inputs_from: vec![InputFeed { input: 0, dataset_uuid: "d".into(), version_uuid: "v".into(), partitions }],
+            inputs_from: vec![InputFeed { input: 0, dataset_uuid: "d".into(), version_uuid: "v".into(), partitions, buffered: false }],
             refusal: None,
         }
     }

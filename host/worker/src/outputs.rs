@@ -228,6 +228,7 @@ mod tests {
             dataset_uuid: "d".into(),
             version_uuid: "v".into(),
             append: Some(AppendTarget { unique_key: vec!["id".into()], existing }),
+            buffered: None,
         });
         // Nothing exists in storage: a read would fail with NotFound instead.
         let err = fetch_existing(&storage, &p).await.unwrap_err();

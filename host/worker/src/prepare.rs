@@ -10,7 +10,9 @@ use trace_protocol::contract::{TaskKind, TaskPayload};
 use trace_sandbox::{Limits, MemoryState, Operator, Task, World};
 
 use crate::context::WorkerContext;
-use crate::failure::Failure;
+use crate::failure::{error_chain, Failure};
+use trace_batches::{batch_of, encode_ipc, parquet_bytes};
+use trace_protocol::buffered::{ColumnType, TableSchema};
 use crate::{inputs, outputs};
 
 /// An attempt ready to run.
@@ -21,6 +23,8 @@ pub struct Prepared {
     pub inputs: Option<inputs::Fetched>,
     /// The committed files `append` outputs add to.
     pub existing: outputs::Existing,
+    /// Outputs written to buffered datasets, with their tables' columns.
+    pub buffered: Vec<(usize, TableSchema)>,
 }
 
 pub fn world(kind: TaskKind) -> World {
@@ -43,7 +47,37 @@ pub async fn prepare(ctx: &WorkerContext, payload: &TaskPayload) -> Result<Prepa
         }
         None => (None, Vec::new()),
     };
-    Ok(Prepared { operator, task, inputs, existing })
+    let inputs = read_buffered(ctx, payload, inputs).await?;
+    let buffered = payload.outputs_to.iter().filter_map(|t| t.buffered.as_ref().map(|b| (t.output as usize, b.schema.clone()))).collect();
+    Ok(Prepared { operator, task, inputs, existing, buffered })
+}
+
+/// Add each buffered input's rows (read through the control plane, as one
+/// in-memory Parquet file) to what the task reads.
+async fn read_buffered(ctx: &WorkerContext, payload: &TaskPayload, inputs: Option<inputs::Fetched>) -> Result<Option<inputs::Fetched>, Failure> {
+    let feeds: Vec<u32> = payload.inputs_from.iter().filter(|f| f.buffered).map(|f| f.input).collect();
+    let Some(auth) = payload.attempt.as_ref().filter(|_| !feeds.is_empty()) else { return Ok(inputs) };
+    let mut fetched = inputs.unwrap_or_else(|| vec![Vec::new(); payload.inputs.max(0) as usize]);
+    for input in feeds {
+        let read = ctx.plane.buffered_rows(auth, input).await.map_err(|e| Failure {
+            retryable: !matches!(e, trace_protocol::plane::PlaneError::Refused { .. }),
+            message: format!("reading buffered input {input}: {}", error_chain(&e)),
+        })?;
+        if read.rows.is_empty() {
+            continue;
+        }
+        let mut types: Vec<ColumnType> = read.schema.columns.iter().map(|c| c.ty).collect();
+        types.extend([ColumnType::Text, ColumnType::Int64]);
+        let file = batch_of(&read.columns, &types, &read.rows)
+            .map_err(|e| e.to_string())
+            .and_then(|batch| encode_ipc(&[batch]).map_err(|e| e.0.to_string()))
+            .and_then(|ipc| parquet_bytes("buffered input", &[ipc]).map_err(|e| e.to_string()))
+            .map_err(|m| Failure::fatal(format!("buffered input {input}: {m}")))?;
+        if let (Some(slot), Some(file)) = (fetched.get_mut(input as usize), file) {
+            slot.push((format!("buffered input {input}"), bytes::Bytes::from(file.bytes)));
+        }
+    }
+    Ok(Some(fetched))
 }
 
 fn sandbox_task(p: &TaskPayload) -> Result<Task, Failure> {

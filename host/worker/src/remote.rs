@@ -10,6 +10,7 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use trace_protocol::buffered::{BufferedRead, Value};
 use trace_protocol::plane::{ControlPlane, PlaneError, Refusal};
 use trace_protocol::queue::BoxFuture;
 use trace_protocol::contract::{AttemptAuth, Completion, EmittedEvent, Outcome, TaskId, TaskPayload, TaskStatus};
@@ -154,6 +155,21 @@ impl ControlPlane for HttpControlPlane {
             let body = EventsRequest { task_id: auth.task, attempt: auth.attempt, events: events.iter().map(WireEvent::from_store).collect() };
             let r: EventsResponse = as_attempt(self.call("events", Method::POST, "/internal/events", &auth.credential, Some(&body)).await)?;
             Ok(r.accepted)
+        })
+    }
+
+    fn buffer_rows<'a>(&'a self, auth: &'a AttemptAuth, output: u32, rows: Vec<Vec<Value>>) -> BoxFuture<'a, Result<(), PlaneError>> {
+        Box::pin(async move {
+            let body = BufferRowsRequest { task_id: auth.task, attempt: auth.attempt, output, rows };
+            let _: serde_json::Value = as_attempt(self.call("buffer-rows", Method::POST, "/internal/buffer-rows", &auth.credential, Some(&body)).await)?;
+            Ok(())
+        })
+    }
+
+    fn buffered_rows<'a>(&'a self, auth: &'a AttemptAuth, input: u32) -> BoxFuture<'a, Result<BufferedRead, PlaneError>> {
+        Box::pin(async move {
+            let body = BufferedReadRequest { task_id: auth.task, attempt: auth.attempt, input };
+            as_attempt(self.call("buffered-read", Method::POST, "/internal/buffered-read", &auth.credential, Some(&body)).await)
         })
     }
 }

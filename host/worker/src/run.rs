@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use tokio::sync::mpsc;
-use trace_batches::ParquetFile;
+use trace_batches::{rows_of, ParquetFile};
+use trace_protocol::buffered::Value;
 use trace_protocol::contract::AttemptAuth;
 use trace_sandbox::TaskReport;
 
@@ -23,6 +24,8 @@ use crate::{inputs, outputs};
 pub struct Ran {
     pub report: TaskReport,
     pub files: Option<Vec<Option<ParquetFile>>>,
+    /// Rows of buffered outputs, checked against their tables' columns.
+    pub buffered: Vec<(u32, Vec<Vec<Value>>)>,
 }
 
 /// Why the sandbox thread itself failed (not the task).
@@ -30,7 +33,7 @@ pub struct Ran {
 pub struct Panicked;
 
 pub async fn run(ctx: &Arc<WorkerContext>, auth: &AttemptAuth, prepared: Prepared) -> Result<Result<Ran, Failure>, Panicked> {
-    let Prepared { operator, mut task, inputs: fetched, existing } = prepared;
+    let Prepared { operator, mut task, inputs: fetched, existing, buffered } = prepared;
     // Events stream while the task runs only where its outputs are not
     // stored: a downstream task started by a streamed event would otherwise
     // read the producer's dataset before its files commit (with the
@@ -46,7 +49,18 @@ pub async fn run(ctx: &Arc<WorkerContext>, auth: &AttemptAuth, prepared: Prepare
             task.inputs = inputs::sources(fetched)?;
         }
         let (started, limit) = (Instant::now(), task.limits.timeout);
-        let report = operator.run(task)?;
+        let mut report = operator.run(task)?;
+        // Buffered outputs leave as rows, not files.
+        let mut rows = Vec::with_capacity(buffered.len());
+        for (output, schema) in &buffered {
+            let Some(batches) = report.outputs.get_mut(*output) else { continue };
+            let written = std::mem::take(batches);
+            let values = rows_of(schema, &written).map_err(|e| Failure::fatal(format!("output {output} (a buffered dataset): {e}")))?;
+            rows.push((*output as u32, values));
+        }
+        // A buffered output's event is the sink's, after its rows commit:
+        // one from the operator would start readers with nothing to read.
+        report.events.retain(|e| !buffered.iter().any(|(o, _)| *o == e.output as usize));
         let files = match encode {
             true => {
                 let files = outputs::encode(&report.outputs, &existing)?;
@@ -55,7 +69,7 @@ pub async fn run(ctx: &Arc<WorkerContext>, auth: &AttemptAuth, prepared: Prepare
             }
             false => None,
         };
-        Ok(Ran { report, files })
+        Ok(Ran { report, files, buffered: rows })
     })
     .await
     .map_err(|_| Panicked)?;

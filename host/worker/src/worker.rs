@@ -93,6 +93,11 @@ async fn execute(ctx: &Arc<WorkerContext>, payload: TaskPayload) -> Result<Optio
         Ok(ran) => ran,
         Err(failure) => return Ok(Some(ended(&auth, failure.outcome()))),
     };
+    // Rows reach the buffer before the completion: a retry after this
+    // point writes the same unique keys again, which the sink drops.
+    if let Err(failure) = persist::buffer(ctx, &auth, ran.buffered).await {
+        return Ok(Some(ended(&auth, failure.outcome())));
+    }
     let partitions = match persist::persist(ctx, &payload, ran.files).await {
         Ok(p) => p,
         Err(failure) => return Ok(Some(ended(&auth, failure.outcome()))),

@@ -11,6 +11,7 @@ use trace_control::dispatcher::{self, DispatcherConfig};
 use trace_control::plane::Embedded;
 use trace_control::queue::TaskQueue;
 use trace_control::worker::{self, OperatorDir, Outputs, WorkerContext};
+use trace_protocol::buffered::InProcessBuffer;
 use trace_sandbox::{Runtime, RuntimeConfig};
 use trace_store::{Db, Store};
 
@@ -21,6 +22,9 @@ pub fn operators() -> &'static Path {
 /// A dispatcher and `workers` worker loops on `db`, as `trace dev` runs them.
 pub struct Running {
     queue: Arc<dyn TaskQueue>,
+    /// Buffered datasets' rows, committed by the sink.
+    pub buffer: Arc<InProcessBuffer>,
+    sink: tokio::task::JoinHandle<Result<(), trace_store::StoreError>>,
     pub wake: Arc<Notify>,
     stop: watch::Sender<bool>,
     dispatcher: tokio::task::JoinHandle<Result<(), trace_control::dispatcher::DispatchError>>,
@@ -31,11 +35,14 @@ pub fn start(db: &Arc<Db>, queue: Arc<dyn TaskQueue>, workers: usize, storage: O
     let wake = Arc::new(Notify::new());
     let (stop, stopped) = watch::channel(false);
     let runtime = Arc::new(Runtime::new(RuntimeConfig::default()).unwrap());
-    let dispatcher = tokio::spawn(dispatcher::run(db.clone(), queue.clone(), wake.clone(), DispatcherConfig::default(), stopped));
+    let dispatcher = tokio::spawn(dispatcher::run(db.clone(), queue.clone(), wake.clone(), DispatcherConfig::default(), stopped.clone()));
+    let buffer = Arc::new(InProcessBuffer::default());
+    let sink = tokio::spawn(trace_control::sink::run(db.clone(), buffer.clone(), wake.clone(), stopped));
     let outputs = storage.map_or(Outputs::Discarded, Outputs::Stored);
-    let ctx = Arc::new(WorkerContext::new(Arc::new(Embedded::new(db.clone())), queue.clone(), runtime, OperatorDir(operators().to_owned()), wake.clone(), outputs));
+    let plane = Arc::new(Embedded::with_buffer(db.clone(), buffer.clone()));
+    let ctx = Arc::new(WorkerContext::new(plane, queue.clone(), runtime, OperatorDir(operators().to_owned()), wake.clone(), outputs));
     let workers = (0..workers).map(|_| tokio::spawn(worker::run(ctx.clone()))).collect();
-    Running { queue, wake, stop, dispatcher, workers }
+    Running { queue, buffer, sink, wake, stop, dispatcher, workers }
 }
 
 /// Wait until no task of `org` is open; fail the test after `within`.
@@ -47,12 +54,26 @@ pub async fn settle(db: &Db, org: i64, within: Duration) {
     }
 }
 
+/// Wait until no task of `org` is open and every buffered row handed over
+/// is committed (a commit may start tasks, so both hold twice in a row).
+pub async fn settle_buffered(db: &Db, running: &Running, org: i64, within: Duration) {
+    let deadline = std::time::Instant::now() + within;
+    let mut quiet = 0;
+    while quiet < 2 {
+        assert!(std::time::Instant::now() < deadline, "the run did not finish within {within:?}");
+        let idle = db.open_tasks(org).await.unwrap() == 0 && running.buffer.unacknowledged() == 0;
+        quiet = if idle { quiet + 1 } else { 0 };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 impl Running {
     /// Stop taking work; every loop must end cleanly.
     pub async fn stop(self) {
         let _ = self.stop.send(true);
         self.queue.close();
         self.dispatcher.await.unwrap().unwrap();
+        self.sink.await.unwrap().unwrap();
         for w in self.workers {
             w.await.unwrap().unwrap();
         }
