@@ -6,6 +6,7 @@
 //! worker wrapper, never operator code (which has no network at all).
 //! The worker's client for the latter is `trace_worker::remote`.
 
+mod alert_routes;
 mod error;
 mod internal;
 mod public;
@@ -14,6 +15,7 @@ mod public_state;
 mod public_wire;
 mod query_routes;
 
+pub use alert_routes::{DeliveryAttempt, DeliveryDetail, DeliverySummary, DestinationBody, DestinationSaved, DestinationSummary};
 pub use error::ApiError;
 pub use internal::{internal_router, InternalState, MAX_BODY_BYTES, MAX_EVENTS_PER_REQUEST, MAX_PARTITIONS_PER_REQUEST};
 pub use public::{public_router, PublicState, MAX_LIST, MAX_NAME_CHARS, MAX_PUBLIC_BODY_BYTES};

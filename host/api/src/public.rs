@@ -16,6 +16,7 @@
 //! | `POST /api/v1/users`                          | admin     |
 //! | `POST /api/v1/users/{name}/tokens`            | admin     |
 //! | `POST /api/v1/query`, `/api/v1/queries`, `GET /api/v1/queries/{id}[/result]`, `GET /api/v1/tables` | viewer (see `query_routes`) |
+//! | `/api/v1/destinations[/{name}]`, `/api/v1/deliveries[/{id}[/retry]]` | see `alert_routes` |
 //!
 //! Another org's task is `not_found`, never `forbidden`: ids do not leak
 //! across tenants.
@@ -61,6 +62,11 @@ pub fn public_router(state: Arc<PublicState>) -> Router {
         .route("/api/v1/queries/{id}", get(crate::query_routes::batch))
         .route("/api/v1/queries/{id}/result", get(crate::query_routes::batch_result))
         .route("/api/v1/tables", get(crate::query_routes::tables))
+        .route("/api/v1/destinations", get(crate::alert_routes::destinations))
+        .route("/api/v1/destinations/{name}", put(crate::alert_routes::set_destination).delete(crate::alert_routes::delete_destination))
+        .route("/api/v1/deliveries", get(crate::alert_routes::deliveries))
+        .route("/api/v1/deliveries/{id}", get(crate::alert_routes::delivery))
+        .route("/api/v1/deliveries/{id}/retry", post(crate::alert_routes::retry_delivery))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_PUBLIC_BODY_BYTES))
         .with_state(state)
 }
