@@ -44,6 +44,8 @@ pub async fn trace_tasks_per_sec(db: Arc<Db>, operators: &Path, n: u64, workers:
         // compete with the work (adds at most one interval to the time).
         poll: Duration::from_millis(50),
         storage: None,
+        destinations: Vec::new(),
+        webhook_secret: None,
     };
     let queue = Arc::new(trace_control::queue::InProcessQueue::default());
     let done = dev::run_on(db, queue, run, |_| {}).await.expect("the bench DAG runs");

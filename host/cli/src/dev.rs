@@ -32,6 +32,17 @@ pub struct DevArgs {
     /// Give up if tasks are still open after this long.
     #[arg(long, default_value = "5m", value_parser = parse_duration)]
     pub timeout: Duration,
+    /// An alert destination for the DAG's routing jobs, NAME=URL
+    /// (repeatable). Webhooks are signed with TRACE_WEBHOOK_SECRET (`whsec_…`)
+    /// or, without it, a new secret printed at the start.
+    #[arg(long = "destination", value_name = "NAME=URL", value_parser = parse_destination)]
+    pub destinations: Vec<(String, String)>,
+}
+
+fn parse_destination(text: &str) -> Result<(String, String), String> {
+    let (name, url) = text.split_once('=').ok_or_else(|| format!("expected NAME=URL, got {text:?}"))?;
+    trace_delivery::destination::check(name, url, 4, 6000).map_err(|e| e.to_string())?;
+    Ok((name.to_owned(), url.to_owned()))
 }
 
 fn line(p: &Progress) -> String {
@@ -60,6 +71,18 @@ pub fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
     println!("trace dev: DAG `{}` ({} jobs), sources over {}..{}, SQLite at {}", dag.name, dag.jobs.len(), range.0, range.1, database.display());
     println!("outputs under {}", objects.display());
 
+    let webhook_secret = match (args.destinations.is_empty(), std::env::var("TRACE_WEBHOOK_SECRET")) {
+        (true, _) => None,
+        (false, Ok(text)) => Some(trace_delivery::WebhookSecret::parse(text.trim()).context("TRACE_WEBHOOK_SECRET")?),
+        (false, Err(_)) => {
+            let secret = trace_delivery::WebhookSecret::generate();
+            println!("webhooks are signed with {} (set TRACE_WEBHOOK_SECRET to choose one)", secret.expose());
+            Some(secret)
+        }
+    };
+    for (name, url) in &args.destinations {
+        println!("alerts routed to `{name}` are sent to {url}");
+    }
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     // Print a progress line only when the counts move, not every poll.
     let mut last = None;
@@ -75,6 +98,8 @@ pub fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
             cache_dir: crate::op::run::default_cache_dir(),
             poll: Duration::from_millis(100),
             storage: Some(storage),
+            destinations: args.destinations.clone(),
+            webhook_secret,
         },
         |p| {
             let seen = Some((p.counts.clone(), p.events));
@@ -87,12 +112,19 @@ pub fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
     let finished = outcome.context("running the DAG")?;
     let done = &finished.progress;
     println!("done: DAG `{}` v{} in {:.1}s — {}", dag.name, finished.deployed.version, done.elapsed.as_secs_f64(), line(done));
+    if !finished.deliveries.is_empty() {
+        let counts: Vec<String> = finished.deliveries.iter().map(|(s, n)| format!("{s} {n}")).collect();
+        println!("alert deliveries: {}", counts.join(", "));
+        if args.database.is_some() {
+            println!("see them: trace deliveries list --db sqlite:{} --org {}", database.display(), finished.org);
+        }
+    }
     if finished.failed() == 0 {
-        if !dag.publish.is_empty() {
+        if dag.publish.iter().any(|p| !p.is_buffered()) {
             let shown = runtime.block_on(published(&database, &objects, &finished.org, &dag))?;
             print!("{shown}");
             if args.database.is_some() && shown.contains("published (queried") {
-                let first = &dag.publish[dag.publish.len() - 1].dataset;
+                let first = &dag.publish.iter().rfind(|p| !p.is_buffered()).expect("one is published").dataset;
                 println!("query it: trace query \"SELECT * FROM {first} LIMIT 10\" --db sqlite:{} --org {}", database.display(), finished.org);
             }
         }
@@ -123,7 +155,7 @@ async fn published(database: &std::path::Path, objects: &std::path::Path, org: &
     // to query; they are listed as such.
     let mut empty = Vec::new();
     let mut selects = Vec::new();
-    for p in &dag.publish {
+    for p in dag.publish.iter().filter(|p| !p.is_buffered()) {
         if trace_store::Registry::partitions(db.as_ref(), org, &p.dataset).await?.is_empty() {
             empty.push(p.dataset.clone());
         } else {

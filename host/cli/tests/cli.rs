@@ -462,3 +462,75 @@ fn dev_ends_by_querying_what_it_published_and_query_reads_it_by_name() {
     assert!(stderr(&batch).contains(&format!(": {n} row(s), ")), "{}", stderr(&batch));
     assert!(std::fs::read(dir.path().join("all.parquet")).unwrap().starts_with(b"PAR1"));
 }
+
+/// `examples/receiver.py` on a free port on 127.0.0.1, checking signatures
+/// with `secret`; returns the process and its URL.
+fn python_receiver(secret: &str, dir: &Path) -> (std::process::Child, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/receiver.py");
+    let child = Command::new("python3")
+        .arg(script)
+        .args(["--port", &port.to_string()])
+        .env("TRACE_WEBHOOK_SECRET", secret)
+        .stdout(std::fs::File::create(dir.join("received.jsonl")).unwrap())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("python3 runs the example receiver");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(std::time::Instant::now() < deadline, "the example receiver did not start");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    (child, format!("http://127.0.0.1:{port}/hook"))
+}
+
+#[test]
+fn dev_sends_the_alert_example_to_the_example_receiver() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let (mut receiver, url) = python_receiver(secret, dir.path());
+    let dag = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/dags/alerts.yaml");
+    let operators = Path::new(trace_artifacts::NOOP).parent().unwrap();
+    let (ops, pager) = (format!("ops={url}"), format!("pager={url}"));
+    let o = Command::new(env!("CARGO_BIN_EXE_trace"))
+        .args(["dev", dag.to_str().unwrap(), "--operators", operators.to_str().unwrap(), "--range", "0..3000", "--database", "dev.db"])
+        .args(["--destination", &ops, "--destination", &pager])
+        .current_dir(dir.path())
+        .env("XDG_CACHE_HOME", dir.path().join("cache"))
+        .env("TRACE_WEBHOOK_SECRET", secret)
+        .output()
+        .unwrap();
+    receiver.kill().unwrap();
+    receiver.wait().unwrap();
+    let out = stdout(&o);
+    assert!(o.status.success(), "{out}\n{}", stderr(&o));
+    assert!(!out.contains(secret), "the secret came from the environment; it is not printed: {out}");
+    let delivered: u64 = out
+        .lines()
+        .find_map(|l| l.strip_prefix("alert deliveries: delivered "))
+        .and_then(|n| n.split(',').next()?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no delivery summary: {out}"));
+    let received = std::fs::read_to_string(dir.path().join("received.jsonl")).unwrap();
+    let alerts: Vec<serde_json::Value> = received.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(delivered > 0);
+    assert_eq!(alerts.len() as u64, delivered, "{received}");
+    assert!(alerts.iter().all(|a| a["type"] == "alert" && a["alert_key"].as_str().unwrap().starts_with("transfer:")));
+    assert!(alerts.iter().any(|a| a["destination"] == "pager" && a["severity"] == "critical"));
+
+    // The same deliveries from the command line.
+    let see = out.lines().find_map(|l| l.strip_prefix("see them: trace ")).expect("a hint to list deliveries");
+    let args: Vec<&str> = see.split_whitespace().collect();
+    let o = trace(&[&args[..], &["--state", "delivered", "--limit", "1000"]].concat(), dir.path());
+    let listed = stdout(&o);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(listed.lines().count() as u64 - 1, delivered, "{listed}");
+    let id = listed.lines().nth(1).unwrap().split_whitespace().next().unwrap().to_owned();
+    let (db, org) = (args[3], args[5]);
+    let o = trace(&["deliveries", "show", &id, "--db", db, "--org", org], dir.path());
+    assert!(stdout(&o).contains("attempt 1: delivered HTTP 204"), "{}", stdout(&o));
+    let o = trace(&["destination", "list", "--db", db, "--org", org], dir.path());
+    assert!(stdout(&o).contains(&url) && !stdout(&o).contains("whsec_"), "{}", stdout(&o));
+    let o = trace(&["deliveries", "retry", &id, "--db", db, "--org", org], dir.path());
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains(&format!("delivery {id} is delivered; only a failed delivery can be retried")), "{}", stderr(&o));
+}

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::{watch, Notify};
 use trace_dag::Dag;
 use trace_sandbox::{Runtime, RuntimeConfig, World};
-use trace_store::{now_millis, Db, Deployed, OrgId, SqliteStore, Store, StoreError, TaskStatus, TaskView};
+use trace_delivery::{DeliveryConfig, DeliveryService, WebhookSecret};
+use trace_store::{now_millis, Db, Deliveries, DestinationSpec, Deployed, OrgId, SqliteStore, Store, StoreError, TaskStatus, TaskView};
 
 use crate::dispatcher::{self, DispatcherConfig};
 use crate::plane::Embedded;
@@ -57,6 +58,8 @@ pub struct Finished {
     pub progress: Progress,
     /// The newest failed tasks, at most [`FAILURES_SHOWN`].
     pub failures: Vec<TaskView>,
+    /// Alert deliveries by state (empty when the DAG routes none).
+    pub deliveries: Vec<(String, i64)>,
 }
 
 impl Finished {
@@ -81,7 +84,15 @@ pub struct DevRun<'a> {
     pub poll: Duration,
     /// Where task outputs are written (`None`: dropped).
     pub storage: Option<trace_storage::Storage>,
+    /// Alert destinations registered in the run's org: (name, URL), all
+    /// signing with `webhook_secret`. The run sends their deliveries.
+    pub destinations: Vec<(String, String)>,
+    pub webhook_secret: Option<WebhookSecret>,
 }
+
+/// Longest a finished run waits for deliveries that are due to be sent
+/// (retries scheduled later than that are left pending, and shown).
+pub const DELIVERY_GRACE: Duration = Duration::from_secs(30);
 
 /// Deploy `run.dag` on a SQLite database at `run.database`, trigger its
 /// source jobs over `run.range`, and run until no task is open. `progress` is
@@ -98,6 +109,11 @@ pub async fn run_on(db: Arc<Db>, queue: Arc<dyn TaskQueue>, run: DevRun<'_>, mut
     let org_name = format!("dev_{now}");
     let org: OrgId = db.create_org(&org_name, now).await?;
     let deployed = db.deploy(org, run.dag, run.yaml, "dev", now).await?;
+    let secret = run.webhook_secret.as_ref().map(WebhookSecret::expose).unwrap_or_default();
+    for (name, url) in &run.destinations {
+        let spec = DestinationSpec { name, url, secret: &secret, max_in_flight: 4, per_minute: 6000 };
+        db.set_destination(org, &spec, "dev", now).await?;
+    }
     let sources: Vec<_> = run.dag.jobs.iter().filter(|j| j.kind == trace_dag::JobKind::Source).collect();
     if sources.is_empty() {
         return Err(DevError::NoSource);
@@ -124,6 +140,14 @@ pub async fn run_on(db: Arc<Db>, queue: Arc<dyn TaskQueue>, run: DevRun<'_>, mut
         ctx.preload(&job.operator, world).await.map_err(|e| DevError::Sandbox(e.into()))?;
     }
     let workers: Vec<_> = (0..run.workers.max(1)).map(|_| tokio::spawn(worker::run(ctx.clone()))).collect();
+    let (stop_delivery, delivery_stopped) = watch::channel(false);
+    let delivery = match run.destinations.is_empty() {
+        true => None,
+        false => {
+            let service = DeliveryService::new(db.clone(), DeliveryConfig::new("dev")).map_err(|e| DevError::Sandbox(e.into()))?;
+            Some(tokio::spawn(Arc::new(service).run(delivery_stopped)))
+        }
+    };
 
     let started = Instant::now();
     let snapshot = |db: Arc<Db>| async move {
@@ -167,8 +191,18 @@ pub async fn run_on(db: Arc<Db>, queue: Arc<dyn TaskQueue>, run: DevRun<'_>, mut
             return Err(e.into());
         }
     }
+    if let Some(delivery) = delivery {
+        // Deliveries due now (or soon) are sent before the run ends.
+        let grace = Instant::now() + DELIVERY_GRACE;
+        while Instant::now() < grace && db.deliveries(org, Some("pending"), 1000).await?.iter().any(|d| d.next_attempt_at.is_some_and(|at| at <= now_millis() + 1000)) {
+            tokio::time::sleep(run.poll).await;
+        }
+        let _ = stop_delivery.send(true);
+        let _ = delivery.await;
+    }
     let progress = result?;
-    let mut finished = Finished { deployed, org: org_name, progress, failures: Vec::new() };
+    let deliveries = db.delivery_counts(org).await?;
+    let mut finished = Finished { deployed, org: org_name, progress, failures: Vec::new(), deliveries };
     if finished.failed() > 0 {
         finished.failures = db.failed_tasks(org, FAILURES_SHOWN).await?;
     }

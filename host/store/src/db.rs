@@ -224,6 +224,9 @@ impl Deliveries for Db {
     async fn delivery(&self, org: OrgId, id: i64) -> Result<Option<(DeliveryView, Vec<DeliveryAttemptView>)>, StoreError> {
         both!(self, s => s.delivery(org, id).await)
     }
+    async fn delivery_counts(&self, org: OrgId) -> Result<Vec<(String, i64)>, StoreError> {
+        both!(self, s => s.delivery_counts(org).await)
+    }
     async fn retry_delivery(&self, org: OrgId, id: i64, actor: &str, now: Millis) -> Result<(), StoreError> {
         both!(self, s => s.retry_delivery(org, id, actor, now).await)
     }

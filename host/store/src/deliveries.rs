@@ -144,6 +144,7 @@ const ATTEMPTS: &str = "SELECT attempt, at, duration_ms, status_code, outcome, e
      WHERE delivery_id = $1 ORDER BY attempt";
 const RETRY: &str = "UPDATE alert_deliveries SET status = 'pending', reason = NULL, attempts = 0, next_attempt_at = $3, \
      lease_owner = NULL, lease_until = NULL, updated_at = $3 WHERE org_id = $1 AND id = $2 AND status = 'failed'";
+const COUNTS: &str = "SELECT status, COUNT(*) FROM alert_deliveries WHERE org_id = $1 GROUP BY status ORDER BY status";
 const STATUS_OF: &str = "SELECT status FROM alert_deliveries WHERE org_id = $1 AND id = $2";
 
 /// Destinations and deliveries.
@@ -161,6 +162,8 @@ pub trait Deliveries: Send + Sync {
     /// The newest `limit` deliveries of `org`, in state `status` if given.
     async fn deliveries(&self, org: OrgId, status: Option<&str>, limit: u32) -> Result<Vec<DeliveryView>, StoreError>;
     async fn delivery(&self, org: OrgId, id: i64) -> Result<Option<(DeliveryView, Vec<DeliveryAttemptView>)>, StoreError>;
+    /// How many deliveries of `org` are in each state.
+    async fn delivery_counts(&self, org: OrgId) -> Result<Vec<(String, i64)>, StoreError>;
     /// Put a `failed` delivery back to `pending`, due now, with a fresh
     /// retry schedule. Any other state is refused with the state named.
     async fn retry_delivery(&self, org: OrgId, id: i64, actor: &str, now: Millis) -> Result<(), StoreError>;
@@ -322,6 +325,11 @@ where
             sender: r.get(6),
         }).collect();
         Ok(Some((view(&row), attempts)))
+    }
+
+    async fn delivery_counts(&self, org: OrgId) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows = sqlx::query(self.q(COUNTS)).bind(org).fetch_all(self.pool()).await.during("counting deliveries")?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 
     async fn retry_delivery(&self, org: OrgId, id: i64, actor: &str, now: Millis) -> Result<(), StoreError> {
