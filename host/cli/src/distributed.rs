@@ -6,7 +6,7 @@
 //! other's secrets: workers never see the database.
 
 use trace_delivery::{DeliveryConfig, DeliveryService};
-use trace_protocol::buffered::InProcessBuffer;
+use trace_protocol::buffered::Buffer;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -20,7 +20,7 @@ use trace_worker::remote::HttpControlPlane;
 use trace_control::dispatcher::{self, DispatcherConfig};
 use trace_control::queue::TaskQueue;
 use trace_control::worker::{self, OperatorDir, Outputs, WorkerContext};
-use trace_queue_sqs::{SqsConfig, SqsQueue};
+use trace_queue_sqs::{SqsBuffer, SqsConfig, SqsQueue, DEFAULT_MAX_DEPTH};
 use trace_sandbox::{Runtime, RuntimeConfig};
 use trace_store::{Db, Store};
 
@@ -41,13 +41,22 @@ pub struct SqsArgs {
 }
 
 impl SqsArgs {
-    async fn open(&self) -> anyhow::Result<SqsQueue> {
-        let config = SqsConfig {
+    fn config(&self) -> anyhow::Result<SqsConfig> {
+        Ok(SqsConfig {
             endpoint: self.sqs_endpoint.clone(),
             region: self.sqs_region.clone(),
             access_key_id: std::env::var("AWS_ACCESS_KEY_ID").context("AWS_ACCESS_KEY_ID is not set (the SQS credentials)")?,
             secret_access_key: std::env::var("AWS_SECRET_ACCESS_KEY").context("AWS_SECRET_ACCESS_KEY is not set (the SQS credentials)")?,
-        };
+        })
+    }
+
+    /// Buffered datasets' queues, `{queue}-buf-{dataset}`, beside the task queue.
+    fn buffer(&self) -> anyhow::Result<SqsBuffer> {
+        Ok(SqsBuffer::new(SqsQueue::client(&self.config()?), &self.sqs_queue, self.visibility, DEFAULT_MAX_DEPTH))
+    }
+
+    async fn open(&self) -> anyhow::Result<SqsQueue> {
+        let config = self.config()?;
         SqsQueue::open(SqsQueue::client(&config), &self.sqs_queue, self.visibility)
             .await
             .with_context(|| format!("opening the SQS queue {:?}", self.sqs_queue))
@@ -158,8 +167,9 @@ pub fn server(args: ServerArgs) -> anyhow::Result<ExitCode> {
         db.migrate().await.context("migrating the system database")?;
         let queue: Arc<dyn TaskQueue> = Arc::new(args.sqs.open().await?);
         let (query, _cache) = args.query.open(db.clone())?;
-        // Buffered datasets' rows from this server's workers, committed by its sink.
-        let buffer = Arc::new(InProcessBuffer::default());
+        // Buffered datasets' rows go through SQS, so a server that dies
+        // before its sink commits them loses nothing: any server's sink does.
+        let buffer: Arc<dyn Buffer> = Arc::new(args.sqs.buffer()?);
         let app = public_router(Arc::new(PublicState { db: db.clone(), query }))
             .merge(internal_router(Arc::new(InternalState { db: db.clone(), buffer: buffer.clone(), worker_token: args.worker_token.clone() })));
         let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("listening on {}", args.listen))?;

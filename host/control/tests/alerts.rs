@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use arrow_array::{Array, Decimal256Array, UInt32Array, UInt64Array};
 use axum::http::{HeaderMap, StatusCode};
-use support::{settle_buffered, start};
+use support::{settle_buffered, start_with_buffer};
+use trace_protocol::buffered::Buffer;
 use trace_control::queue::InProcessQueue;
 use trace_delivery::{DeliveryConfig, DeliveryService, RetrySchedule, WebhookSecret};
 use trace_storage::{ObjectPath, Storage};
@@ -151,7 +152,7 @@ async fn deliver_until_settled(db: &Arc<Db>, org: i64, within: Duration) -> Arc<
     service
 }
 
-async fn alerts_arrive_once_each_signed_and_retried(db: Arc<Db>, storage: Storage) {
+async fn alerts_arrive_once_each_signed_and_retried(db: Arc<Db>, storage: Storage, buffer: Arc<dyn Buffer>) {
     let _ = tracing_subscriber::fmt().with_env_filter("trace_control=debug,trace_worker=debug").with_test_writer().try_init();
     db.migrate().await.unwrap();
     let org = db.create_org("acme", now_millis()).await.unwrap();
@@ -167,7 +168,7 @@ async fn alerts_arrive_once_each_signed_and_retried(db: Arc<Db>, storage: Storag
 
     let yaml = pipeline(now_millis());
     let d = db.deploy(org, &trace_dag::parse("alerts.yaml", &yaml).unwrap(), &yaml, "tester", now_millis()).await.unwrap();
-    let running = start(&db, Arc::new(InProcessQueue::default()), 2, Some(storage.clone()));
+    let running = start_with_buffer(&db, Arc::new(InProcessQueue::default()), 2, Some(storage.clone()), buffer);
     db.trigger(d.job("blocks"), "run-1", Some((0, 1000)), "tester", now_millis()).await.unwrap();
     running.wake.notify_one();
     settle_buffered(&db, &running, org, Duration::from_secs(120)).await;
@@ -224,22 +225,31 @@ async fn alerts_arrive_once_each_signed_and_retried(db: Arc<Db>, storage: Storag
     assert_eq!(keys, big);
 }
 
-/// Run one test body on both backends.
+/// Run one test body on SQLite with the in-process buffer, and on
+/// PostgreSQL with S3 and the buffer on SQS (moto's server).
 macro_rules! on_both {
     ($name:ident) => {
         mod $name {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn local_sqlite() {
+            async fn local_sqlite_in_process_buffer() {
                 let dir = tempfile::tempdir().unwrap();
                 let (db, storage) = crate::support::local_and_sqlite(&dir).await;
-                super::$name(db, storage).await;
+                super::$name(db, storage, std::sync::Arc::new(trace_protocol::buffered::InProcessBuffer::default())).await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn s3_postgres() {
+            async fn s3_postgres_sqs_buffer() {
                 let moto = trace_testbed::moto();
                 let (db, storage) = crate::support::s3_and_postgres(&moto, "trace-alerts").await;
-                super::$name(db, storage).await;
+                let config = trace_queue_sqs::SqsConfig {
+                    endpoint: Some(moto.endpoint()),
+                    region: "us-east-1".into(),
+                    access_key_id: "test".into(),
+                    secret_access_key: "test".into(),
+                };
+                let client = trace_queue_sqs::SqsQueue::client(&config);
+                let buffer = trace_queue_sqs::SqsBuffer::new(client, "trace-alerts", std::time::Duration::from_secs(30), 100);
+                super::$name(db, storage, std::sync::Arc::new(buffer)).await;
             }
         }
     };

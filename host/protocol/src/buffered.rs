@@ -182,6 +182,9 @@ pub trait Buffer: Send + Sync {
     /// about `wait_ms` for the first.
     fn receive<'a>(&'a self, dataset_uuid: &'a str, max: usize, wait_ms: u64) -> BoxFuture<'a, Result<Vec<BufferDelivery>, QueueError>>;
     fn ack<'a>(&'a self, dataset_uuid: &'a str, delivery: &'a BufferDelivery) -> BoxFuture<'a, Result<(), QueueError>>;
+    /// Messages handed over and not yet acknowledged, across every dataset
+    /// this buffer has seen: zero once every row is committed.
+    fn pending(&self) -> BoxFuture<'_, Result<usize, QueueError>>;
 }
 
 /// Buffers in this process (`trace dev`, tests): a bounded channel per
@@ -272,6 +275,11 @@ impl Buffer for InProcessBuffer {
     fn ack<'a>(&'a self, _dataset_uuid: &'a str, _delivery: &'a BufferDelivery) -> BoxFuture<'a, Result<(), QueueError>> {
         self.unacked.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
         Box::pin(async { Ok(()) })
+    }
+
+    fn pending(&self) -> BoxFuture<'_, Result<usize, QueueError>> {
+        let n = self.unacknowledged();
+        Box::pin(async move { Ok(n) })
     }
 }
 

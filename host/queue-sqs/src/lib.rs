@@ -4,6 +4,10 @@
 //! acknowledged, so a worker that dies loses nothing: the dispatcher's reaper
 //! and the queue both bring the task back.
 
+mod buffer;
+
+pub use buffer::{SqsBuffer, DEFAULT_MAX_DEPTH, DEPTH_POLL};
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;

@@ -114,3 +114,57 @@ async fn an_unreachable_queue_is_retried_then_reported() {
     let waited: u32 = (1..trace_queue_sqs::MAX_RECEIVE_FAILURES).map(|i| 1 << i).sum();
     assert!(started.elapsed() >= trace_queue_sqs::RECEIVE_BACKOFF * waited, "gave up after {:?}", started.elapsed());
 }
+
+fn rows(task: i64) -> trace_protocol::buffered::BufferedRows {
+    trace_protocol::buffered::BufferedRows {
+        org: 1,
+        dataset_uuid: "0a1b2c3d-0000-4000-8000-00000000abcd".into(),
+        job: 7,
+        task,
+        output: 0,
+        columns: vec!["alert_key".into()],
+        rows: vec![vec![serde_json::json!(format!("k{task}"))]],
+    }
+}
+
+#[tokio::test]
+async fn a_full_buffer_holds_writers_back_and_an_unacknowledged_message_comes_back() {
+    use trace_protocol::buffered::Buffer;
+    let server = moto();
+    let buffer = std::sync::Arc::new(trace_queue_sqs::SqsBuffer::new(SqsQueue::client(&config(server.port)), "trace-test", Duration::from_secs(1), 2));
+    let dataset = rows(0).dataset_uuid;
+    assert_eq!(buffer.queue_name(&dataset), "trace-test-buf-0a1b2c3d00004000800000000000abcd");
+    buffer.push(rows(1)).await.unwrap();
+    buffer.push(rows(2)).await.unwrap();
+    assert_eq!(buffer.pending().await.unwrap(), 2);
+    // Two waiting is the bound: a third writer waits, it is not refused.
+    let third = tokio::spawn({
+        let buffer = buffer.clone();
+        async move { buffer.push(rows(3)).await }
+    });
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(!third.is_finished(), "a full buffer must hold the writer back");
+    let mut got = Vec::new();
+    while got.len() < 2 {
+        got.extend(buffer.receive(&dataset, 10, 1000).await.unwrap());
+    }
+    // Received (in flight) is out of the way of writers; the third goes in.
+    third.await.unwrap().unwrap();
+    let tasks: std::collections::BTreeSet<i64> = got.iter().map(|d| d.rows.task).collect();
+    assert_eq!(tasks, [1, 2].into());
+    // Acknowledge one; the other's "sink" died: it comes back after the visibility timeout.
+    let kept = got.iter().find(|d| d.rows.task == 1).unwrap();
+    buffer.ack(&dataset, kept).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let mut again = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while again.len() < 2 && std::time::Instant::now() < deadline {
+        again.extend(buffer.receive(&dataset, 10, 1000).await.unwrap());
+    }
+    let tasks: std::collections::BTreeSet<i64> = again.iter().map(|d| d.rows.task).collect();
+    assert_eq!(tasks, [2, 3].into(), "the unacknowledged message and the third writer's");
+    for d in &again {
+        buffer.ack(&dataset, d).await.unwrap();
+    }
+    assert_eq!(buffer.pending().await.unwrap(), 0);
+}

@@ -11,7 +11,7 @@ use trace_control::dispatcher::{self, DispatcherConfig};
 use trace_control::plane::Embedded;
 use trace_control::queue::TaskQueue;
 use trace_control::worker::{self, OperatorDir, Outputs, WorkerContext};
-use trace_protocol::buffered::InProcessBuffer;
+use trace_protocol::buffered::{Buffer, InProcessBuffer};
 use trace_sandbox::{Runtime, RuntimeConfig};
 use trace_store::{Db, Store};
 
@@ -23,7 +23,7 @@ pub fn operators() -> &'static Path {
 pub struct Running {
     queue: Arc<dyn TaskQueue>,
     /// Buffered datasets' rows, committed by the sink.
-    pub buffer: Arc<InProcessBuffer>,
+    pub buffer: Arc<dyn Buffer>,
     sink: tokio::task::JoinHandle<Result<(), trace_store::StoreError>>,
     pub wake: Arc<Notify>,
     stop: watch::Sender<bool>,
@@ -32,11 +32,15 @@ pub struct Running {
 }
 
 pub fn start(db: &Arc<Db>, queue: Arc<dyn TaskQueue>, workers: usize, storage: Option<trace_storage::Storage>) -> Running {
+    start_with_buffer(db, queue, workers, storage, Arc::new(InProcessBuffer::default()))
+}
+
+/// [`start`] with buffered datasets' rows going through `buffer`.
+pub fn start_with_buffer(db: &Arc<Db>, queue: Arc<dyn TaskQueue>, workers: usize, storage: Option<trace_storage::Storage>, buffer: Arc<dyn Buffer>) -> Running {
     let wake = Arc::new(Notify::new());
     let (stop, stopped) = watch::channel(false);
     let runtime = Arc::new(Runtime::new(RuntimeConfig::default()).unwrap());
     let dispatcher = tokio::spawn(dispatcher::run(db.clone(), queue.clone(), wake.clone(), DispatcherConfig::default(), stopped.clone()));
-    let buffer = Arc::new(InProcessBuffer::default());
     let sink = tokio::spawn(trace_control::sink::run(db.clone(), buffer.clone(), wake.clone(), stopped));
     let outputs = storage.map_or(Outputs::Discarded, Outputs::Stored);
     let plane = Arc::new(Embedded::with_buffer(db.clone(), buffer.clone()));
@@ -61,7 +65,7 @@ pub async fn settle_buffered(db: &Db, running: &Running, org: i64, within: Durat
     let mut quiet = 0;
     while quiet < 2 {
         assert!(std::time::Instant::now() < deadline, "the run did not finish within {within:?}");
-        let idle = db.open_tasks(org).await.unwrap() == 0 && running.buffer.unacknowledged() == 0;
+        let idle = db.open_tasks(org).await.unwrap() == 0 && running.buffer.pending().await.unwrap() == 0;
         quiet = if idle { quiet + 1 } else { 0 };
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
