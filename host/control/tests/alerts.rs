@@ -256,3 +256,49 @@ macro_rules! on_both {
 }
 
 on_both!(alerts_arrive_once_each_signed_and_retried);
+
+const MISFIT: &str = r#"name: misfit
+jobs:
+  - name: blocks
+    kind: source
+    operator: op_synthetic_blocks.wasm
+    config: { range_size: 1000 }
+  - name: transfers
+    operator: op_erc20_transfers.wasm
+    inputs:
+      - from: { job: blocks, output: 0 }
+publish:
+  - { job: transfers, output_index: 0, dataset: alerts, storage: buffered, schema: alert_events }
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_that_do_not_fit_their_table_fail_the_task_by_name_and_a_table_keeps_its_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, storage) = support::local_and_sqlite(&dir).await;
+    db.migrate().await.unwrap();
+    let org = db.create_org("acme", now_millis()).await.unwrap();
+    let d = db.deploy(org, &trace_dag::parse("misfit.yaml", MISFIT).unwrap(), MISFIT, "tester", now_millis()).await.unwrap();
+    let running = support::start(&db, Arc::new(InProcessQueue::default()), 1, Some(storage));
+    db.trigger(d.job("blocks"), "r", Some((0, 1000)), "tester", now_millis()).await.unwrap();
+    running.wake.notify_one();
+    settle_buffered(&db, &running, org, Duration::from_secs(60)).await;
+    running.stop().await;
+    let failed = db.failed_tasks(org, 5).await.unwrap();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0].job_name, "transfers");
+    assert_eq!(failed[0].attempts, 1, "not retryable: the same rows would fail again");
+    let error = failed[0].last_error.as_deref().unwrap();
+    assert!(error.contains("output 0 (a buffered dataset): the rows have column `block_number`, which the buffered dataset does not declare"), "{error}");
+
+    // Its rows outlive versions, so a buffered dataset's table is fixed.
+    let changed = MISFIT.replace("schema: alert_events", "schema: alert_deliveries");
+    let err = db.deploy(org, &trace_dag::parse("misfit.yaml", &changed).unwrap(), &changed, "tester", now_millis()).await.unwrap_err();
+    assert!(err.to_string().starts_with("buffered dataset \"alerts\" already exists with other columns or unique key"), "{err}");
+    // Another DAG may not take its name, as Parquet or buffered.
+    let other = MISFIT.replace("name: misfit", "name: other");
+    let err = db.deploy(org, &trace_dag::parse("other.yaml", &other).unwrap(), &other, "tester", now_millis()).await.unwrap_err();
+    assert!(err.to_string().contains("already produced by DAG \"misfit\""), "{err}");
+    let parquet = other.replace(", storage: buffered, schema: alert_events", "");
+    let err = db.deploy(org, &trace_dag::parse("other.yaml", &parquet).unwrap(), &parquet, "tester", now_millis()).await.unwrap_err();
+    assert!(err.to_string().contains("already produced by DAG \"misfit (as a buffered dataset)\""), "{err}");
+}

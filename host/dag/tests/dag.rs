@@ -192,3 +192,47 @@ fn rejects_more_jobs_than_the_limit() {
     let e = rejected(&text);
     assert_eq!(e.message, "too many jobs: got=1001, limit=1000");
 }
+
+/// GOOD with the two detectors of the alert example writing one buffered
+/// dataset, plus `extra` publish lines.
+fn with_alerts(extra: &str) -> String {
+    let jobs = "  - name: big\n    operator: d.wasm\n    inputs:\n      - from: { job: transfers, output: 0 }\n  - name: huge\n    operator: d.wasm\n    inputs:\n      - from: { job: transfers, output: 0 }\npublish:\n";
+    let text = GOOD.replace("publish:\n", jobs);
+    format!(
+        "{text}  - {{ job: big, output_index: 0, dataset: alerts, storage: buffered, schema: alert_events }}\n  - {{ job: huge, output_index: 0, dataset: alerts, storage: buffered, schema: alert_events }}\n{extra}"
+    )
+}
+
+#[test]
+fn several_jobs_may_write_one_buffered_dataset_of_one_schema() {
+    let dag = parse("dag.yaml", &with_alerts("")).unwrap();
+    let schemas: Vec<_> = dag.publish.iter().filter(|p| p.is_buffered()).map(|p| p.table_schema().unwrap().unwrap()).collect();
+    assert_eq!(schemas, vec![trace_dag::TableSchema::alert_events(); 2]);
+    // A generic table: columns and a unique key of required columns.
+    let own = "  - job: windows\n    output_index: 0\n    dataset: marks\n    storage: buffered\n    columns:\n      - { name: mark, type: text, required: true }\n      - { name: n, type: int64 }\n    unique_key: [mark]\n";
+    let dag = parse("dag.yaml", &with_alerts(own)).unwrap();
+    let marks = dag.publish.iter().find(|p| p.dataset == "marks").unwrap().table_schema().unwrap().unwrap();
+    assert_eq!((marks.kind, marks.columns.len(), marks.unique_key.clone()), (trace_dag::TableKind::Rows, 2, vec!["mark".to_owned()]));
+}
+
+#[test]
+fn rejects_buffered_datasets_that_do_not_declare_one_table() {
+    let cases = [
+        (with_alerts("").replacen("schema: alert_events }\n  - { job: huge", "schema: alert_deliveries }\n  - { job: huge", 1), "is declared twice with different schemas (by `big` and `huge`)"),
+        (with_alerts("").replacen(", storage: buffered, schema: alert_events }\n  - { job: huge", " }\n  - { job: huge", 1), "a Parquet dataset has exactly one producer"),
+        (with_alerts("  - { job: windows, output_index: 0, dataset: x, storage: buffered }\n"), "a buffered dataset needs `schema:` or `columns:` with `unique_key:`"),
+        (with_alerts("  - { job: windows, output_index: 0, dataset: x, storage: buffered, schema: tweets }\n"), "schema \"tweets\" is not a platform schema"),
+        (with_alerts("  - { job: windows, output_index: 0, dataset: x, schema: alert_events }\n"), "are for `storage: buffered` datasets; `x` is Parquet"),
+        (with_alerts("  - { job: windows, output_index: 0, dataset: x, storage: buffered, schema: alert_events, unique_key: [a] }\n"), "fixes its columns and unique key"),
+        (with_alerts("  - { job: windows, output_index: 0, dataset: x, storage: buffered, columns: [{ name: a, type: text }], unique_key: [a] }\n"), "unique_key column `a` must be `required: true`"),
+        (with_alerts("  - { job: windows, output_index: 0, dataset: x, storage: buffered, columns: [{ name: a, type: text, required: true }], unique_key: [b] }\n"), "unique_key column `b` is not one of its columns"),
+        (with_alerts("  - { job: windows, output_index: 0, dataset: x, storage: buffered, columns: [{ name: \"a\\\"; DROP TABLE jobs; --\", type: text, required: true }], unique_key: [a] }\n"), "column name"),
+        (with_alerts("  - { job: windows, output_index: 0, dataset: x, storage: buffered, columns: [{ name: _seq, type: int64, required: true }], unique_key: [_seq] }\n"), "column name \"_seq\" must match"),
+        (with_alerts("  - { job: windows, output_index: 0, dataset: x, storage: buffered, columns: [{ name: a, type: blob, required: true }], unique_key: [a] }\n"), "unknown variant `blob`"),
+        (with_alerts("  - { job: big, output_index: 0, dataset: y, storage: buffered, schema: alert_events }\n"), "output 0 of job `big` is published more than once"),
+    ];
+    for (text, expected) in cases {
+        let e = rejected(&text);
+        assert!(e.message.contains(expected), "expected {expected:?}, got: {e}");
+    }
+}

@@ -150,7 +150,7 @@ const DATASET_BY_NAME: &str = "SELECT d.id, d.dag_id, g.name FROM datasets d JOI
      WHERE d.org_id = $1 AND d.name = $2";
 const INSERT_DATASET: &str = "INSERT INTO datasets (org_id, name, uuid, dag_id, producer_job, output_index, created_at, published) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id";
-const BUFFERED_NAMED: &str = "SELECT 1 FROM buffered_datasets WHERE org_id = $1 AND name = $2";
+const BUFFERED_NAMED: &str = "SELECT g.name FROM buffered_datasets b JOIN dags g ON g.id = b.dag_id WHERE b.org_id = $1 AND b.name = $2";
 const PUBLISH_INTERNAL: &str = "UPDATE datasets SET name = $2, published = 1 WHERE id = $1";
 const REPUBLISH_DATASET: &str = "UPDATE datasets SET producer_job = $2, output_index = $3 WHERE id = $1";
 const POINTED_VERSION: &str = "SELECT v.id, v.materialization_hash FROM dag_dataset_pointers p \
@@ -244,6 +244,10 @@ where
                 .bind(job).bind(output as i32).bind(now).bind(0i32)
                 .fetch_one(&mut *tx).await.during("registering a dataset");
         };
+        let buffered: Option<String> = sqlx::query_scalar(self.q(BUFFERED_NAMED)).bind(org).bind(name).fetch_optional(&mut *tx).await.during("finding a dataset")?;
+        if let Some(producer) = buffered {
+            return Err(StoreError::DatasetProducedElsewhere { dataset: name.to_owned(), dag: format!("{producer} (as a buffered dataset)") });
+        }
         match self.dataset_by_name(&mut *tx, org, name).await? {
             Some((_, producer, producer_name)) if producer != dag_id => {
                 Err(StoreError::DatasetProducedElsewhere { dataset: name.to_owned(), dag: producer_name })
@@ -252,9 +256,6 @@ where
                 sqlx::query(self.q(REPUBLISH_DATASET)).bind(id).bind(job).bind(output as i32)
                     .execute(&mut *tx).await.during("republishing a dataset")?;
                 Ok(id)
-            }
-            None if sqlx::query(self.q(BUFFERED_NAMED)).bind(org).bind(name).fetch_optional(&mut *tx).await.during("finding a dataset")?.is_some() => {
-                Err(StoreError::DatasetProducedElsewhere { dataset: name.to_owned(), dag: format!("{dag} (as a buffered dataset)") })
             }
             None => match self.dataset_by_name(&mut *tx, org, &internal).await? {
                 Some((id, _, _)) => {
