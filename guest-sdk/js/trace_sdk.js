@@ -177,7 +177,7 @@ export function writeAlerts(index, alerts) {
   write(index, [
     column.utf8("alert_key", alerts.map((a) => String(a.key))),
     column.utf8("severity", alerts.map((a) => a.severity)),
-    column.int64("event_time", alerts.map((a) => BigInt(a.eventTimeMs))),
+    column.int64("event_time", alerts.map((a) => Number(a.eventTimeMs))),
     column.utf8("payload", alerts.map((a) => (a.payload == null ? "" : JSON.stringify(a.payload))), "", alerts.map((a) => a.payload == null)),
   ]);
 }

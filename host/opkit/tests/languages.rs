@@ -251,3 +251,37 @@ fn a_tool_failure_is_reported_with_what_the_tool_said() {
     }
     assert!(!dir.path().join("build/broken.wasm").exists(), "no component is left behind");
 }
+
+/// (alert_key, severity, event_time) of each row of an `alert_events` output.
+fn alert_rows(lang: &str, streams: &[Vec<u8>]) -> Vec<(String, String, i64)> {
+    use trace_protocol::buffered::TableSchema;
+    let rows = trace_batches::rows_of(&TableSchema::alert_events(), streams).unwrap_or_else(|e| panic!("{lang}: the alerts do not fit alert_events: {e}"));
+    rows.iter()
+        .map(|r| (r[0].as_str().unwrap().to_owned(), r[1].as_str().unwrap().to_owned(), r[2].as_i64().unwrap()))
+        .collect()
+}
+
+#[test]
+fn the_example_detector_writes_the_same_alerts_in_rust_javascript_and_python() {
+    let logs = erc20_logic::synthetic_logs(1_000, 5_000, 7);
+    let transfers = erc20_logic::filter_transfers(&logs, 1_000_000_000_000).unwrap();
+    let min_value = 90_000_000_000_000u128;
+    let config = json!({ "min_value": min_value.to_string(), "severity": "critical", "genesis_ms": 1_000_000, "block_ms": 2_000 });
+    let rust = runtime().load_file(trace_artifacts::ALERT_LARGE_TRANSFERS.as_ref(), World::Transform).unwrap();
+    let mut all = Vec::new();
+    for (lang, op) in [("rust", &rust), ("js", &load("alert_large_transfers_js")), ("python", &load("alert_large_transfers_py"))] {
+        let t = Task::new(TaskContext::local("detector", config.clone()), InputEvent::default()).with_input(ipc_source(&transfers, 512));
+        let report = op.run(t).unwrap_or_else(|f| panic!("{lang}: {:?}\n{}", f.error, f.log));
+        assert!(report.events.is_empty(), "{lang}: a buffered output's event is the platform's");
+        all.push((lang, alert_rows(lang, &report.outputs[0])));
+    }
+    let (_, expected) = &all[0];
+    assert!(expected.len() > 3, "the sample must raise alerts: {}", expected.len());
+    for (block, log) in expected.iter().map(|(k, _, _)| k.split(':').skip(1).map(|n| n.parse::<u64>().unwrap()).collect::<Vec<_>>()).map(|v| (v[0], v[1])) {
+        assert!(block >= 1_000 && log < 10);
+    }
+    assert!(expected.iter().all(|(_, s, t)| s == "critical" && (t - 1_000_000) % 2_000 == 0));
+    for (lang, got) in &all[1..] {
+        assert_eq!(got, expected, "{lang} alerts differ from Rust's");
+    }
+}
