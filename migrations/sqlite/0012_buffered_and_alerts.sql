@@ -54,7 +54,10 @@ CREATE TABLE alert_deliveries (
     payload TEXT,
     status TEXT NOT NULL CHECK (status IN ('pending', 'delivered', 'failed', 'suppressed')),
     reason TEXT,
+    -- Attempts in the current round (a retry by hand starts a new one),
+    -- and in all (what numbers the attempt records).
     attempts INTEGER NOT NULL DEFAULT 0,
+    total_attempts INTEGER NOT NULL DEFAULT 0,
     next_attempt_at BIGINT,
     lease_owner TEXT,
     lease_until BIGINT,

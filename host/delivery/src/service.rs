@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{mpsc, watch, Semaphore};
 use trace_store::{now_millis, AfterAttempt, AttemptRecord, Db, Deliveries, LeasedDelivery, StoreError};
 
 use crate::schedule::RetrySchedule;
@@ -48,6 +48,45 @@ struct Gate {
     /// The earliest time the next send may start (spacing by `per_minute`).
     next_start: tokio::sync::Mutex<Instant>,
     spacing: Duration,
+}
+
+/// A finished attempt, to be recorded: delivery id, attempt, what follows.
+type Done = (i64, AttemptRecord, AfterAttempt);
+
+/// Most finished attempts recorded in one transaction.
+pub const RECORD_GROUP: usize = 256;
+
+/// Record finished attempts as they come, in groups.
+async fn record(db: Arc<Db>, owner: String, mut done: mpsc::Receiver<Done>) {
+    while let Some(first) = done.recv().await {
+        let mut group = vec![first];
+        while group.len() < RECORD_GROUP {
+            match done.try_recv() {
+                Ok(d) => group.push(d),
+                Err(_) => break,
+            }
+        }
+        let mut backoff = Duration::from_millis(50);
+        for round in 1..=5 {
+            match db.record_attempts(&owner, &group).await {
+                Ok(kept) => {
+                    let lost = kept.iter().filter(|k| !**k).count();
+                    if lost > 0 {
+                        tracing::warn!(lost, "leases were taken over before their attempts were recorded (sends took longer than the lease)");
+                    }
+                    break;
+                }
+                Err(e) if round == 5 => {
+                    tracing::error!(error = %e, attempts = group.len(), "recording delivery attempts failed; they will be sent again when their leases expire");
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, ?backoff, "recording delivery attempts failed; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff *= 2;
+                }
+            }
+        }
+    }
 }
 
 pub struct DeliveryService {
@@ -89,26 +128,52 @@ impl DeliveryService {
         Ok(Self { db, sender, config, gates: Mutex::new(HashMap::new()) })
     }
 
-    /// Run until `stop` turns true; database trouble is logged and retried.
+    /// Run until `stop` turns true: keep up to `batch` sends in flight,
+    /// leasing more as they finish, and record finished attempts in groups
+    /// (one transaction for all that finished together). Database trouble
+    /// is logged and retried; an attempt that could not be recorded is sent
+    /// again once its lease expires, under the same `webhook-id`.
     pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        let (done_tx, done_rx) = mpsc::channel::<Done>(RECORD_GROUP * 4);
+        let recorder = tokio::spawn(record(self.db.clone(), self.config.owner.clone(), done_rx));
+        let slots = Arc::new(Semaphore::new(self.config.batch.max(1) as usize));
         while !*stop.borrow() {
-            let sent = match self.tick().await {
-                Ok(n) => n,
-                Err(e) => {
-                    tracing::warn!(error = %e, "the delivery loop failed; retrying");
-                    0
-                }
+            let free = slots.available_permits() as u32;
+            let leased = match free {
+                0 => Vec::new(),
+                n => match self.db.lease_deliveries(&self.config.owner, now_millis(), self.config.lease.as_millis() as i64, n).await {
+                    Ok(leased) => leased,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "leasing deliveries failed; retrying");
+                        Vec::new()
+                    }
+                },
             };
-            if sent == 0 {
+            let idle = leased.is_empty();
+            for d in leased {
+                let slot = slots.clone().acquire_owned().await.expect("never closed");
+                let (service, done_tx) = (self.clone(), done_tx.clone());
+                tokio::spawn(async move {
+                    let done = service.deliver(d).await;
+                    let _ = done_tx.send(done).await;
+                    drop(slot);
+                });
+            }
+            if idle {
                 tokio::select! {
                     _ = tokio::time::sleep(self.config.idle) => {}
                     _ = stop.wait_for(|s| *s) => break,
                 }
             }
         }
+        // Let the sends in flight finish and be recorded.
+        let _ = slots.acquire_many(self.config.batch.max(1)).await;
+        drop(done_tx);
+        let _ = recorder.await;
     }
 
-    /// Lease what is due and send it all; returns how many were attempted.
+    /// Lease what is due, send it all and record it; returns how many were
+    /// attempted. (`run` pipelines this; tests step with it.)
     pub async fn tick(self: &Arc<Self>) -> Result<usize, DeliveryError> {
         let leased = self.db.lease_deliveries(&self.config.owner, now_millis(), self.config.lease.as_millis() as i64, self.config.batch).await?;
         let n = leased.len();
@@ -117,10 +182,14 @@ impl DeliveryService {
             let service = self.clone();
             sends.spawn(async move { service.deliver(d).await });
         }
-        while let Some(done) = sends.join_next().await {
-            if let Ok(Err(e)) = done {
-                tracing::warn!(error = %e, "recording a delivery attempt failed; its lease will expire and it will be sent again");
+        let mut done = Vec::with_capacity(n);
+        while let Some(finished) = sends.join_next().await {
+            if let Ok(d) = finished {
+                done.push(d);
             }
+        }
+        for group in done.chunks(RECORD_GROUP) {
+            self.db.record_attempts(&self.config.owner, group).await?;
         }
         Ok(n)
     }
@@ -138,21 +207,19 @@ impl DeliveryService {
         gate.clone()
     }
 
-    async fn deliver(&self, d: LeasedDelivery) -> Result<(), StoreError> {
+    /// Send `d` once (within its destination's limits); what to record.
+    async fn deliver(&self, d: LeasedDelivery) -> Done {
         let at = now_millis();
+        let refused = |outcome: &str, why: String| {
+            let record = AttemptRecord { at, duration_ms: 0, status_code: None, outcome: outcome.into(), excerpt: None, sender: self.config.owner.clone() };
+            (d.id, record, AfterAttempt::Failed(why))
+        };
         let Some(target) = d.target.clone() else {
-            let record = AttemptRecord { at, duration_ms: 0, status_code: None, outcome: "no_destination".into(), excerpt: None, sender: self.config.owner.clone() };
-            let why = format!("destination {:?} was removed before the delivery was sent", d.destination);
-            self.db.record_attempt(d.id, &self.config.owner, &record, &AfterAttempt::Failed(why)).await?;
-            return Ok(());
+            return refused("no_destination", format!("destination {:?} was removed before the delivery was sent", d.destination));
         };
         let secret = match WebhookSecret::parse(&target.secret) {
             Ok(s) => s,
-            Err(e) => {
-                let record = AttemptRecord { at, duration_ms: 0, status_code: None, outcome: "bad_secret".into(), excerpt: None, sender: self.config.owner.clone() };
-                self.db.record_attempt(d.id, &self.config.owner, &record, &AfterAttempt::Failed(format!("the destination's signing secret is unusable: {e}"))).await?;
-                return Ok(());
-            }
+            Err(e) => return refused("bad_secret", format!("the destination's signing secret is unusable: {e}")),
         };
         let gate = self.gate(&d, target.max_in_flight, target.per_minute);
         let _permit = gate.in_flight.clone().acquire_owned().await.expect("never closed");
@@ -166,8 +233,7 @@ impl DeliveryService {
         }
         let body = body(&d);
         let attempt = self.sender.attempt(&Webhook { id: &d.webhook_id, url: &target.url, secret: &secret, body: &body }).await;
-        let number = d.attempts + 1;
-        let after = self.after(&attempt, number);
+        let after = self.after(&attempt, d.attempts + 1);
         let record = AttemptRecord {
             at: now_millis(),
             duration_ms: attempt.elapsed.as_millis() as i64,
@@ -176,11 +242,7 @@ impl DeliveryService {
             excerpt: (!attempt.excerpt.is_empty()).then(|| attempt.excerpt.clone()),
             sender: self.config.owner.clone(),
         };
-        let kept = self.db.record_attempt(d.id, &self.config.owner, &record, &after).await?;
-        if !kept {
-            tracing::warn!(delivery = d.id, "the lease was taken over before the attempt was recorded (it took longer than the lease)");
-        }
-        Ok(())
+        (d.id, record, after)
     }
 
     fn after(&self, attempt: &Attempt, number: u32) -> AfterAttempt {

@@ -63,6 +63,12 @@ const INSERT_DELIVERY: &str = "INSERT INTO alert_deliveries (org_id, dataset_uui
 const READ_DELIVERIES: &str = "SELECT alert_key, destination, severity, event_time, payload, reason, writer_job, id \
      FROM alert_deliveries WHERE dataset_uuid = $1 AND id >= $2 AND id < $3 ORDER BY id LIMIT $4";
 
+/// Most parameters one statement binds (SQLite's limit is 32,766,
+/// PostgreSQL's 65,535).
+const MAX_PARAMETERS: usize = 30_000;
+/// Most rows one INSERT carries.
+const MAX_ROWS_PER_INSERT: usize = 500;
+
 /// A buffered dataset's own table: `buf_` and its UUID's hex digits.
 pub fn table_name(uuid: &str) -> String {
     format!("buf_{}", uuid.chars().filter(char::is_ascii_hexdigit).collect::<String>())
@@ -320,43 +326,50 @@ where
         if let Some(extra) = m.columns.iter().find(|n| schema.column(n).is_none()) {
             return Err(bad(format!("the rows have column `{extra}`, which the dataset does not declare")));
         }
-        let mut seqs: Vec<i64> = Vec::new();
-        let mut duplicates = 0u64;
-        let deliveries = schema.kind == TableKind::AlertDeliveries;
-        let insert = if deliveries { String::new() } else {
-            let names: Vec<String> = schema.columns.iter().map(|c| quoted(&c.name)).collect();
-            let n = schema.columns.len();
-            format!(
-                "INSERT INTO {} ({}, _writer, _writer_task, _committed_at) VALUES ({}) ON CONFLICT DO NOTHING RETURNING _seq",
-                table_name(&m.dataset_uuid), names.join(", "), crate::sql::placeholders(1, n + 3)
-            )
-        };
+        // Every row is checked before any is written.
+        let mut bound: Vec<Vec<Bound>> = Vec::with_capacity(m.rows.len());
         for (index, values) in m.rows.iter().enumerate() {
             if values.len() != m.columns.len() {
                 return Err(bad(format!("row {index} has {} values for {} columns", values.len(), m.columns.len())));
             }
-            let mut bound = Vec::with_capacity(at.len());
+            let mut row = Vec::with_capacity(at.len());
             for (c, i) in schema.columns.iter().zip(&at) {
-                bound.push(bind_value(&c.name, c.ty, c.required, &values[*i]).map_err(|why| bad(format!("row {index}: {why}")))?);
+                row.push(bind_value(&c.name, c.ty, c.required, &values[*i]).map_err(|why| bad(format!("row {index}: {why}")))?);
             }
-            let seq: Option<i64> = if deliveries {
-                self.insert_delivery(&mut tx, m, &writer, &bound, now).await?
-            } else {
-                let mut q = sqlx::query_scalar(self.dynamic(insert.clone()));
-                for b in bound {
-                    q = match b {
-                        Bound::Text(v) => q.bind(v),
-                        Bound::Int(v) => q.bind(v),
-                        Bound::Float(v) => q.bind(v),
-                    };
+            bound.push(row);
+        }
+        let mut seqs: Vec<i64> = Vec::with_capacity(bound.len());
+        if schema.kind == TableKind::AlertDeliveries {
+            let mut known = HashMap::new();
+            for row in &bound {
+                seqs.extend(self.insert_delivery(&mut tx, m, &writer, row, &mut known, now).await?);
+            }
+        } else {
+            // Many rows per statement, under both backends' parameter limits.
+            let per_row = schema.columns.len() + 3;
+            let chunk = (MAX_PARAMETERS / per_row).clamp(1, MAX_ROWS_PER_INSERT);
+            let names: Vec<String> = schema.columns.iter().map(|c| quoted(&c.name)).collect();
+            for rows in bound.chunks(chunk) {
+                let values: Vec<String> = (0..rows.len()).map(|r| format!("({})", crate::sql::placeholders(r * per_row + 1, per_row))).collect();
+                let sql = format!(
+                    "INSERT INTO {} ({}, _writer, _writer_task, _committed_at) VALUES {} ON CONFLICT DO NOTHING RETURNING _seq",
+                    table_name(&m.dataset_uuid), names.join(", "), values.join(", ")
+                );
+                let mut q = sqlx::query_scalar::<_, i64>(self.dynamic(sql));
+                for row in rows {
+                    for b in row {
+                        q = match b {
+                            Bound::Text(v) => q.bind(v.clone()),
+                            Bound::Int(v) => q.bind(*v),
+                            Bound::Float(v) => q.bind(*v),
+                        };
+                    }
+                    q = q.bind(writer.clone()).bind(m.task).bind(now);
                 }
-                q.bind(&writer).bind(m.task).bind(now).fetch_optional(&mut *tx).await.during("committing buffered rows")?
-            };
-            match seq {
-                Some(s) => seqs.push(s),
-                None => duplicates += 1,
+                seqs.extend(q.fetch_all(&mut *tx).await.during("committing buffered rows")?);
             }
         }
+        let duplicates = (bound.len() - seqs.len()) as u64;
         let mut tasks = 0;
         if let (Some(first), Some(last)) = (seqs.iter().min(), seqs.iter().max()) {
             let event = EmittedEvent { output: m.output, partition_key: String::new(), range: Some((*first as u64, *last as u64 + 1)), cursor: None };
@@ -437,7 +450,7 @@ where
 }
 
 trait InsertDelivery: Dialect {
-    async fn insert_delivery(&self, tx: &mut Conn<Self>, m: &BufferedRows, writer: &str, bound: &[Bound], now: Millis) -> Result<Option<i64>, StoreError>;
+    async fn insert_delivery(&self, tx: &mut Conn<Self>, m: &BufferedRows, writer: &str, bound: &[Bound], known: &mut HashMap<String, bool>, now: Millis) -> Result<Option<i64>, StoreError>;
 }
 
 impl<S> InsertDelivery for S
@@ -457,7 +470,7 @@ where
     /// One routed alert into the shared `alert_deliveries` table: pending
     /// (due now), suppressed with the router's reason, or failed at once
     /// when its destination is not registered in the org.
-    async fn insert_delivery(&self, tx: &mut Conn<Self>, m: &BufferedRows, writer: &str, bound: &[Bound], now: Millis) -> Result<Option<i64>, StoreError> {
+    async fn insert_delivery(&self, tx: &mut Conn<Self>, m: &BufferedRows, writer: &str, bound: &[Bound], known: &mut HashMap<String, bool>, now: Millis) -> Result<Option<i64>, StoreError> {
         let text = |i: usize| match &bound[i] {
             Bound::Text(v) => v.clone(),
             _ => None,
@@ -472,9 +485,16 @@ where
         let (status, reason, next) = match suppressed {
             Some(reason) => ("suppressed", Some(reason), None),
             None => {
-                let known = sqlx::query(self.q(DESTINATION_EXISTS)).bind(m.org).bind(&destination)
-                    .fetch_optional(&mut *tx).await.during("finding a destination")?.is_some();
-                if known { ("pending", None, Some(now)) } else { ("failed", Some(format!("no such destination: {destination}")), None) }
+                let exists = match known.get(&destination) {
+                    Some(k) => *k,
+                    None => {
+                        let k = sqlx::query(self.q(DESTINATION_EXISTS)).bind(m.org).bind(&destination)
+                            .fetch_optional(&mut *tx).await.during("finding a destination")?.is_some();
+                        known.insert(destination.clone(), k);
+                        k
+                    }
+                };
+                if exists { ("pending", None, Some(now)) } else { ("failed", Some(format!("no such destination: {destination}")), None) }
             }
         };
         let id = webhook_id(&m.dataset_uuid, &key, &destination);

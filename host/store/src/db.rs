@@ -215,8 +215,8 @@ impl Deliveries for Db {
     async fn lease_deliveries(&self, owner: &str, now: Millis, lease_ms: i64, limit: u32) -> Result<Vec<LeasedDelivery>, StoreError> {
         both!(self, s => s.lease_deliveries(owner, now, lease_ms, limit).await)
     }
-    async fn record_attempt(&self, id: i64, owner: &str, attempt: &AttemptRecord, after: &AfterAttempt) -> Result<bool, StoreError> {
-        both!(self, s => s.record_attempt(id, owner, attempt, after).await)
+    async fn record_attempts(&self, owner: &str, done: &[(i64, AttemptRecord, AfterAttempt)]) -> Result<Vec<bool>, StoreError> {
+        both!(self, s => s.record_attempts(owner, done).await)
     }
     async fn deliveries(&self, org: OrgId, status: Option<&str>, limit: u32) -> Result<Vec<DeliveryView>, StoreError> {
         both!(self, s => s.deliveries(org, status, limit).await)

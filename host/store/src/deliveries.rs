@@ -127,17 +127,21 @@ const AUDIT: &str = crate::sql::AUDIT;
 const DUE: &str = "SELECT id FROM alert_deliveries WHERE status = 'pending' AND next_attempt_at <= $1 \
      AND (lease_until IS NULL OR lease_until < $1) ORDER BY next_attempt_at, id LIMIT $2";
 const DUE_LOCK: &str = " FOR UPDATE SKIP LOCKED";
-const LEASE_ONE: &str = "UPDATE alert_deliveries SET lease_owner = $2, lease_until = $3 WHERE id = $1 AND status = 'pending' \
-     AND (lease_until IS NULL OR lease_until < $4)";
+/// Lease the due deliveries in a list (`$3 …`) to `$1` until `$2`.
+fn lease(list: &str) -> String {
+    format!("UPDATE alert_deliveries SET lease_owner = $1, lease_until = $2 WHERE status = 'pending' AND id {list}")
+}
 const LEASED: &str = "SELECT d.id, d.org_id, d.webhook_id, d.alert_key, d.destination, d.severity, d.event_time, d.payload, d.writer_job, \
      d.attempts, d.created_at, t.url, t.signing_secret, t.max_in_flight, t.per_minute FROM alert_deliveries d \
      LEFT JOIN alert_destinations t ON t.org_id = d.org_id AND t.name = d.destination \
      WHERE d.lease_owner = $1 AND d.lease_until = $2 AND d.status = 'pending' ORDER BY d.next_attempt_at, d.id";
-const NEXT_ATTEMPT_NUMBER: &str = "SELECT COUNT(*) + 1 FROM delivery_attempts WHERE delivery_id = $1";
+/// Numbers an attempt whose lease was lost (the settle below did not apply).
+const COUNT_ATTEMPT: &str = "UPDATE alert_deliveries SET total_attempts = total_attempts + 1 WHERE id = $1 RETURNING total_attempts";
 const INSERT_ATTEMPT: &str = "INSERT INTO delivery_attempts (delivery_id, attempt, at, duration_ms, status_code, outcome, excerpt, sender) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
 const SETTLE: &str = "UPDATE alert_deliveries SET status = $3, reason = $4, next_attempt_at = $5, attempts = attempts + 1, \
-     lease_owner = NULL, lease_until = NULL, updated_at = $6, delivered_at = $7 WHERE id = $1 AND lease_owner = $2 AND status = 'pending'";
+     total_attempts = total_attempts + 1, lease_owner = NULL, lease_until = NULL, updated_at = $6, delivered_at = $7 \
+     WHERE id = $1 AND lease_owner = $2 AND status = 'pending' RETURNING total_attempts";
 const VIEW: &str = "SELECT id, webhook_id, alert_key, destination, severity, event_time, status, reason, attempts, next_attempt_at, \
      writer_job, created_at, delivered_at FROM alert_deliveries";
 const ATTEMPTS: &str = "SELECT attempt, at, duration_ms, status_code, outcome, excerpt, sender FROM delivery_attempts \
@@ -158,7 +162,13 @@ pub trait Deliveries: Send + Sync {
     async fn lease_deliveries(&self, owner: &str, now: Millis, lease_ms: i64, limit: u32) -> Result<Vec<LeasedDelivery>, StoreError>;
     /// Record an attempt and what follows it. Returns `false` (and records
     /// the attempt only) when `owner` no longer holds the lease.
-    async fn record_attempt(&self, id: i64, owner: &str, attempt: &AttemptRecord, after: &AfterAttempt) -> Result<bool, StoreError>;
+    async fn record_attempt(&self, id: i64, owner: &str, attempt: &AttemptRecord, after: &AfterAttempt) -> Result<bool, StoreError> {
+        let done = self.record_attempts(owner, std::slice::from_ref(&(id, attempt.clone(), after.clone()))).await?;
+        Ok(done[0])
+    }
+    /// [`record_attempt`](Deliveries::record_attempt) for many, in one
+    /// transaction (a sender records what its sends finished together).
+    async fn record_attempts(&self, owner: &str, done: &[(i64, AttemptRecord, AfterAttempt)]) -> Result<Vec<bool>, StoreError>;
     /// The newest `limit` deliveries of `org`, in state `status` if given.
     async fn deliveries(&self, org: OrgId, status: Option<&str>, limit: u32) -> Result<Vec<DeliveryView>, StoreError>;
     async fn delivery(&self, org: OrgId, id: i64) -> Result<Option<(DeliveryView, Vec<DeliveryAttemptView>)>, StoreError>;
@@ -256,8 +266,9 @@ where
         let mut tx = self.begin_write().await?;
         let due: Vec<i64> = sqlx::query_scalar(self.locking(DUE, DUE_LOCK)).bind(now).bind(limit as i64)
             .fetch_all(&mut *tx).await.during("finding due deliveries")?;
-        for id in &due {
-            sqlx::query(self.q(LEASE_ONE)).bind(*id).bind(owner).bind(until).bind(now).execute(&mut *tx).await.during("leasing a delivery")?;
+        if !due.is_empty() {
+            let query = sqlx::query(self.dynamic(lease(&self.id_list(3, due.len())))).bind(owner).bind(until);
+            self.bind_ids(query, &due).execute(&mut *tx).await.during("leasing deliveries")?;
         }
         let rows = sqlx::query(self.q(LEASED)).bind(owner).bind(until).fetch_all(&mut *tx).await.during("reading leased deliveries")?;
         S::commit(tx).await.during("committing leases")?;
@@ -285,32 +296,39 @@ where
         }).collect())
     }
 
-    async fn record_attempt(&self, id: i64, owner: &str, a: &AttemptRecord, after: &AfterAttempt) -> Result<bool, StoreError> {
+    async fn record_attempts(&self, owner: &str, done: &[(i64, AttemptRecord, AfterAttempt)]) -> Result<Vec<bool>, StoreError> {
         let mut tx = self.begin_write().await?;
-        let number: i64 = sqlx::query_scalar(self.q(NEXT_ATTEMPT_NUMBER)).bind(id).fetch_one(&mut *tx).await.during("numbering an attempt")?;
-        sqlx::query(self.q(INSERT_ATTEMPT)).bind(id).bind(number as i32).bind(a.at).bind(a.duration_ms).bind(a.status_code.map(i32::from))
-            .bind(&a.outcome).bind(a.excerpt.as_deref()).bind(&a.sender).execute(&mut *tx).await.during("recording a delivery attempt")?;
-        let (status, reason, next, delivered) = match after {
-            AfterAttempt::Delivered => ("delivered", None, None, Some(a.at)),
-            AfterAttempt::RetryAt(at) => ("pending", None, Some(*at), None),
-            AfterAttempt::Failed(why) => ("failed", Some(why.clone()), None, None),
-        };
-        let settled = sqlx::query(self.q(SETTLE)).bind(id).bind(owner).bind(status).bind(reason).bind(next).bind(a.at).bind(delivered)
-            .execute(&mut *tx).await.during("settling a delivery")?;
-        S::commit(tx).await.during("committing a delivery attempt")?;
-        Ok(settled.rows_affected() == 1)
+        let mut kept = Vec::with_capacity(done.len());
+        for (id, a, after) in done {
+            let (status, reason, next, delivered) = match after {
+                AfterAttempt::Delivered => ("delivered", None, None, Some(a.at)),
+                AfterAttempt::RetryAt(at) => ("pending", None, Some(*at), None),
+                AfterAttempt::Failed(why) => ("failed", Some(why.clone()), None, None),
+            };
+            let settled: Option<i32> = sqlx::query_scalar(self.q(SETTLE)).bind(*id).bind(owner).bind(status).bind(reason).bind(next).bind(a.at).bind(delivered)
+                .fetch_optional(&mut *tx).await.during("settling a delivery")?;
+            // A lost lease: the attempt happened and is recorded all the same.
+            let number = match settled {
+                Some(n) => n,
+                None => sqlx::query_scalar(self.q(COUNT_ATTEMPT)).bind(*id).fetch_one(&mut *tx).await.during("numbering an attempt")?,
+            };
+            sqlx::query(self.q(INSERT_ATTEMPT)).bind(*id).bind(number).bind(a.at).bind(a.duration_ms).bind(a.status_code.map(i32::from))
+                .bind(&a.outcome).bind(a.excerpt.as_deref()).bind(&a.sender).execute(&mut *tx).await.during("recording a delivery attempt")?;
+            kept.push(settled.is_some());
+        }
+        S::commit(tx).await.during("committing delivery attempts")?;
+        Ok(kept)
     }
 
     async fn deliveries(&self, org: OrgId, status: Option<&str>, limit: u32) -> Result<Vec<DeliveryView>, StoreError> {
         let sql = format!("{VIEW} WHERE org_id = $1 AND ($2 IS NULL OR status = $2) ORDER BY id DESC LIMIT $3");
-        let sql = if S::POSTGRES { sql.replace("$2 IS NULL", "$2::text IS NULL") } else { crate::sql::for_sqlite(&sql).into_owned() };
+        let sql = if S::POSTGRES { sql.replace("$2 IS NULL", "$2::text IS NULL") } else { sql };
         let rows = sqlx::query(self.dynamic(sql)).bind(org).bind(status).bind(limit as i64).fetch_all(self.pool()).await.during("listing deliveries")?;
         Ok(rows.iter().map(view).collect())
     }
 
     async fn delivery(&self, org: OrgId, id: i64) -> Result<Option<(DeliveryView, Vec<DeliveryAttemptView>)>, StoreError> {
         let sql = format!("{VIEW} WHERE org_id = $1 AND id = $2");
-        let sql = if S::POSTGRES { sql } else { crate::sql::for_sqlite(&sql).into_owned() };
         let Some(row) = sqlx::query(self.dynamic(sql)).bind(org).bind(id).fetch_optional(self.pool()).await.during("reading a delivery")? else {
             return Ok(None);
         };
