@@ -1,6 +1,6 @@
 //! Two `trace delivery` processes on one PostgreSQL, one `kill -9`ed while
 //! it has webhooks in flight: its leases expire and the other sends them,
-//! with the same `webhook-id`. The receiver (127.0.0.1, answering slowly)
+//! with the same `webhook-id` (the ones in flight at the kill arrive twice). The receiver (127.0.0.1, answering slowly)
 //! checks every signature; after de-duplication by `webhook-id` it has
 //! every alert exactly once, and every delivery ends `delivered`.
 
@@ -94,21 +94,23 @@ async fn a_killed_sender_loses_no_delivery_and_none_arrives_twice_after_dedupe()
     let message = BufferedRows { org, dataset_uuid: dataset.uuid, job: deployed.job("route"), task: 1, output: 0, columns, rows };
     assert_eq!(db.commit_buffered(&message, now_millis()).await.unwrap().inserted, DELIVERIES as u64);
 
+    // The doomed sender starts first and leases everything; it is killed
+    // once it has delivered some and has webhooks in flight, and only then
+    // does the survivor start: it must take over what the dead one leased.
     let mut doomed = sender(&url_db, "doomed");
-    let mut survivor = sender(&url_db, "survivor");
-    // Kill one sender once webhooks are in flight.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let s = seen.lock().unwrap();
-        if s.requests.len() >= 6 && s.in_flight > 0 {
+        let delivered = db.deliveries(org, Some("delivered"), 1000).await.unwrap().len();
+        let in_flight = seen.lock().unwrap().in_flight;
+        if delivered >= 2 && in_flight > 0 {
             break;
         }
-        drop(s);
-        assert!(Instant::now() < deadline, "no webhook arrived");
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(Instant::now() < deadline, "the first sender delivered nothing");
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
     doomed.kill().unwrap();
     doomed.wait().unwrap();
+    let mut survivor = sender(&url_db, "survivor");
     let killed_at = Instant::now();
 
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -135,6 +137,8 @@ async fn a_killed_sender_loses_no_delivery_and_none_arrives_twice_after_dedupe()
         }
     }
     assert!(by_survivor > 0 && by_survivor < DELIVERIES, "both senders worked: survivor sent {by_survivor}");
+    // The webhooks in flight at the kill were sent again, same id.
+    assert!(!repeated.is_empty(), "a webhook in flight at the kill is sent again");
     eprintln!(
         "{} deliveries, {} resent after the kill (same webhook-id), survivor sent {by_survivor}, settled {:?} after the kill",
         ids.len(),
