@@ -67,7 +67,8 @@ impl From<StoreError> for ApiError {
             StoreError::NotBufferedOutput { .. } | StoreError::NotBuffered { .. } | StoreError::TooManyBufferedRows { .. } | StoreError::BadBufferedRows { .. } => {
                 ApiError::BadRequest(e.to_string())
             }
-            StoreError::NoSuchDestination(_) | StoreError::NoSuchDelivery(_) => ApiError::NotFound(e.to_string()),
+            StoreError::NoSuchDestination(_) | StoreError::NoSuchDelivery(_) | StoreError::NoSuchSecret(_) => ApiError::NotFound(e.to_string()),
+            StoreError::MissingSecrets(_) => ApiError::Conflict(e.to_string()),
             StoreError::NotRetryable { .. } | StoreError::BufferedSchemaChanged { .. } => ApiError::Conflict(e.to_string()),
             StoreError::NoSuchJob(_) | StoreError::NoSuchDataset(_) | StoreError::NoSuchUser(_) | StoreError::NoSuchDag(_) | StoreError::NoSuchDatasetVersion { .. } => ApiError::NotFound(e.to_string()),
             StoreError::NothingToRollBackTo(_) | StoreError::RollbackOntoPurged { .. } | StoreError::VersionInUse { .. } => ApiError::Conflict(e.to_string()),

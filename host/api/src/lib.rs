@@ -14,6 +14,7 @@ mod public_client;
 mod public_state;
 mod public_wire;
 mod query_routes;
+mod secret_routes;
 
 pub use alert_routes::{DeliveryAttempt, DeliveryDetail, DeliverySummary, DestinationBody, DestinationSaved, DestinationSummary};
 pub use error::ApiError;
@@ -22,5 +23,6 @@ pub use public::{public_router, PublicState, MAX_LIST, MAX_NAME_CHARS, MAX_PUBLI
 pub use public_client::{ClientError, PublicClient, QueryResponse};
 pub use public_wire::*;
 pub use query_routes::{ROW_COUNT_HEADER, TRUNCATED_HEADER};
+pub use secret_routes::SecretSummary;
 // The internal API's bodies are the worker contract's wire form.
 pub use trace_protocol::wire::*;

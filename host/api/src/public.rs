@@ -17,6 +17,7 @@
 //! | `POST /api/v1/users/{name}/tokens`            | admin     |
 //! | `POST /api/v1/query`, `/api/v1/queries`, `GET /api/v1/queries/{id}[/result]`, `GET /api/v1/tables` | viewer (see `query_routes`) |
 //! | `/api/v1/destinations[/{name}]`, `/api/v1/deliveries[/{id}[/retry]]` | see `alert_routes` |
+//! | `/api/v1/secrets[/{name}]` | see `secret_routes` |
 //!
 //! Another org's task is `not_found`, never `forbidden`: ids do not leak
 //! across tenants.
@@ -62,6 +63,8 @@ pub fn public_router(state: Arc<PublicState>) -> Router {
         .route("/api/v1/queries/{id}", get(crate::query_routes::batch))
         .route("/api/v1/queries/{id}/result", get(crate::query_routes::batch_result))
         .route("/api/v1/tables", get(crate::query_routes::tables))
+        .route("/api/v1/secrets", get(crate::secret_routes::list))
+        .route("/api/v1/secrets/{name}", put(crate::secret_routes::set).delete(crate::secret_routes::delete))
         .route("/api/v1/destinations", get(crate::alert_routes::destinations))
         .route("/api/v1/destinations/{name}", put(crate::alert_routes::set_destination).delete(crate::alert_routes::delete_destination))
         .route("/api/v1/deliveries", get(crate::alert_routes::deliveries))

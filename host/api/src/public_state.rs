@@ -13,6 +13,8 @@ pub struct PublicState {
     pub db: Arc<Db>,
     /// The Query Service, on a server that can read the datasets' storage.
     pub query: Option<Arc<trace_query::QueryService>>,
+    /// Seals org secrets; a server without one refuses to store them.
+    pub secret_key: Option<Arc<trace_secrets::SecretKey>>,
 }
 
 pub(crate) async fn caller(s: &PublicState, headers: &HeaderMap, needs: Role) -> Result<Principal, ApiError> {

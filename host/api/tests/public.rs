@@ -39,7 +39,7 @@ async fn fixture() -> Fixture {
         token(acme, "vic", Role::Viewer).await,
         token(globex, "zed", Role::Admin).await,
     );
-    Fixture { app: public_router(Arc::new(PublicState { db, query: None })), admin, dev, viewer, outsider, _dir: dir }
+    Fixture { app: public_router(Arc::new(PublicState { db, query: None, secret_key: None })), admin, dev, viewer, outsider, _dir: dir }
 }
 
 async fn call(f: &Fixture, method: &str, uri: &str, token: &str, body: Option<String>) -> (u16, Value) {

@@ -70,6 +70,9 @@ pub enum Command {
         #[command(flatten)]
         target: crate::target::Target,
     },
+    /// Org secrets (write-only): set from stdin, list names, remove.
+    #[command(subcommand)]
+    Secret(crate::secrets::SecretCommand),
     /// Alert destinations: webhook URLs with write-only signing secrets.
     #[command(subcommand)]
     Destination(crate::alerts::DestinationCommand),
@@ -304,6 +307,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Cancel { id, target } => crate::tasks::cancel(&target, id),
         Command::Retry { id, target } => crate::tasks::retry(&target, id),
         Command::Query(args) => crate::query::run(args),
+        Command::Secret(c) => crate::secrets::run(c),
         Command::Destination(c) => crate::alerts::destination(c),
         Command::Deliveries(c) => crate::alerts::deliveries(c),
         Command::Delivery(args) => crate::alerts::delivery(args),

@@ -3,6 +3,7 @@
 
 mod alerts;
 mod backfill;
+mod secrets;
 mod cli;
 mod datasets;
 mod dag;

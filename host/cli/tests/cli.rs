@@ -534,3 +534,46 @@ fn dev_sends_the_alert_example_to_the_example_receiver() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains(&format!("delivery {id} is delivered; only a failed delivery can be retried")), "{}", stderr(&o));
 }
+
+#[test]
+fn secrets_are_set_from_stdin_sealed_on_disk_and_never_shown() {
+    let dir = tempfile::tempdir().unwrap();
+    let value = "rpc-key-5b1e0c7d";
+    let with_stdin = |args: &[&str], key: Option<&str>, input: &str| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_trace"));
+        c.args(args).current_dir(dir.path()).env("XDG_CACHE_HOME", dir.path().join("cache")).env_remove("TRACE_SECRET_KEY");
+        if let Some(k) = key {
+            c.env("TRACE_SECRET_KEY", k);
+        }
+        let mut child = c.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+        std::io::Write::write_all(&mut child.stdin.take().unwrap(), input.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let o = trace(&["user", "add", "root", "--role", "admin", "--db", "sqlite:t.db"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    // Without a key nothing is stored, and the message says what to set.
+    let o = with_stdin(&["secret", "set", "rpc/key-1", "--db", "sqlite:t.db"], None, value);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("no secret key: set TRACE_SECRET_KEY"), "{}", stderr(&o));
+    let key = stdout(&trace(&["secret", "new-key"], dir.path())).trim().to_owned();
+    assert_eq!(key.len(), 44, "{key}");
+    let o = with_stdin(&["secret", "set", "rpc/key-1", "--db", "sqlite:t.db"], Some(&key), &format!("{value}\n"));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o).trim(), format!("secret `rpc/key-1` set ({} bytes)", value.len()));
+    let list = stdout(&trace(&["secret", "list", "--db", "sqlite:t.db"], dir.path()));
+    assert!(list.contains("rpc/key-1") && !list.contains(value), "{list}");
+    let audit = stdout(&trace(&["audit", "--db", "sqlite:t.db"], dir.path()));
+    assert!(audit.contains("secret.set") && audit.contains("rpc/key-1") && !audit.contains(value), "{audit}");
+    // Nowhere in the database's files.
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.file_name().unwrap().to_string_lossy().starts_with("t.db") {
+            let bytes = std::fs::read(&path).unwrap();
+            assert!(!bytes.windows(value.len()).any(|w| w == value.as_bytes()), "{} holds the secret in clear", path.display());
+        }
+    }
+    let o = trace(&["secret", "rm", "rpc/key-1", "--db", "sqlite:t.db"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = trace(&["secret", "rm", "rpc/key-1", "--db", "sqlite:t.db"], dir.path());
+    assert!(stderr(&o).contains("secret \"rpc/key-1\" does not exist"), "{}", stderr(&o));
+}

@@ -19,6 +19,7 @@ use crate::effects::Effects;
 use crate::events::Ingest;
 use crate::registry::RegisterDatasets;
 use crate::buffered::RegisterBuffered;
+use crate::secrets::CheckSecrets;
 use crate::{migrate, sql, Store};
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Type};
 
@@ -65,6 +66,7 @@ where
     /// leave it staged for a later cutover.
     async fn record_version(&self, org: OrgId, dag: &Dag, yaml: &str, actor: &str, now: Millis, activate: bool) -> Result<Deployed, StoreError> {
         let mut tx = self.begin_write().await?;
+        self.check_secrets(&mut tx, org, dag).await?;
         sqlx::query(self.q(sql::UPSERT_DAG)).bind(org).bind(&dag.name).execute(&mut *tx).await.during("creating a DAG")?;
         let dag_id: i64 = sqlx::query_scalar(self.q(sql::DAG_ID)).bind(org).bind(&dag.name)
             .fetch_one(&mut *tx).await.during("finding a DAG")?;

@@ -8,6 +8,7 @@ use crate::error::StoreError;
 use crate::model::*;
 use crate::batch_queries::{BatchEnd, BatchQueries, BatchQueryView};
 use crate::buffered::{BufferCommit, Buffered, BufferedDataset};
+use crate::secrets::{SecretView, Secrets};
 use crate::deliveries::{AfterAttempt, AttemptRecord, Deliveries, DeliveryAttemptView, DeliveryView, DestinationSpec, DestinationView, LeasedDelivery};
 use trace_protocol::buffered::{BufferedRead, BufferedRows, TableSchema};
 use crate::lifecycle::{Lifecycle, Purged, RolledBack};
@@ -229,5 +230,20 @@ impl Deliveries for Db {
     }
     async fn retry_delivery(&self, org: OrgId, id: i64, actor: &str, now: Millis) -> Result<(), StoreError> {
         both!(self, s => s.retry_delivery(org, id, actor, now).await)
+    }
+}
+
+impl Secrets for Db {
+    async fn set_secret(&self, org: OrgId, name: &str, sealed: &str, actor: &str, now: Millis) -> Result<(), StoreError> {
+        both!(self, s => s.set_secret(org, name, sealed, actor, now).await)
+    }
+    async fn secrets(&self, org: OrgId) -> Result<Vec<SecretView>, StoreError> {
+        both!(self, s => s.secrets(org).await)
+    }
+    async fn sealed_secret(&self, org: OrgId, name: &str) -> Result<Option<String>, StoreError> {
+        both!(self, s => s.sealed_secret(org, name).await)
+    }
+    async fn delete_secret(&self, org: OrgId, name: &str, actor: &str, now: Millis) -> Result<(), StoreError> {
+        both!(self, s => s.delete_secret(org, name, actor, now).await)
     }
 }

@@ -67,6 +67,10 @@ pub enum StoreError {
     NoSuchDelivery(i64),
     #[error("delivery {id} is {status}; only a failed delivery can be retried")]
     NotRetryable { id: i64, status: String },
+    #[error("the DAG's worker slots name secrets this org does not have: {}; set them first (`trace secret set NAME`)", .0.join(", "))]
+    MissingSecrets(Vec<String>),
+    #[error("secret {0:?} does not exist")]
+    NoSuchSecret(String),
     #[error("the system database holds something this version cannot read: {0}")]
     Corrupt(String),
     #[error("the completer has shut down")]

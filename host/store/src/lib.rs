@@ -35,6 +35,7 @@ mod migrate;
 mod model;
 mod postgres;
 mod registry;
+mod secrets;
 mod sql;
 mod sqlite;
 
@@ -48,6 +49,7 @@ pub use deliveries::{AfterAttempt, AttemptRecord, Deliveries, DeliveryAttemptVie
 pub use error::StoreError;
 pub use lifecycle::{Lifecycle, Purged, RolledBack};
 pub use model::*;
+pub use secrets::{SecretView, Secrets};
 pub use registry::{AuditEntry, DatasetView, Principal, Registry, Role, UserId, VersionRead};
 
 use trace_dag::Dag;

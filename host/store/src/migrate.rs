@@ -16,6 +16,7 @@ pub(crate) const POSTGRES: &[(i64, &str)] = &[
     (10, include_str!("../../../migrations/postgres/0010_lean_queue_writes.sql")),
     (11, include_str!("../../../migrations/postgres/0011_batch_queries.sql")),
     (12, include_str!("../../../migrations/postgres/0012_buffered_and_alerts.sql")),
+    (13, include_str!("../../../migrations/postgres/0013_org_secrets.sql")),
 ];
 
 /// (version, SQL) for SQLite.
@@ -32,6 +33,7 @@ pub(crate) const SQLITE: &[(i64, &str)] = &[
     (10, include_str!("../../../migrations/sqlite/0010_lean_queue_writes.sql")),
     (11, include_str!("../../../migrations/sqlite/0011_batch_queries.sql")),
     (12, include_str!("../../../migrations/sqlite/0012_buffered_and_alerts.sql")),
+    (13, include_str!("../../../migrations/sqlite/0013_org_secrets.sql")),
 ];
 
 pub(crate) const CREATE_TABLE: &str =
