@@ -146,6 +146,7 @@ pub(crate) async fn set_destination(
 ) -> Result<Json<DestinationSaved>, ApiError> {
     let who = caller(&s, &headers, Role::Admin).await?;
     trace_delivery::destination::check(&name, &body.url, body.max_in_flight, body.per_minute).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let key = s.secret_key.as_ref().ok_or_else(|| ApiError::Unavailable("this server has no secret key (TRACE_SECRET_KEY), so it cannot store signing secrets".into()))?;
     let (secret, generated) = match (body.secret.as_deref(), body.generate) {
         (Some(_), true) => return Err(ApiError::BadRequest("give `secret` or set `generate`, not both".into())),
         (None, false) => return Err(ApiError::BadRequest("a destination needs a `secret` (whsec_…) or `generate: true`".into())),
@@ -153,7 +154,8 @@ pub(crate) async fn set_destination(
         (Some(text), false) => (WebhookSecret::parse(text).map_err(|e| ApiError::BadRequest(format!("secret: {e}")))?, false),
         (None, true) => (WebhookSecret::generate(), true),
     };
-    let spec = DestinationSpec { name: &name, url: &body.url, secret: &secret.expose(), max_in_flight: body.max_in_flight, per_minute: body.per_minute };
+    let sealed = trace_delivery::destination::seal_secret(key, who.org, &name, &secret).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let spec = DestinationSpec { name: &name, url: &body.url, secret: &sealed, max_in_flight: body.max_in_flight, per_minute: body.per_minute };
     s.db.set_destination(who.org, &spec, &who.actor(), now_millis()).await?;
     Ok(Json(DestinationSaved { name, generated_secret: generated.then(|| secret.expose()) }))
 }

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use trace_bench::report::line;
 use trace_delivery::{DeliveryConfig, DeliveryService, WebhookSecret};
+use trace_secrets::SecretKey;
 use trace_protocol::buffered::BufferedRows;
 use trace_store::{now_millis, Buffered, Db, Deliveries, DestinationSpec, PgStore, SqliteStore, Store};
 
@@ -123,9 +124,11 @@ async fn delivery(db: Arc<Db>, webhooks: usize) -> (f64, f64) {
     db.migrate().await.unwrap();
     let url = receiver().await;
     let org = db.create_org(&format!("send{}", now_millis()), now_millis()).await.unwrap();
-    let secret = WebhookSecret::generate().expose();
+    let (key, secret) = (Arc::new(SecretKey::generate()), WebhookSecret::generate());
     for d in 0..IN_FLIGHT {
-        let spec = DestinationSpec { name: &format!("d{d}"), url: &url, secret: &secret, max_in_flight: 1, per_minute: 60_000 };
+        let name = format!("d{d}");
+        let sealed = trace_delivery::destination::seal_secret(&key, org, &name, &secret).unwrap();
+        let spec = DestinationSpec { name: &name, url: &url, secret: &sealed, max_in_flight: 1, per_minute: 60_000 };
         db.set_destination(org, &spec, "bench", now_millis()).await.unwrap();
     }
     let deployed = db.deploy(org, &trace_dag::parse("bench.yaml", DAG).unwrap(), DAG, "bench", now_millis()).await.unwrap();
@@ -137,7 +140,7 @@ async fn delivery(db: Arc<Db>, webhooks: usize) -> (f64, f64) {
         db.commit_buffered(&m, now_millis()).await.unwrap();
     }
     let config = DeliveryConfig { batch: 64, idle: Duration::from_millis(5), ..DeliveryConfig::new("bench") };
-    let service = Arc::new(DeliveryService::new(db.clone(), config).unwrap());
+    let service = Arc::new(DeliveryService::new(db.clone(), key, config).unwrap());
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let started = Instant::now();
     let running = tokio::spawn(service.run(stopped));

@@ -20,8 +20,8 @@ const MAX_SECRET_INPUT: u64 = 1024;
 #[derive(Debug, clap::Subcommand)]
 pub enum DestinationCommand {
     /// Create or replace a webhook destination. The signing secret
-    /// (`whsec_` and base64 of 24 to 64 bytes) is read from stdin; it is
-    /// stored and never shown again. With --generate, a new secret is made
+    /// (`whsec_` and base64 of 24 to 64 bytes) is read from stdin, sealed
+    /// with TRACE_SECRET_KEY and never shown again. With --generate, a new secret is made
     /// and printed once, for the receiver's configuration.
     Set {
         name: String,
@@ -97,6 +97,7 @@ pub fn destination(command: DestinationCommand) -> anyhow::Result<ExitCode> {
     match command {
         DestinationCommand::Set { name, url, generate, max_in_flight, per_minute, target } => {
             trace_delivery::destination::check(&name, &url, max_in_flight, per_minute)?;
+            let key = trace_secrets::SecretKey::from_env()?;
             let secret = if generate {
                 WebhookSecret::generate()
             } else {
@@ -107,7 +108,8 @@ pub fn destination(command: DestinationCommand) -> anyhow::Result<ExitCode> {
             block_on(async {
                 let db = open(&target).await?;
                 let org = org(&db, &target).await?;
-                let spec = DestinationSpec { name: &name, url: &url, secret: &secret.expose(), max_in_flight, per_minute };
+                let sealed = trace_delivery::destination::seal_secret(&key, org, &name, &secret)?;
+                let spec = DestinationSpec { name: &name, url: &url, secret: &sealed, max_in_flight, per_minute };
                 db.set_destination(org, &spec, &actor(), now_millis()).await?;
                 println!("destination `{name}` -> {url}");
                 if generate {
@@ -192,7 +194,8 @@ pub fn delivery(args: DeliveryArgs) -> anyhow::Result<ExitCode> {
         let name = args.name.unwrap_or_else(|| format!("delivery-{}", std::process::id()));
         let timeout = std::time::Duration::from_secs(args.timeout_secs.max(1));
         let config = DeliveryConfig { timeout, lease: timeout * 3, ..DeliveryConfig::new(name.clone()) };
-        let service = Arc::new(DeliveryService::new(db, config).context("starting the delivery service")?);
+        let key = Arc::new(trace_secrets::SecretKey::from_env().context("the Delivery Service opens destinations' signing secrets with it")?);
+        let service = Arc::new(DeliveryService::new(db, key, config).context("starting the delivery service")?);
         let (stop, stopped) = watch::channel(false);
         let running = tokio::spawn(service.run(stopped));
         println!("trace delivery `{name}` running");

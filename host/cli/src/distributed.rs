@@ -178,7 +178,7 @@ pub fn server(args: ServerArgs) -> anyhow::Result<ExitCode> {
             }
             Err(e) => return Err(e).context("loading the secret key"),
         };
-        let app = public_router(Arc::new(PublicState { db: db.clone(), query, secret_key }))
+        let app = public_router(Arc::new(PublicState { db: db.clone(), query, secret_key: secret_key.clone() }))
             .merge(internal_router(Arc::new(InternalState { db: db.clone(), buffer: buffer.clone(), worker_token: args.worker_token.clone() })));
         let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
         // Tests and scripts read this line to learn the port (`--listen 127.0.0.1:0`).
@@ -188,10 +188,15 @@ pub fn server(args: ServerArgs) -> anyhow::Result<ExitCode> {
         let wake = Arc::new(Notify::new());
         let dispatcher = tokio::spawn(dispatcher::run(db.clone(), queue.clone(), wake.clone(), DispatcherConfig::default(), stopped.clone()));
         let sink = tokio::spawn(trace_control::sink::run(db.clone(), buffer.clone(), wake, stopped.clone()));
-        let delivery = match args.no_delivery {
-            true => None,
-            false => {
-                let service = DeliveryService::new(db.clone(), DeliveryConfig::new(format!("server-{}", std::process::id()))).context("starting the delivery service")?;
+        let delivery = match (args.no_delivery, &secret_key) {
+            (true, _) => None,
+            (false, None) => {
+                eprintln!("warning: no {} is set: this server sends no webhooks (their signing secrets are sealed with it)", trace_secrets::KEY_ENV);
+                None
+            }
+            (false, Some(key)) => {
+                let config = DeliveryConfig::new(format!("server-{}", std::process::id()));
+                let service = DeliveryService::new(db.clone(), key.clone(), config).context("starting the delivery service")?;
                 Some(tokio::spawn(Arc::new(service).run(stopped)))
             }
         };

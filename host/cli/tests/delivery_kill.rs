@@ -66,9 +66,10 @@ async fn receiver(secret: WebhookSecret) -> (String, Arc<Mutex<Seen>>) {
     (url, seen)
 }
 
-fn sender(db: &str, name: &str) -> std::process::Child {
+fn sender(db: &str, key: &str, name: &str) -> std::process::Child {
     Command::new(env!("CARGO_BIN_EXE_trace"))
         .args(["delivery", "--db", db, "--timeout-secs", "1", "--name", name])
+        .env("TRACE_SECRET_KEY", key)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -85,7 +86,9 @@ async fn a_killed_sender_loses_no_delivery_and_none_arrives_twice_after_dedupe()
     let (url, seen) = receiver(WebhookSecret::parse(&secret.expose()).unwrap()).await;
     // 4 in flight and 240 a minute per sender: the run takes seconds, so
     // the kill lands in the middle of it.
-    let spec = DestinationSpec { name: "ops", url: &url, secret: &secret.expose(), max_in_flight: 4, per_minute: 240 };
+    let key = trace_secrets::SecretKey::generate();
+    let sealed = trace_delivery::destination::seal_secret(&key, org, "ops", &secret).unwrap();
+    let spec = DestinationSpec { name: "ops", url: &url, secret: &sealed, max_in_flight: 4, per_minute: 240 };
     db.set_destination(org, &spec, "tester", now_millis()).await.unwrap();
     let deployed = db.deploy(org, &trace_dag::parse("routed.yaml", ROUTED).unwrap(), ROUTED, "tester", now_millis()).await.unwrap();
     let dataset = db.buffered_datasets().await.unwrap().into_iter().find(|d| d.org == org).unwrap();
@@ -97,7 +100,7 @@ async fn a_killed_sender_loses_no_delivery_and_none_arrives_twice_after_dedupe()
     // The doomed sender starts first and leases everything; it is killed
     // once it has delivered some and has webhooks in flight, and only then
     // does the survivor start: it must take over what the dead one leased.
-    let mut doomed = sender(&url_db, "doomed");
+    let mut doomed = sender(&url_db, &key.to_base64(), "doomed");
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let delivered = db.deliveries(org, Some("delivered"), 1000).await.unwrap().len();
@@ -110,7 +113,7 @@ async fn a_killed_sender_loses_no_delivery_and_none_arrives_twice_after_dedupe()
     }
     doomed.kill().unwrap();
     doomed.wait().unwrap();
-    let mut survivor = sender(&url_db, "survivor");
+    let mut survivor = sender(&url_db, &key.to_base64(), "survivor");
     let killed_at = Instant::now();
 
     let deadline = Instant::now() + Duration::from_secs(60);

@@ -54,6 +54,7 @@ async fn alerts_flow_through_server_workers_sqs_and_a_delivery_process() {
         ("AWS_ACCESS_KEY_ID", "test".to_owned()),
         ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
         ("TRACE_S3_ENDPOINT", moto.endpoint()),
+        ("TRACE_SECRET_KEY", trace_secrets::SecretKey::generate().to_base64()),
     ];
     let made = reqwest::Client::new().put(format!("{}/trace-alerts", moto.endpoint())).send().await.unwrap();
     assert!(made.status().is_success());

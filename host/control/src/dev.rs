@@ -9,6 +9,7 @@ use tokio::sync::{watch, Notify};
 use trace_dag::Dag;
 use trace_sandbox::{Runtime, RuntimeConfig, World};
 use trace_delivery::{DeliveryConfig, DeliveryService, WebhookSecret};
+use trace_secrets::SecretKey;
 use trace_store::{now_millis, Db, Deliveries, DestinationSpec, Deployed, OrgId, SqliteStore, Store, StoreError, TaskStatus, TaskView};
 
 use crate::dispatcher::{self, DispatcherConfig};
@@ -109,10 +110,14 @@ pub async fn run_on(db: Arc<Db>, queue: Arc<dyn TaskQueue>, run: DevRun<'_>, mut
     let org_name = format!("dev_{now}");
     let org: OrgId = db.create_org(&org_name, now).await?;
     let deployed = db.deploy(org, run.dag, run.yaml, "dev", now).await?;
-    let secret = run.webhook_secret.as_ref().map(WebhookSecret::expose).unwrap_or_default();
-    for (name, url) in &run.destinations {
-        let spec = DestinationSpec { name, url, secret: &secret, max_in_flight: 4, per_minute: 6000 };
-        db.set_destination(org, &spec, "dev", now).await?;
+    // Sealed with a key of this run's own: the database never holds a signing secret in clear.
+    let key = Arc::new(SecretKey::generate());
+    if let Some(secret) = &run.webhook_secret {
+        for (name, url) in &run.destinations {
+            let sealed = trace_delivery::destination::seal_secret(&key, org, name, secret).map_err(|e| DevError::Sandbox(e.into()))?;
+            let spec = DestinationSpec { name, url, secret: &sealed, max_in_flight: 4, per_minute: 6000 };
+            db.set_destination(org, &spec, "dev", now).await?;
+        }
     }
     let sources: Vec<_> = run.dag.jobs.iter().filter(|j| j.kind == trace_dag::JobKind::Source).collect();
     if sources.is_empty() {
@@ -144,7 +149,7 @@ pub async fn run_on(db: Arc<Db>, queue: Arc<dyn TaskQueue>, run: DevRun<'_>, mut
     let delivery = match run.destinations.is_empty() {
         true => None,
         false => {
-            let service = DeliveryService::new(db.clone(), DeliveryConfig::new("dev")).map_err(|e| DevError::Sandbox(e.into()))?;
+            let service = DeliveryService::new(db.clone(), key.clone(), DeliveryConfig::new("dev")).map_err(|e| DevError::Sandbox(e.into()))?;
             Some(tokio::spawn(Arc::new(service).run(delivery_stopped)))
         }
     };

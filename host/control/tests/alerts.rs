@@ -16,6 +16,7 @@ use support::{settle_buffered, start_with_buffer};
 use trace_protocol::buffered::Buffer;
 use trace_control::queue::InProcessQueue;
 use trace_delivery::{DeliveryConfig, DeliveryService, RetrySchedule, WebhookSecret};
+use trace_secrets::SecretKey;
 use trace_storage::{ObjectPath, Storage};
 use trace_store::{now_millis, Db, Deliveries, DestinationSpec, Lifecycle, Registry, Store};
 
@@ -135,13 +136,13 @@ async fn expected_keys(db: &Db, storage: &Storage, org: i64, min: u128) -> BTree
     keys
 }
 
-async fn deliver_until_settled(db: &Arc<Db>, org: i64, within: Duration) -> Arc<DeliveryService> {
+async fn deliver_until_settled(db: &Arc<Db>, key: Arc<SecretKey>, org: i64, within: Duration) -> Arc<DeliveryService> {
     let config = DeliveryConfig {
         schedule: RetrySchedule { waits: vec![Duration::from_millis(100); 4], jitter_percent: 0 },
         idle: Duration::from_millis(50),
         ..DeliveryConfig::new("test-sender")
     };
-    let service = Arc::new(DeliveryService::new(db.clone(), config).unwrap());
+    let service = Arc::new(DeliveryService::new(db.clone(), key, config).unwrap());
     let deadline = Instant::now() + within;
     while !db.deliveries(org, Some("pending"), 1).await.unwrap().is_empty() {
         assert!(Instant::now() < deadline, "deliveries still pending after {within:?}");
@@ -158,9 +159,12 @@ async fn alerts_arrive_once_each_signed_and_retried(db: Arc<Db>, storage: Storag
     let org = db.create_org("acme", now_millis()).await.unwrap();
     let secret = WebhookSecret::generate();
     let (url, seen) = receiver(WebhookSecret::parse(&secret.expose()).unwrap()).await;
-    let spec = DestinationSpec { name: "ops", url: &url, secret: &secret.expose(), max_in_flight: 4, per_minute: 6000 };
-    db.set_destination(org, &spec, "user:admin", now_millis()).await.unwrap();
-    db.set_destination(org, &DestinationSpec { name: "pager", ..spec.clone() }, "user:admin", now_millis()).await.unwrap();
+    let key = Arc::new(SecretKey::generate());
+    for name in ["ops", "pager"] {
+        let sealed = trace_delivery::destination::seal_secret(&key, org, name, &secret).unwrap();
+        let spec = DestinationSpec { name, url: &url, secret: &sealed, max_in_flight: 4, per_minute: 6000 };
+        db.set_destination(org, &spec, "user:admin", now_millis()).await.unwrap();
+    }
     // The audit log names the destination, never its secret.
     let audit = db.audit_tail(20).await.unwrap();
     assert!(audit.iter().any(|a| a.action == "destination.set" && a.detail == "ops"));
@@ -201,7 +205,7 @@ async fn alerts_arrive_once_each_signed_and_retried(db: Arc<Db>, storage: Storag
     db.rollback(org, "alerts", "tester", now_millis()).await.unwrap();
     running.stop().await;
 
-    deliver_until_settled(&db, org, Duration::from_secs(60)).await;
+    deliver_until_settled(&db, key, org, Duration::from_secs(60)).await;
     let seen = seen.lock().unwrap();
     assert_eq!(seen.bad_signatures, 0);
     let delivered: Vec<_> = db.deliveries(org, Some("delivered"), 10_000).await.unwrap();

@@ -1,6 +1,29 @@
 //! What a destination may be: checked the same way by the CLI and the API
 //! before anything is stored.
 
+use trace_secrets::{SecretError, SecretKey};
+
+use crate::signing::WebhookSecret;
+
+/// Under what name a destination's signing secret is sealed (the name is
+/// bound into the seal: it does not open as another destination's).
+fn sealed_name(destination: &str) -> String {
+    format!("destination/{destination}")
+}
+
+/// `secret` sealed for destination `name` of `org`: what the system
+/// database stores.
+pub fn seal_secret(key: &SecretKey, org: i64, name: &str, secret: &WebhookSecret) -> Result<String, SecretError> {
+    key.seal(org, &sealed_name(name), secret.expose().as_bytes())
+}
+
+/// The signing secret of destination `name` of `org`, from its sealed form.
+pub fn open_secret(key: &SecretKey, org: i64, name: &str, sealed: &str) -> Result<WebhookSecret, String> {
+    let value = key.open(org, &sealed_name(name), sealed).map_err(|e| e.to_string())?;
+    let text = value.expose_str().ok_or("the signing secret is not text")?;
+    WebhookSecret::parse(text).map_err(|e| e.to_string())
+}
+
 /// Longest webhook URL accepted.
 pub const MAX_URL_BYTES: usize = 2048;
 /// Bounds on a destination's per-sender limits.
@@ -46,6 +69,18 @@ pub fn check(name: &str, url: &str, max_in_flight: u32, per_minute: u32) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sealed_signing_secret_opens_only_as_its_own_destination() {
+        let key = SecretKey::generate();
+        let secret = WebhookSecret::generate();
+        let sealed = seal_secret(&key, 3, "ops", &secret).unwrap();
+        assert!(!sealed.contains(&secret.expose()));
+        assert_eq!(open_secret(&key, 3, "ops", &sealed).unwrap().expose(), secret.expose());
+        assert!(open_secret(&key, 3, "pager", &sealed).is_err());
+        assert!(open_secret(&key, 4, "ops", &sealed).is_err());
+        assert!(open_secret(&SecretKey::generate(), 3, "ops", &sealed).is_err());
+    }
 
     #[test]
     fn destinations_are_checked_before_they_are_stored() {

@@ -16,7 +16,7 @@ use trace_store::{now_millis, AfterAttempt, AttemptRecord, Db, Deliveries, Lease
 
 use crate::schedule::RetrySchedule;
 use crate::send::{Attempt, Sender, Webhook};
-use crate::signing::WebhookSecret;
+use trace_secrets::SecretKey;
 
 /// How a Delivery Service runs.
 #[derive(Debug, Clone)]
@@ -91,6 +91,8 @@ async fn record(db: Arc<Db>, owner: String, mut done: mpsc::Receiver<Done>) {
 
 pub struct DeliveryService {
     db: Arc<Db>,
+    /// Opens the destinations' sealed signing secrets.
+    key: Arc<SecretKey>,
     sender: Sender,
     config: DeliveryConfig,
     gates: Mutex<HashMap<(i64, String), Arc<Gate>>>,
@@ -123,9 +125,9 @@ pub fn body(d: &LeasedDelivery) -> Vec<u8> {
 }
 
 impl DeliveryService {
-    pub fn new(db: Arc<Db>, config: DeliveryConfig) -> Result<Self, DeliveryError> {
+    pub fn new(db: Arc<Db>, key: Arc<SecretKey>, config: DeliveryConfig) -> Result<Self, DeliveryError> {
         let sender = Sender::new(config.timeout).map_err(DeliveryError::Client)?;
-        Ok(Self { db, sender, config, gates: Mutex::new(HashMap::new()) })
+        Ok(Self { db, key, sender, config, gates: Mutex::new(HashMap::new()) })
     }
 
     /// Run until `stop` turns true: keep up to `batch` sends in flight,
@@ -217,7 +219,7 @@ impl DeliveryService {
         let Some(target) = d.target.clone() else {
             return refused("no_destination", format!("destination {:?} was removed before the delivery was sent", d.destination));
         };
-        let secret = match WebhookSecret::parse(&target.secret) {
+        let secret = match crate::destination::open_secret(&self.key, d.org, &d.destination, &target.secret) {
             Ok(s) => s,
             Err(e) => return refused("bad_secret", format!("the destination's signing secret is unusable: {e}")),
         };

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use axum::http::StatusCode;
 use serde_json::{json, Value};
 use trace_delivery::{DeliveryConfig, DeliveryService, RetrySchedule, WebhookSecret};
+use trace_secrets::SecretKey;
 use trace_protocol::buffered::BufferedRows;
 use trace_store::{now_millis, Buffered, Db, Deliveries, DestinationSpec, SqliteStore, Store};
 
@@ -63,13 +64,14 @@ async fn receiver() -> (String, Arc<Mutex<Load>>) {
     (base, load)
 }
 
-async fn setup(dir: &tempfile::TempDir, destinations: &[(&str, String, u32, u32)], per_destination: usize) -> (Arc<Db>, i64) {
+async fn setup(dir: &tempfile::TempDir, destinations: &[(&str, String, u32, u32)], per_destination: usize) -> (Arc<Db>, i64, Arc<SecretKey>) {
     let db = Arc::new(Db::Sqlite(SqliteStore::open(&dir.path().join("t.db")).await.unwrap()));
     db.migrate().await.unwrap();
     let org = db.create_org("acme", now_millis()).await.unwrap();
-    let secret = WebhookSecret::generate().expose();
+    let (key, secret) = (Arc::new(SecretKey::generate()), WebhookSecret::generate());
     for (name, url, in_flight, per_minute) in destinations {
-        let spec = DestinationSpec { name, url, secret: &secret, max_in_flight: *in_flight, per_minute: *per_minute };
+        let sealed = trace_delivery::destination::seal_secret(&key, org, name, &secret).unwrap();
+        let spec = DestinationSpec { name, url, secret: &sealed, max_in_flight: *in_flight, per_minute: *per_minute };
         db.set_destination(org, &spec, "tester", now_millis()).await.unwrap();
     }
     let deployed = db.deploy(org, &trace_dag::parse("routed.yaml", ROUTED).unwrap(), ROUTED, "tester", now_millis()).await.unwrap();
@@ -83,7 +85,7 @@ async fn setup(dir: &tempfile::TempDir, destinations: &[(&str, String, u32, u32)
     }
     let message = BufferedRows { org, dataset_uuid: dataset.uuid, job: deployed.job("route"), task: 1, output: 0, columns, rows };
     db.commit_buffered(&message, now_millis()).await.unwrap();
-    (db, org)
+    (db, org, key)
 }
 
 async fn run_until_settled(service: &Arc<DeliveryService>, db: &Db, org: i64, within: Duration) {
@@ -101,8 +103,8 @@ async fn a_destination_gets_at_most_its_in_flight_and_per_minute() {
     let dir = tempfile::tempdir().unwrap();
     let (base, load) = receiver().await;
     // 2 at once, 600 a minute: at least 100 ms between starts.
-    let (db, org) = setup(&dir, &[("slow", format!("{base}/slow"), 2, 600)], 8).await;
-    let service = Arc::new(DeliveryService::new(db.clone(), DeliveryConfig::new("limits")).unwrap());
+    let (db, org, key) = setup(&dir, &[("slow", format!("{base}/slow"), 2, 600)], 8).await;
+    let service = Arc::new(DeliveryService::new(db.clone(), key, DeliveryConfig::new("limits")).unwrap());
     run_until_settled(&service, &db, org, Duration::from_secs(20)).await;
     assert_eq!(db.delivery_counts(org).await.unwrap(), vec![("delivered".to_owned(), 8)]);
     let load = load.lock().unwrap();
@@ -122,14 +124,14 @@ async fn a_receiver_that_never_accepts_ends_failed_with_every_attempt_on_record(
         ("hang", format!("{base}/hang"), 4, 6000),
         ("nobody", format!("http://{closed}/x"), 4, 6000),
     ];
-    let (db, org) = setup(&dir, &destinations, 1).await;
+    let (db, org, key) = setup(&dir, &destinations, 1).await;
     let config = DeliveryConfig {
         timeout: Duration::from_millis(500),
         lease: Duration::from_secs(5),
         schedule: RetrySchedule { waits: vec![Duration::from_millis(50), Duration::from_millis(50)], jitter_percent: 0 },
         ..DeliveryConfig::new("giving-up")
     };
-    let service = Arc::new(DeliveryService::new(db.clone(), config).unwrap());
+    let service = Arc::new(DeliveryService::new(db.clone(), key, config).unwrap());
     run_until_settled(&service, &db, org, Duration::from_secs(30)).await;
     for d in db.deliveries(org, None, 10).await.unwrap() {
         assert_eq!(d.status, "failed", "{d:?}");

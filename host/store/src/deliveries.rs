@@ -25,7 +25,8 @@ pub struct DestinationView {
 pub struct DestinationSpec<'a> {
     pub name: &'a str,
     pub url: &'a str,
-    /// `whsec_…`; stored, never returned.
+    /// The signing secret, sealed (`trace_delivery::destination::seal_secret`):
+    /// the database never holds it in clear; never returned.
     pub secret: &'a str,
     pub max_in_flight: u32,
     pub per_minute: u32,
@@ -54,6 +55,7 @@ pub struct LeasedDelivery {
 #[derive(Clone, PartialEq, Eq)]
 pub struct LeasedTarget {
     pub url: String,
+    /// Sealed; the Delivery Service opens it with the deployment's key.
     pub secret: String,
     pub max_in_flight: u32,
     pub per_minute: u32,
