@@ -16,14 +16,7 @@ use trace_store::{now_millis, Buffered, Db, PgStore, Registry, Role, SqliteStore
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
-const ROUTED: &str = r#"name: routed
-jobs:
-  - name: route
-    kind: source
-    operator: op_noop.wasm
-publish:
-  - { job: route, output_index: 0, dataset: deliveries, storage: buffered, schema: alert_deliveries }
-"#;
+const ROUTED: &str = include_str!("../../../tests/dags/routed.yaml");
 
 struct Fixture {
     app: axum::Router,

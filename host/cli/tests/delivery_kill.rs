@@ -17,14 +17,7 @@ use trace_store::{now_millis, Buffered, Db, Deliveries, DestinationSpec, PgStore
 
 const DELIVERIES: usize = 40;
 
-const ROUTED: &str = r#"name: routed
-jobs:
-  - name: route
-    kind: source
-    operator: op_noop.wasm
-publish:
-  - { job: route, output_index: 0, dataset: deliveries, storage: buffered, schema: alert_deliveries }
-"#;
+const ROUTED: &str = include_str!("../../../tests/dags/routed.yaml");
 
 #[derive(Default)]
 struct Seen {

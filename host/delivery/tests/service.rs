@@ -14,14 +14,7 @@ use trace_secrets::SecretKey;
 use trace_protocol::buffered::BufferedRows;
 use trace_store::{now_millis, Buffered, Db, Deliveries, DestinationSpec, SqliteStore, Store};
 
-const ROUTED: &str = r#"name: routed
-jobs:
-  - name: route
-    kind: source
-    operator: op_noop.wasm
-publish:
-  - { job: route, output_index: 0, dataset: deliveries, storage: buffered, schema: alert_deliveries }
-"#;
+const ROUTED: &str = include_str!("../../../tests/dags/routed.yaml");
 
 #[derive(Default)]
 struct Load {
