@@ -80,7 +80,8 @@ pub enum Command {
     #[command(subcommand)]
     Deliveries(crate::alerts::DeliveriesCommand),
     /// Run a Delivery Service: lease due deliveries and send them as signed
-    /// webhooks (`trace server` runs one too, unless --no-delivery).
+    /// webhooks (`trace server` runs one too, unless --no-delivery). Needs
+    /// TRACE_SECRET_KEY: the destinations' signing secrets are sealed with it.
     Delivery(crate::alerts::DeliveryArgs),
     /// List the newest tasks (a * marks a requested cancel).
     Tasks {
