@@ -22,7 +22,7 @@ use axum::http::HeaderMap;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
-use trace_protocol::buffered::{split_messages, Buffer, BufferedRead};
+use trace_protocol::buffered::{Buffer, BufferedRead};
 use trace_store::{now_millis, Buffered, AttemptAuth, Completion, Db, EmittedEvent, Outcome, StateWrites, Store, TaskStatus};
 
 use crate::error::ApiError;
@@ -147,8 +147,7 @@ async fn task_complete(State(s): State<Arc<InternalState>>, headers: HeaderMap, 
 
 async fn buffer_rows(State(s): State<Arc<InternalState>>, headers: HeaderMap, Json(body): Json<BufferRowsRequest>) -> Result<Json<serde_json::Value>, ApiError> {
     let auth = auth(&headers, body.task_id, body.attempt)?;
-    let (template, _) = s.db.admit_writer(&auth, body.output).await?;
-    let messages = split_messages(&template, body.rows).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let messages = s.db.buffer_messages(&auth, body.output, body.rows).await?;
     let count = messages.len();
     for m in messages {
         s.buffer.push(m).await.map_err(|e| ApiError::Unavailable(format!("the buffer is unavailable: {e}")))?;

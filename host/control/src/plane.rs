@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use trace_protocol::buffered::{split_messages, Buffer, BufferedRead, InProcessBuffer, Value};
+use trace_protocol::buffered::{Buffer, BufferedRead, InProcessBuffer, Value};
 use trace_store::{now_millis, Buffered, AttemptAuth, Completion, Db, EmittedEvent, Store, StoreError, TaskId, TaskPayload, TaskStatus};
 
 use crate::completer::Completer;
@@ -20,6 +20,7 @@ fn plane_error(e: StoreError) -> PlaneError {
         StoreError::NoSuchOutput { .. }
         | StoreError::BadPartition { .. }
         | StoreError::NotBufferedOutput { .. }
+        | StoreError::BadBufferedRows { .. }
         | StoreError::NotBuffered { .. }
         | StoreError::TooManyBufferedRows { .. } => PlaneError::Refused { reason: Refusal::Invalid, message: e.to_string() },
         StoreError::NoSuchTask(task) => PlaneError::NoSuchTask(task),
@@ -67,9 +68,7 @@ impl ControlPlane for Embedded {
 
     fn buffer_rows<'a>(&'a self, auth: &'a AttemptAuth, output: u32, rows: Vec<Vec<Value>>) -> BoxFuture<'a, Result<(), PlaneError>> {
         Box::pin(async move {
-            let (template, _) = self.db.admit_writer(auth, output).await.map_err(plane_error)?;
-            let messages = split_messages(&template, rows).map_err(|e| PlaneError::Refused { reason: Refusal::Invalid, message: e.to_string() })?;
-            for m in messages {
+            for m in self.db.buffer_messages(auth, output, rows).await.map_err(plane_error)? {
                 self.buffer.push(m).await.map_err(|e| PlaneError::Local(Box::new(e)))?;
             }
             Ok(())

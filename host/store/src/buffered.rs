@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use sha2::{Digest, Sha256};
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Row, Type};
 use trace_dag::Dag;
-use trace_protocol::buffered::{BufferedRead, BufferedRows, BufferedTarget, ColumnType, TableKind, TableSchema, Value, MAX_READ_ROWS};
+use trace_protocol::buffered::{split_messages, BufferedRead, BufferedRows, BufferedTarget, ColumnType, TableKind, TableSchema, Value, MAX_READ_ROWS};
 
 use crate::dialect::{Affected, Conn, Dialect};
 use crate::error::{DbContext, StoreError};
@@ -150,7 +150,7 @@ fn bind_value(column: &str, ty: ColumnType, required: bool, v: &Value) -> Result
     })
 }
 
-fn schema_of(text: &str) -> Result<TableSchema, StoreError> {
+pub(crate) fn schema_of(text: &str) -> Result<TableSchema, StoreError> {
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("a buffered dataset's schema does not parse: {e}")))
 }
 
@@ -165,17 +165,19 @@ pub trait Buffered: Send + Sync {
     /// The rows of input `input` that attempt `auth`'s task reads: those its
     /// event's commit added, if that input's writer emitted the event.
     async fn read_buffered(&self, auth: &AttemptAuth, input: u32) -> Result<BufferedRead, StoreError>;
-    /// Whether attempt `auth` may hand rows of its output `output` to a
-    /// buffer now (it is the task's live attempt and that output is
-    /// buffered): the message template its rows go out in.
-    async fn admit_writer(&self, auth: &AttemptAuth, output: u32) -> Result<(BufferedRows, TableSchema), StoreError>;
+    /// Rows of output `output` of attempt `auth`, as the messages that go
+    /// to the output's buffer (each under [`MAX_MESSAGE_BYTES`]), if the
+    /// attempt may hand them over now: it is the task's live attempt and
+    /// that output writes a buffered dataset.
+    ///
+    /// [`MAX_MESSAGE_BYTES`]: trace_protocol::buffered::MAX_MESSAGE_BYTES
+    async fn buffer_messages(&self, auth: &AttemptAuth, output: u32, rows: Vec<Vec<Value>>) -> Result<Vec<BufferedRows>, StoreError>;
 }
 
 #[allow(async_fn_in_trait, reason = "implemented once, below, for both backends")]
 pub(crate) trait RegisterBuffered: Dialect {
     async fn register_buffered(&self, tx: &mut Conn<Self>, org: OrgId, dag_id: i64, version_id: i64, dag: &Dag, now: Millis) -> Result<(), StoreError>;
     async fn buffered_targets(&self, tx: &mut Conn<Self>, job: JobId) -> Result<HashMap<u32, BufferedTarget>, StoreError>;
-    async fn buffered_feed(&self, tx: &mut Conn<Self>, from_job: JobId, output: i32) -> Result<bool, StoreError>;
 }
 
 impl<S> RegisterBuffered for S
@@ -217,11 +219,6 @@ where
         rows.iter()
             .map(|r| Ok((r.get::<i32, _>(0) as u32, BufferedTarget { dataset_uuid: r.get(1), schema: schema_of(r.get::<String, _>(2).as_str())? })))
             .collect()
-    }
-
-    async fn buffered_feed(&self, tx: &mut Conn<Self>, from_job: JobId, output: i32) -> Result<bool, StoreError> {
-        let row = sqlx::query(self.q(FEED)).bind(from_job).bind(output).fetch_optional(&mut *tx).await.during("resolving a buffered input")?;
-        Ok(row.is_some())
     }
 }
 
@@ -381,7 +378,7 @@ where
         Ok(BufferCommit { inserted: seqs.len() as u64, duplicates, tasks })
     }
 
-    async fn admit_writer(&self, auth: &AttemptAuth, output: u32) -> Result<(BufferedRows, TableSchema), StoreError> {
+    async fn buffer_messages(&self, auth: &AttemptAuth, output: u32, rows: Vec<Vec<Value>>) -> Result<Vec<BufferedRows>, StoreError> {
         let mut conn = self.pool().acquire().await.during("admitting buffered rows")?;
         let seen = crate::complete::Completions::snapshot_in(self, &mut *conn, &[auth.task]).await?;
         let admitted = crate::gate::admit(auth, seen.get(&auth.task), &HashMap::new())?;
@@ -389,14 +386,14 @@ where
             .ok_or(StoreError::NotBufferedOutput { task: auth.task, output })?;
         let template = BufferedRows {
             org: admitted.org,
+            columns: target.schema.columns.iter().map(|c| c.name.clone()).collect(),
             dataset_uuid: target.dataset_uuid,
             job: admitted.job,
             task: auth.task,
             output,
-            columns: target.schema.columns.iter().map(|c| c.name.clone()).collect(),
             rows: Vec::new(),
         };
-        Ok((template, target.schema))
+        split_messages(&template, rows).map_err(|e| StoreError::BadBufferedRows { dataset: template.dataset_uuid.clone(), why: e.to_string() })
     }
 
     async fn read_buffered(&self, auth: &AttemptAuth, input: u32) -> Result<BufferedRead, StoreError> {

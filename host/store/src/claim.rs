@@ -14,7 +14,8 @@ use crate::error::{DbContext, StoreError};
 use crate::ids::new_credential;
 use crate::model::*;
 use crate::sql::{self, overlap_bounds, CHUNK, OUTPUT_VERSIONS};
-use crate::buffered::RegisterBuffered;
+use crate::buffered::schema_of;
+use trace_protocol::buffered::BufferedTarget;
 
 // Statements over a set of ids take the set as `list`: `IN ($k, …)` on
 // SQLite, one array parameter unnested on PostgreSQL — see `id_list`.
@@ -34,11 +35,14 @@ fn mark_running(list: &str) -> String {
 
 /// A job's wired inputs.
 const JOB_INPUTS: &str = "SELECT input_index, from_job_id, from_output, from_dataset FROM job_inputs WHERE job_id = $1 ORDER BY input_index";
-/// The dataset version job `$1`'s output `$2` feeds, as its DAG version points.
-const FEED_FROM_JOB: &str = "SELECT d.uuid, v.uuid, v.id FROM jobs fj \
+/// The dataset version job `$1`'s output `$2` feeds, as its DAG version
+/// points, and the buffered dataset it writes (if it does).
+const FEED_FROM_JOB: &str = "SELECT d.uuid, v.uuid, v.id, w.buffered_id FROM jobs fj \
      JOIN dag_dataset_pointers p ON p.dag_version_id = fj.dag_version_id \
      JOIN datasets d ON d.id = p.dataset_id AND d.producer_job = fj.name AND d.output_index = $2 \
-     JOIN dataset_versions v ON v.id = p.dataset_version_id WHERE fj.id = $1";
+     JOIN dataset_versions v ON v.id = p.dataset_version_id \
+     LEFT JOIN buffered_writers w ON w.dag_version_id = fj.dag_version_id AND w.job_name = fj.name AND w.output_index = $2 \
+     WHERE fj.id = $1";
 /// The current version of published dataset `$2` in org `$1` (a shared read).
 const FEED_FROM_DATASET: &str = "SELECT d.uuid, v.uuid, v.id FROM datasets d JOIN dags g ON g.id = d.dag_id \
      JOIN dag_dataset_pointers p ON p.dag_version_id = g.active_version_id AND p.dataset_id = d.id \
@@ -330,10 +334,8 @@ where
                     };
                     if let Some(row) = row {
                         let version: i64 = row.get(2);
-                        let buffered = match from_job {
-                            Some(job) => self.buffered_feed(&mut *tx, job, from_output.unwrap_or(0)).await?,
-                            None => false,
-                        };
+                        // Only FEED_FROM_JOB has the column: a shared read is never buffered.
+                        let buffered = from_job.is_some() && row.get::<Option<i64>, _>(3).is_some();
                         let any: Option<i32> = sqlx::query_scalar(self.q(HAS_PARTITIONS)).bind(version)
                             .fetch_optional(&mut *tx).await.during("looking for partitions")?;
                         resolved.push((input, row.get(0), row.get(1), version, any.is_some(), buffered));
@@ -343,7 +345,6 @@ where
             }
             if !targets.contains_key(&p.job) {
                 let rows = sqlx::query(self.q(OUTPUT_VERSIONS)).bind(p.job).fetch_all(&mut *tx).await.during("reading output targets")?;
-                let mut buffered = self.buffered_targets(&mut *tx, p.job).await?;
                 let to = rows.iter().map(|r| {
                     let append = r.get::<String, _>(4) == "append";
                     let append = append.then(|| AppendTarget {
@@ -351,11 +352,13 @@ where
                         existing: Vec::new(),
                     });
                     let version = append.is_some().then(|| r.get::<i64, _>(2));
-                    let output = r.get::<i32, _>(0) as u32;
-                    let buffered = buffered.remove(&output);
-                    (OutputTarget { output, dataset_uuid: r.get(3), version_uuid: r.get(1), append, buffered }, version)
+                    let buffered = match (r.get::<Option<String>, _>(6), r.get::<Option<String>, _>(7)) {
+                        (Some(dataset_uuid), Some(schema)) => Some(BufferedTarget { dataset_uuid, schema: schema_of(&schema)? }),
+                        _ => None,
+                    };
+                    Ok((OutputTarget { output: r.get::<i32, _>(0) as u32, dataset_uuid: r.get(3), version_uuid: r.get(1), append, buffered }, version))
                 });
-                targets.insert(p.job, to.collect());
+                targets.insert(p.job, to.collect::<Result<_, StoreError>>()?);
             }
             let scope = (p.org, p.dag, p.job_name.clone());
             if !states.contains_key(&scope) {

@@ -10,7 +10,7 @@ use crate::batch_queries::{BatchEnd, BatchQueries, BatchQueryView};
 use crate::buffered::{BufferCommit, Buffered, BufferedDataset};
 use crate::secrets::{SecretView, Secrets};
 use crate::deliveries::{AfterAttempt, AttemptRecord, Deliveries, DeliveryAttemptView, DeliveryView, DestinationSpec, DestinationView, LeasedDelivery};
-use trace_protocol::buffered::{BufferedRead, BufferedRows, TableSchema};
+use trace_protocol::buffered::{BufferedRead, BufferedRows, Value};
 use crate::lifecycle::{Lifecycle, Purged, RolledBack};
 use crate::registry::{AuditEntry, DatasetView, Principal, Registry, Role, UserId, VersionRead};
 use crate::{PgStore, SqliteStore, Store};
@@ -198,8 +198,8 @@ impl Buffered for Db {
     async fn read_buffered(&self, auth: &AttemptAuth, input: u32) -> Result<BufferedRead, StoreError> {
         both!(self, s => s.read_buffered(auth, input).await)
     }
-    async fn admit_writer(&self, auth: &AttemptAuth, output: u32) -> Result<(BufferedRows, TableSchema), StoreError> {
-        both!(self, s => s.admit_writer(auth, output).await)
+    async fn buffer_messages(&self, auth: &AttemptAuth, output: u32, rows: Vec<Vec<Value>>) -> Result<Vec<BufferedRows>, StoreError> {
+        both!(self, s => s.buffer_messages(auth, output, rows).await)
     }
 }
 

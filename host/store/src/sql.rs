@@ -219,11 +219,14 @@ pub(crate) fn overlap_bounds(range: Option<(u64, u64)>) -> (i64, i64) {
 pub(crate) const CHUNK: usize = 500;
 
 /// Where a job's outputs go, for its DAG version: output, version uuid,
-/// version row id, dataset uuid, update strategy, unique key.
-pub(crate) const OUTPUT_VERSIONS: &str = "SELECT d.output_index, v.uuid, v.id, d.uuid, j.update_strategy, j.unique_key FROM jobs j \
-     JOIN dag_dataset_pointers p ON p.dag_version_id = j.dag_version_id \
+/// version row id, dataset uuid, update strategy, unique key, and for an
+/// output written to a buffered dataset, that dataset's uuid and schema.
+pub(crate) const OUTPUT_VERSIONS: &str = "SELECT d.output_index, v.uuid, v.id, d.uuid, j.update_strategy, j.unique_key, b.uuid, b.table_schema \
+     FROM jobs j JOIN dag_dataset_pointers p ON p.dag_version_id = j.dag_version_id \
      JOIN datasets d ON d.id = p.dataset_id AND d.producer_job = j.name \
-     JOIN dataset_versions v ON v.id = p.dataset_version_id WHERE j.id = $1 ORDER BY d.output_index";
+     JOIN dataset_versions v ON v.id = p.dataset_version_id \
+     LEFT JOIN buffered_writers w ON w.dag_version_id = j.dag_version_id AND w.job_name = j.name AND w.output_index = d.output_index \
+     LEFT JOIN buffered_datasets b ON b.id = w.buffered_id WHERE j.id = $1 ORDER BY d.output_index";
 
 #[cfg(test)]
 mod tests {
