@@ -125,3 +125,27 @@ fn udf_reads_and_writes_parquet_through_the_host() {
     assert_eq!(rows as usize, erc20_logic::filter_transfers(&logs, 0).unwrap().num_rows());
     assert!(out.exists());
 }
+
+/// `alert_route`'s fatal message for `config`.
+fn route_refusal(config: serde_json::Value) -> String {
+    match load(trace_artifacts::ALERT_ROUTE).run(task(config)).unwrap_err().error {
+        TaskError::Operator { retryable: false, message } => message,
+        other => panic!("expected a fatal error, got {other:?}"),
+    }
+}
+
+#[test]
+fn alert_route_refuses_configs_outside_its_bounds_by_name() {
+    let route = json!({ "destination": "ops" });
+    assert!(route_refusal(json!({})).contains("config.routes must be a list of routes"));
+    assert!(route_refusal(json!({ "routes": [] })).contains("config.routes must have 1 to 64 routes, got 0"));
+    let many: Vec<_> = (0..65).map(|_| route.clone()).collect();
+    assert!(route_refusal(json!({ "routes": many })).contains("config.routes must have 1 to 64 routes, got 65"));
+    assert!(route_refusal(json!({ "routes": [{ "min_severity": "info" }] })).contains("config.routes[0]: destination is required"));
+    assert!(route_refusal(json!({ "routes": [{ "destination": "ops", "min_severity": "loud" }] })).contains("min_severity must be info, warning or critical"));
+    let stale = route_refusal(json!({ "routes": [route], "max_delivery_age": "soon" }));
+    assert!(stale.contains("config.max_delivery_age must be like 30s, 5m, 1h, 2d or milliseconds"), "{stale}");
+    // Within the bounds it runs (no input rows: nothing routed).
+    let report = load(trace_artifacts::ALERT_ROUTE).run(task(json!({ "routes": vec![route; 64], "max_delivery_age": "1h" }))).unwrap();
+    assert!(report.outputs.iter().all(Vec::is_empty) && report.log.contains("0 alert(s) in, 0 delivery row(s) out"), "{}", report.log);
+}

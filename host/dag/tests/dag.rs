@@ -231,6 +231,12 @@ fn rejects_buffered_datasets_that_do_not_declare_one_table() {
         (with_alerts("  - { job: windows, output_index: 0, dataset: x, storage: buffered, columns: [{ name: a, type: blob, required: true }], unique_key: [a] }\n"), "unknown variant `blob`"),
         (with_alerts("  - { job: big, output_index: 0, dataset: y, storage: buffered, schema: alert_events }\n"), "output 0 of job `big` is published more than once"),
     ];
+    // At most 64 columns: the 65th is refused with the count.
+    let columns: Vec<String> = (0..65).map(|i| format!("{{ name: c{i}, type: int64, required: true }}")).collect();
+    let wide = with_alerts(&format!("  - {{ job: windows, output_index: 0, dataset: wide, storage: buffered, columns: [{}], unique_key: [c0] }}\n", columns.join(", ")));
+    assert!(rejected(&wide).message.contains("a buffered dataset has 1 to 64 columns, got 65"), "{}", rejected(&wide));
+    let narrow: Vec<String> = columns.into_iter().take(64).collect();
+    parse("dag.yaml", &with_alerts(&format!("  - {{ job: windows, output_index: 0, dataset: wide, storage: buffered, columns: [{}], unique_key: [c0] }}\n", narrow.join(", ")))).unwrap();
     for (text, expected) in cases {
         let e = rejected(&text);
         assert!(e.message.contains(expected), "expected {expected:?}, got: {e}");
