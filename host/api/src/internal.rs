@@ -11,6 +11,10 @@
 //! - `POST /internal/buffered-read` — attempt credential. The rows of a
 //!   buffered input that the task's event covers.
 //!
+//! - `POST /internal/slot-grant` — attempt credential. The env and opened
+//!   secrets of the worker slot the attempt leased, for the worker's
+//!   host-side capabilities (the RPC client); never given to guest code.
+//!
 //! Both writes are accepted only from the current attempt (`409
 //! stale_attempt` otherwise); a late completion of the current attempt is
 //! accepted while no newer attempt has started.
@@ -23,7 +27,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use trace_protocol::buffered::{Buffer, BufferedRead};
-use trace_store::{now_millis, Buffered, AttemptAuth, Completion, Db, EmittedEvent, Outcome, StateWrites, Store, TaskStatus};
+use trace_store::{now_millis, SlotLeases, Buffered, AttemptAuth, Completion, Db, EmittedEvent, Outcome, StateWrites, Store, TaskStatus};
 
 use crate::error::ApiError;
 use trace_protocol::wire::*;
@@ -35,6 +39,8 @@ pub struct InternalState {
     pub buffer: Arc<dyn Buffer>,
     /// The platform credential workers present to fetch tasks.
     pub worker_token: String,
+    /// Opens leased slots' secrets for `/internal/slot-grant`.
+    pub secret_key: Option<Arc<trace_secrets::SecretKey>>,
 }
 
 /// Largest request body accepted (a completion with its final events and
@@ -55,6 +61,7 @@ pub fn internal_router(state: Arc<InternalState>) -> Router {
         .route("/internal/task-complete", post(task_complete))
         .route("/internal/buffer-rows", post(buffer_rows))
         .route("/internal/buffered-read", post(buffered_read))
+        .route("/internal/slot-grant", post(slot_grant))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }
@@ -158,4 +165,12 @@ async fn buffer_rows(State(s): State<Arc<InternalState>>, headers: HeaderMap, Js
 async fn buffered_read(State(s): State<Arc<InternalState>>, headers: HeaderMap, Json(body): Json<BufferedReadRequest>) -> Result<Json<BufferedRead>, ApiError> {
     let auth = auth(&headers, body.task_id, body.attempt)?;
     Ok(Json(s.db.read_buffered(&auth, body.input).await?))
+}
+
+async fn slot_grant(State(s): State<Arc<InternalState>>, headers: HeaderMap, Json(body): Json<SlotGrantRequest>) -> Result<Json<trace_protocol::rpc::SlotGrant>, ApiError> {
+    let auth = auth(&headers, body.task_id, body.attempt)?;
+    let lease = s.db.slot_lease(&auth).await?;
+    // What went wrong names a secret and why, never a value.
+    let grant = lease.open(|org, name, sealed| trace_secrets::open_text(s.secret_key.as_deref(), org, name, sealed)).map_err(ApiError::Conflict)?;
+    Ok(Json(grant))
 }

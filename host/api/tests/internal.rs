@@ -37,7 +37,7 @@ async fn fixture() -> Fixture {
     db.migrate().await.unwrap();
     let org = db.create_org("acme", now_millis()).await.unwrap();
     let deployed = db.deploy(org, &trace_dag::parse("pipe.yaml", DAG).unwrap(), DAG, "tester", now_millis()).await.unwrap();
-    let app = internal_router(Arc::new(InternalState { db: db.clone(), buffer: Arc::new(trace_protocol::buffered::InProcessBuffer::default()), worker_token: "worker-secret".into() }));
+    let app = internal_router(Arc::new(InternalState { db: db.clone(), buffer: Arc::new(trace_protocol::buffered::InProcessBuffer::default()), worker_token: "worker-secret".into(), secret_key: None }));
     Fixture { app, db, deployed, _dir: dir }
 }
 

@@ -37,6 +37,20 @@ pub struct DevArgs {
     /// or, without it, a new secret printed at the start.
     #[arg(long = "destination", value_name = "NAME=URL", value_parser = parse_destination)]
     pub destinations: Vec<(String, String)>,
+    /// An org secret for the DAG's worker slots, NAME=ENV: the value is read
+    /// from environment variable ENV (never from the command line, which
+    /// other users of the machine can see). Repeatable.
+    #[arg(long = "secret", value_name = "NAME=ENV", value_parser = parse_secret)]
+    pub secrets: Vec<(String, String)>,
+}
+
+fn parse_secret(text: &str) -> Result<(String, String), String> {
+    let (name, var) = text.split_once('=').ok_or_else(|| format!("expected NAME=ENV (the environment variable holding the value), got {text:?}"))?;
+    trace_secrets::check_name(name).map_err(|e| e.to_string())?;
+    if var.is_empty() {
+        return Err(format!("expected NAME=ENV, got {text:?}"));
+    }
+    Ok((name.to_owned(), var.to_owned()))
 }
 
 fn parse_destination(text: &str) -> Result<(String, String), String> {
@@ -83,6 +97,11 @@ pub fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
     for (name, url) in &args.destinations {
         println!("alerts routed to `{name}` are sent to {url}");
     }
+    let mut secrets = Vec::new();
+    for (name, var) in &args.secrets {
+        let value = std::env::var(var).with_context(|| format!("--secret {name}={var}: environment variable {var} is not set"))?;
+        secrets.push((name.clone(), value));
+    }
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     // Print a progress line only when the counts move, not every poll.
     let mut last = None;
@@ -100,6 +119,7 @@ pub fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
             storage: Some(storage),
             destinations: args.destinations.clone(),
             webhook_secret,
+            secrets,
         },
         |p| {
             let seen = Some((p.counts.clone(), p.events));

@@ -173,13 +173,13 @@ pub fn server(args: ServerArgs) -> anyhow::Result<ExitCode> {
         let secret_key = match trace_secrets::SecretKey::from_env() {
             Ok(key) => Some(Arc::new(key)),
             Err(trace_secrets::SecretError::NoKey) => {
-                eprintln!("warning: no {} is set: this server cannot store org secrets", trace_secrets::KEY_ENV);
+                eprintln!("warning: no {} is set: this server cannot store org secrets or hand RPC keys to source tasks", trace_secrets::KEY_ENV);
                 None
             }
             Err(e) => return Err(e).context("loading the secret key"),
         };
         let app = public_router(Arc::new(PublicState { db: db.clone(), query, secret_key: secret_key.clone() }))
-            .merge(internal_router(Arc::new(InternalState { db: db.clone(), buffer: buffer.clone(), worker_token: args.worker_token.clone() })));
+            .merge(internal_router(Arc::new(InternalState { db: db.clone(), buffer: buffer.clone(), worker_token: args.worker_token.clone(), secret_key: secret_key.clone() })));
         let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
         // Tests and scripts read this line to learn the port (`--listen 127.0.0.1:0`).
         println!("trace server listening on http://{}", listener.local_addr()?);

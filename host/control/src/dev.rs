@@ -10,7 +10,7 @@ use trace_dag::Dag;
 use trace_sandbox::{Runtime, RuntimeConfig, World};
 use trace_delivery::{DeliveryConfig, DeliveryService, WebhookSecret};
 use trace_secrets::SecretKey;
-use trace_store::{now_millis, Db, Deliveries, DestinationSpec, Deployed, OrgId, SqliteStore, Store, StoreError, TaskStatus, TaskView};
+use trace_store::{now_millis, Db, Deliveries, Secrets, DestinationSpec, Deployed, OrgId, SqliteStore, Store, StoreError, TaskStatus, TaskView};
 
 use crate::dispatcher::{self, DispatcherConfig};
 use crate::plane::Embedded;
@@ -89,6 +89,9 @@ pub struct DevRun<'a> {
     /// signing with `webhook_secret`. The run sends their deliveries.
     pub destinations: Vec<(String, String)>,
     pub webhook_secret: Option<WebhookSecret>,
+    /// Org secrets (name, value) the DAG's worker slots name, sealed into
+    /// the run's org before the deploy.
+    pub secrets: Vec<(String, String)>,
 }
 
 /// Longest a finished run waits for deliveries that are due to be sent
@@ -109,9 +112,13 @@ pub async fn run_on(db: Arc<Db>, queue: Arc<dyn TaskQueue>, run: DevRun<'_>, mut
     let now = now_millis();
     let org_name = format!("dev_{now}");
     let org: OrgId = db.create_org(&org_name, now).await?;
-    let deployed = db.deploy(org, run.dag, run.yaml, "dev", now).await?;
-    // Sealed with a key of this run's own: the database never holds a signing secret in clear.
+    // Sealed with a key of this run's own: the database never holds a secret in clear.
     let key = Arc::new(SecretKey::generate());
+    for (name, value) in &run.secrets {
+        let sealed = key.seal(org, name, value.as_bytes()).map_err(|e| DevError::Sandbox(e.into()))?;
+        db.set_secret(org, name, &sealed, "dev", now).await?;
+    }
+    let deployed = db.deploy(org, run.dag, run.yaml, "dev", now).await?;
     if let Some(secret) = &run.webhook_secret {
         for (name, url) in &run.destinations {
             let sealed = trace_delivery::destination::seal_secret(&key, org, name, secret).map_err(|e| DevError::Sandbox(e.into()))?;
@@ -135,7 +142,7 @@ pub async fn run_on(db: Arc<Db>, queue: Arc<dyn TaskQueue>, run: DevRun<'_>, mut
     let buffer = Arc::new(InProcessBuffer::default());
     let sink = tokio::spawn(sink::run(db.clone(), buffer.clone(), wake.clone(), stopped));
     let outputs = run.storage.clone().map_or(Outputs::Discarded, Outputs::Stored);
-    let plane = Arc::new(Embedded::with_buffer(db.clone(), buffer.clone()));
+    let plane = Arc::new(Embedded::with_buffer(db.clone(), buffer.clone()).with_secret_key(key.clone()));
     let ctx = Arc::new(WorkerContext::new(plane, queue.clone(), runtime, OperatorDir(run.operators.to_owned()), wake, outputs));
     // Compile every operator before the first task, not inside it: a large
     // component takes seconds to compile once and microseconds thereafter.

@@ -5,7 +5,9 @@
 use std::sync::Arc;
 
 use trace_protocol::buffered::{Buffer, BufferedRead, InProcessBuffer, Value};
-use trace_store::{now_millis, Buffered, AttemptAuth, Completion, Db, EmittedEvent, Store, StoreError, TaskId, TaskPayload, TaskStatus};
+use trace_protocol::rpc::SlotGrant;
+use trace_secrets::SecretKey;
+use trace_store::{now_millis, Buffered, SlotLeases, AttemptAuth, Completion, Db, EmittedEvent, Store, StoreError, TaskId, TaskPayload, TaskStatus};
 
 use crate::completer::Completer;
 pub use trace_protocol::plane::{ControlPlane, PlaneError, Refusal};
@@ -34,6 +36,9 @@ pub struct Embedded {
     db: Arc<Db>,
     completer: Completer,
     buffer: Arc<dyn Buffer>,
+    /// Opens the secrets of leased slots (`None`: tasks whose slot names a
+    /// secret fail, saying the key is missing).
+    secret_key: Option<Arc<SecretKey>>,
 }
 
 impl Embedded {
@@ -46,7 +51,13 @@ impl Embedded {
     /// Buffered outputs' rows go to `buffer`, which a sink consumes.
     pub fn with_buffer(db: Arc<Db>, buffer: Arc<dyn Buffer>) -> Self {
         let (completer, _) = Completer::spawn(db.clone());
-        Self { db, completer, buffer }
+        Self { db, completer, buffer, secret_key: None }
+    }
+
+    /// Slots' secrets are opened with `key`.
+    pub fn with_secret_key(mut self, key: Arc<SecretKey>) -> Self {
+        self.secret_key = Some(key);
+        self
     }
 }
 
@@ -77,5 +88,12 @@ impl ControlPlane for Embedded {
 
     fn buffered_rows<'a>(&'a self, auth: &'a AttemptAuth, input: u32) -> BoxFuture<'a, Result<BufferedRead, PlaneError>> {
         Box::pin(async move { self.db.read_buffered(auth, input).await.map_err(plane_error) })
+    }
+
+    fn slot_grant<'a>(&'a self, auth: &'a AttemptAuth) -> BoxFuture<'a, Result<SlotGrant, PlaneError>> {
+        Box::pin(async move {
+            let lease = self.db.slot_lease(auth).await.map_err(plane_error)?;
+            lease.open(|org, name, sealed| trace_secrets::open_text(self.secret_key.as_deref(), org, name, sealed)).map_err(|message| PlaneError::Refused { reason: Refusal::Invalid, message })
+        })
     }
 }

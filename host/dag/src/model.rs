@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 pub use trace_protocol::buffered::{Column, ColumnType, TableKind, TableSchema};
+pub use trace_protocol::rpc::RpcSettings;
 
 /// A DAG file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -107,6 +108,11 @@ pub struct Job {
     pub timeout: String,
     #[serde(default)]
     pub capabilities: Vec<Capability>,
+    /// How the host reaches the job's RPC endpoint (with `capabilities: [rpc]`):
+    /// URL and header templates over the leased slot's env and secrets,
+    /// allowed methods, rate, concurrency, timeouts and retries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpc: Option<RpcSettings>,
     /// Present only to be refused with a clear message: batching is modelled
     /// with range_aggregator/range_splitter, never by the dispatcher.
     #[serde(default, skip_serializing)]

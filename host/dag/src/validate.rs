@@ -49,6 +49,29 @@ pub(crate) fn validate(dag: &Dag) -> Result<(), Problem> {
     check_publish(dag)
 }
 
+/// A job's `rpc:` block: its own bounds, the capability, and every `${NAME}`
+/// it uses defined (as env or secret_env) in each slot of the job's pool.
+fn check_rpc(dag: &Dag, job: &Job, rpc: &crate::model::RpcSettings) -> Result<(), String> {
+    if !job.capabilities.contains(&Capability::Rpc) {
+        return Err("an `rpc:` block needs `capabilities: [rpc]`".into());
+    }
+    rpc.check()?;
+    parse_duration(&rpc.timeout).map_err(|e| format!("rpc.timeout: {e}"))?;
+    let names = rpc.references()?;
+    let Some(pool) = job.pool.as_ref().and_then(|p| dag.worker_pools.get(p)) else {
+        return match names.first() {
+            Some(n) => Err(format!("rpc refers to ${{{n}}} but the job has no worker pool whose slots define it")),
+            None => Ok(()),
+        };
+    };
+    for (index, slot) in pool.slots.iter().enumerate() {
+        if let Some(n) = names.iter().find(|n| !slot.env.contains_key(*n) && !slot.secret_env.contains_key(*n)) {
+            return Err(format!("rpc refers to ${{{n}}}, which slot {index} of pool `{}` does not define (env or secret_env)", job.pool.as_deref().unwrap_or_default()));
+        }
+    }
+    Ok(())
+}
+
 fn check_job(dag: &Dag, job: &Job) -> Result<(), Problem> {
     let at = |message: String| Problem::at("name", &job.name, message);
     let name = &job.name;
@@ -88,6 +111,9 @@ fn check_job(dag: &Dag, job: &Job) -> Result<(), Problem> {
         }
     if job.capabilities.contains(&Capability::Rpc) && job.kind != JobKind::Source {
         return Err(at(format!("job `{name}`: the rpc capability is granted only to `kind: source` jobs")));
+    }
+    if let Some(rpc) = &job.rpc {
+        check_rpc(dag, job, rpc).map_err(|e| at(format!("job `{name}`: {e}")))?;
     }
     match job.update_strategy {
         UpdateStrategy::Append if job.unique_key.is_empty() => {

@@ -165,6 +165,10 @@ pub struct TaskPayload {
     /// this message, not retryable, instead of running the operator. A
     /// claim never fails as a whole for one task's sake.
     pub refusal: Option<String>,
+    /// A source job's `rpc:` settings: the worker builds the host-held RPC
+    /// client from them and the leased slot's grant ([`crate::plane::ControlPlane::slot_grant`]).
+    #[serde(default)]
+    pub rpc: Option<crate::rpc::RpcSettings>,
 }
 
 /// One input of a task: a dataset version pinned at claim time and the

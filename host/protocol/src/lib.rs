@@ -14,4 +14,5 @@ pub mod buffered;
 pub mod contract;
 pub mod plane;
 pub mod queue;
+pub mod rpc;
 pub mod wire;

@@ -6,6 +6,7 @@
 use crate::buffered::{BufferedRead, Value};
 use crate::contract::{AttemptAuth, Completion, EmittedEvent, TaskId, TaskPayload, TaskStatus};
 use crate::queue::BoxFuture;
+use crate::rpc::SlotGrant;
 
 /// Why the control plane would not take a report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,4 +50,7 @@ pub trait ControlPlane: Send + Sync {
     fn buffer_rows<'a>(&'a self, auth: &'a AttemptAuth, output: u32, rows: Vec<Vec<Value>>) -> BoxFuture<'a, Result<(), PlaneError>>;
     /// The rows of buffered input `input` that this task reads.
     fn buffered_rows<'a>(&'a self, auth: &'a AttemptAuth, input: u32) -> BoxFuture<'a, Result<BufferedRead, PlaneError>>;
+    /// The env and opened secrets of the worker slot the live attempt
+    /// `auth` leased, for host-side capabilities only.
+    fn slot_grant<'a>(&'a self, auth: &'a AttemptAuth) -> BoxFuture<'a, Result<SlotGrant, PlaneError>>;
 }

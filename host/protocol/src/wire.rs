@@ -70,6 +70,10 @@ pub struct FetchResponse {
     /// Why the task cannot run as claimed (the worker fails it with this).
     #[serde(default)]
     pub refusal: Option<String>,
+    /// A source job's RPC settings (no credentials: those come from
+    /// `/internal/slot-grant`).
+    #[serde(default)]
+    pub rpc: Option<crate::rpc::RpcSettings>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -216,6 +220,7 @@ impl From<TaskPayload> for FetchResponse {
             outputs_to: p.outputs_to.into_iter().map(Into::into).collect(),
             inputs_from: p.inputs_from.into_iter().map(Into::into).collect(),
             refusal: p.refusal,
+            rpc: p.rpc,
         }
     }
 }
@@ -265,6 +270,7 @@ impl FetchResponse {
             outputs_to: self.outputs_to.into_iter().map(Into::into).collect(),
             inputs_from: self.inputs_from.into_iter().map(Into::into).collect(),
             refusal: self.refusal,
+            rpc: self.rpc,
         })
     }
 }
@@ -395,4 +401,13 @@ pub struct BufferedReadRequest {
     pub task_id: i64,
     pub attempt: i32,
     pub input: u32,
+}
+
+/// `POST /internal/slot-grant`: the env and secrets of the slot the
+/// attempt leased (answered with a [`crate::rpc::SlotGrant`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlotGrantRequest {
+    pub task_id: i64,
+    pub attempt: i32,
 }

@@ -151,6 +151,15 @@ impl SecretKey {
     }
 }
 
+/// Open secret `name` of `org` as text with `key`, if there is a key: for
+/// host-side code that hands the value on (an RPC key). The error names the
+/// secret and what is wrong, never the value.
+pub fn open_text(key: Option<&SecretKey>, org: i64, name: &str, sealed: &str) -> Result<String, String> {
+    let key = key.ok_or_else(|| format!("secret {name:?} cannot be opened: this control plane has no {KEY_ENV}"))?;
+    let value = key.open(org, name, sealed).map_err(|e| e.to_string())?;
+    value.expose_str().map(str::to_owned).ok_or_else(|| format!("secret {name:?} is not UTF-8 text"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

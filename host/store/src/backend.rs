@@ -86,6 +86,7 @@ where
                 .bind(job.config.to_string()).bind(materialization_hash(job)).bind(&job.pool)
                 .bind(job.effective_concurrency(dag) as i32).bind(job.max_attempts as i32).bind(timeout_ms)
                 .bind(job.update_strategy.as_str()).bind(serde_json::to_string(&job.unique_key).expect("strings serialize"))
+                .bind(job.rpc.as_ref().map(|r| serde_json::to_string(r).expect("settings serialize")))
                 .fetch_one(&mut *tx).await.during("recording a job")?;
             jobs.push((job.name.clone(), id));
         }

@@ -100,6 +100,7 @@ pub(crate) struct JobPart {
     outputs: i32,
     timeout_ms: i64,
     dag: i64,
+    rpc: Option<trace_protocol::rpc::RpcSettings>,
 }
 
 /// A partition row: key, range start, range end, object key, rows, bytes,
@@ -193,6 +194,7 @@ where
             outputs_to: Vec::new(),
             inputs_from: Vec::new(),
             refusal: None,
+            rpc: job.rpc.clone(),
         }
     }
 
@@ -210,6 +212,8 @@ where
                 outputs: r.get(5),
                 timeout_ms: r.get(6),
                 dag: r.get(7),
+                // Written from validated settings at deploy.
+                rpc: r.get::<Option<String>, _>(8).and_then(|t| serde_json::from_str(&t).ok()),
             };
             (r.get::<i64, _>(0), part)
         }).collect())

@@ -9,6 +9,7 @@ use crate::model::*;
 use crate::batch_queries::{BatchEnd, BatchQueries, BatchQueryView};
 use crate::buffered::{BufferCommit, Buffered, BufferedDataset};
 use crate::secrets::{SecretView, Secrets};
+use crate::slot_lease::{SlotLease, SlotLeases};
 use crate::deliveries::{AfterAttempt, AttemptRecord, Deliveries, DeliveryAttemptView, DeliveryView, DestinationSpec, DestinationView, LeasedDelivery};
 use trace_protocol::buffered::{BufferedRead, BufferedRows, Value};
 use crate::lifecycle::{Lifecycle, Purged, RolledBack};
@@ -245,5 +246,11 @@ impl Secrets for Db {
     }
     async fn delete_secret(&self, org: OrgId, name: &str, actor: &str, now: Millis) -> Result<(), StoreError> {
         both!(self, s => s.delete_secret(org, name, actor, now).await)
+    }
+}
+
+impl SlotLeases for Db {
+    async fn slot_lease(&self, auth: &AttemptAuth) -> Result<SlotLease, StoreError> {
+        both!(self, s => s.slot_lease(auth).await)
     }
 }

@@ -36,6 +36,7 @@ mod model;
 mod postgres;
 mod registry;
 mod secrets;
+mod slot_lease;
 mod sql;
 mod sqlite;
 
@@ -50,6 +51,7 @@ pub use error::StoreError;
 pub use lifecycle::{Lifecycle, Purged, RolledBack};
 pub use model::*;
 pub use secrets::{SecretView, Secrets};
+pub use slot_lease::{SlotLease, SlotLeases};
 pub use registry::{AuditEntry, DatasetView, Principal, Registry, Role, UserId, VersionRead};
 
 use trace_dag::Dag;

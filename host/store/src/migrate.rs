@@ -17,6 +17,7 @@ pub(crate) const POSTGRES: &[(i64, &str)] = &[
     (11, include_str!("../../../migrations/postgres/0011_batch_queries.sql")),
     (12, include_str!("../../../migrations/postgres/0012_buffered_and_alerts.sql")),
     (13, include_str!("../../../migrations/postgres/0013_org_secrets.sql")),
+    (14, include_str!("../../../migrations/postgres/0014_job_rpc.sql")),
 ];
 
 /// (version, SQL) for SQLite.
@@ -34,6 +35,7 @@ pub(crate) const SQLITE: &[(i64, &str)] = &[
     (11, include_str!("../../../migrations/sqlite/0011_batch_queries.sql")),
     (12, include_str!("../../../migrations/sqlite/0012_buffered_and_alerts.sql")),
     (13, include_str!("../../../migrations/sqlite/0013_org_secrets.sql")),
+    (14, include_str!("../../../migrations/sqlite/0014_job_rpc.sql")),
 ];
 
 pub(crate) const CREATE_TABLE: &str =

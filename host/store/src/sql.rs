@@ -49,8 +49,8 @@ pub(crate) const ACTIVE_VERSION: &str = "SELECT active_version_id FROM dags WHER
 pub(crate) const INSERT_VERSION: &str =
     "INSERT INTO dag_versions (dag_id, version, yaml, created_at, deployed_by) VALUES ($1, $2, $3, $4, $5) RETURNING id";
 pub(crate) const INSERT_JOB: &str = "INSERT INTO jobs (dag_version_id, name, kind, operator, outputs, config, \
-     materialization_hash, pool, concurrency, max_attempts, timeout_ms, update_strategy, unique_key) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id";
+     materialization_hash, pool, concurrency, max_attempts, timeout_ms, update_strategy, unique_key, rpc) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id";
 pub(crate) const INSERT_JOB_INPUT: &str = "INSERT INTO job_inputs (job_id, input_index, from_job_id, from_output, from_dataset) \
      VALUES ($1, $2, $3, $4, $5)";
 pub(crate) const INSERT_SLOT: &str = "INSERT INTO worker_slots (dag_version_id, pool, slot_index, env, secret_env) \
@@ -107,7 +107,7 @@ pub(crate) const PAYLOAD_SELECT: &str = "SELECT t.id, t.job_id, t.status, t.canc
      LEFT JOIN task_attempts a ON a.task_id = t.id AND a.attempt = t.attempts";
 /// The job's part of a payload, read once per job of a batch rather than
 /// repeated on every task's row; callers add the `WHERE`.
-pub(crate) const JOB_PAYLOAD_SELECT: &str = "SELECT j.id, j.name, j.kind, j.operator, j.config, j.outputs, j.timeout_ms, v.dag_id \
+pub(crate) const JOB_PAYLOAD_SELECT: &str = "SELECT j.id, j.name, j.kind, j.operator, j.config, j.outputs, j.timeout_ms, v.dag_id, j.rpc \
      FROM jobs j JOIN dag_versions v ON v.id = j.dag_version_id";
 pub(crate) const STATE_OF: &str = "SELECT key, value FROM operator_state WHERE org_id = $1 AND dag_id = $2 AND job_name = $3 ORDER BY key";
 pub(crate) const STATE_SCOPE: &str = "SELECT t.org_id, v.dag_id, j.name FROM tasks t JOIN jobs j ON j.id = t.job_id \

@@ -57,11 +57,18 @@ pub struct WorkerContext {
     pub wake: Arc<Notify>,
     pub outputs: Outputs,
     loaded: Mutex<HashMap<(String, World), Operator>>,
+    /// Source tasks' RPC requests share its connections (built on first use).
+    rpc_http: std::sync::OnceLock<reqwest::Client>,
 }
 
 impl WorkerContext {
     pub fn new(plane: Arc<dyn ControlPlane>, queue: Arc<dyn TaskQueue>, runtime: Arc<Runtime>, operators: OperatorDir, wake: Arc<Notify>, outputs: Outputs) -> Self {
-        Self { plane, queue, runtime, operators, wake, outputs, loaded: Mutex::new(HashMap::new()) }
+        Self { plane, queue, runtime, operators, wake, outputs, loaded: Mutex::new(HashMap::new()), rpc_http: std::sync::OnceLock::new() }
+    }
+
+    /// The HTTP client source tasks' RPC calls go through.
+    pub fn rpc_http(&self) -> reqwest::Client {
+        self.rpc_http.get_or_init(|| trace_rpc::http_client().expect("a TLS backend is available")).clone()
     }
 
     /// Load (compile, or take from the cache) an operator ahead of its tasks.

@@ -11,6 +11,7 @@ pub mod inputs;
 pub mod outputs;
 mod persist;
 pub mod remote;
+pub mod rpc;
 pub mod prepare;
 mod report;
 mod run;

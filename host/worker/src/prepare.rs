@@ -36,7 +36,10 @@ pub fn world(kind: TaskKind) -> World {
 
 pub async fn prepare(ctx: &WorkerContext, payload: &TaskPayload) -> Result<Prepared, Failure> {
     let operator = ctx.operator(&payload.operator, world(payload.kind)).await?;
-    let task = sandbox_task(payload)?;
+    let mut task = sandbox_task(payload)?;
+    if let Some(client) = crate::rpc::client(ctx, payload).await? {
+        task = task.with_rpc(client);
+    }
     // Inputs are read before the operator starts, and so are the files
     // `append` outputs add to.
     let (inputs, existing) = match ctx.outputs.storage() {
@@ -134,6 +137,7 @@ mod tests {
             outputs_to: vec![],
             inputs_from: vec![],
             refusal: None,
+            rpc: None,
         }
     }
 

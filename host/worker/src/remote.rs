@@ -13,6 +13,7 @@ use serde::Serialize;
 use trace_protocol::buffered::{BufferedRead, Value};
 use trace_protocol::plane::{ControlPlane, PlaneError, Refusal};
 use trace_protocol::queue::BoxFuture;
+use trace_protocol::rpc::SlotGrant;
 use trace_protocol::contract::{AttemptAuth, Completion, EmittedEvent, Outcome, TaskId, TaskPayload, TaskStatus};
 
 use trace_protocol::wire::*;
@@ -104,6 +105,8 @@ fn refusal(op: &'static str, a: Answer) -> PlaneError {
     match a.code.as_str() {
         "stale_attempt" | "task_finished" => PlaneError::Refused { reason: Refusal::Superseded, message: a.message },
         "bad_request" => PlaneError::Refused { reason: Refusal::Invalid, message: a.message },
+        // A slot's secret is missing or does not open: waiting will not help.
+        "conflict" if op == "slot-grant" => PlaneError::Refused { reason: Refusal::Invalid, message: a.message },
         _ => PlaneError::Remote { op, source: a.into() },
     }
 }
@@ -170,6 +173,13 @@ impl ControlPlane for HttpControlPlane {
         Box::pin(async move {
             let body = BufferedReadRequest { task_id: auth.task, attempt: auth.attempt, input };
             as_attempt(self.call("buffered-read", Method::POST, "/internal/buffered-read", &auth.credential, Some(&body)).await)
+        })
+    }
+
+    fn slot_grant<'a>(&'a self, auth: &'a AttemptAuth) -> BoxFuture<'a, Result<SlotGrant, PlaneError>> {
+        Box::pin(async move {
+            let body = SlotGrantRequest { task_id: auth.task, attempt: auth.attempt };
+            as_attempt(self.call("slot-grant", Method::POST, "/internal/slot-grant", &auth.credential, Some(&body)).await)
         })
     }
 }

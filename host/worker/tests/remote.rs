@@ -24,7 +24,7 @@ jobs:
 const TOKEN: &str = "worker-secret";
 
 async fn serve(db: Arc<Db>) -> String {
-    let app = internal_router(Arc::new(InternalState { db, buffer: Arc::new(trace_protocol::buffered::InProcessBuffer::default()), worker_token: TOKEN.into() }));
+    let app = internal_router(Arc::new(InternalState { db, buffer: Arc::new(trace_protocol::buffered::InProcessBuffer::default()), worker_token: TOKEN.into(), secret_key: None }));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });

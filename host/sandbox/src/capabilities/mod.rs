@@ -82,4 +82,10 @@ impl MemoryState {
 /// if it does not.
 pub trait RpcClient: Send {
     fn call(&mut self, method: &str, params: &str, deadline: std::time::Instant) -> Result<String, String>;
+
+    /// Several calls; each one's result or error, in order. By default one
+    /// after another.
+    fn call_batch(&mut self, calls: &[(String, String)], deadline: std::time::Instant) -> Result<Vec<Result<String, String>>, String> {
+        Ok(calls.iter().map(|(method, params)| self.call(method, params, deadline)).collect())
+    }
 }

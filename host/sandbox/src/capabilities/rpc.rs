@@ -17,6 +17,17 @@ impl Host for TaskState {
         self.check_deadline()?;
         Ok(answer)
     }
+
+    fn call_batch(&mut self, calls: Vec<(String, String)>) -> wasmtime::Result<Result<Vec<Result<String, String>>, String>> {
+        self.check_deadline()?;
+        let deadline = self.deadline;
+        let answer = match self.rpc.as_mut() {
+            Some(client) => client.call_batch(&calls, deadline),
+            None => Err("this job has no rpc endpoint configured".to_owned()),
+        };
+        self.check_deadline()?;
+        Ok(answer)
+    }
 }
 
 impl crate::bindings::trace::operator::types::Host for TaskState {}
