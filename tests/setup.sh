@@ -9,7 +9,9 @@
 #   - the pinned componentize-qjs and componentize-py (JavaScript and Python
 #     operators), into ~/.cache/trace/tools;
 #   - DuckDB's prebuilt library (pinned, checksum-checked) for the query
-#     engine, into host/query/lib.
+#     engine, into host/query/lib;
+#   - anvil, a real Ethereum node (pinned, checksum-checked; from npm), into
+#     ~/.cache/trace/tools/anvil, for the ingest tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,4 +39,5 @@ fi
 
 bash guest-sdk/install-tools.sh
 bash host/query/fetch-duckdb.sh
+bash tests/fetch-anvil.sh
 echo "setup: ready; run the tests with: cargo test --locked"

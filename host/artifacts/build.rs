@@ -20,6 +20,8 @@ const GUESTS: &[(&str, &str, &str)] = &[
     ("RPC_PROBE", "op-rpc-probe", "op_rpc_probe"),
     ("ALERT_LARGE_TRANSFERS", "op-alert-large-transfers", "op_alert_large_transfers"),
     ("ALERT_ROUTE", "op-alert-route", "op_alert_route"),
+    ("EVM_SOURCE", "op-evm-source", "op_evm_source"),
+    ("HOSTILE_RPC", "op-hostile-rpc", "op_hostile_rpc"),
 ];
 
 fn main() {

@@ -5,7 +5,9 @@
 //! this process exits. One per process; [`database`] hands out a fresh
 //! database on it. And [`moto()`], an SQS/S3-compatible server.
 
+pub mod anvil;
 pub mod moto;
+pub use anvil::{anvil, Anvil};
 pub use moto::{moto, Moto};
 
 use std::net::TcpListener;
@@ -49,7 +51,7 @@ fn pg_command(bin: &Path) -> Command {
     }
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 

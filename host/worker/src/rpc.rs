@@ -22,13 +22,20 @@ pub async fn client(ctx: &WorkerContext, payload: &TaskPayload) -> Result<Option
         message: format!("the worker slot's credentials: {}", error_chain(&e)),
     })?;
     let rpc = HttpRpc::new(settings, &grant, ctx.rpc_http()).map_err(|e| Failure::fatal(format!("the job's rpc settings: {e}")))?;
-    Ok(Some(SandboxRpc { rpc, handle: Handle::current() }))
+    Ok(Some(SandboxRpc::new(rpc)))
 }
 
 /// [`HttpRpc`] as the sandbox calls it: from the task's blocking thread.
 pub struct SandboxRpc {
     pub rpc: HttpRpc,
     handle: Handle,
+}
+
+impl SandboxRpc {
+    /// Must be called inside a Tokio runtime: calls block on it.
+    pub fn new(rpc: HttpRpc) -> Self {
+        Self { rpc, handle: Handle::current() }
+    }
 }
 
 impl RpcClient for SandboxRpc {

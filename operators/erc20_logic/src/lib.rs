@@ -36,6 +36,41 @@ pub fn logs_schema() -> SchemaRef {
     ]))
 }
 
+/// `logs` in [`logs_schema`]'s form: the synthetic source's batches as they
+/// are, and cryo's `logs` table (what `evm_source` writes: a 32-bit
+/// `block_number`, addresses and topics as plain binary) converted. Other
+/// columns are dropped; a value of the wrong width is an error.
+pub fn normalize_logs(logs: &RecordBatch) -> Result<RecordBatch, ArrowError> {
+    let schema = logs_schema();
+    if logs.schema().fields().len() == schema.fields().len() && logs.schema().fields().iter().zip(schema.fields()).all(|(a, b)| a.data_type() == b.data_type() && a.name() == b.name()) {
+        return Ok(logs.clone());
+    }
+    let any = |name: &str| logs.column_by_name(name).ok_or_else(|| ArrowError::SchemaError(format!("input has no column `{name}`")));
+    let block: Arc<dyn Array> = match any("block_number")?.data_type() {
+        DataType::UInt32 => {
+            let narrow = column::<UInt32Array>(logs, "block_number")?;
+            Arc::new(narrow.values().iter().map(|n| u64::from(*n)).collect::<UInt64Array>())
+        }
+        _ => Arc::new(column::<UInt64Array>(logs, "block_number")?.clone()),
+    };
+    let fixed = |name: &str, width: i32| -> Result<Arc<dyn Array>, ArrowError> {
+        let array = any(name)?;
+        if let Some(f) = array.as_any().downcast_ref::<FixedSizeBinaryArray>() {
+            return Ok(Arc::new(f.clone()));
+        }
+        let binary = column::<BinaryArray>(logs, name)?;
+        let values: Vec<Option<&[u8]>> = binary.iter().collect();
+        if let Some(bad) = values.iter().flatten().find(|v| v.len() != width as usize) {
+            return Err(ArrowError::SchemaError(format!("column `{name}` holds a {}-byte value; it must be {width} bytes wide", bad.len())));
+        }
+        Ok(Arc::new(FixedSizeBinaryArray::try_from_sparse_iter_with_size(values.into_iter(), width)?))
+    };
+    RecordBatch::try_new(
+        schema,
+        vec![block, any("log_index")?.clone(), fixed("address", 20)?, fixed("topic0", 32)?, fixed("topic1", 32)?, fixed("topic2", 32)?, any("data")?.clone()],
+    )
+}
+
 /// Schema of the `transfers` output.
 pub fn transfers_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
@@ -222,6 +257,47 @@ impl Words {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `logs` as evm_source writes them: cryo's types and an extra column.
+    fn as_cryo(logs: &RecordBatch) -> RecordBatch {
+        let binary = |name: &str| -> Arc<dyn Array> {
+            let f = logs.column_by_name(name).unwrap().as_any().downcast_ref::<FixedSizeBinaryArray>().unwrap();
+            Arc::new(f.iter().collect::<BinaryArray>())
+        };
+        let block = logs.column_by_name("block_number").unwrap().as_any().downcast_ref::<UInt64Array>().unwrap();
+        let schema = Schema::new(vec![
+            Field::new("block_number", DataType::UInt32, false),
+            Field::new("log_index", DataType::UInt32, false),
+            Field::new("address", DataType::Binary, false),
+            Field::new("topic0", DataType::Binary, true),
+            Field::new("topic1", DataType::Binary, true),
+            Field::new("topic2", DataType::Binary, true),
+            Field::new("data", DataType::Binary, false),
+            Field::new("chain_id", DataType::UInt64, false),
+        ]);
+        RecordBatch::try_new(Arc::new(schema), vec![
+            Arc::new(block.values().iter().map(|n| *n as u32).collect::<UInt32Array>()),
+            logs.column_by_name("log_index").unwrap().clone(),
+            binary("address"), binary("topic0"), binary("topic1"), binary("topic2"),
+            logs.column_by_name("data").unwrap().clone(),
+            Arc::new(UInt64Array::from(vec![1u64; logs.num_rows()])),
+        ]).unwrap()
+    }
+
+    #[test]
+    fn cryo_logs_filter_like_the_synthetic_form() {
+        let logs = synthetic_logs(1_000, 500, 7);
+        let normalized = normalize_logs(&as_cryo(&logs)).unwrap();
+        assert_eq!(normalized, logs);
+        assert_eq!(filter_transfers(&normalized, 1000).unwrap(), filter_transfers(&logs, 1000).unwrap());
+        // A 19-byte address is refused, by name.
+        let mut cryo = as_cryo(&logs.slice(0, 1));
+        let short: Arc<dyn Array> = Arc::new(BinaryArray::from(vec![&[0u8; 19][..]]));
+        let mut columns = cryo.columns().to_vec();
+        columns[2] = short;
+        cryo = RecordBatch::try_new(cryo.schema(), columns).unwrap();
+        assert!(normalize_logs(&cryo).unwrap_err().to_string().contains("`address` holds a 19-byte value"));
+    }
 
     #[test]
     fn keeps_only_transfers_at_or_above_the_threshold() {

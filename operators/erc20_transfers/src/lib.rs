@@ -25,7 +25,8 @@ impl Operator for Erc20Transfers {
         let min_value = min_value(ctx)?;
         let (mut rows_in, mut rows_out) = (0usize, 0usize);
         for batch in input::batches(0) {
-            let logs = batch?;
+            // The synthetic source's logs, or cryo's (evm_source's).
+            let logs = erc20_logic::normalize_logs(&batch?).map_err(fatal)?;
             rows_in += logs.num_rows();
             let window = event.range.map(|r| (r.start, r.end));
             let transfers = erc20_logic::filter_transfers_in(&logs, min_value, window).map_err(fatal)?;
