@@ -242,3 +242,37 @@ fn rejects_buffered_datasets_that_do_not_declare_one_table() {
         assert!(e.message.contains(expected), "expected {expected:?}, got: {e}");
     }
 }
+
+/// The good DAG with an `rpc:` block on its source job.
+fn with_rpc(block: &str) -> String {
+    edit("    capabilities: [rpc]\n", &format!("    capabilities: [rpc]\n    rpc:\n{block}"))
+}
+
+#[test]
+fn an_rpc_block_renders_from_every_slot_and_is_execution_only() {
+    let dag = parse("dag.yaml", &with_rpc("      url: \"${RPC_URL}/v2/${RPC_KEY}\"\n      headers: { X-Api-Key: \"${RPC_KEY}\" }\n      methods: [eth_getLogs]\n      max_in_flight: 4\n")).unwrap();
+    let rpc = dag.job("blocks").unwrap().rpc.clone().unwrap();
+    assert_eq!((rpc.max_in_flight, rpc.max_batch, rpc.methods.len()), (4, 100, 1));
+    assert_eq!(materialization_hash(dag.job("blocks").unwrap()), materialization_hash(good().job("blocks").unwrap()), "how the node is reached does not change what the job produces");
+}
+
+#[test]
+fn rejects_rpc_blocks_that_cannot_render_or_break_bounds() {
+    let e = rejected(&with_rpc("      url: \"${RPC_URL}/${API_TOKEN}\"\n"));
+    assert!(e.to_string().contains("rpc refers to ${API_TOKEN}, which slot 0 of pool `ingest` does not define (env or secret_env)"), "{e}");
+    assert_eq!(e.line, Some(10), "at the job: {e}");
+    let e = rejected(&with_rpc("      url: \"ftp://node\"\n"));
+    assert!(e.to_string().contains("must start with http:// or https://"), "{e}");
+    let e = rejected(&with_rpc("      headers: { \"X Key\": \"${RPC_KEY}\" }\n"));
+    assert!(e.to_string().contains("is not a header name"), "{e}");
+    let e = rejected(&with_rpc("      max_in_flight: 0\n"));
+    assert!(e.to_string().contains("rpc.max_in_flight must be between 1 and 256, got 0"), "{e}");
+    let e = rejected(&with_rpc("      timeout: soon\n"));
+    assert!(e.to_string().contains("rpc.timeout"), "{e}");
+    let e = rejected(&with_rpc("      url: \"${RPC_URL}\"\n      nonsense: 1\n"));
+    assert!(e.to_string().contains("nonsense"), "{e}");
+    let e = rejected(&edit("    capabilities: [rpc]\n", "    rpc: { url: \"https://node\" }\n"));
+    assert!(e.to_string().contains("an `rpc:` block needs `capabilities: [rpc]`"), "{e}");
+    let e = rejected(&edit("    pool: ingest\n", "").replace("    capabilities: [rpc]\n", "    capabilities: [rpc]\n    rpc: {}\n"));
+    assert!(e.to_string().contains("rpc refers to ${RPC_URL} but the job has no worker pool whose slots define it"), "{e}");
+}
