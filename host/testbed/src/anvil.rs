@@ -47,7 +47,7 @@ pub fn anvil_binary() -> PathBuf {
 pub fn anvil() -> Anvil {
     let port = crate::free_port();
     let child = Command::new(anvil_binary())
-        .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--chain-id", "31337", "--no-storage-caching"])
+        .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--chain-id", "31337"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -101,9 +101,19 @@ impl Anvil {
         self.rpc("anvil_mine", json!([format!("0x{blocks:x}")]));
     }
 
+    /// Send `tx` and wait for its receipt (automine mines it at once, but
+    /// the receipt may lag the answer by a moment).
     fn send(&self, tx: Value) -> Value {
         let hash = self.rpc("eth_sendTransaction", json!([tx]));
-        self.rpc("eth_getTransactionReceipt", json!([hash]))
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let receipt = self.rpc("eth_getTransactionReceipt", json!([hash]));
+            if !receipt.is_null() {
+                return receipt;
+            }
+            assert!(Instant::now() < deadline, "no receipt for {hash}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// Deploy the test ERC-20 from `from` with `supply`; its address.
