@@ -41,6 +41,14 @@ contract TestToken {
         return true;
     }
 
+    /// Move `value` to `to` `count` times, one Transfer log each: blocks
+    /// with many logs (for the ingest benchmark) in one transaction.
+    function spray(address to, uint256 count, uint256 value) external {
+        for (uint256 i = 0; i < count; i++) {
+            _move(msg.sender, to, value);
+        }
+    }
+
     function _move(address from, address to, uint256 value) internal {
         require(balanceOf[from] >= value, "balance");
         balanceOf[from] -= value;

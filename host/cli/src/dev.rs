@@ -42,6 +42,11 @@ pub struct DevArgs {
     /// other users of the machine can see). Repeatable.
     #[arg(long = "secret", value_name = "NAME=ENV", value_parser = parse_secret)]
     pub secrets: Vec<(String, String)>,
+    /// Trigger each source in runs of N units (one task each, run at once
+    /// within the job's scaling and pool), as `trace backfill --chunk` does
+    /// [default: one run over the whole range].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub chunk: Option<u64>,
 }
 
 fn parse_secret(text: &str) -> Result<(String, String), String> {
@@ -120,6 +125,7 @@ pub fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
             destinations: args.destinations.clone(),
             webhook_secret,
             secrets,
+            chunk: args.chunk,
         },
         |p| {
             let seen = Some((p.counts.clone(), p.events));

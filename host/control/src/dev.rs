@@ -37,6 +37,8 @@ pub enum DevError {
     Sandbox(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("the DAG has no source job to trigger")]
     NoSource,
+    #[error("the range splits into too many chunks: got={got}, limit={limit} (use a larger chunk)")]
+    TooManyChunks { got: u64, limit: u64 },
     #[error("the run did not finish within {0:?}; {1} task(s) still open")]
     Timeout(Duration, i64),
 }
@@ -92,7 +94,14 @@ pub struct DevRun<'a> {
     /// Org secrets (name, value) the DAG's worker slots name, sealed into
     /// the run's org before the deploy.
     pub secrets: Vec<(String, String)>,
+    /// Trigger each source in runs of this many units (one task each, run
+    /// concurrently within the job's limits), as `trace backfill` does;
+    /// `None`: one run over the whole range.
+    pub chunk: Option<u64>,
 }
+
+/// Most runs `DevRun::chunk` may split a source's range into.
+pub const MAX_DEV_CHUNKS: u64 = 100_000;
 
 /// Longest a finished run waits for deliveries that are due to be sent
 /// (retries scheduled later than that are left pending, and shown).
@@ -131,7 +140,21 @@ pub async fn run_on(db: Arc<Db>, queue: Arc<dyn TaskQueue>, run: DevRun<'_>, mut
         return Err(DevError::NoSource);
     }
     for job in sources {
-        db.trigger(deployed.job(&job.name), "dev-run", Some(run.range), "dev", now).await?;
+        match run.chunk.filter(|c| *c > 0) {
+            None => {
+                db.trigger(deployed.job(&job.name), "dev-run", Some(run.range), "dev", now).await?;
+            }
+            Some(chunk) => {
+                let (start, end) = run.range;
+                let n = (end - start).div_ceil(chunk);
+                if n > MAX_DEV_CHUNKS {
+                    return Err(DevError::TooManyChunks { got: n, limit: MAX_DEV_CHUNKS });
+                }
+                let runs: Vec<(String, (u64, u64))> =
+                    (0..n).map(|i| (start + i * chunk, (start + (i + 1) * chunk).min(end))).map(|(s, e)| (format!("dev-run-{s}-{e}"), (s, e))).collect();
+                db.trigger_many(deployed.job(&job.name), &runs, "dev", now).await?;
+            }
+        }
     }
 
     let config = RuntimeConfig { cache_dir: run.cache_dir.clone(), ..RuntimeConfig::default() };

@@ -162,7 +162,11 @@ impl HttpRpc {
         loop {
             tries += 1;
             let at = self.pacing.reserve(deadline).await.ok_or_else(|| format!("rpc {label}: the rate limit leaves no time before the task's time limit"))?;
-            tokio::time::sleep_until(at.into()).await;
+            // Only when it must: a zero sleep still waits for the timer's
+            // next millisecond tick, which was most of a small call's time.
+            if at > Instant::now() {
+                tokio::time::sleep_until(at.into()).await;
+            }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return Err(format!("rpc {label}: the task's time limit ran out"));
@@ -173,7 +177,7 @@ impl HttpRpc {
             let (why, wait) = match sent {
                 Ok(response) if response.status().is_success() => {
                     let bytes = self.read_bounded(response, &label).await?;
-                    let replies = jsonrpc::replies(&bytes, calls.len()).map_err(|e| self.redactor.scrub(format!("rpc {label}: {e}")))?;
+                    let replies = jsonrpc::replies_of(bytes, calls.len()).map_err(|e| self.redactor.scrub(format!("rpc {label}: {e}")))?;
                     self.stats.calls.fetch_add(calls.len() as u64, Ordering::Relaxed);
                     return Ok(replies
                         .into_iter()

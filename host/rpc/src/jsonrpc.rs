@@ -34,6 +34,30 @@ pub(crate) fn body(calls: &[(&str, &RawValue)]) -> Vec<u8> {
     }
 }
 
+/// [`replies`], taking the body: one call's result is cut out of the body
+/// in place rather than copied (an `eth_getLogs` reply runs to megabytes).
+pub(crate) fn replies_of(body: Vec<u8>, calls: usize) -> Result<Vec<Result<String, ErrorObject>>, String> {
+    if calls == 1 {
+        let range = {
+            let single: Result<Reply, _> = serde_json::from_slice(&body);
+            match single {
+                Ok(Reply { id: Some(0), result: Some(raw), error: None }) => {
+                    let start = raw.get().as_ptr() as usize - body.as_ptr() as usize;
+                    Some(start..start + raw.get().len())
+                }
+                _ => None,
+            }
+        };
+        if let Some(range) = range {
+            let mut text = String::from_utf8(body).map_err(|_| "the reply is not UTF-8".to_owned())?;
+            text.truncate(range.end);
+            text.drain(..range.start);
+            return Ok(vec![Ok(text)]);
+        }
+    }
+    replies(&body, calls)
+}
+
 /// Each call's result (its JSON text) or error, in call order; `Err` when
 /// the body is not JSON-RPC replies to these calls.
 pub(crate) fn replies(body: &[u8], calls: usize) -> Result<Vec<Result<String, ErrorObject>>, String> {
@@ -81,5 +105,9 @@ mod tests {
         assert!(replies(br#"[{"id":9,"result":1}]"#, 1).is_err());
         assert!(replies(b"<html>", 1).is_err());
         assert_eq!(replies(br#" {"jsonrpc":"2.0","id":0,"result":"0x10"}"#, 1).unwrap()[0].as_ref().unwrap(), r#""0x10""#);
+        let cut = replies_of(br#" {"jsonrpc":"2.0","id":0,"result":[{"a":1}, 2]} "#.to_vec(), 1).unwrap();
+        assert_eq!(cut[0].as_ref().unwrap(), r#"[{"a":1}, 2]"#);
+        assert_eq!(replies_of(br#"{"id":0,"error":{"code":1,"message":"m"}}"#.to_vec(), 1).unwrap()[0].as_ref().unwrap_err().message, "m");
+        assert_eq!(replies_of(br#"{"id":0,"result":null}"#.to_vec(), 1).unwrap()[0].as_ref().unwrap(), "null");
     }
 }

@@ -20,7 +20,7 @@ impl Pacing {
     /// When the next request may start (reserved for the caller), if that
     /// is before `deadline`.
     pub(crate) async fn reserve(&self, deadline: Instant) -> Option<Instant> {
-        let Some(interval) = self.interval else { return Some(Instant::now()) };
+        let Some(interval) = self.interval else { return Some(Instant::now()).filter(|now| *now < deadline) };
         let mut next = self.next.lock().await;
         let at = (*next).max(Instant::now());
         if at >= deadline {

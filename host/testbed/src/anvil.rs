@@ -132,6 +132,15 @@ impl Anvil {
         quantity(&receipt["blockNumber"])
     }
 
+    /// `token.spray(to, count, amount)` from `from`: `count` transfers (and
+    /// logs) in one transaction; the block it landed in.
+    pub fn spray(&self, token: &str, from: &str, to: &str, count: u64, amount: u128) -> u64 {
+        let data = format!("0x6f420100{:0>64}{}{}", to.trim_start_matches("0x"), word(u128::from(count)), word(amount));
+        let receipt = self.send(json!({ "from": from, "to": token, "data": data, "gas": "0x1000000" }));
+        assert_eq!(receipt["status"], "0x1", "the spray failed: {receipt}");
+        quantity(&receipt["blockNumber"])
+    }
+
     /// Send `wei` of ether from `from` to `to` (a transaction without logs).
     pub fn pay(&self, from: &str, to: &str, wei: u128) -> u64 {
         let receipt = self.send(json!({ "from": from, "to": to, "value": format!("0x{wei:x}") }));

@@ -46,20 +46,24 @@ impl Operator for EvmSource {
         let mut lo = start;
         while lo < end {
             let hi = (lo + settings.window).min(end);
-            let blocks = match wants(Table::Blocks) || wants(Table::Transactions) {
+            let replies = match wants(Table::Blocks) || wants(Table::Transactions) {
                 true => node::blocks(lo, hi, wants(Table::Transactions))?,
                 false => Vec::new(),
             };
+            let blocks: Vec<node::Block> = replies.iter().zip(lo..).map(|(r, n)| node::block(n, r)).collect::<Result<_, _>>()?;
             check_chain(&blocks, lo, &mut last_hash)?;
             if let Some(out) = settings.output_of(Table::Blocks) {
                 rows[0] += write(out, tables::blocks(&blocks, chain_id)?)?;
             }
             if let Some(out) = settings.output_of(Table::Transactions) {
-                let receipts = if settings.receipts { Some(node::receipts(lo, hi)?) } else { None };
-                rows[1] += write(out, tables::transactions(&blocks, receipts.as_deref(), chain_id)?)?;
+                let texts = if settings.receipts { node::receipts(lo, hi)? } else { Vec::new() };
+                let receipts: Vec<Vec<node::Receipt>> = texts.iter().zip(lo..).map(|(r, n)| node::receipts_of(n, r)).collect::<Result<_, _>>()?;
+                let receipts = settings.receipts.then_some(receipts.as_slice());
+                rows[1] += write(out, tables::transactions(&blocks, receipts, chain_id)?)?;
             }
             if let Some(out) = settings.output_of(Table::Logs) {
-                let logs = node::logs(lo, hi, &settings.contracts)?;
+                let reply = node::logs(lo, hi, &settings.contracts)?;
+                let logs = node::logs_of(&reply)?;
                 if let Some(stale) = logs.iter().find(|l| !blocks.is_empty() && !same_block(l, &blocks, lo)) {
                     return Err(retryable(format!("the chain reorganized while blocks {lo}..{hi} were read (log in block {} has another hash); reading them again", stale.block_number)));
                 }
@@ -88,24 +92,24 @@ fn write(output: u32, batch: trace_guest::arrow_array::RecordBatch) -> Result<u6
 /// (across windows too): otherwise the chain moved under the reads.
 fn check_chain(blocks: &[node::Block], lo: u64, last_hash: &mut Option<String>) -> Result<(), OperatorError> {
     for (i, b) in blocks.iter().enumerate() {
-        let number = node::quantity("block.number", &b.number)?;
+        let number = node::quantity("block.number", b.number)?;
         if number != lo + i as u64 {
             return Err(retryable(format!("asked for block {} and the node returned block {number}", lo + i as u64)));
         }
-        if last_hash.as_ref().is_some_and(|h| !h.eq_ignore_ascii_case(&b.parent_hash)) {
+        if last_hash.as_ref().is_some_and(|h| !h.eq_ignore_ascii_case(b.parent_hash)) {
             return Err(retryable(format!("the chain reorganized while it was read (block {number}'s parent is not the block read before it); reading it again")));
         }
-        *last_hash = Some(b.hash.clone());
+        *last_hash = Some(b.hash.to_owned());
     }
     Ok(())
 }
 
 fn same_block(log: &node::Log, blocks: &[node::Block], lo: u64) -> bool {
-    node::quantity("log.blockNumber", &log.block_number)
+    node::quantity("log.blockNumber", log.block_number)
         .ok()
         .and_then(|n| n.checked_sub(lo))
         .and_then(|i| blocks.get(i as usize))
-        .is_some_and(|b| b.hash.eq_ignore_ascii_case(&log.block_hash))
+        .is_some_and(|b| b.hash.eq_ignore_ascii_case(log.block_hash))
 }
 
 trace_guest::export_operator!(EvmSource);

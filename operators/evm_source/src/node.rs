@@ -4,73 +4,78 @@
 use serde::Deserialize;
 use trace_guest::prelude::*;
 
+// Fields borrow from the reply text (hex never needs unescaping): no
+// allocation per field, which in wasm is most of a reply's parsing cost.
+
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Block {
-    pub number: String,
-    pub hash: String,
-    pub parent_hash: String,
-    pub timestamp: String,
-    pub miner: String,
-    pub gas_used: String,
-    pub extra_data: String,
+pub struct Block<'a> {
+    pub number: &'a str,
+    pub hash: &'a str,
+    pub parent_hash: &'a str,
+    pub timestamp: &'a str,
+    pub miner: &'a str,
+    pub gas_used: &'a str,
+    pub extra_data: &'a str,
     #[serde(default)]
-    pub base_fee_per_gas: Option<String>,
-    #[serde(default)]
-    pub transactions: Vec<TxEntry>,
+    pub base_fee_per_gas: Option<&'a str>,
+    #[serde(default, borrow)]
+    pub transactions: Vec<TxEntry<'a>>,
 }
 
 /// A block's transactions: objects when asked for in full, else hashes.
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
-pub enum TxEntry {
-    Full(Box<Transaction>),
-    Hash(#[allow(dead_code, reason = "a hash only says the block has a transaction")] String),
+pub enum TxEntry<'a> {
+    #[serde(borrow)]
+    Full(Box<Transaction<'a>>),
+    Hash(#[allow(dead_code, reason = "a hash only says the block has a transaction")] &'a str),
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Transaction {
-    pub hash: String,
-    pub nonce: String,
-    pub block_number: String,
-    pub transaction_index: String,
-    pub from: String,
+pub struct Transaction<'a> {
+    pub hash: &'a str,
+    pub nonce: &'a str,
+    pub block_number: &'a str,
+    pub transaction_index: &'a str,
+    pub from: &'a str,
     #[serde(default)]
-    pub to: Option<String>,
-    pub value: String,
-    pub input: String,
-    pub gas: String,
+    pub to: Option<&'a str>,
+    pub value: &'a str,
+    pub input: &'a str,
+    pub gas: &'a str,
     #[serde(default)]
-    pub gas_price: Option<String>,
+    pub gas_price: Option<&'a str>,
     #[serde(default, rename = "type")]
-    pub kind: Option<String>,
+    pub kind: Option<&'a str>,
     #[serde(default)]
-    pub max_priority_fee_per_gas: Option<String>,
+    pub max_priority_fee_per_gas: Option<&'a str>,
     #[serde(default)]
-    pub max_fee_per_gas: Option<String>,
+    pub max_fee_per_gas: Option<&'a str>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Log {
-    pub address: String,
-    pub topics: Vec<String>,
-    pub data: String,
-    pub block_number: String,
-    pub block_hash: String,
-    pub transaction_hash: String,
-    pub transaction_index: String,
-    pub log_index: String,
+pub struct Log<'a> {
+    pub address: &'a str,
+    #[serde(borrow)]
+    pub topics: Vec<&'a str>,
+    pub data: &'a str,
+    pub block_number: &'a str,
+    pub block_hash: &'a str,
+    pub transaction_hash: &'a str,
+    pub transaction_index: &'a str,
+    pub log_index: &'a str,
     #[serde(default)]
     pub removed: bool,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Receipt {
-    pub transaction_hash: String,
-    pub gas_used: String,
+pub struct Receipt<'a> {
+    pub transaction_hash: &'a str,
+    pub gas_used: &'a str,
 }
 
 /// `0x…` quantity → integer.
@@ -93,16 +98,49 @@ pub fn word(field: &str, text: &str) -> Result<[u8; 32], OperatorError> {
     Ok(out)
 }
 
-/// `0x…` data → bytes.
-pub fn data(field: &str, text: &str) -> Result<Vec<u8>, OperatorError> {
-    let digits = text.strip_prefix("0x").ok_or_else(|| fatal(format!("{field}: {text:?} is not 0x data")))?;
+const fn nibbles() -> [u8; 256] {
+    let mut t = [0xff; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        t[b'a' as usize + i] = 10 + i as u8;
+        t[b'A' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    t
+}
+
+static NIBBLE: [u8; 256] = nibbles();
+
+/// `0x…` data into `out` (cleared first): one table lookup per digit.
+pub fn data_into<'o>(field: &str, text: &str, out: &'o mut Vec<u8>) -> Result<&'o [u8], OperatorError> {
+    let digits = text.strip_prefix("0x").ok_or_else(|| fatal(format!("{field}: {text:?} is not 0x data")))?.as_bytes();
     if digits.len() % 2 != 0 {
         return Err(fatal(format!("{field}: odd number of hex digits")));
     }
-    (0..digits.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&digits[i..i + 2], 16).map_err(|_| fatal(format!("{field}: not hex"))))
-        .collect()
+    out.clear();
+    out.reserve(digits.len() / 2);
+    let mut bad = 0u8;
+    for pair in digits.chunks_exact(2) {
+        let (hi, lo) = (NIBBLE[pair[0] as usize], NIBBLE[pair[1] as usize]);
+        bad |= hi | lo;
+        out.push((hi << 4) | (lo & 0x0f));
+    }
+    if bad & 0xf0 != 0 {
+        return Err(fatal(format!("{field}: not hex")));
+    }
+    Ok(out)
+}
+
+/// `0x…` data → bytes.
+pub fn data(field: &str, text: &str) -> Result<Vec<u8>, OperatorError> {
+    let mut out = Vec::new();
+    data_into(field, text, &mut out)?;
+    Ok(out)
 }
 
 fn hex(n: u64) -> String {
@@ -116,7 +154,7 @@ fn failed(message: String) -> OperatorError {
     if lasting.iter().any(|m| message.contains(m)) { fatal(message) } else { retryable(message) }
 }
 
-fn parse<T: for<'de> Deserialize<'de>>(method: &str, reply: &str) -> Result<T, OperatorError> {
+fn parse<'a, T: Deserialize<'a>>(method: &str, reply: &'a str) -> Result<T, OperatorError> {
     serde_json::from_str(reply).map_err(|e| retryable(format!("rpc {method}: unexpected reply: {e}")))
 }
 
@@ -131,38 +169,49 @@ pub fn chain_id() -> Result<u64, OperatorError> {
     quantity("eth_chainId", &parse::<String>("eth_chainId", &reply)?)
 }
 
-/// Run `calls` as one batch; each reply parsed, in order.
-fn batch<T: for<'de> Deserialize<'de>>(method: &str, params: impl Iterator<Item = String>) -> Result<Vec<T>, OperatorError> {
+/// Run `calls` as one batch; each reply's text, in order.
+fn batch(method: &str, params: impl Iterator<Item = String>) -> Result<Vec<String>, OperatorError> {
     let calls: Vec<(String, String)> = params.map(|p| (method.to_owned(), p)).collect();
     let replies = trace_guest::bindings::trace::operator::rpc::call_batch(&calls).map_err(failed)?;
-    replies.into_iter().map(|r| r.map_err(failed).and_then(|text| parse(method, &text))).collect()
+    replies.into_iter().map(|r| r.map_err(failed)).collect()
 }
 
-/// Blocks `[start, end)`, with full transactions if `full`.
-pub fn blocks(start: u64, end: u64, full: bool) -> Result<Vec<Block>, OperatorError> {
-    let found: Vec<Option<Block>> = batch("eth_getBlockByNumber", (start..end).map(|n| format!(r#"["{}",{full}]"#, hex(n))))?;
-    found
-        .into_iter()
-        .zip(start..end)
-        .map(|(b, n)| b.ok_or_else(|| retryable(format!("the node does not have block {n} yet"))))
-        .collect()
+/// Replies to `eth_getBlockByNumber` for `[start, end)` (full
+/// transactions if `full`); parse each with [`block`].
+pub fn blocks(start: u64, end: u64, full: bool) -> Result<Vec<String>, OperatorError> {
+    batch("eth_getBlockByNumber", (start..end).map(|n| format!(r#"["{}",{full}]"#, hex(n))))
 }
 
-/// Logs of blocks `[start, end)`, of `contracts` if any are named.
-pub fn logs(start: u64, end: u64, contracts: &[String]) -> Result<Vec<Log>, OperatorError> {
+/// Block `n` from its reply.
+pub fn block(n: u64, reply: &str) -> Result<Block<'_>, OperatorError> {
+    let found: Option<Block> = parse("eth_getBlockByNumber", reply)?;
+    found.ok_or_else(|| retryable(format!("the node does not have block {n} yet")))
+}
+
+/// The reply to `eth_getLogs` for blocks `[start, end)`, of `contracts` if
+/// any are named; parse it with [`logs_of`].
+pub fn logs(start: u64, end: u64, contracts: &[String]) -> Result<String, OperatorError> {
     let mut filter = serde_json::json!({ "fromBlock": hex(start), "toBlock": hex(end - 1) });
     if !contracts.is_empty() {
         filter["address"] = serde_json::json!(contracts);
     }
-    let reply = trace_guest::bindings::trace::operator::rpc::call("eth_getLogs", &format!("[{filter}]")).map_err(failed)?;
-    let logs: Vec<Log> = parse("eth_getLogs", &reply)?;
+    trace_guest::bindings::trace::operator::rpc::call("eth_getLogs", &format!("[{filter}]")).map_err(failed)
+}
+
+/// The logs in an `eth_getLogs` reply, without removed ones.
+pub fn logs_of(reply: &str) -> Result<Vec<Log<'_>>, OperatorError> {
+    let logs: Vec<Log> = parse("eth_getLogs", reply)?;
     Ok(logs.into_iter().filter(|l| !l.removed).collect())
 }
 
-/// Each block's receipts, for `[start, end)`.
-pub fn receipts(start: u64, end: u64) -> Result<Vec<Vec<Receipt>>, OperatorError> {
-    let found: Vec<Option<Vec<Receipt>>> = batch("eth_getBlockReceipts", (start..end).map(|n| format!(r#"["{}"]"#, hex(n))))?;
-    found.into_iter().zip(start..end).map(|(r, n)| r.ok_or_else(|| retryable(format!("the node has no receipts for block {n} yet")))).collect()
+/// Replies to `eth_getBlockReceipts` for `[start, end)`; parse each with [`receipts_of`].
+pub fn receipts(start: u64, end: u64) -> Result<Vec<String>, OperatorError> {
+    batch("eth_getBlockReceipts", (start..end).map(|n| format!(r#"["{}"]"#, hex(n))))
+}
+
+pub fn receipts_of(n: u64, reply: &str) -> Result<Vec<Receipt<'_>>, OperatorError> {
+    let found: Option<Vec<Receipt>> = parse("eth_getBlockReceipts", reply)?;
+    found.ok_or_else(|| retryable(format!("the node has no receipts for block {n} yet")))
 }
 
 #[cfg(test)]

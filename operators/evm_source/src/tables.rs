@@ -12,7 +12,7 @@ use trace_guest::arrow_array::{ArrayRef, RecordBatch};
 use trace_guest::arrow_schema::{DataType, Field, Schema};
 use trace_guest::prelude::*;
 
-use crate::node::{data, quantity, word, Block, Log, Receipt, TxEntry};
+use crate::node::{data_into, quantity, word, Block, Log, Receipt, TxEntry};
 
 fn schema(fields: &[(&str, DataType, bool)]) -> Arc<Schema> {
     Arc::new(Schema::new(fields.iter().map(|(n, t, null)| Field::new(*n, t.clone(), *null)).collect::<Vec<_>>()))
@@ -42,15 +42,16 @@ pub const BLOCKS: &[(&str, DataType, bool)] = &[
 pub fn blocks(blocks: &[Block], chain_id: u64) -> Result<RecordBatch, OperatorError> {
     let (mut number, mut hash, mut parent, mut timestamp) = (UInt32Builder::new(), BinaryBuilder::new(), BinaryBuilder::new(), UInt32Builder::new());
     let (mut author, mut gas_used, mut extra, mut base_fee, mut chain) = (BinaryBuilder::new(), UInt64Builder::new(), BinaryBuilder::new(), UInt64Builder::new(), UInt64Builder::new());
+    let mut buf = Vec::new();
     for b in blocks {
-        number.append_value(u32_of("block.number", &b.number)?);
-        hash.append_value(data("block.hash", &b.hash)?);
-        parent.append_value(data("block.parentHash", &b.parent_hash)?);
-        timestamp.append_value(u32_of("block.timestamp", &b.timestamp)?);
-        author.append_value(data("block.miner", &b.miner)?);
-        gas_used.append_value(quantity("block.gasUsed", &b.gas_used)?);
-        extra.append_value(data("block.extraData", &b.extra_data)?);
-        base_fee.append_option(b.base_fee_per_gas.as_deref().map(|f| quantity("block.baseFeePerGas", f)).transpose()?);
+        number.append_value(u32_of("block.number", b.number)?);
+        hash.append_value(data_into("block.hash", b.hash, &mut buf)?);
+        parent.append_value(data_into("block.parentHash", b.parent_hash, &mut buf)?);
+        timestamp.append_value(u32_of("block.timestamp", b.timestamp)?);
+        author.append_value(data_into("block.miner", b.miner, &mut buf)?);
+        gas_used.append_value(quantity("block.gasUsed", b.gas_used)?);
+        extra.append_value(data_into("block.extraData", b.extra_data, &mut buf)?);
+        base_fee.append_option(b.base_fee_per_gas.map(|f| quantity("block.baseFeePerGas", f)).transpose()?);
         chain.append_value(chain_id);
     }
     batch(BLOCKS, vec![
@@ -116,32 +117,36 @@ pub fn transactions(blocks: &[Block], receipts: Option<&[Vec<Receipt>]>, chain_i
     let mut priority = UInt64Builder::new();
     let mut max_fee = UInt64Builder::new();
     let mut chain = UInt64Builder::new();
-    let opt = |field: &str, v: &Option<String>| v.as_deref().map(|t| quantity(field, t)).transpose();
+    let opt = |field: &str, v: Option<&str>| v.map(|t| quantity(field, t)).transpose();
+    let mut buf = Vec::new();
     for (i, block) in blocks.iter().enumerate() {
         let used: HashMap<&str, &str> = receipts
             .and_then(|r| r.get(i))
-            .map(|r| r.iter().map(|x| (x.transaction_hash.as_str(), x.gas_used.as_str())).collect())
+            .map(|r| r.iter().map(|x| (x.transaction_hash, x.gas_used)).collect())
             .unwrap_or_default();
         for entry in &block.transactions {
             let TxEntry::Full(tx) = entry else { return Err(fatal("the node returned transaction hashes where full transactions were asked for")) };
-            b_number.append_value(quantity("tx.blockNumber", &tx.block_number)?);
-            index.append_value(quantity("tx.transactionIndex", &tx.transaction_index)?);
-            hash.append_value(data("tx.hash", &tx.hash)?);
-            nonce.append_value(quantity("tx.nonce", &tx.nonce)?);
-            from.append_value(data("tx.from", &tx.from)?);
-            to.append_option(tx.to.as_deref().map(|t| data("tx.to", t)).transpose()?);
-            let value = word("tx.value", &tx.value)?;
+            b_number.append_value(quantity("tx.blockNumber", tx.block_number)?);
+            index.append_value(quantity("tx.transactionIndex", tx.transaction_index)?);
+            hash.append_value(data_into("tx.hash", tx.hash, &mut buf)?);
+            nonce.append_value(quantity("tx.nonce", tx.nonce)?);
+            from.append_value(data_into("tx.from", tx.from, &mut buf)?);
+            match tx.to {
+                Some(t) => to.append_value(data_into("tx.to", t, &mut buf)?),
+                None => to.append_null(),
+            }
+            let value = word("tx.value", tx.value)?;
             let (text, float) = decimal(&value);
             value_binary.append_value(value);
             value_string.append_value(text);
             value_f64.append_value(float);
-            input.append_value(data("tx.input", &tx.input)?);
-            gas_limit.append_value(quantity("tx.gas", &tx.gas)?);
-            gas_used.append_option(used.get(tx.hash.as_str()).map(|g| quantity("receipt.gasUsed", g)).transpose()?);
-            gas_price.append_option(opt("tx.gasPrice", &tx.gas_price)?);
-            kind.append_option(opt("tx.type", &tx.kind)?.map(|k| k as u32));
-            priority.append_option(opt("tx.maxPriorityFeePerGas", &tx.max_priority_fee_per_gas)?);
-            max_fee.append_option(opt("tx.maxFeePerGas", &tx.max_fee_per_gas)?);
+            input.append_value(data_into("tx.input", tx.input, &mut buf)?);
+            gas_limit.append_value(quantity("tx.gas", tx.gas)?);
+            gas_used.append_option(used.get(tx.hash).map(|g| quantity("receipt.gasUsed", g)).transpose()?);
+            gas_price.append_option(opt("tx.gasPrice", tx.gas_price)?);
+            kind.append_option(opt("tx.type", tx.kind)?.map(|k| k as u32));
+            priority.append_option(opt("tx.maxPriorityFeePerGas", tx.max_priority_fee_per_gas)?);
+            max_fee.append_option(opt("tx.maxFeePerGas", tx.max_fee_per_gas)?);
             chain.append_value(chain_id);
         }
     }
@@ -172,19 +177,23 @@ pub fn logs(logs: &[Log], chain_id: u64) -> Result<RecordBatch, OperatorError> {
     let mut address = BinaryBuilder::new();
     let mut topics: [BinaryBuilder; 4] = std::array::from_fn(|_| BinaryBuilder::new());
     let (mut payload, mut chain) = (BinaryBuilder::new(), UInt64Builder::new());
+    let mut buf = Vec::new();
     for log in logs {
         if log.topics.len() > 4 {
             return Err(fatal(format!("a log has {} topics; the EVM allows at most 4", log.topics.len())));
         }
-        number.append_value(u32_of("log.blockNumber", &log.block_number)?);
-        tx_index.append_value(u32_of("log.transactionIndex", &log.transaction_index)?);
-        log_index.append_value(u32_of("log.logIndex", &log.log_index)?);
-        tx_hash.append_value(data("log.transactionHash", &log.transaction_hash)?);
-        address.append_value(data("log.address", &log.address)?);
+        number.append_value(u32_of("log.blockNumber", log.block_number)?);
+        tx_index.append_value(u32_of("log.transactionIndex", log.transaction_index)?);
+        log_index.append_value(u32_of("log.logIndex", log.log_index)?);
+        tx_hash.append_value(data_into("log.transactionHash", log.transaction_hash, &mut buf)?);
+        address.append_value(data_into("log.address", log.address, &mut buf)?);
         for (i, builder) in topics.iter_mut().enumerate() {
-            builder.append_option(log.topics.get(i).map(|t| data("log.topics", t)).transpose()?);
+            match log.topics.get(i) {
+                Some(t) => builder.append_value(data_into("log.topics", t, &mut buf)?),
+                None => builder.append_null(),
+            }
         }
-        payload.append_value(data("log.data", &log.data)?);
+        payload.append_value(data_into("log.data", log.data, &mut buf)?);
         chain.append_value(chain_id);
     }
     let [t0, t1, t2, t3] = topics;
