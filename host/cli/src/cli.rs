@@ -128,6 +128,10 @@ pub enum Command {
     /// job's concurrency, showing progress (done/total, rows, rate, ETA).
     /// The same command again resumes it.
     Backfill(crate::backfill::BackfillArgs),
+    /// Live mode for a chain source: poll the head through the job's RPC
+    /// endpoint and trigger each chunk once it is `--confirmations` deep.
+    /// Restarting it resumes where it left off.
+    Follow(crate::follow::FollowArgs),
     /// Make the DAG's previously active version active again: its dataset versions
     /// become current, queued work of the rolled-back version is canceled.
     Rollback {
@@ -318,6 +322,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Datasets { endpoint, .. } => crate::datasets::datasets(&endpoint.target),
         Command::Backfill(args) => crate::backfill::run(args),
+        Command::Follow(args) => crate::follow::run(args),
         Command::Audit { limit, target } => crate::identity::audit(&target, limit),
         Command::Rollback { dag, target } => crate::versions::rollback(&target, &dag),
         Command::Dataset(DatasetCommand::Partitions { dataset, target }) => crate::datasets::partitions(&target, &dataset),

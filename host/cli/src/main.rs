@@ -3,6 +3,7 @@
 
 mod alerts;
 mod backfill;
+mod follow;
 mod secrets;
 mod cli;
 mod datasets;

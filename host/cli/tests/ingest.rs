@@ -295,11 +295,62 @@ async fn a_chain_backfilled_over_two_keyed_slots_matches_the_node() {
     let next = seen_now.iter().filter(|s| s.key == KEY_B && s.at > throttled).map(|s| s.at).min().unwrap();
     assert!(next - throttled >= Duration::from_millis(950), "retried after {:?}", next - throttled);
 
+    // Live mode: `trace follow` triggers each chunk once it is two blocks
+    // deep, as blocks arrive, and stops at --until.
+    let until = end + 2 * CHUNK;
+    let follower = trace_cmd(
+        &["follow", "chain", "ingest", "--chunk", &CHUNK.to_string(), "--confirmations", "2", "--poll", "100ms", "--from", &end.to_string(), "--until", &until.to_string()],
+        &env,
+        &cache,
+    )
+    .stdout(std::process::Stdio::piped())
+    .stderr(to_file("follow.err"))
+    .spawn()
+    .unwrap();
+    let mut follower = Proc(follower);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while node.block_number() < until + 2 {
+        assert!(Instant::now() < deadline, "mining stalled");
+        node.mine(3);
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let child = &mut follower.0;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "trace follow did not reach --until");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let mut printed = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut printed).unwrap();
+    assert!(status.success(), "{printed}{}", std::fs::read_to_string(logs_dir.join("follow.err")).unwrap());
+    let mut triggered_to = end;
+    for line in printed.lines().filter(|l| l.contains(": triggered ")) {
+        // "[   0.4s] head H: triggered S..E (n new chunk(s))"
+        let head: u64 = line.split("head ").nth(1).unwrap().split(':').next().unwrap().parse().unwrap();
+        let range = line.split("triggered ").nth(1).unwrap().split(' ').next().unwrap();
+        let (s, e) = range.split_once("..").unwrap();
+        let (s, e): (u64, u64) = (s.parse().unwrap(), e.parse().unwrap());
+        assert_eq!(s, triggered_to, "chunks follow on: {printed}");
+        assert!(e <= head + 1 - 2, "{line}: the last block is two deep");
+        triggered_to = e;
+    }
+    assert_eq!(triggered_to, until, "{printed}");
+    let chunks = chunks + 2;
+    let tasks = settle(&http, &base, &root, chunks * 2).await;
+    assert!(tasks.iter().all(|t| t["status"] == "completed"), "{tasks:?}");
+    let rows = query(&http, &base, &root, "SELECT count(*) AS n, count(DISTINCT block_number) AS d, max(block_number) AS last FROM blocks").await;
+    assert_eq!(rows[0], json!({ "n": until, "d": until, "last": until - 1 }));
+    // Run again, it resumes past what it triggered and adds nothing.
+    let again = run_ok(&["follow", "chain", "ingest", "--chunk", &CHUNK.to_string(), "--confirmations", "2", "--until", &until.to_string()], &env, &cache);
+    assert!(again.contains(&format!("from block {until}")) && !again.contains("triggered"), "{again}");
+
     // A slot whose key the node refuses fails its task, by name. Slot 0 is
     // leased first, so every task of this run lands on it.
     let r = http.put(format!("{base}/api/v1/secrets/node-a")).bearer_auth(&root).json(&json!({ "value": "revoked-key-00" })).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 200);
-    let r = http.post(format!("{base}/api/v1/dags/chain/jobs/ingest/trigger")).bearer_auth(&root).json(&json!({ "run_id": "refused", "start": end, "end": end + 1 })).send().await.unwrap();
+    let r = http.post(format!("{base}/api/v1/dags/chain/jobs/ingest/trigger")).bearer_auth(&root).json(&json!({ "run_id": "refused", "start": until, "end": until + 1 })).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 200);
     let tasks = settle(&http, &base, &root, chunks * 2 + 1).await;
     let failed: Vec<&Value> = tasks.iter().filter(|t| t["status"] == "failed").collect();

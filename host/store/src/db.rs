@@ -253,4 +253,10 @@ impl SlotLeases for Db {
     async fn slot_lease(&self, auth: &AttemptAuth) -> Result<SlotLease, StoreError> {
         both!(self, s => s.slot_lease(auth).await)
     }
+    async fn job_slot(&self, job: i64, index: u32) -> Result<(Option<trace_protocol::rpc::RpcSettings>, SlotLease), StoreError> {
+        both!(self, s => s.job_slot(job, index).await)
+    }
+    async fn followed_to(&self, job: i64) -> Result<Option<u64>, StoreError> {
+        both!(self, s => s.followed_to(job).await)
+    }
 }

@@ -24,11 +24,27 @@ pub struct SlotLease {
 const LEASE: &str = "SELECT t.org_id, s.slot_index, s.env, s.secret_env FROM task_attempts a JOIN tasks t ON t.id = a.task_id \
      LEFT JOIN worker_slots s ON s.id = a.slot_id WHERE a.task_id = $1 AND a.attempt = $2";
 const SEALED: &str = "SELECT sealed FROM org_secrets WHERE org_id = $1 AND name = $2";
+/// A job's org, rpc settings and, if it has a pool, slot `$2` of it.
+const JOB_SLOT: &str = "SELECT d.org_id, j.rpc, s.slot_index, s.env, s.secret_env FROM jobs j JOIN dag_versions v ON v.id = j.dag_version_id \
+     JOIN dags d ON d.id = v.dag_id \
+     LEFT JOIN worker_slots s ON s.dag_version_id = j.dag_version_id AND s.pool = j.pool AND s.slot_index = $2 WHERE j.id = $1";
+/// Where a follower of job `$1` left off: the end of the furthest range it
+/// triggered for any version of that job (trigger events of `follow-` runs).
+const FOLLOWED_TO: &str = "SELECT MAX(e.range_end) FROM events e JOIN jobs j ON j.id = e.producer_job_id \
+     JOIN dag_versions v ON v.id = j.dag_version_id \
+     JOIN jobs me ON me.id = $1 JOIN dag_versions mv ON mv.id = me.dag_version_id \
+     WHERE v.dag_id = mv.dag_id AND j.name = me.name AND e.output_index = -1 AND e.idempotency_key LIKE 'run:follow-%'";
 
 #[allow(async_fn_in_trait, reason = "implemented once, below, for both backends")]
 pub trait SlotLeases: Send + Sync {
     /// The slot attempt `auth` leased, if it is the task's live attempt.
     async fn slot_lease(&self, auth: &AttemptAuth) -> Result<SlotLease, StoreError>;
+    /// Job `job`'s rpc settings and slot `index` of its pool (for host-side
+    /// work on the job's behalf, outside any task: following a chain's head).
+    async fn job_slot(&self, job: i64, index: u32) -> Result<(Option<trace_protocol::rpc::RpcSettings>, SlotLease), StoreError>;
+    /// The end of the furthest range a follower triggered for `job` (any
+    /// version of it), if any.
+    async fn followed_to(&self, job: i64) -> Result<Option<u64>, StoreError>;
 }
 
 impl<S> SlotLeases for S
@@ -76,6 +92,31 @@ where
             secrets.insert(var, (name, sealed));
         }
         Ok(SlotLease { org, slot: Some(index as u32), env, secrets })
+    }
+
+    async fn job_slot(&self, job: i64, index: u32) -> Result<(Option<trace_protocol::rpc::RpcSettings>, SlotLease), StoreError> {
+        let mut conn = self.pool().acquire().await.during("reading a job's slot")?;
+        let row = sqlx::query(self.q(JOB_SLOT)).bind(job).bind(index as i32).fetch_optional(&mut *conn).await.during("reading a job's slot")?
+            .ok_or(StoreError::NoSuchJob(job))?;
+        let org: OrgId = row.get(0);
+        let rpc = row.get::<Option<String>, _>(1).map(|t| serde_json::from_str(&t)).transpose()
+            .map_err(|e| StoreError::Corrupt(format!("a job's rpc settings do not parse: {e}")))?;
+        let Some(slot) = row.get::<Option<i32>, _>(2) else { return Ok((rpc, SlotLease { org, ..SlotLease::default() })) };
+        let parse = |text: Option<String>| -> Result<BTreeMap<String, String>, StoreError> {
+            serde_json::from_str(text.as_deref().unwrap_or("{}")).map_err(|e| StoreError::Corrupt(format!("a worker slot's env does not parse: {e}")))
+        };
+        let env = parse(row.get(3))?;
+        let mut secrets = BTreeMap::new();
+        for (var, name) in parse(row.get(4))? {
+            let sealed: Option<String> = sqlx::query_scalar(self.q(SEALED)).bind(org).bind(name.as_str()).fetch_optional(&mut *conn).await.during("reading a slot's secret")?;
+            secrets.insert(var, (name, sealed));
+        }
+        Ok((rpc, SlotLease { org, slot: Some(slot as u32), env, secrets }))
+    }
+
+    async fn followed_to(&self, job: i64) -> Result<Option<u64>, StoreError> {
+        let end: Option<i64> = sqlx::query_scalar(self.q(FOLLOWED_TO)).bind(job).fetch_one(self.pool()).await.during("finding where a follower left off")?;
+        Ok(end.map(|e| e as u64))
     }
 }
 
