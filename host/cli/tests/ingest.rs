@@ -384,3 +384,48 @@ async fn a_chain_backfilled_over_two_keyed_slots_matches_the_node() {
         }
     }
 }
+
+/// The README's example, as a newcomer runs it: `examples/chain.py` makes a
+/// chain on a node, `trace dev` ingests it with `examples/dags/chain.yaml`
+/// (secrets from the environment, chunks in parallel over both slots), and
+/// the UDF finds exactly the transfers the script made.
+#[test]
+fn the_chain_example_finds_the_transfers_its_script_made() {
+    let node = trace_testbed::anvil();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let made = std::process::Command::new("python3")
+        .arg(root.join("examples/chain.py"))
+        .args(["--rpc", &node.endpoint(), "--transfers", "12", "--blocks", "20"])
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let made: Value = serde_json::from_slice(&made.stdout).unwrap();
+    let head = made["head"].as_u64().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = std::fs::read_to_string(root.join("examples/dags/chain.yaml")).unwrap().replace("http://127.0.0.1:8545", &node.endpoint());
+    let dag = dir.path().join("chain.yaml");
+    std::fs::write(&dag, yaml).unwrap();
+    let db = dir.path().join("chain.db");
+    let env = vec![("K_A", "example-key-a".to_owned()), ("K_B", "example-key-b".to_owned())];
+    let cache = dir.path().join("cache");
+    let range = format!("0..{}", head - 1);
+    let out = run_ok(
+        &["dev", dag.to_str().unwrap(), "--operators", operators().to_str().unwrap(), "--range", &range, "--chunk", "10", "--secret", "node-a=K_A", "--secret", "node-b=K_B", "--database", db.to_str().unwrap()],
+        &env,
+        &cache,
+    );
+    assert!(out.contains("done: DAG `erc20_chain`") && !out.contains("failed"), "{out}");
+    let org = out.split("--org ").nth(1).unwrap().split_whitespace().next().unwrap().to_owned();
+    let sql = "SELECT block_number, lower(hex(\"to\")) AS recipient, value FROM erc20_transfers WHERE hex(\"from\") <> '0000000000000000000000000000000000000000' ORDER BY block_number";
+    let found: Value = serde_json::from_str(&run_ok(&["query", "--db", &format!("sqlite:{}", db.display()), "--org", &org, "--format", "json", sql], &[], &cache)).unwrap();
+    let found = found.as_array().unwrap();
+    let expected = made["transfers"].as_array().unwrap();
+    assert_eq!(found.len(), expected.len());
+    for (row, t) in found.iter().zip(expected) {
+        assert_eq!(row["block_number"], t[0]);
+        assert_eq!(format!("0x{}", row["recipient"].as_str().unwrap()), t[1].as_str().unwrap());
+        // DuckDB reads the 76-digit decimal as a double.
+        let want: f64 = t[2].as_str().unwrap().parse().unwrap();
+        assert!((row["value"].as_f64().unwrap() - want).abs() <= want * 1e-12, "{row} vs {t}");
+    }
+}

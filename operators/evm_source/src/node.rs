@@ -137,6 +137,7 @@ pub fn data_into<'o>(field: &str, text: &str, out: &'o mut Vec<u8>) -> Result<&'
 }
 
 /// `0x…` data → bytes.
+#[cfg(test)]
 pub fn data(field: &str, text: &str) -> Result<Vec<u8>, OperatorError> {
     let mut out = Vec::new();
     data_into(field, text, &mut out)?;
