@@ -167,3 +167,64 @@ async fn requests_over_the_bounds_are_refused() {
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(f.db.task(c.task).await.unwrap().status, trace_store::TaskStatus::Running, "nothing was applied");
 }
+
+const POOLED: &str = r#"name: pooled
+worker_pools:
+  rpc:
+    slots:
+      - env: { RPC_URL: "http://127.0.0.1:1" }
+        secret_env: { RPC_KEY: node-key }
+jobs:
+  - name: src
+    kind: source
+    operator: src.wasm
+    pool: rpc
+    capabilities: [rpc]
+    rpc: { headers: { Authorization: "Bearer ${RPC_KEY}" } }
+"#;
+
+/// `/internal/slot-grant`: the live attempt gets its leased slot's env and
+/// opened secret, nobody else does, and without the key (or the secret)
+/// the answer names what is missing, never a value.
+#[tokio::test]
+async fn a_slot_grant_goes_to_the_live_attempt_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Arc::new(Db::Sqlite(SqliteStore::open(&dir.path().join("t.db")).await.unwrap()));
+    db.migrate().await.unwrap();
+    let org = db.create_org("acme", now_millis()).await.unwrap();
+    let key = Arc::new(trace_secrets::SecretKey::generate());
+    let value = "node-key-value-77e1";
+    trace_store::Secrets::set_secret(&*db, org, "node-key", &key.seal(org, "node-key", value.as_bytes()).unwrap(), "tester", now_millis()).await.unwrap();
+    let deployed = db.deploy(org, &trace_dag::parse("pooled.yaml", POOLED).unwrap(), POOLED, "tester", now_millis()).await.unwrap();
+    let state = |secret_key| Arc::new(InternalState { db: db.clone(), buffer: Arc::new(trace_protocol::buffered::InProcessBuffer::default()), worker_token: "worker-secret".into(), secret_key });
+    let app = internal_router(state(Some(key.clone())));
+    db.trigger(deployed.job("src"), "r1", Some((0, 10)), "tester", now_millis()).await.unwrap();
+    let c = db.claim(1, now_millis()).await.unwrap().pop().unwrap();
+    let body = json!({ "task_id": c.task, "attempt": c.attempt });
+
+    let (status, grant) = call(&app, "POST", "/internal/slot-grant", Some(&c.credential), Some(body.clone())).await;
+    assert_eq!(status, StatusCode::OK, "{grant}");
+    assert_eq!(grant, json!({ "slot": 0, "env": { "RPC_URL": "http://127.0.0.1:1" }, "secrets": { "RPC_KEY": value } }));
+    // The payload carries the settings, not the key.
+    let (_, fetched) = call(&app, "GET", &format!("/internal/task-fetch?task_id={}", c.task), Some("worker-secret"), None).await;
+    assert_eq!(fetched["rpc"]["headers"]["Authorization"], "Bearer ${RPC_KEY}");
+    assert!(!fetched.to_string().contains(value));
+
+    for (token, attempt) in [("guess", c.attempt), ("worker-secret", c.attempt), (c.credential.as_str(), c.attempt + 1)] {
+        let (status, answer) = call(&app, "POST", "/internal/slot-grant", Some(token), Some(json!({ "task_id": c.task, "attempt": attempt }))).await;
+        assert!(status == StatusCode::UNAUTHORIZED || status == StatusCode::CONFLICT, "{token}: {status} {answer}");
+        assert!(!answer.to_string().contains(value));
+    }
+    let (status, answer) = call(&internal_router(state(None)), "POST", "/internal/slot-grant", Some(&c.credential), Some(body.clone())).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(answer["message"].as_str().unwrap().contains("secret \"node-key\" cannot be opened: this control plane has no TRACE_SECRET_KEY"), "{answer}");
+    trace_store::Secrets::delete_secret(&*db, org, "node-key", "tester", now_millis()).await.unwrap();
+    let (status, answer) = call(&app, "POST", "/internal/slot-grant", Some(&c.credential), Some(body)).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(answer["message"].as_str().unwrap().contains("secret \"node-key\" (secret_env RPC_KEY) no longer exists"), "{answer}");
+    // A finished attempt gets nothing.
+    let done = trace_store::Completion { auth: trace_store::AttemptAuth { task: c.task, attempt: c.attempt, credential: c.credential.clone() }, outcome: trace_store::Outcome::Succeeded, events: vec![], state: vec![], partitions: vec![] };
+    db.complete_many(&[done], now_millis()).await.unwrap();
+    let (status, _) = call(&app, "POST", "/internal/slot-grant", Some(&c.credential), Some(json!({ "task_id": c.task, "attempt": c.attempt }))).await;
+    assert_eq!(status, StatusCode::CONFLICT, "task_finished");
+}
