@@ -357,7 +357,7 @@ async fn a_chain_backfilled_over_two_keyed_slots_matches_the_node() {
     assert_eq!(failed.len(), 1, "{tasks:?}");
     let id = failed[0]["id"].as_i64().unwrap();
     let detail = http.get(format!("{base}/api/v1/tasks/{id}")).bearer_auth(&root).send().await.unwrap().text().await.unwrap();
-    assert!(detail.contains("the endpoint refused this slot's credentials (HTTP 401 Unauthorized)"), "{detail}");
+    assert!(detail.contains("the endpoint refused the credentials of worker slot 0 (HTTP 401 Unauthorized)"), "{detail}");
     assert!(*seen.refused.lock().unwrap() >= 1);
 
     // No key anywhere a user or operator can look.

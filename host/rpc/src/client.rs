@@ -66,6 +66,8 @@ pub struct HttpRpc {
     pacing: Pacing,
     redactor: Redactor,
     stats: Arc<RpcStats>,
+    /// Whose credentials these are, for errors: `worker slot N`.
+    holder: String,
 }
 
 impl std::fmt::Debug for HttpRpc {
@@ -103,6 +105,7 @@ impl HttpRpc {
             pacing: Pacing::new(settings.requests_per_second),
             redactor: Redactor::new(grant.secrets.values().map(String::as_str)),
             stats: Arc::default(),
+            holder: grant.slot.map_or_else(|| "this job".to_owned(), |n| format!("worker slot {n}")),
         })
     }
 
@@ -193,7 +196,7 @@ impl HttpRpc {
                     let after = response.headers().get(RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(|v| retry_after(v, SystemTime::now()));
                     match status {
                         StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
-                            return Err(format!("rpc {label}: the endpoint refused this slot's credentials (HTTP {status})"));
+                            return Err(format!("rpc {label}: the endpoint refused the credentials of {} (HTTP {status})", self.holder));
                         }
                         StatusCode::TOO_MANY_REQUESTS => (format!("HTTP {status}"), after.unwrap_or_else(|| backoff(tries)).max(backoff(tries))),
                         s if s.is_server_error() => (format!("HTTP {status}"), after.unwrap_or_else(|| backoff(tries))),

@@ -110,7 +110,7 @@ async fn a_refused_key_fails_at_once_and_names_the_status_not_the_key() {
     let (url, seen) = endpoint(Arc::new(|_, r| echo(r)), Duration::ZERO).await;
     let rpc = client(&url, "revoked-key-99", |_| {});
     let e = rpc.call("eth_blockNumber", "[]", soon()).await.unwrap_err();
-    assert_eq!(e, "rpc eth_blockNumber: the endpoint refused this slot's credentials (HTTP 401 Unauthorized)");
+    assert_eq!(e, "rpc eth_blockNumber: the endpoint refused the credentials of worker slot 0 (HTTP 401 Unauthorized)");
     assert!(seen.at.lock().unwrap().is_empty(), "the endpoint counts only authorized requests");
     assert_eq!(rpc.stats().requests.load(Ordering::Relaxed), 1, "not retried");
 }

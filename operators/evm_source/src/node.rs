@@ -151,7 +151,7 @@ fn hex(n: u64) -> String {
 /// A failed call: a refused key or a bad request will not mend; anything
 /// else (a node behind, a timeout) may.
 fn failed(message: String) -> OperatorError {
-    let lasting = ["refused this slot's credentials", "is not in this job's rpc.methods", "params are not JSON", "larger than rpc.max_response_bytes"];
+    let lasting = ["refused the credentials of", "is not in this job's rpc.methods", "params are not JSON", "larger than rpc.max_response_bytes"];
     if lasting.iter().any(|m| message.contains(m)) { fatal(message) } else { retryable(message) }
 }
 
