@@ -63,7 +63,7 @@ pub struct HttpRpc {
     attempts: u32,
     request_timeout: Duration,
     max_response_bytes: u64,
-    pacing: Pacing,
+    pacing: Arc<Pacing>,
     redactor: Redactor,
     stats: Arc<RpcStats>,
     /// Whose credentials these are, for errors: `worker slot N`.
@@ -102,11 +102,18 @@ impl HttpRpc {
             attempts: settings.max_attempts.max(1),
             request_timeout,
             max_response_bytes: settings.max_response_bytes,
-            pacing: Pacing::new(settings.requests_per_second),
+            pacing: Arc::new(Pacing::new(settings.requests_per_second)),
             redactor: Redactor::new(grant.secrets.values().map(String::as_str)),
             stats: Arc::default(),
             holder: grant.slot.map_or_else(|| "this job".to_owned(), |n| format!("worker slot {n}")),
         })
+    }
+
+    /// Pace requests with `pacing` (shared with the slot's other tasks)
+    /// instead of a pacer of this client's own.
+    pub fn with_pacing(mut self, pacing: Arc<Pacing>) -> Self {
+        self.pacing = pacing;
+        self
     }
 
     pub fn stats(&self) -> Arc<RpcStats> {

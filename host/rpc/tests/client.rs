@@ -159,6 +159,25 @@ async fn requests_are_paced_to_the_rate_limit() {
 }
 
 #[tokio::test]
+async fn a_slots_pacing_holds_across_its_tasks() {
+    let (url, seen) = endpoint(Arc::new(|_, r| echo(r)), Duration::ZERO).await;
+    let pacers = trace_rpc::SlotPacers::default();
+    // Three tasks in a row on one slot, each with a client of its own.
+    for task in 0..3 {
+        let rpc = client(&url, KEY, |s| s.requests_per_second = Some(20)).with_pacing(pacers.get("job7:0", Some(20)));
+        for i in 0..2 {
+            rpc.call("eth_blockNumber", &format!("[{task}, {i}]"), soon()).await.unwrap();
+        }
+    }
+    let at = seen.at.lock().unwrap().clone();
+    assert_eq!(at.len(), 6);
+    for pair in at.windows(2) {
+        assert!(pair[1] - pair[0] >= Duration::from_millis(45), "50 ms apart, across tasks too: {:?}", pair[1] - pair[0]);
+    }
+    assert!(!Arc::ptr_eq(&pacers.get("job7:0", None), &pacers.get("job7:1", None)), "each slot its own");
+}
+
+#[tokio::test]
 async fn the_allow_list_and_bad_params_are_refused_before_any_request() {
     let (url, seen) = endpoint(Arc::new(|_, r| echo(r)), Duration::ZERO).await;
     let rpc = client(&url, KEY, |s| s.methods = vec!["eth_getLogs".into()]);

@@ -59,11 +59,13 @@ pub struct WorkerContext {
     loaded: Mutex<HashMap<(String, World), Operator>>,
     /// Source tasks' RPC requests share its connections (built on first use).
     rpc_http: std::sync::OnceLock<reqwest::Client>,
+    /// Each (job, slot)'s request pacing, across its tasks here.
+    pub rpc_pacers: trace_rpc::SlotPacers,
 }
 
 impl WorkerContext {
     pub fn new(plane: Arc<dyn ControlPlane>, queue: Arc<dyn TaskQueue>, runtime: Arc<Runtime>, operators: OperatorDir, wake: Arc<Notify>, outputs: Outputs) -> Self {
-        Self { plane, queue, runtime, operators, wake, outputs, loaded: Mutex::new(HashMap::new()), rpc_http: std::sync::OnceLock::new() }
+        Self { plane, queue, runtime, operators, wake, outputs, loaded: Mutex::new(HashMap::new()), rpc_http: std::sync::OnceLock::new(), rpc_pacers: trace_rpc::SlotPacers::default() }
     }
 
     /// The HTTP client source tasks' RPC calls go through.

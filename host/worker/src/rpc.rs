@@ -22,6 +22,9 @@ pub async fn client(ctx: &WorkerContext, payload: &TaskPayload) -> Result<Option
         message: format!("the worker slot's credentials: {}", error_chain(&e)),
     })?;
     let rpc = HttpRpc::new(settings, &grant, ctx.rpc_http()).map_err(|e| Failure::fatal(format!("the job's rpc settings: {e}")))?;
+    // The slot's pacing carries over from its previous task in this process.
+    let slot = grant.slot.map_or_else(|| "none".to_owned(), |s| s.to_string());
+    let rpc = rpc.with_pacing(ctx.rpc_pacers.get(&format!("{}:{slot}", payload.job), settings.requests_per_second));
     Ok(Some(SandboxRpc::new(rpc)))
 }
 
