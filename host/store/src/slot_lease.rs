@@ -35,6 +35,17 @@ const FOLLOWED_TO: &str = "SELECT MAX(e.range_end) FROM events e JOIN jobs j ON 
      JOIN jobs me ON me.id = $1 JOIN dag_versions mv ON mv.id = me.dag_version_id \
      WHERE v.dag_id = mv.dag_id AND j.name = me.name AND e.output_index = -1 AND e.idempotency_key LIKE 'run:follow-%'";
 
+/// A slot row (its index, and its `env` and `secret_env` as JSON text; all
+/// `None` without a slot) as a lease whose sealed values are still to read.
+fn lease_of(org: OrgId, index: Option<i32>, env: Option<String>, secret_env: Option<String>) -> Result<SlotLease, StoreError> {
+    let Some(index) = index else { return Ok(SlotLease { org, ..SlotLease::default() }) };
+    let parse = |text: Option<String>| -> Result<BTreeMap<String, String>, StoreError> {
+        serde_json::from_str(text.as_deref().unwrap_or("{}")).map_err(|e| StoreError::Corrupt(format!("a worker slot's env does not parse: {e}")))
+    };
+    let secrets = parse(secret_env)?.into_iter().map(|(var, name)| (var, (name, None))).collect();
+    Ok(SlotLease { org, slot: Some(index as u32), env: parse(env)?, secrets })
+}
+
 #[allow(async_fn_in_trait, reason = "implemented once, below, for both backends")]
 pub trait SlotLeases: Send + Sync {
     /// The slot attempt `auth` leased, if it is the task's live attempt.
@@ -80,38 +91,24 @@ where
         crate::gate::admit(auth, seen.get(&auth.task), &HashMap::new())?;
         let row = sqlx::query(self.q(LEASE)).bind(auth.task).bind(auth.attempt).fetch_optional(&mut *conn).await.during("reading a slot lease")?
             .ok_or(StoreError::NoSuchTask(auth.task))?;
-        let org: OrgId = row.get(0);
-        let Some(index) = row.get::<Option<i32>, _>(1) else { return Ok(SlotLease { org, ..SlotLease::default() }) };
-        let parse = |text: Option<String>| -> Result<BTreeMap<String, String>, StoreError> {
-            serde_json::from_str(text.as_deref().unwrap_or("{}")).map_err(|e| StoreError::Corrupt(format!("a worker slot's env does not parse: {e}")))
-        };
-        let env = parse(row.get(2))?;
-        let mut secrets = BTreeMap::new();
-        for (var, name) in parse(row.get(3))? {
-            let sealed: Option<String> = sqlx::query_scalar(self.q(SEALED)).bind(org).bind(name.as_str()).fetch_optional(&mut *conn).await.during("reading a slot's secret")?;
-            secrets.insert(var, (name, sealed));
+        let mut lease = lease_of(row.get(0), row.get(1), row.get(2), row.get(3))?;
+        for (name, sealed) in lease.secrets.values_mut() {
+            *sealed = sqlx::query_scalar(self.q(SEALED)).bind(lease.org).bind(name.as_str()).fetch_optional(&mut *conn).await.during("reading a slot's secret")?;
         }
-        Ok(SlotLease { org, slot: Some(index as u32), env, secrets })
+        Ok(lease)
     }
 
     async fn job_slot(&self, job: i64, index: u32) -> Result<(Option<trace_protocol::rpc::RpcSettings>, SlotLease), StoreError> {
         let mut conn = self.pool().acquire().await.during("reading a job's slot")?;
         let row = sqlx::query(self.q(JOB_SLOT)).bind(job).bind(index as i32).fetch_optional(&mut *conn).await.during("reading a job's slot")?
             .ok_or(StoreError::NoSuchJob(job))?;
-        let org: OrgId = row.get(0);
         let rpc = row.get::<Option<String>, _>(1).map(|t| serde_json::from_str(&t)).transpose()
             .map_err(|e| StoreError::Corrupt(format!("a job's rpc settings do not parse: {e}")))?;
-        let Some(slot) = row.get::<Option<i32>, _>(2) else { return Ok((rpc, SlotLease { org, ..SlotLease::default() })) };
-        let parse = |text: Option<String>| -> Result<BTreeMap<String, String>, StoreError> {
-            serde_json::from_str(text.as_deref().unwrap_or("{}")).map_err(|e| StoreError::Corrupt(format!("a worker slot's env does not parse: {e}")))
-        };
-        let env = parse(row.get(3))?;
-        let mut secrets = BTreeMap::new();
-        for (var, name) in parse(row.get(4))? {
-            let sealed: Option<String> = sqlx::query_scalar(self.q(SEALED)).bind(org).bind(name.as_str()).fetch_optional(&mut *conn).await.during("reading a slot's secret")?;
-            secrets.insert(var, (name, sealed));
+        let mut lease = lease_of(row.get(0), row.get(2), row.get(3), row.get(4))?;
+        for (name, sealed) in lease.secrets.values_mut() {
+            *sealed = sqlx::query_scalar(self.q(SEALED)).bind(lease.org).bind(name.as_str()).fetch_optional(&mut *conn).await.during("reading a slot's secret")?;
         }
-        Ok((rpc, SlotLease { org, slot: Some(slot as u32), env, secrets }))
+        Ok((rpc, lease))
     }
 
     async fn followed_to(&self, job: i64) -> Result<Option<u64>, StoreError> {
