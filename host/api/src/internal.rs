@@ -140,7 +140,10 @@ async fn task_complete(State(s): State<Arc<InternalState>>, headers: HeaderMap, 
         )));
     }
     let partitions = body.partitions.iter().map(|p| p.to_store().map_err(ApiError::BadRequest)).collect::<Result<_, _>>()?;
-    let completion = Completion { auth, outcome, events, state, partitions };
+    if let Some((field, value)) = body.usage.as_ref().and_then(|u| u.out_of_bounds()) {
+        return Err(ApiError::BadRequest(format!("usage.{field} is out of bounds: got={value}, limit={}", trace_protocol::contract::MAX_USAGE_VALUE)));
+    }
+    let completion = Completion { auth, outcome, events, state, partitions, usage: body.usage };
     let done = s.db.complete_many(std::slice::from_ref(&completion), now_millis()).await?.pop().expect("one report, one result")?;
     let status = match done.status {
         TaskStatus::Completed => "completed",

@@ -10,6 +10,7 @@
 //! | `GET  /api/v1/tasks?limit=N`                  | viewer    |
 //! | `GET  /api/v1/tasks/{id}`                     | viewer    |
 //! | `POST /api/v1/tasks/{id}/cancel`              | developer |
+//! | `GET  /api/v1/usage?since=&until=&by=hour\|day` | viewer (the caller's org) |
 //! | `GET  /api/v1/datasets`                       | viewer (filtered by `read_roles`) |
 //! | `GET  /api/v1/datasets/{name}/partitions`     | viewer (if `read_roles` allow) |
 //! | `PUT  /api/v1/datasets/{name}/read_roles`     | admin     |
@@ -29,7 +30,7 @@ use axum::http::HeaderMap;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde::Deserialize;
-use trace_store::{now_millis, Principal, Registry, Role, Store, TaskView};
+use trace_store::{now_millis, Principal, Registry, Role, Store, TaskView, UsageRecords};
 
 use crate::error::ApiError;
 pub use crate::public_state::PublicState;
@@ -53,6 +54,7 @@ pub fn public_router(state: Arc<PublicState>) -> Router {
         .route("/api/v1/tasks", get(tasks))
         .route("/api/v1/tasks/{id}", get(task))
         .route("/api/v1/tasks/{id}/cancel", post(cancel))
+        .route("/api/v1/usage", get(usage))
         .route("/api/v1/datasets", get(datasets))
         .route("/api/v1/datasets/{name}/partitions", get(partitions))
         .route("/api/v1/datasets/{name}/read_roles", put(read_roles))
@@ -160,8 +162,46 @@ async fn own_task(s: &PublicState, who: &Principal, id: i64) -> Result<TaskView,
 async fn task(State(s): State<Arc<PublicState>>, headers: HeaderMap, Path(id): Path<i64>) -> Result<Json<TaskDetail>, ApiError> {
     let who = caller(&s, &headers, Role::Viewer).await?;
     let t = own_task(&s, &who, id).await?;
-    let attempts = s.db.attempts(id).await?.into_iter().map(Into::into).collect();
+    let used = s.db.task_usage(id).await?;
+    let attempts = s
+        .db
+        .attempts(id)
+        .await?
+        .into_iter()
+        .map(|a| {
+            let usage = used.iter().find(|(n, _)| *n == a.attempt).map(|(_, u)| *u);
+            AttemptSummary { usage, ..a.into() }
+        })
+        .collect();
     Ok(Json(TaskDetail { task: t.into(), attempts }))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UsageQuery {
+    /// From (ms since the epoch); default a day ago.
+    since: Option<i64>,
+    /// Until (exclusive); default now.
+    until: Option<i64>,
+    /// `hour` (default) or `day`.
+    by: Option<String>,
+}
+
+/// The caller's org's usage per hour or day, DAG and job.
+async fn usage(State(s): State<Arc<PublicState>>, headers: HeaderMap, Query(q): Query<UsageQuery>) -> Result<Json<Vec<UsageRow>>, ApiError> {
+    let who = caller(&s, &headers, Role::Viewer).await?;
+    let bucket = match q.by.as_deref() {
+        None | Some("hour") => 3_600_000,
+        Some("day") => 86_400_000,
+        Some(other) => return Err(ApiError::BadRequest(format!("by must be hour or day, got {other:?}"))),
+    };
+    let until = q.until.unwrap_or_else(|| now_millis() + 1);
+    let since = q.since.unwrap_or(until - 86_400_000);
+    if since >= until || until - since > 366 * 86_400_000 {
+        return Err(ApiError::BadRequest(format!("since must be before until and at most 366 days before it, got since={since}, until={until}")));
+    }
+    let rows = s.db.usage_summary(who.org, since, until, bucket).await?;
+    Ok(Json(rows.into_iter().map(|r| UsageRow { bucket: r.bucket, dag: r.dag, job: r.job, attempts: r.attempts, unsuccessful: r.unsuccessful, usage: r.usage }).collect()))
 }
 
 async fn cancel(State(s): State<Arc<PublicState>>, headers: HeaderMap, Path(id): Path<i64>) -> Result<Json<CancelResponse>, ApiError> {

@@ -74,12 +74,28 @@ pub struct AttemptSummary {
     pub deadline_at: i64,
     pub finished_at: Option<i64>,
     pub outcome: Option<String>,
+    /// What the attempt used, once it reported.
+    #[serde(default)]
+    pub usage: Option<trace_store::AttemptUsage>,
 }
 
 impl From<AttemptView> for AttemptSummary {
     fn from(a: AttemptView) -> Self {
-        Self { attempt: a.attempt, started_at: a.started_at, deadline_at: a.deadline_at, finished_at: a.finished_at, outcome: a.outcome }
+        Self { attempt: a.attempt, started_at: a.started_at, deadline_at: a.deadline_at, finished_at: a.finished_at, outcome: a.outcome, usage: None }
     }
+}
+
+/// `GET /api/v1/usage` rows: one (bucket, DAG, job) each.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageRow {
+    /// Start of the hour or day, ms since the epoch (UTC).
+    pub bucket: i64,
+    pub dag: String,
+    pub job: String,
+    pub attempts: i64,
+    pub unsuccessful: i64,
+    /// Sums, except `peak_memory_bytes`: the largest.
+    pub usage: trace_store::AttemptUsage,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -223,8 +223,31 @@ async fn a_slot_grant_goes_to_the_live_attempt_only() {
     assert_eq!(status, StatusCode::CONFLICT);
     assert!(answer["message"].as_str().unwrap().contains("secret \"node-key\" (secret_env RPC_KEY) no longer exists"), "{answer}");
     // A finished attempt gets nothing.
-    let done = trace_store::Completion { auth: trace_store::AttemptAuth { task: c.task, attempt: c.attempt, credential: c.credential.clone() }, outcome: trace_store::Outcome::Succeeded, events: vec![], state: vec![], partitions: vec![] };
+    let done = trace_store::Completion { usage: None, auth: trace_store::AttemptAuth { task: c.task, attempt: c.attempt, credential: c.credential.clone() }, outcome: trace_store::Outcome::Succeeded, events: vec![], state: vec![], partitions: vec![] };
     db.complete_many(&[done], now_millis()).await.unwrap();
     let (status, _) = call(&app, "POST", "/internal/slot-grant", Some(&c.credential), Some(json!({ "task_id": c.task, "attempt": c.attempt }))).await;
     assert_eq!(status, StatusCode::CONFLICT, "task_finished");
+}
+
+#[tokio::test]
+async fn usage_past_its_bound_is_refused_by_name() {
+    let f = fixture().await;
+    let c = running(&f, "usage").await;
+    let body = json!({ "task_id": c.task, "attempt": c.attempt, "status": "succeeded", "usage": {
+        "wall_ms": u64::MAX, "cpu_ms": 1, "peak_memory_bytes": 1, "input_bytes": 0, "input_rows": 0, "output_bytes": 0,
+        "output_rows": 0, "events": 0, "log_bytes": 0, "rpc_requests": 0, "rpc_bytes": 0 } });
+    let (status, answer) = call(&f.app, "POST", "/internal/task-complete", Some(&c.credential), Some(body)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(answer["message"], format!("usage.wall_ms is out of bounds: got={}, limit={}", u64::MAX, i64::MAX));
+    let body = json!({ "task_id": c.task, "attempt": c.attempt, "status": "succeeded", "usage": { "wall_ms": 5, "surprise": 1 } });
+    let (status, _) = call(&f.app, "POST", "/internal/task-complete", Some(&c.credential), Some(body)).await;
+    assert!(status.is_client_error(), "unknown usage fields are refused");
+    let body = json!({ "task_id": c.task, "attempt": c.attempt, "status": "succeeded", "usage": {
+        "wall_ms": 5, "cpu_ms": 1, "peak_memory_bytes": 1, "input_bytes": 0, "input_rows": 0, "output_bytes": 0,
+        "output_rows": 0, "events": 0, "log_bytes": 0, "rpc_requests": 0, "rpc_bytes": 0 } });
+    let (status, _) = call(&f.app, "POST", "/internal/task-complete", Some(&c.credential), Some(body)).await;
+    assert_eq!(status, StatusCode::OK);
+    let used = trace_store::UsageRecords::task_usage(&*f.db, c.task).await.unwrap();
+    assert_eq!(used.len(), 1);
+    assert_eq!(used[0].1.wall_ms, 5);
 }

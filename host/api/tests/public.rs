@@ -15,6 +15,7 @@ const DAG: &str = "name: pipe\njobs:\n  - name: src\n    kind: source\n    opera
 
 struct Fixture {
     app: axum::Router,
+    db: Arc<Db>,
     admin: String,
     dev: String,
     viewer: String,
@@ -39,7 +40,7 @@ async fn fixture() -> Fixture {
         token(acme, "vic", Role::Viewer).await,
         token(globex, "zed", Role::Admin).await,
     );
-    Fixture { app: public_router(Arc::new(PublicState { db, query: None, secret_key: None })), admin, dev, viewer, outsider, _dir: dir }
+    Fixture { app: public_router(Arc::new(PublicState { db: db.clone(), query: None, secret_key: None })), db, admin, dev, viewer, outsider, _dir: dir }
 }
 
 async fn call(f: &Fixture, method: &str, uri: &str, token: &str, body: Option<String>) -> (u16, Value) {
@@ -127,4 +128,44 @@ async fn shared_reads_need_read_access_to_the_dataset() {
     let roles = Some(json!({"read_roles": ["developer"]}).to_string());
     assert_eq!(call(&f, "PUT", "/api/v1/datasets/facts/read_roles", &f.admin, roles).await.0, 200);
     assert_eq!(call(&f, "POST", "/api/v1/dags", &f.dev, Some(reader.into())).await.0, 200, "developers may read it now");
+}
+
+/// `GET /api/v1/usage` and a task's attempts: what a reported attempt used,
+/// summed for its org and no other.
+#[tokio::test]
+async fn usage_is_recorded_with_the_outcome_and_summed_per_job() {
+    let f = fixture().await;
+    assert_eq!(call(&f, "POST", "/api/v1/dags", &f.dev, Some(DAG.into())).await.0, 200);
+    let (status, _) = call(&f, "POST", "/api/v1/dags/pipe/jobs/src/trigger", &f.dev, Some(r#"{"run_id":"r1","start":0,"end":10}"#.into())).await;
+    assert_eq!(status, 200);
+    let claim = f.db.claim(1, now_millis()).await.unwrap().pop().unwrap();
+    let used = trace_store::AttemptUsage { wall_ms: 40, cpu_ms: 25, peak_memory_bytes: 3 << 20, output_rows: 7, output_bytes: 900, events: 1, rpc_requests: 4, rpc_bytes: 512, ..Default::default() };
+    let auth = trace_store::AttemptAuth { task: claim.task, attempt: claim.attempt, credential: claim.credential.clone() };
+    let done = trace_store::Completion { auth, outcome: trace_store::Outcome::Succeeded, events: vec![], state: vec![], partitions: vec![], usage: Some(used) };
+    f.db.complete_many(std::slice::from_ref(&done), now_millis()).await.unwrap();
+    // Reported twice (a retried call): recorded once.
+    let _ = f.db.complete_many(&[done], now_millis()).await.unwrap();
+
+    let (status, detail) = call(&f, "GET", &format!("/api/v1/tasks/{}", claim.task), &f.viewer, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(detail["attempts"][0]["usage"]["rpc_requests"], 4);
+    let (status, rows) = call(&f, "GET", "/api/v1/usage?by=day", &f.viewer, None).await;
+    assert_eq!(status, 200, "{rows}");
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!((rows[0]["dag"].as_str(), rows[0]["job"].as_str(), rows[0]["attempts"].as_i64(), rows[0]["unsuccessful"].as_i64()), (Some("pipe"), Some("src"), Some(1), Some(0)));
+    assert_eq!(rows[0]["usage"]["cpu_ms"], 25);
+    assert_eq!(rows[0]["usage"]["peak_memory_bytes"], 3 << 20);
+    assert_eq!(rows[0]["bucket"].as_i64().unwrap() % 86_400_000, 0, "a day's start");
+    // Another org's admin sees none of it; bad windows and buckets are named.
+    let (_, theirs) = call(&f, "GET", "/api/v1/usage", &f.outsider, None).await;
+    assert_eq!(theirs, serde_json::json!([]));
+    let (status, e) = call(&f, "GET", "/api/v1/usage?by=week", &f.viewer, None).await;
+    assert_eq!((status, e["message"].as_str()), (400, Some("by must be hour or day, got \"week\"")));
+    let (status, _) = call(&f, "GET", "/api/v1/usage?since=10&until=5", &f.viewer, None).await;
+    assert_eq!(status, 400);
+    let (status, _) = call(&f, "GET", "/api/v1/usage?since=0", &f.viewer, None).await;
+    assert_eq!(status, 400, "a window longer than 366 days");
+    let (status, _) = call(&f, "GET", "/api/v1/usage", "trc_nonsense", None).await;
+    assert_eq!(status, 401);
 }

@@ -132,6 +132,10 @@ pub enum Command {
     /// endpoint and trigger each chunk once it is `--confirmations` deep.
     /// Restarting it resumes where it left off.
     Follow(crate::follow::FollowArgs),
+    /// What the org's task attempts used (wall and CPU time, memory, rows
+    /// and bytes in and out, events, logs, RPC requests), per hour or day,
+    /// DAG and job.
+    Usage(crate::usage::UsageArgs),
     /// Make the DAG's previously active version active again: its dataset versions
     /// become current, queued work of the rolled-back version is canceled.
     Rollback {
@@ -323,6 +327,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Datasets { endpoint, .. } => crate::datasets::datasets(&endpoint.target),
         Command::Backfill(args) => crate::backfill::run(args),
         Command::Follow(args) => crate::follow::run(args),
+        Command::Usage(args) => crate::usage::run(args),
         Command::Audit { limit, target } => crate::identity::audit(&target, limit),
         Command::Rollback { dag, target } => crate::versions::rollback(&target, &dag),
         Command::Dataset(DatasetCommand::Partitions { dataset, target }) => crate::datasets::partitions(&target, &dataset),

@@ -4,6 +4,7 @@
 mod alerts;
 mod backfill;
 mod follow;
+mod usage;
 mod secrets;
 mod cli;
 mod datasets;

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use anyhow::bail;
-use trace_store::{now_millis, Db, Store};
+use trace_store::{now_millis, Db, Store, UsageRecords};
 
 use crate::target::{actor, block_on, open, org, Target};
 
@@ -53,9 +53,13 @@ pub fn task(t: &Target, id: i64) -> anyhow::Result<ExitCode> {
         if let Some(e) = &task.last_error {
             println!("last error: {e}");
         }
+        let used = db.task_usage(id).await?;
         for a in db.attempts(id).await? {
             let took = a.finished_at.map_or("running".to_owned(), |f| format!("{} ms", f - a.started_at));
             println!("  attempt {}: {} ({took})", a.attempt, a.outcome.as_deref().unwrap_or("running"));
+            if let Some((_, u)) = used.iter().find(|(n, _)| *n == a.attempt) {
+                println!("    used: {}", crate::usage::describe(u));
+            }
         }
         Ok(ExitCode::SUCCESS)
     })

@@ -367,9 +367,20 @@ async fn a_chain_backfilled_over_two_keyed_slots_matches_the_node() {
     }
     for t in &tasks {
         let id = t["id"].as_i64().unwrap();
-        places.push((format!("task {id}"), http.get(format!("{base}/api/v1/tasks/{id}")).bearer_auth(&root).send().await.unwrap().text().await.unwrap()));
-        places.push((format!("trace task {id}"), run_ok(&["task", &id.to_string()], &env, &cache)));
+        let detail = http.get(format!("{base}/api/v1/tasks/{id}")).bearer_auth(&root).send().await.unwrap().text().await.unwrap();
+        let shown = run_ok(&["task", &id.to_string()], &env, &cache);
+        // What each attempt used came over the internal API with its report.
+        if t["job"] == "ingest" && t["status"] == "completed" {
+            let usage = &serde_json::from_str::<Value>(&detail).unwrap()["attempts"][0]["usage"];
+            assert!(usage["rpc_requests"].as_u64().unwrap() >= 4 && usage["rpc_bytes"].as_u64().unwrap() > 0 && usage["output_rows"].as_u64().unwrap() >= CHUNK, "{detail}");
+            assert!(shown.contains("    used: wall ") && shown.contains(" requests / "), "{shown}");
+        }
+        places.push((format!("task {id}"), detail));
+        places.push((format!("trace task {id}"), shown));
     }
+    let usage = run_ok(&["usage", "--since", "1h"], &env, &cache);
+    assert!(usage.contains("chain") && usage.contains("ingest") && usage.contains("transfers"), "{usage}");
+    places.push(("trace usage".into(), usage));
     places.push(("trace audit".into(), run_ok(&["audit", "--limit", "1000"], &env, &cache)));
     places.push(("trace secret list".into(), run_ok(&["secret", "list"], &env, &cache)));
     assert!(places.iter().any(|(_, text)| text.contains("node-a")), "the secret's name is shown");

@@ -19,17 +19,20 @@ pub fn parse_bytes(s: &str) -> Result<u64, String> {
     n.checked_mul(mul).ok_or_else(|| format!("{s:?} is too large"))
 }
 
-/// Parse `500ms`, `30s`, `2m`.
+/// Parse `500ms`, `30s`, `2m`, `24h`, `7d`.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
     let n: u64 = num.parse().map_err(|_| format!("{s:?} is not a duration like 30s"))?;
+    let seconds = |per: u64| n.checked_mul(per).map(Duration::from_secs).ok_or_else(|| format!("{s:?} is too long a duration"));
     match unit {
         "ms" => Ok(Duration::from_millis(n)),
         "" | "s" => Ok(Duration::from_secs(n)),
-        "m" => Ok(Duration::from_secs(n * 60)),
-        other => Err(format!("unknown duration unit {other:?} in {s:?}; use ms, s or m")),
+        "m" => seconds(60),
+        "h" => seconds(3_600),
+        "d" => seconds(86_400),
+        other => Err(format!("unknown duration unit {other:?} in {s:?}; use ms, s, m, h or d")),
     }
 }
 
@@ -75,6 +78,9 @@ mod tests {
         assert!(parse_bytes("12 parsecs").is_err());
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("24h"), Ok(Duration::from_secs(86_400)));
+        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(604_800)));
+        assert!(parse_duration(&format!("{}d", u64::MAX)).unwrap_err().contains("too long"));
         assert!(parse_duration("soon").is_err());
         assert_eq!(human_bytes(1536), "1.5 KiB");
         assert_eq!(parse_range("3..9"), Ok((3, 9)));

@@ -230,6 +230,58 @@ pub struct Completion {
     /// Files written for the task's outputs (staged; registered, and so
     /// visible, only if this completion is accepted as a success).
     pub partitions: Vec<WrittenPartition>,
+    /// What the attempt used, recorded with its outcome (whatever it was).
+    #[serde(default)]
+    pub usage: Option<AttemptUsage>,
+}
+
+/// What one attempt used: the basis of per-org accounting. Every field is
+/// what the worker measured; none is trusted for more than accounting.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttemptUsage {
+    /// From the payload's arrival to the report.
+    pub wall_ms: u64,
+    /// CPU time of the thread that ran the operator and encoded its outputs.
+    pub cpu_ms: u64,
+    /// Fuel burned, where the engine meters it.
+    #[serde(default)]
+    pub fuel: Option<u64>,
+    pub peak_memory_bytes: u64,
+    pub input_bytes: u64,
+    pub input_rows: u64,
+    pub output_bytes: u64,
+    pub output_rows: u64,
+    pub events: u64,
+    pub log_bytes: u64,
+    /// HTTP requests the task's RPC client sent, and the bytes answered.
+    pub rpc_requests: u64,
+    pub rpc_bytes: u64,
+}
+
+/// Largest value of a usage field the control plane records (about 290
+/// years of milliseconds, or 9 EB): a larger one is refused as nonsense.
+pub const MAX_USAGE_VALUE: u64 = i64::MAX as u64;
+
+impl AttemptUsage {
+    /// The first field past [`MAX_USAGE_VALUE`], by name.
+    pub fn out_of_bounds(&self) -> Option<(&'static str, u64)> {
+        let fields = [
+            ("wall_ms", self.wall_ms),
+            ("cpu_ms", self.cpu_ms),
+            ("fuel", self.fuel.unwrap_or(0)),
+            ("peak_memory_bytes", self.peak_memory_bytes),
+            ("input_bytes", self.input_bytes),
+            ("input_rows", self.input_rows),
+            ("output_bytes", self.output_bytes),
+            ("output_rows", self.output_rows),
+            ("events", self.events),
+            ("log_bytes", self.log_bytes),
+            ("rpc_requests", self.rpc_requests),
+            ("rpc_bytes", self.rpc_bytes),
+        ];
+        fields.into_iter().find(|(_, v)| *v > MAX_USAGE_VALUE)
+    }
 }
 
 /// One output file an attempt wrote.

@@ -317,6 +317,9 @@ pub struct CompleteRequest {
     /// Files the attempt staged for its outputs.
     #[serde(default)]
     pub partitions: Vec<WirePartition>,
+    /// What the attempt used.
+    #[serde(default)]
+    pub usage: Option<crate::contract::AttemptUsage>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

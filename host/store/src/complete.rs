@@ -362,6 +362,19 @@ where
                 query.execute(&mut *tx).await.during("finishing attempts")?;
             }
         }
+        // What each attempt used, beside its outcome (a late or repeated
+        // report of the same attempt adds nothing).
+        let used: Vec<(&Plan, &AttemptUsage)> = batch.iter().zip(&plans).filter_map(|(c, p)| Some((p.as_ref().ok()?, c.usage.as_ref()?))).collect();
+        for chunk in used.chunks(crate::usage::INSERT_CHUNK) {
+            let mut query = sqlx::query(self.dynamic(crate::usage::insert_usage(chunk.len())));
+            for (p, u) in chunk {
+                query = query.bind(p.task).bind(p.attempt).bind(p.admitted.org).bind(p.admitted.job).bind(now).bind(p.attempt_outcome);
+                for v in crate::usage::columns(u) {
+                    query = query.bind(v);
+                }
+            }
+            query.execute(&mut *tx).await.during("recording usage")?;
+        }
         for (status, tasks) in &settled {
             for chunk in tasks.chunks(CHUNK) {
                 let query = self.bind_ids(sqlx::query(self.dynamic(set_statuses(&self.id_list(3, chunk.len())))).bind(*status).bind(now), chunk);

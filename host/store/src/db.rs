@@ -10,6 +10,7 @@ use crate::batch_queries::{BatchEnd, BatchQueries, BatchQueryView};
 use crate::buffered::{BufferCommit, Buffered, BufferedDataset};
 use crate::secrets::{SecretView, Secrets};
 use crate::slot_lease::{SlotLease, SlotLeases};
+use crate::usage::{UsageRecords, UsageSummary};
 use crate::deliveries::{AfterAttempt, AttemptRecord, Deliveries, DeliveryAttemptView, DeliveryView, DestinationSpec, DestinationView, LeasedDelivery};
 use trace_protocol::buffered::{BufferedRead, BufferedRows, Value};
 use crate::lifecycle::{Lifecycle, Purged, RolledBack};
@@ -258,5 +259,14 @@ impl SlotLeases for Db {
     }
     async fn followed_to(&self, job: i64) -> Result<Option<u64>, StoreError> {
         both!(self, s => s.followed_to(job).await)
+    }
+}
+
+impl UsageRecords for Db {
+    async fn task_usage(&self, task: TaskId) -> Result<Vec<(i32, AttemptUsage)>, StoreError> {
+        both!(self, s => s.task_usage(task).await)
+    }
+    async fn usage_summary(&self, org: OrgId, since: Millis, until: Millis, bucket_ms: i64) -> Result<Vec<UsageSummary>, StoreError> {
+        both!(self, s => s.usage_summary(org, since, until, bucket_ms).await)
     }
 }

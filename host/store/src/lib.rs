@@ -37,6 +37,7 @@ mod postgres;
 mod registry;
 mod secrets;
 mod slot_lease;
+mod usage;
 mod sql;
 mod sqlite;
 
@@ -52,6 +53,7 @@ pub use lifecycle::{Lifecycle, Purged, RolledBack};
 pub use model::*;
 pub use secrets::{SecretView, Secrets};
 pub use slot_lease::{SlotLease, SlotLeases};
+pub use usage::{UsageRecords, UsageSummary, MAX_SUMMARY_ROWS};
 pub use registry::{AuditEntry, DatasetView, Principal, Registry, Role, UserId, VersionRead};
 
 use trace_dag::Dag;

@@ -18,6 +18,7 @@ pub(crate) const POSTGRES: &[(i64, &str)] = &[
     (12, include_str!("../../../migrations/postgres/0012_buffered_and_alerts.sql")),
     (13, include_str!("../../../migrations/postgres/0013_org_secrets.sql")),
     (14, include_str!("../../../migrations/postgres/0014_job_rpc.sql")),
+    (15, include_str!("../../../migrations/postgres/0015_attempt_usage.sql")),
 ];
 
 /// (version, SQL) for SQLite.
@@ -36,6 +37,7 @@ pub(crate) const SQLITE: &[(i64, &str)] = &[
     (12, include_str!("../../../migrations/sqlite/0012_buffered_and_alerts.sql")),
     (13, include_str!("../../../migrations/sqlite/0013_org_secrets.sql")),
     (14, include_str!("../../../migrations/sqlite/0014_job_rpc.sql")),
+    (15, include_str!("../../../migrations/sqlite/0015_attempt_usage.sql")),
 ];
 
 pub(crate) const CREATE_TABLE: &str =

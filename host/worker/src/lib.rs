@@ -8,6 +8,7 @@ mod context;
 mod error;
 pub mod failure;
 pub mod inputs;
+pub mod meter;
 pub mod outputs;
 mod persist;
 pub mod remote;

@@ -25,6 +25,8 @@ pub struct Prepared {
     pub existing: outputs::Existing,
     /// Outputs written to buffered datasets, with their tables' columns.
     pub buffered: Vec<(usize, TableSchema)>,
+    /// The RPC client's counts, for the attempt's usage.
+    pub rpc_stats: Option<std::sync::Arc<trace_rpc::RpcStats>>,
 }
 
 pub fn world(kind: TaskKind) -> World {
@@ -37,7 +39,9 @@ pub fn world(kind: TaskKind) -> World {
 pub async fn prepare(ctx: &WorkerContext, payload: &TaskPayload) -> Result<Prepared, Failure> {
     let operator = ctx.operator(&payload.operator, world(payload.kind)).await?;
     let mut task = sandbox_task(payload)?;
+    let mut rpc_stats = None;
     if let Some(client) = crate::rpc::client(ctx, payload).await? {
+        rpc_stats = Some(client.rpc.stats());
         task = task.with_rpc(client);
     }
     // Inputs are read before the operator starts, and so are the files
@@ -52,7 +56,7 @@ pub async fn prepare(ctx: &WorkerContext, payload: &TaskPayload) -> Result<Prepa
     };
     let inputs = read_buffered(ctx, payload, inputs).await?;
     let buffered = payload.outputs_to.iter().filter_map(|t| t.buffered.as_ref().map(|b| (t.output as usize, b.schema.clone()))).collect();
-    Ok(Prepared { operator, task, inputs, existing, buffered })
+    Ok(Prepared { operator, task, inputs, existing, buffered, rpc_stats })
 }
 
 /// Add each buffered input's rows (read through the control plane, as one

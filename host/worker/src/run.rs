@@ -32,8 +32,18 @@ pub struct Ran {
 #[derive(Debug)]
 pub struct Panicked;
 
-pub async fn run(ctx: &Arc<WorkerContext>, auth: &AttemptAuth, prepared: Prepared) -> Result<Result<Ran, Failure>, Panicked> {
-    let Prepared { operator, mut task, inputs: fetched, existing, buffered } = prepared;
+/// What the sandbox thread measured, however the run ended.
+#[derive(Debug, Default)]
+pub struct Measured {
+    pub cpu: std::time::Duration,
+    pub sandbox: Option<trace_sandbox::Usage>,
+    /// Rows and bytes of the encoded files and buffered rows.
+    pub output_rows: u64,
+    pub output_bytes: u64,
+}
+
+pub async fn run(ctx: &Arc<WorkerContext>, auth: &AttemptAuth, prepared: Prepared) -> Result<(Result<Ran, Failure>, Measured), Panicked> {
+    let Prepared { operator, mut task, inputs: fetched, existing, buffered, rpc_stats: _ } = prepared;
     // Events stream while the task runs only where its outputs are not
     // stored: a downstream task started by a streamed event would otherwise
     // read the producer's dataset before its files commit (with the
@@ -44,32 +54,12 @@ pub async fn run(ctx: &Arc<WorkerContext>, auth: &AttemptAuth, prepared: Prepare
         task.event_sink = Some(Box::new(ChannelSink(events_tx)));
         tokio::spawn(stream::stream(ctx.plane.clone(), auth.clone(), events_rx))
     });
-    let ran = tokio::task::spawn_blocking(move || -> Result<Ran, Failure> {
-        if let Some(fetched) = fetched {
-            task.inputs = inputs::sources(fetched)?;
-        }
-        let (started, limit) = (Instant::now(), task.limits.timeout);
-        let mut report = operator.run(task)?;
-        // Buffered outputs leave as rows, not files.
-        let mut rows = Vec::with_capacity(buffered.len());
-        for (output, schema) in &buffered {
-            let Some(batches) = report.outputs.get_mut(*output) else { continue };
-            let written = std::mem::take(batches);
-            let values = rows_of(schema, &written).map_err(|e| Failure::fatal(format!("output {output} (a buffered dataset): {e}")))?;
-            rows.push((*output as u32, values));
-        }
-        // A buffered output's event is the sink's, after its rows commit:
-        // one from the operator would start readers with nothing to read.
-        report.events.retain(|e| !buffered.iter().any(|(o, _)| *o == e.output as usize));
-        let files = match encode {
-            true => {
-                let files = outputs::encode(&report.outputs, &existing)?;
-                outputs::within_time_limit(started, limit)?;
-                Some(files)
-            }
-            false => None,
-        };
-        Ok(Ran { report, files, buffered: rows })
+    let ran = tokio::task::spawn_blocking(move || {
+        let cpu = crate::meter::thread_cpu();
+        let mut measured = Measured::default();
+        let ran = run_in_thread(operator, task, fetched, &existing, &buffered, encode, &mut measured);
+        measured.cpu = crate::meter::thread_cpu().saturating_sub(cpu);
+        (ran, measured)
     })
     .await
     .map_err(|_| Panicked)?;
@@ -79,4 +69,53 @@ pub async fn run(ctx: &Arc<WorkerContext>, auth: &AttemptAuth, prepared: Prepare
         let _ = streamer.await;
     }
     Ok(ran)
+}
+
+/// The operator's run and its outputs' encoding, on the sandbox thread.
+fn run_in_thread(
+    operator: trace_sandbox::Operator,
+    mut task: trace_sandbox::Task,
+    fetched: Option<inputs::Fetched>,
+    existing: &outputs::Existing,
+    buffered: &[(usize, trace_protocol::buffered::TableSchema)],
+    encode: bool,
+    measured: &mut Measured,
+) -> Result<Ran, Failure> {
+        if let Some(fetched) = fetched {
+            task.inputs = inputs::sources(fetched)?;
+        }
+        let (started, limit) = (Instant::now(), task.limits.timeout);
+        let mut report = match operator.run(task) {
+            Ok(report) => report,
+            Err(failure) => {
+                measured.sandbox = Some(failure.usage.clone());
+                return Err(failure.into());
+            }
+        };
+        measured.sandbox = Some(report.usage.clone());
+        // Buffered outputs leave as rows, not files.
+        let mut rows = Vec::with_capacity(buffered.len());
+        for (output, schema) in buffered {
+            let Some(batches) = report.outputs.get_mut(*output) else { continue };
+            let written = std::mem::take(batches);
+            let values = rows_of(schema, &written).map_err(|e| Failure::fatal(format!("output {output} (a buffered dataset): {e}")))?;
+            measured.output_rows += values.len() as u64;
+            rows.push((*output as u32, values));
+        }
+        // A buffered output's event is the sink's, after its rows commit:
+        // one from the operator would start readers with nothing to read.
+        report.events.retain(|e| !buffered.iter().any(|(o, _)| *o == e.output as usize));
+        let files = match encode {
+            true => {
+                let files = outputs::encode(&report.outputs, existing)?;
+                outputs::within_time_limit(started, limit)?;
+                for file in files.iter().flatten() {
+                    measured.output_rows += file.rows;
+                    measured.output_bytes += file.bytes.len() as u64;
+                }
+                Some(files)
+            }
+            false => None,
+        };
+        Ok(Ran { report, files, buffered: rows })
 }

@@ -19,6 +19,7 @@ use trace_protocol::plane::PlaneError;
 pub use crate::context::{OperatorDir, Outputs, WorkerContext};
 pub use crate::error::WorkerError;
 use crate::failure::Failure;
+use crate::meter::Meter;
 use crate::prepare::prepare;
 use crate::report::report;
 use crate::{persist, run as sandbox, stream};
@@ -85,29 +86,34 @@ async fn execute(ctx: &Arc<WorkerContext>, payload: TaskPayload) -> Result<Optio
     if let Some(why) = &payload.refusal {
         return Ok(Some(ended(&auth, Failure::fatal(why.clone()).outcome())));
     }
+    let mut meter = Meter::start(&payload);
+    let ended = |meter: &Meter, outcome: Outcome| Some(Completion { usage: Some(meter.usage()), ..ended(&auth, outcome) });
     let prepared = match prepare(ctx, &payload).await {
         Ok(p) => p,
-        Err(failure) => return Ok(Some(ended(&auth, failure.outcome()))),
+        Err(failure) => return Ok(ended(&meter, failure.outcome())),
     };
-    let ran = match sandbox::run(ctx, &auth, prepared).await.map_err(|_| WorkerError::Panicked(payload.task))? {
+    meter.rpc = prepared.rpc_stats.clone();
+    let (ran, measured) = sandbox::run(ctx, &auth, prepared).await.map_err(|_| WorkerError::Panicked(payload.task))?;
+    (meter.cpu, meter.sandbox, meter.output_rows, meter.output_bytes) = (measured.cpu, measured.sandbox, measured.output_rows, measured.output_bytes);
+    let ran = match ran {
         Ok(ran) => ran,
-        Err(failure) => return Ok(Some(ended(&auth, failure.outcome()))),
+        Err(failure) => return Ok(ended(&meter, failure.outcome())),
     };
     // Rows reach the buffer before the completion: a retry after this
     // point writes the same unique keys again, which the sink drops.
     if let Err(failure) = persist::buffer(ctx, &auth, ran.buffered).await {
-        return Ok(Some(ended(&auth, failure.outcome())));
+        return Ok(ended(&meter, failure.outcome()));
     }
     let partitions = match persist::persist(ctx, &payload, ran.files).await {
         Ok(p) => p,
-        Err(failure) => return Ok(Some(ended(&auth, failure.outcome()))),
+        Err(failure) => return Ok(ended(&meter, failure.outcome())),
     };
     let events = ran.report.events.into_iter().map(stream::emitted).collect();
     let state: StateWrites = ran.report.state_writes.into_iter().collect();
-    Ok(Some(Completion { auth, outcome: Outcome::Succeeded, events, state, partitions }))
+    Ok(Some(Completion { usage: Some(meter.usage()), auth, outcome: Outcome::Succeeded, events, state, partitions }))
 }
 
 /// An attempt that ended without results.
 fn ended(auth: &AttemptAuth, outcome: Outcome) -> Completion {
-    Completion { auth: auth.clone(), outcome, events: Vec::new(), state: Vec::new(), partitions: Vec::new() }
+    Completion { usage: None, auth: auth.clone(), outcome, events: Vec::new(), state: Vec::new(), partitions: Vec::new() }
 }

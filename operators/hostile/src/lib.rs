@@ -21,6 +21,14 @@ impl Operator for Hostile {
             "remember" => remember(),
             "scatter" => scatter(),
             "memory_bomb" => memory_bomb(),
+            // Not an attack: a task that uses `config.mib` MiB and ends well
+            // (what the usage records must show).
+            "allocate" => {
+                let mib = config.get("mib").and_then(|v| v.as_u64()).unwrap_or(1) as usize;
+                let block = std::hint::black_box(vec![1u8; mib << 20]);
+                log::info(&format!("held {} MiB", block.len() >> 20));
+                events::emit(Event::range(0, 0, 1))
+            }
             "stack_overflow" => {
                 recurse(0, &mut [0u8; 1024]);
                 Ok(())
