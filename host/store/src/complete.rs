@@ -364,16 +364,16 @@ where
         }
         // What each attempt used, beside its outcome (a late or repeated
         // report of the same attempt adds nothing).
-        let used: Vec<(&Plan, &AttemptUsage)> = batch.iter().zip(&plans).filter_map(|(c, p)| Some((p.as_ref().ok()?, c.usage.as_ref()?))).collect();
-        for chunk in used.chunks(crate::usage::INSERT_CHUNK) {
-            let mut query = sqlx::query(self.dynamic(crate::usage::insert_usage(chunk.len())));
-            for (p, u) in chunk {
-                query = query.bind(p.task).bind(p.attempt).bind(p.admitted.org).bind(p.admitted.job).bind(now).bind(p.attempt_outcome);
-                for v in crate::usage::columns(u) {
-                    query = query.bind(v);
-                }
-            }
-            query.execute(&mut *tx).await.during("recording usage")?;
+        let used: Vec<crate::usage::UsageRow> = batch
+            .iter()
+            .zip(&plans)
+            .filter_map(|(c, p)| {
+                let (p, usage) = (p.as_ref().ok()?, c.usage?);
+                Some(crate::usage::UsageRow { task: p.task, attempt: p.attempt, org: p.admitted.org, job: p.admitted.job, outcome: p.attempt_outcome, usage })
+            })
+            .collect();
+        if !used.is_empty() {
+            self.insert_usage(&mut *tx, &used, now).await?;
         }
         for (status, tasks) in &settled {
             for chunk in tasks.chunks(CHUNK) {

@@ -53,6 +53,8 @@ pub(crate) trait Dialect: Send + Sync {
     fn key_list(&self, first: usize, n: usize) -> String;
     fn bind_ids<'q>(&self, query: Query<'q, Self>, ids: &[i64]) -> Query<'q, Self>;
     fn bind_keys<'q>(&self, query: Query<'q, Self>, keys: &[&String]) -> Query<'q, Self>;
+    /// Record what attempts used (see `usage.rs`).
+    fn insert_usage(&self, tx: &mut Conn<Self>, rows: &[crate::usage::UsageRow], now: Millis) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Start `claims`' attempts.
     fn insert_attempts(&self, tx: &mut Conn<Self>, claims: &[Claim], now: Millis) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Record `events` (with their idempotency `keys`); returns (id, key) of the new ones.

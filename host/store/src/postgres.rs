@@ -134,6 +134,22 @@ impl Dialect for PgStore {
         query.bind(keys.iter().map(|k| (*k).clone()).collect::<Vec<String>>())
     }
 
+    /// What attempts used: one statement over column arrays.
+    async fn insert_usage(&self, tx: &mut Conn<Self>, rows: &[crate::usage::UsageRow], now: Millis) -> Result<(), StoreError> {
+        let measured: Vec<[Option<i64>; 12]> = rows.iter().map(|r| crate::usage::columns(&r.usage)).collect();
+        let mut query = sqlx::query(crate::usage::INSERT_UNNEST)
+            .bind(rows.iter().map(|r| r.task).collect::<Vec<i64>>())
+            .bind(rows.iter().map(|r| r.attempt).collect::<Vec<i32>>())
+            .bind(rows.iter().map(|r| r.org).collect::<Vec<i64>>())
+            .bind(rows.iter().map(|r| r.job).collect::<Vec<i64>>())
+            .bind(vec![now; rows.len()])
+            .bind(rows.iter().map(|r| r.outcome.to_owned()).collect::<Vec<String>>());
+        for i in 0..12 {
+            query = query.bind(measured.iter().map(|m| m[i]).collect::<Vec<Option<i64>>>());
+        }
+        query.execute(tx).await.during("recording usage").map(drop)
+    }
+
     /// Start `claims`' attempts: one statement over column arrays.
     async fn insert_attempts(&self, tx: &mut Conn<Self>, claims: &[Claim], now: Millis) -> Result<(), StoreError> {
         let column = |f: fn(&Claim) -> i64| claims.iter().map(f).collect::<Vec<i64>>();

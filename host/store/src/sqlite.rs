@@ -141,6 +141,22 @@ impl Dialect for SqliteStore {
     }
 
     /// Start `claims`' attempts: one multi-row insert.
+    /// What attempts used: multi-row inserts (measured faster here than a
+    /// statement per row, which cost a sixth of the control loop).
+    async fn insert_usage(&self, tx: &mut Conn<Self>, rows: &[crate::usage::UsageRow], now: Millis) -> Result<(), StoreError> {
+        for chunk in rows.chunks(crate::usage::INSERT_CHUNK) {
+            let mut query = sqlx::query(self.dynamic(crate::usage::insert_rows(chunk.len())));
+            for r in chunk {
+                query = query.bind(r.task).bind(r.attempt).bind(r.org).bind(r.job).bind(now).bind(r.outcome);
+                for v in crate::usage::columns(&r.usage) {
+                    query = query.bind(v);
+                }
+            }
+            query.execute(&mut *tx).await.during("recording usage")?;
+        }
+        Ok(())
+    }
+
     async fn insert_attempts(&self, tx: &mut Conn<Self>, claims: &[Claim], now: Millis) -> Result<(), StoreError> {
         let mut query = sqlx::query(self.dynamic(crate::sql::insert_attempts(claims.len())));
         for c in claims {

@@ -8,23 +8,39 @@ use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool,
 use crate::dialect::Dialect;
 use crate::error::{DbContext, StoreError};
 use crate::model::{AttemptUsage, Millis, OrgId, TaskId};
-use crate::sql::placeholders;
 
-/// Rows per insert (18 parameters each).
-pub(crate) const INSERT_CHUNK: usize = 50;
-/// Most summary rows one read returns.
-pub const MAX_SUMMARY_ROWS: u32 = 10_000;
+/// One attempt's usage on its way into the table.
+pub(crate) struct UsageRow {
+    pub(crate) task: TaskId,
+    pub(crate) attempt: i32,
+    pub(crate) org: OrgId,
+    pub(crate) job: i64,
+    pub(crate) outcome: &'static str,
+    pub(crate) usage: AttemptUsage,
+}
 
 const COLUMNS: &str = "task_id, attempt, org_id, job_id, finished_at, outcome, wall_ms, cpu_ms, fuel, peak_memory_bytes, \
      input_bytes, input_rows, output_bytes, output_rows, events, log_bytes, rpc_requests, rpc_bytes";
 
-/// A multi-row insert of `n` attempts' usage.
-pub(crate) fn insert_usage(n: usize) -> String {
-    let rows: Vec<String> = (0..n).map(|i| format!("({})", placeholders(i * 18 + 1, 18))).collect();
+/// Rows per multi-row insert (SQLite; 18 parameters each).
+pub(crate) const INSERT_CHUNK: usize = 50;
+
+/// A multi-row insert of `n` rows (SQLite).
+pub(crate) fn insert_rows(n: usize) -> String {
+    let rows: Vec<String> = (0..n).map(|i| format!("({})", crate::sql::placeholders(i * 18 + 1, 18))).collect();
     format!("INSERT INTO attempt_usage ({COLUMNS}) VALUES {} ON CONFLICT (task_id, attempt) DO NOTHING", rows.join(", "))
 }
 
-/// The twelve measured columns of `u`, in [`COLUMNS`] order.
+/// Every row at once over column arrays (PostgreSQL: one statement, one plan).
+pub(crate) const INSERT_UNNEST: &str = "INSERT INTO attempt_usage (task_id, attempt, org_id, job_id, finished_at, outcome, wall_ms, cpu_ms, fuel, \
+     peak_memory_bytes, input_bytes, input_rows, output_bytes, output_rows, events, log_bytes, rpc_requests, rpc_bytes) \
+     SELECT * FROM UNNEST($1::bigint[], $2::int[], $3::bigint[], $4::bigint[], $5::bigint[], $6::text[], $7::bigint[], $8::bigint[], \
+     $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], $13::bigint[], $14::bigint[], $15::bigint[], $16::bigint[], $17::bigint[], \
+     $18::bigint[]) ON CONFLICT (task_id, attempt) DO NOTHING";
+/// Most summary rows one read returns.
+pub const MAX_SUMMARY_ROWS: u32 = 10_000;
+
+/// The twelve measured columns of `u`, in the table's order.
 pub(crate) fn columns(u: &AttemptUsage) -> [Option<i64>; 12] {
     let n = |v: u64| Some(v.min(i64::MAX as u64) as i64);
     [
@@ -120,12 +136,13 @@ where
     }
 }
 
+
 #[cfg(test)]
 mod tests {
     #[test]
-    fn an_insert_has_eighteen_parameters_a_row() {
-        let sql = super::insert_usage(2);
+    fn a_multi_row_insert_has_eighteen_parameters_a_row() {
+        let sql = super::insert_rows(2);
         assert!(sql.contains("($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18), ($19,"), "{sql}");
-        assert!(sql.ends_with("($19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35, $36) ON CONFLICT (task_id, attempt) DO NOTHING"));
+        assert!(sql.ends_with("$36) ON CONFLICT (task_id, attempt) DO NOTHING"), "{sql}");
     }
 }
