@@ -63,6 +63,7 @@ pub fn internal_router(state: Arc<InternalState>) -> Router {
         .route("/internal/buffered-read", post(buffered_read))
         .route("/internal/slot-grant", post(slot_grant))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .route_layer(axum::middleware::from_fn(crate::http_metrics::count))
         .with_state(state)
 }
 

@@ -8,6 +8,7 @@
 
 mod alert_routes;
 mod error;
+mod http_metrics;
 mod internal;
 mod public;
 mod public_client;

@@ -73,6 +73,7 @@ pub fn public_router(state: Arc<PublicState>) -> Router {
         .route("/api/v1/deliveries/{id}", get(crate::alert_routes::delivery))
         .route("/api/v1/deliveries/{id}/retry", post(crate::alert_routes::retry_delivery))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_PUBLIC_BODY_BYTES))
+        .route_layer(axum::middleware::from_fn(crate::http_metrics::count))
         .with_state(state)
 }
 

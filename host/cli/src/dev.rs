@@ -47,6 +47,10 @@ pub struct DevArgs {
     /// [default: one run over the whole range].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub chunk: Option<u64>,
+    /// Serve Prometheus metrics at http://ADDR/metrics while the run lasts
+    /// (`off` for none).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+    pub metrics: String,
 }
 
 fn parse_secret(text: &str) -> Result<(String, String), String> {
@@ -108,6 +112,11 @@ pub fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
         secrets.push((name.clone(), value));
     }
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    if args.metrics != "off" {
+        let addr: std::net::SocketAddr = args.metrics.parse().with_context(|| format!("--metrics {:?} is not ADDR:PORT or `off`", args.metrics))?;
+        let at = runtime.block_on(trace_control::metrics::serve(addr)).with_context(|| format!("serving metrics on {addr}"))?;
+        println!("metrics at http://{at}/metrics");
+    }
     // Print a progress line only when the counts move, not every poll.
     let mut last = None;
     let outcome = runtime.block_on(dev::run(

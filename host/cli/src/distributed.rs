@@ -82,6 +82,10 @@ pub struct ServerArgs {
     /// processes instead).
     #[arg(long)]
     pub no_delivery: bool,
+    /// Serve Prometheus metrics at http://ADDR/metrics (a listener of its
+    /// own, apart from the APIs) [default: none].
+    #[arg(long, env = "TRACE_METRICS", value_name = "ADDR")]
+    pub metrics: Option<SocketAddr>,
 }
 
 /// The Query Service of a server.
@@ -183,6 +187,10 @@ pub fn server(args: ServerArgs) -> anyhow::Result<ExitCode> {
         let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
         // Tests and scripts read this line to learn the port (`--listen 127.0.0.1:0`).
         println!("trace server listening on http://{}", listener.local_addr()?);
+        if let Some(addr) = args.metrics {
+            let at = trace_control::metrics::serve(addr).await.with_context(|| format!("serving metrics on {addr}"))?;
+            println!("metrics at http://{at}/metrics");
+        }
 
         let (stop, stopped) = watch::channel(false);
         let wake = Arc::new(Notify::new());
@@ -228,6 +236,9 @@ pub struct WorkerArgs {
     /// Tasks run at once.
     #[arg(long, default_value_t = 2)]
     pub concurrency: usize,
+    /// Serve Prometheus metrics at http://ADDR/metrics [default: none].
+    #[arg(long, env = "TRACE_METRICS", value_name = "ADDR")]
+    pub metrics: Option<SocketAddr>,
     /// Where task outputs are written (required): `file:///DIR` or
     /// `s3://BUCKET` (S3: `TRACE_S3_ENDPOINT` for a compatible server, AWS
     /// credentials from the environment).
@@ -274,6 +285,10 @@ pub fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
         let ctx = Arc::new(WorkerContext::new(plane, queue.clone(), sandbox, OperatorDir(args.operators.clone()), Arc::new(Notify::new()), outputs));
         let loops: Vec<_> = (0..args.concurrency).map(|_| tokio::spawn(worker::run(ctx.clone()))).collect();
         println!("trace worker serving {} with {} task slot(s)", args.server, args.concurrency);
+        if let Some(addr) = args.metrics {
+            let at = trace_control::metrics::serve(addr).await.with_context(|| format!("serving metrics on {addr}"))?;
+            println!("metrics at http://{at}/metrics");
+        }
         // On a signal, stop taking messages; tasks in flight finish and report.
         let closer = {
             let queue = queue.clone();

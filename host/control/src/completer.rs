@@ -42,7 +42,11 @@ async fn run(db: Arc<Db>, mut rx: mpsc::UnboundedReceiver<(Completion, Reply)>) 
         batch.push(first);
         fill(&mut batch, &mut rx);
         let completions: Vec<Completion> = batch.iter().map(|(c, _)| c.clone()).collect();
-        match db.complete_many(&completions, now_millis()).await {
+        let started = std::time::Instant::now();
+        let committed = db.complete_many(&completions, now_millis()).await;
+        metrics::histogram!("trace_completion_batch_seconds").record(started.elapsed().as_secs_f64());
+        metrics::counter!("trace_completions_total").increment(completions.len() as u64);
+        match committed {
             Ok(results) => {
                 for ((_, reply), result) in batch.drain(..).zip(results) {
                     let _ = reply.send(result);

@@ -56,6 +56,7 @@ pub async fn run(
             db.reap(now).await?;
             last_reap = std::time::Instant::now();
         }
+        let started = std::time::Instant::now();
         let claimed = if queue.carries_payloads() {
             let payloads = db.claim_payloads(config.batch, now).await?;
             let n = payloads.len();
@@ -70,6 +71,11 @@ pub async fn run(
             }
             claims.len()
         };
+        if claimed > 0 {
+            metrics::histogram!("trace_claim_seconds").record(started.elapsed().as_secs_f64());
+            metrics::counter!("trace_claims_total").increment(claimed as u64);
+            metrics::counter!("trace_queue_messages_total").increment(claimed as u64);
+        }
         if claimed as u32 == config.batch {
             continue; // more may be waiting
         }

@@ -236,6 +236,7 @@ impl DeliveryService {
         let body = body(&d);
         let attempt = self.sender.attempt(&Webhook { id: &d.webhook_id, url: &target.url, secret: &secret, body: &body }).await;
         let after = self.after(&attempt, d.attempts + 1);
+        metrics::counter!("trace_delivery_attempts_total", "outcome" => outcome(&attempt)).increment(1);
         let record = AttemptRecord {
             at: now_millis(),
             duration_ms: attempt.elapsed.as_millis() as i64,

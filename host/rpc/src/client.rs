@@ -184,6 +184,7 @@ impl HttpRpc {
             let timeout = self.request_timeout.min(left);
             self.stats.requests.fetch_add(1, Ordering::Relaxed);
             let sent = self.http.post(&self.url).headers(self.headers.clone()).body(body.clone()).timeout(timeout).send().await;
+            metrics::counter!("trace_rpc_requests_total", "status" => status_class(sent.as_ref().map(|r| r.status()))).increment(1);
             let (why, wait) = match sent {
                 Ok(response) if response.status().is_success() => {
                     let bytes = self.read_bounded(response, &label).await?;
@@ -262,5 +263,18 @@ fn describe(e: &reqwest::Error, timeout: Duration) -> String {
         "could not connect to the endpoint".to_owned()
     } else {
         "the request failed before an answer".to_owned()
+    }
+}
+
+/// A request's answer for the metrics: `ok`, `429`, `5xx`, `refused`
+/// (401/403), `4xx` or `error` (no answer).
+fn status_class(status: Result<StatusCode, &reqwest::Error>) -> &'static str {
+    match status {
+        Ok(s) if s.is_success() => "ok",
+        Ok(StatusCode::TOO_MANY_REQUESTS) => "429",
+        Ok(StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) => "refused",
+        Ok(s) if s.is_server_error() => "5xx",
+        Ok(_) => "4xx",
+        Err(_) => "error",
     }
 }

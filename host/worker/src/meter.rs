@@ -63,6 +63,26 @@ impl Meter {
     }
 }
 
+/// Count a finished attempt of `job` in the process's metrics.
+pub fn record(job: &str, outcome: &trace_protocol::contract::Outcome, usage: Option<&AttemptUsage>) {
+    use trace_protocol::contract::Outcome;
+    let outcome = match outcome {
+        Outcome::Succeeded => "succeeded",
+        Outcome::Failed { retryable: true, .. } => "failed_retryable",
+        Outcome::Failed { retryable: false, .. } => "failed",
+        Outcome::Canceled => "canceled",
+    };
+    let job = job.to_owned();
+    metrics::counter!("trace_task_attempts_total", "job" => job.clone(), "outcome" => outcome).increment(1);
+    if let Some(u) = usage {
+        metrics::histogram!("trace_task_duration_seconds", "job" => job.clone()).record(u.wall_ms as f64 / 1000.0);
+        metrics::histogram!("trace_task_peak_memory_bytes", "job" => job.clone()).record(u.peak_memory_bytes as f64);
+        metrics::counter!("trace_task_cpu_seconds_total", "job" => job.clone()).increment(u.cpu_ms / 1000);
+        metrics::counter!("trace_task_rows_total", "job" => job.clone(), "direction" => "in").increment(u.input_rows);
+        metrics::counter!("trace_task_rows_total", "job" => job, "direction" => "out").increment(u.output_rows);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -89,6 +89,7 @@ fn run_in_thread(
             Ok(report) => report,
             Err(failure) => {
                 measured.sandbox = Some(failure.usage.clone());
+                metrics::counter!("trace_sandbox_failures_total", "kind" => failure_kind(&failure.error)).increment(1);
                 return Err(failure.into());
             }
         };
@@ -118,4 +119,18 @@ fn run_in_thread(
             false => None,
         };
         Ok(Ran { report, files, buffered: rows })
+}
+
+/// A low-cardinality name for why the sandbox stopped a task: `limit_` and
+/// the limit's name, `trap`, `operator` or `setup`.
+fn failure_kind(e: &trace_sandbox::TaskError) -> String {
+    match e {
+        trace_sandbox::TaskError::Limit(limit) => {
+            let name = format!("{limit:?}");
+            format!("limit_{}", name.split(|c: char| !c.is_ascii_alphanumeric()).next().unwrap_or("other"))
+        }
+        trace_sandbox::TaskError::Operator { .. } => "operator".to_owned(),
+        trace_sandbox::TaskError::Trap { .. } => "trap".to_owned(),
+        trace_sandbox::TaskError::Setup(_) => "setup".to_owned(),
+    }
 }

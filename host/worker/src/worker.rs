@@ -35,9 +35,9 @@ pub async fn run(ctx: Arc<WorkerContext>) -> Result<(), WorkerError> {
     let mut reports: JoinSet<Result<(), WorkerError>> = JoinSet::new();
     while let Some(mut delivery) = ctx.queue.recv().await? {
         let completion = match delivery.payload.take() {
-            Some(payload) => execute(&ctx, *payload).await?,
+            Some(payload) => execute_counted(&ctx, *payload).await?,
             None => match fetch(&ctx, delivery.task).await? {
-                Some(payload) => execute(&ctx, payload).await?,
+                Some(payload) => execute_counted(&ctx, payload).await?,
                 None => None,
             },
         };
@@ -111,6 +111,16 @@ async fn execute(ctx: &Arc<WorkerContext>, payload: TaskPayload) -> Result<Optio
     let events = ran.report.events.into_iter().map(stream::emitted).collect();
     let state: StateWrites = ran.report.state_writes.into_iter().collect();
     Ok(Some(Completion { usage: Some(meter.usage()), auth, outcome: Outcome::Succeeded, events, state, partitions }))
+}
+
+/// [`execute`], with the attempt counted in the process's metrics.
+async fn execute_counted(ctx: &Arc<WorkerContext>, payload: TaskPayload) -> Result<Option<Completion>, WorkerError> {
+    let job = payload.job_name.clone();
+    let done = execute(ctx, payload).await?;
+    if let Some(c) = &done {
+        crate::meter::record(&job, &c.outcome, c.usage.as_ref());
+    }
+    Ok(done)
 }
 
 /// An attempt that ended without results.
