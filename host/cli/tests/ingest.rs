@@ -426,6 +426,7 @@ fn the_chain_example_finds_the_transfers_its_script_made() {
         &cache,
     );
     assert!(out.contains("done: DAG `erc20_chain`") && !out.contains("failed"), "{out}");
+    assert!(out.contains("metrics at http://127.0.0.1:") && out.contains("/metrics"), "trace dev says where its metrics are: {out}");
     let org = out.split("--org ").nth(1).unwrap().split_whitespace().next().unwrap().to_owned();
     let sql = "SELECT block_number, lower(hex(\"to\")) AS recipient, value FROM erc20_transfers WHERE hex(\"from\") <> '0000000000000000000000000000000000000000' ORDER BY block_number";
     let found: Value = serde_json::from_str(&run_ok(&["query", "--db", &format!("sqlite:{}", db.display()), "--org", &org, "--format", "json", sql], &[], &cache)).unwrap();
