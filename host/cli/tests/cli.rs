@@ -577,3 +577,37 @@ fn secrets_are_set_from_stdin_sealed_on_disk_and_never_shown() {
     let o = trace(&["secret", "rm", "rpc/key-1", "--db", "sqlite:t.db"], dir.path());
     assert!(stderr(&o).contains("secret \"rpc/key-1\" does not exist"), "{}", stderr(&o));
 }
+
+/// `TRACE_LOG_FORMAT=json`: one JSON object a line, each attempt's lines
+/// inside a span naming its task, attempt and job; an unknown format is
+/// refused by name.
+#[test]
+fn json_logs_carry_the_task_and_attempt() {
+    let dir = tempfile::tempdir().unwrap();
+    let dag = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/dags/dev.yaml");
+    let operators = Path::new(trace_artifacts::NOOP).parent().unwrap();
+    let args = ["dev", dag.to_str().unwrap(), "--operators", operators.to_str().unwrap(), "--range", "0..3000", "--metrics", "off"];
+    let o = Command::new(env!("CARGO_BIN_EXE_trace"))
+        .args(args)
+        .current_dir(dir.path())
+        .env("XDG_CACHE_HOME", dir.path().join("cache"))
+        .env("TRACE_LOG", "warn,trace_worker=debug")
+        .env("TRACE_LOG_FORMAT", "json")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let lines: Vec<serde_json::Value> = stderr(&o).lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect();
+    let finished: Vec<&serde_json::Value> = lines.iter().filter(|l| l["fields"]["message"] == "attempt finished").collect();
+    assert_eq!(finished.len(), 4, "the source, three ranges (no complete window): {lines:?}");
+    for l in &finished {
+        assert_eq!(l["span"]["name"], "attempt");
+        assert!(l["span"]["task"].as_u64().is_some() && l["span"]["attempt"].as_u64() == Some(1), "{l}");
+        assert!(l["fields"]["wall_ms"].as_u64().is_some() && l["fields"]["outcome"] == "succeeded", "{l}");
+    }
+    let jobs: std::collections::BTreeSet<&str> = finished.iter().map(|l| l["span"]["job"].as_str().unwrap()).collect();
+    assert_eq!(jobs, ["blocks", "windows"].into_iter().collect());
+
+    let o = Command::new(env!("CARGO_BIN_EXE_trace")).args(["tasks"]).current_dir(dir.path()).env("TRACE_LOG_FORMAT", "yaml").output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("TRACE_LOG_FORMAT must be text or json, got \"yaml\""), "{}", stderr(&o));
+}

@@ -113,12 +113,24 @@ async fn execute(ctx: &Arc<WorkerContext>, payload: TaskPayload) -> Result<Optio
     Ok(Some(Completion { usage: Some(meter.usage()), auth, outcome: Outcome::Succeeded, events, state, partitions }))
 }
 
-/// [`execute`], with the attempt counted in the process's metrics.
+/// [`execute`] in a span naming the task, its attempt and job (every log
+/// line of the attempt carries them), with the attempt counted in the
+/// process's metrics.
 async fn execute_counted(ctx: &Arc<WorkerContext>, payload: TaskPayload) -> Result<Option<Completion>, WorkerError> {
     let job = payload.job_name.clone();
-    let done = execute(ctx, payload).await?;
+    let attempt = payload.attempt.as_ref().map_or(0, |a| a.attempt);
+    let span = tracing::info_span!("attempt", task = payload.task, attempt, job = %job, org = payload.org);
+    let done = tracing::Instrument::instrument(execute(ctx, payload), span.clone()).await?;
     if let Some(c) = &done {
         crate::meter::record(&job, &c.outcome, c.usage.as_ref());
+        let _in = span.enter();
+        let outcome = match &c.outcome {
+            Outcome::Succeeded => "succeeded",
+            Outcome::Failed { .. } => "failed",
+            Outcome::Canceled => "canceled",
+        };
+        let u = c.usage.unwrap_or_default();
+        tracing::debug!(outcome, wall_ms = u.wall_ms, cpu_ms = u.cpu_ms, peak_memory_bytes = u.peak_memory_bytes, rows_out = u.output_rows, "attempt finished");
     }
     Ok(done)
 }
