@@ -74,6 +74,7 @@ async fn trace_run(url: &str, slots: usize, end: u64, chunk: u64, cache: &Path) 
         webhook_secret: None,
         secrets: Vec::new(),
         chunk: Some(chunk),
+        fuel: false,
     };
     let done = dev::run(run, |_| {}).await.expect("the ingest runs");
     if let Some(t) = done.failures.first() {

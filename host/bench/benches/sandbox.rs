@@ -23,6 +23,8 @@ fn main() {
     line("native Rust, same code", &format!("{:.2} M rows/s ({:.0} ms)", t.rows_per_sec(t.native) / 1e6, t.native.as_secs_f64() * 1e3));
     line("ratio sandboxed / native (target >= 0.8)", &format!("{:.2}x", t.ratio()));
     line("rows kept", &t.rows_out.to_string());
+    let (off, on) = udf_throughput::fuel_overhead(trace_artifacts::ERC20_TRANSFERS, rows, 8192, 1_000_000, 3);
+    line("with fuel metering (trace worker --fuel)", &format!("{:.0} ms vs {:.0} ms without: {:.2}x the time", on.as_secs_f64() * 1e3, off.as_secs_f64() * 1e3, on.as_secs_f64() / off.as_secs_f64()));
     let (Some(b), Some(ceiling)) = (&t.boundary, t.ceiling()) else { return };
     let ms = |d: std::time::Duration| format!("{:.1} ms", d.as_secs_f64() * 1e3);
     line("input hand-over alone (row_count operator)", &ms(b.handover));

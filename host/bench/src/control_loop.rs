@@ -48,6 +48,7 @@ pub async fn trace_tasks_per_sec(db: Arc<Db>, operators: &Path, n: u64, workers:
         webhook_secret: None,
         secrets: Vec::new(),
         chunk: None,
+        fuel: false,
     };
     let queue = Arc::new(trace_control::queue::InProcessQueue::default());
     let done = dev::run_on(db, queue, run, |_| {}).await.expect("the bench DAG runs");

@@ -72,6 +72,22 @@ pub fn measure(component: &str, rows: usize, batch_rows: usize, min_value: u128,
     run(component, rows, batch_rows, min_value, rounds, false)
 }
 
+/// The UDF `component` in the sandbox without and with fuel metering (an
+/// engine of each kind), best of `rounds` each.
+pub fn fuel_overhead(component: &str, rows: usize, batch_rows: usize, min_value: u128, rounds: usize) -> (Duration, Duration) {
+    let logs = erc20_logic::synthetic_logs(0, rows, 1);
+    let batches = trace_batches::encode_ipc_slices(&logs, batch_rows).expect("encode");
+    let config = serde_json::json!({ "min_value": min_value.to_string() });
+    let time = |fuel: bool| {
+        let runtime = Runtime::new(RuntimeConfig { engine: trace_sandbox::EngineConfig::default().with_fuel(fuel), ..RuntimeConfig::default() }).expect("runtime");
+        let op = runtime.load_file(component.as_ref(), World::Transform).expect("load");
+        let (took, report) = run_best(&op, &batches, &config, rounds);
+        assert_eq!(report.usage.fuel_consumed.is_some(), fuel);
+        took
+    };
+    (time(false), time(true))
+}
+
 /// [`measure`], then what crossing the boundary costs on the same input.
 pub fn measure_with_boundary(component: &str, rows: usize, batch_rows: usize, min_value: u128, rounds: usize) -> Throughput {
     run(component, rows, batch_rows, min_value, rounds, true)

@@ -51,6 +51,10 @@ pub struct DevArgs {
     /// (`off` for none).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
     pub metrics: String,
+    /// Meter fuel in every task (`trace usage` and `trace task` then show
+    /// what each burned); costs some speed (see docs/performance.md).
+    #[arg(long)]
+    pub fuel: bool,
 }
 
 fn parse_secret(text: &str) -> Result<(String, String), String> {
@@ -135,6 +139,7 @@ pub fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
             webhook_secret,
             secrets,
             chunk: args.chunk,
+            fuel: args.fuel,
         },
         |p| {
             let seen = Some((p.counts.clone(), p.events));

@@ -239,6 +239,10 @@ pub struct WorkerArgs {
     /// Serve Prometheus metrics at http://ADDR/metrics [default: none].
     #[arg(long, env = "TRACE_METRICS", value_name = "ADDR")]
     pub metrics: Option<SocketAddr>,
+    /// Meter fuel in every task this worker runs (each attempt's usage
+    /// then reports what it burned); costs some speed.
+    #[arg(long, env = "TRACE_FUEL")]
+    pub fuel: bool,
     /// Where task outputs are written (required): `file:///DIR` or
     /// `s3://BUCKET` (S3: `TRACE_S3_ENDPOINT` for a compatible server, AWS
     /// credentials from the environment).
@@ -279,7 +283,8 @@ pub fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async move {
         let queue = Arc::new(args.sqs.open().await?);
         let plane = Arc::new(HttpControlPlane::new(&args.server, &args.worker_token)?);
-        let config = RuntimeConfig { cache_dir: args.cache_dir.clone(), ..RuntimeConfig::default() };
+        let mut config = RuntimeConfig { cache_dir: args.cache_dir.clone(), ..RuntimeConfig::default() };
+        config.engine = config.engine.with_fuel(args.fuel);
         let sandbox = Arc::new(Runtime::new(config).map_err(|e| anyhow::anyhow!("starting the sandbox: {e}"))?);
         let outputs = Outputs::Stored(open_storage(&storage, &args.sqs.sqs_region)?);
         let ctx = Arc::new(WorkerContext::new(plane, queue.clone(), sandbox, OperatorDir(args.operators.clone()), Arc::new(Notify::new()), outputs));

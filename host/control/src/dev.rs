@@ -98,6 +98,9 @@ pub struct DevRun<'a> {
     /// concurrently within the job's limits), as `trace backfill` does;
     /// `None`: one run over the whole range.
     pub chunk: Option<u64>,
+    /// Meter fuel (deterministic CPU units) in every task; each attempt's
+    /// usage then reports what it burned. Costs some speed.
+    pub fuel: bool,
 }
 
 /// Most runs `DevRun::chunk` may split a source's range into.
@@ -157,7 +160,8 @@ pub async fn run_on(db: Arc<Db>, queue: Arc<dyn TaskQueue>, run: DevRun<'_>, mut
         }
     }
 
-    let config = RuntimeConfig { cache_dir: run.cache_dir.clone(), ..RuntimeConfig::default() };
+    let mut config = RuntimeConfig { cache_dir: run.cache_dir.clone(), ..RuntimeConfig::default() };
+    config.engine = config.engine.with_fuel(run.fuel);
     let runtime = Arc::new(Runtime::new(config).map_err(|e| DevError::Sandbox(e.into()))?);
     let wake = Arc::new(Notify::new());
     let (stop, stopped) = watch::channel(false);

@@ -64,6 +64,7 @@ async fn run(dir: &std::path::Path, name: &str) {
         webhook_secret: None,
         secrets: Vec::new(),
         chunk: None,
+        fuel: false,
     };
     let done = dev::run(run, |_| {}).await.unwrap();
     assert_eq!(done.failed(), 1, "the bomb");

@@ -53,6 +53,7 @@ async fn attempts_record_what_they_used() {
         webhook_secret: None,
         secrets: Vec::new(),
         chunk: None,
+        fuel: false,
     };
     let done = dev::run(run, |_| {}).await.unwrap();
     assert_eq!(done.failed(), 1, "the bomb fails, nothing else");
@@ -98,4 +99,41 @@ async fn attempts_record_what_they_used() {
     // Another org has none of it.
     let other = db.create_org("other", now_millis()).await.unwrap();
     assert!(db.usage_summary(other, 0, now_millis() + 1, 86_400_000).await.unwrap().is_empty());
+}
+
+/// With fuel metering on, each attempt's usage says what it burned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_metered_run_reports_fuel() {
+    const SMALL: &str = "name: fueled\njobs:\n  - name: blocks\n    kind: source\n    operator: op_synthetic_blocks.wasm\n    config: { range_size: 1000 }\n";
+    let dir = tempfile::tempdir().unwrap();
+    let dag = trace_dag::parse("fueled.yaml", SMALL).unwrap();
+    let path = dir.path().join("trace.db");
+    for fuel in [false, true] {
+        let run = DevRun {
+            dag: &dag,
+            yaml: SMALL,
+            operators: operators(),
+            database: &path,
+            range: (0, 1_000),
+            workers: 1,
+            timeout: Duration::from_secs(60),
+            cache_dir: None,
+            poll: Duration::from_millis(50),
+            storage: None,
+            destinations: Vec::new(),
+            webhook_secret: None,
+            secrets: Vec::new(),
+            chunk: None,
+            fuel,
+        };
+        let done = dev::run(run, |_| {}).await.unwrap();
+        let db = Db::Sqlite(SqliteStore::open(&path).await.unwrap());
+        let org = db.org_id(&done.org).await.unwrap().unwrap();
+        let task = db.tasks_of_org(org, 10).await.unwrap()[0].id;
+        let used = db.task_usage(task).await.unwrap()[0].1;
+        match fuel {
+            false => assert_eq!(used.fuel, None, "no metering, no figure"),
+            true => assert!(used.fuel.is_some_and(|f| f > 10_000), "{used:?}"),
+        }
+    }
 }
