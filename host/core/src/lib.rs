@@ -4,6 +4,7 @@
 pub mod digest;
 pub mod event;
 pub mod io;
+pub mod retry;
 pub mod task;
 pub mod units;
 

@@ -35,27 +35,15 @@ impl RetrySchedule {
     /// floor.
     pub fn next(&self, attempt: u32, retry_after: Option<Duration>) -> Option<Duration> {
         let base = *self.waits.get(attempt.checked_sub(1)? as usize)?;
-        let spread = base.as_secs_f64() * f64::from(self.jitter_percent) / 100.0;
-        let jittered = Duration::from_secs_f64((base.as_secs_f64() + spread * (2.0 * unit_random() - 1.0)).max(0.0));
+        let jittered = trace_core::retry::jittered(base, self.jitter_percent);
         Some(jittered.max(retry_after.unwrap_or_default().min(MAX_RETRY_AFTER)))
     }
 }
 
-/// A `Retry-After` header: seconds, or an HTTP date (relative to `now`).
+/// A `Retry-After` header: seconds, or an HTTP date (relative to `now`),
+/// at most [`MAX_RETRY_AFTER`].
 pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
-    let value = value.trim();
-    if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs).min(MAX_RETRY_AFTER));
-    }
-    let at = httpdate::parse_http_date(value).ok()?;
-    Some(at.duration_since(now).unwrap_or_default().min(MAX_RETRY_AFTER))
-}
-
-/// A number in [0, 1).
-fn unit_random() -> f64 {
-    let mut b = [0u8; 8];
-    getrandom::fill(&mut b).expect("the OS random source is available");
-    (u64::from_le_bytes(b) >> 11) as f64 / (1u64 << 53) as f64
+    trace_core::retry::parse_retry_after(value, now).map(|d| d.min(MAX_RETRY_AFTER))
 }
 
 #[cfg(test)]

@@ -15,7 +15,8 @@ use trace_protocol::rpc::{is_method_name, RpcSettings, SlotGrant};
 use crate::jsonrpc;
 use crate::pacing::Pacing;
 use crate::redact::Redactor;
-use crate::retry::{backoff, retry_after};
+use crate::retry::backoff;
+use trace_core::retry::parse_retry_after;
 
 /// Most calls one batch call may carry (the guest's memory bounds the
 /// replies; this bounds the work one host call does).
@@ -201,12 +202,13 @@ impl HttpRpc {
                 }
                 Ok(response) => {
                     let status = response.status();
-                    let after = response.headers().get(RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(|v| retry_after(v, SystemTime::now()));
+                    let after = response.headers().get(RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(|v| parse_retry_after(v, SystemTime::now()));
                     match status {
                         StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
                             return Err(format!("rpc {label}: the endpoint refused the credentials of {} (HTTP {status})", self.holder));
                         }
-                        StatusCode::TOO_MANY_REQUESTS => (format!("HTTP {status}"), after.unwrap_or_else(|| backoff(tries)).max(backoff(tries))),
+                        // The endpoint's wait, but never less than our own backoff.
+                        StatusCode::TOO_MANY_REQUESTS => (format!("HTTP {status}"), after.map_or_else(|| backoff(tries), |a| a.max(backoff(tries)))),
                         s if s.is_server_error() => (format!("HTTP {status}"), after.unwrap_or_else(|| backoff(tries))),
                         _ => {
                             let snippet = self.snippet(response).await;

@@ -17,4 +17,4 @@ mod retry;
 pub use client::{http_client, HttpRpc, RpcSetupError, RpcStats, MAX_CALLS};
 pub use pacing::{Pacing, SlotPacers, MAX_PACERS};
 pub use redact::Redactor;
-pub use retry::{backoff, retry_after};
+pub use retry::backoff;
