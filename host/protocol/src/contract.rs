@@ -264,23 +264,34 @@ pub struct AttemptUsage {
 pub const MAX_USAGE_VALUE: u64 = i64::MAX as u64;
 
 impl AttemptUsage {
-    /// The first field past [`MAX_USAGE_VALUE`], by name.
+    /// The fields' names, in the order of [`AttemptUsage::values`] (the
+    /// order the system database's usage columns follow too).
+    pub const FIELDS: [&'static str; 12] = [
+        "wall_ms", "cpu_ms", "fuel", "peak_memory_bytes", "input_bytes", "input_rows",
+        "output_bytes", "output_rows", "events", "log_bytes", "rpc_requests", "rpc_bytes",
+    ];
+
+    /// Every field, in [`AttemptUsage::FIELDS`] order (`fuel` may be absent).
+    pub fn values(&self) -> [Option<u64>; 12] {
+        [
+            Some(self.wall_ms), Some(self.cpu_ms), self.fuel, Some(self.peak_memory_bytes), Some(self.input_bytes), Some(self.input_rows),
+            Some(self.output_bytes), Some(self.output_rows), Some(self.events), Some(self.log_bytes), Some(self.rpc_requests), Some(self.rpc_bytes),
+        ]
+    }
+
+    /// The inverse of [`AttemptUsage::values`]; an absent value other than
+    /// `fuel` reads as 0.
+    pub fn from_values(v: [Option<u64>; 12]) -> Self {
+        let n = |i: usize| v[i].unwrap_or(0);
+        AttemptUsage {
+            wall_ms: n(0), cpu_ms: n(1), fuel: v[2], peak_memory_bytes: n(3), input_bytes: n(4), input_rows: n(5),
+            output_bytes: n(6), output_rows: n(7), events: n(8), log_bytes: n(9), rpc_requests: n(10), rpc_bytes: n(11),
+        }
+    }
+
+    /// The first field past [`MAX_USAGE_VALUE`], by name (the API refuses it).
     pub fn out_of_bounds(&self) -> Option<(&'static str, u64)> {
-        let fields = [
-            ("wall_ms", self.wall_ms),
-            ("cpu_ms", self.cpu_ms),
-            ("fuel", self.fuel.unwrap_or(0)),
-            ("peak_memory_bytes", self.peak_memory_bytes),
-            ("input_bytes", self.input_bytes),
-            ("input_rows", self.input_rows),
-            ("output_bytes", self.output_bytes),
-            ("output_rows", self.output_rows),
-            ("events", self.events),
-            ("log_bytes", self.log_bytes),
-            ("rpc_requests", self.rpc_requests),
-            ("rpc_bytes", self.rpc_bytes),
-        ];
-        fields.into_iter().find(|(_, v)| *v > MAX_USAGE_VALUE)
+        Self::FIELDS.into_iter().zip(self.values()).map(|(f, v)| (f, v.unwrap_or(0))).find(|(_, v)| *v > MAX_USAGE_VALUE)
     }
 }
 
@@ -321,3 +332,19 @@ pub struct PartitionView {
     pub staging_key: Option<String>,
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usage_round_trips_through_its_values_and_names_what_is_out_of_bounds() {
+        let u = AttemptUsage { wall_ms: 1, cpu_ms: 2, fuel: Some(3), peak_memory_bytes: 4, input_bytes: 5, input_rows: 6, output_bytes: 7, output_rows: 8, events: 9, log_bytes: 10, rpc_requests: 11, rpc_bytes: 12 };
+        assert_eq!(AttemptUsage::from_values(u.values()), u);
+        assert_eq!(u.values().map(|v| v.unwrap()), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12], "values follow FIELDS");
+        assert_eq!(u.out_of_bounds(), None);
+        let over = AttemptUsage { output_rows: u64::MAX, ..u };
+        assert_eq!(over.out_of_bounds(), Some(("output_rows", u64::MAX)));
+        assert_eq!(AttemptUsage { fuel: None, ..u }.values()[2], None);
+    }
+}

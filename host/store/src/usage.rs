@@ -19,8 +19,14 @@ pub(crate) struct UsageRow {
     pub(crate) usage: AttemptUsage,
 }
 
-const COLUMNS: &str = "task_id, attempt, org_id, job_id, finished_at, outcome, wall_ms, cpu_ms, fuel, peak_memory_bytes, \
-     input_bytes, input_rows, output_bytes, output_rows, events, log_bytes, rpc_requests, rpc_bytes";
+/// The table's columns: the row's keys, then [`AttemptUsage::FIELDS`] in order.
+macro_rules! columns {
+    () => {
+        "task_id, attempt, org_id, job_id, finished_at, outcome, wall_ms, cpu_ms, fuel, peak_memory_bytes, \
+         input_bytes, input_rows, output_bytes, output_rows, events, log_bytes, rpc_requests, rpc_bytes"
+    };
+}
+const COLUMNS: &str = columns!();
 
 /// Rows per multi-row insert (SQLite; 18 parameters each).
 pub(crate) const INSERT_CHUNK: usize = 50;
@@ -32,21 +38,17 @@ pub(crate) fn insert_rows(n: usize) -> String {
 }
 
 /// Every row at once over column arrays (PostgreSQL: one statement, one plan).
-pub(crate) const INSERT_UNNEST: &str = "INSERT INTO attempt_usage (task_id, attempt, org_id, job_id, finished_at, outcome, wall_ms, cpu_ms, fuel, \
-     peak_memory_bytes, input_bytes, input_rows, output_bytes, output_rows, events, log_bytes, rpc_requests, rpc_bytes) \
+pub(crate) const INSERT_UNNEST: &str = concat!("INSERT INTO attempt_usage (", columns!(), ") \
      SELECT * FROM UNNEST($1::bigint[], $2::int[], $3::bigint[], $4::bigint[], $5::bigint[], $6::text[], $7::bigint[], $8::bigint[], \
      $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], $13::bigint[], $14::bigint[], $15::bigint[], $16::bigint[], $17::bigint[], \
-     $18::bigint[]) ON CONFLICT (task_id, attempt) DO NOTHING";
+     $18::bigint[]) ON CONFLICT (task_id, attempt) DO NOTHING");
 /// Most summary rows one read returns.
 pub const MAX_SUMMARY_ROWS: u32 = 10_000;
 
-/// The twelve measured columns of `u`, in the table's order.
+/// The twelve measured columns of `u`, in the table's order (which is
+/// [`AttemptUsage::FIELDS`]'s).
 pub(crate) fn columns(u: &AttemptUsage) -> [Option<i64>; 12] {
-    let n = |v: u64| Some(v.min(i64::MAX as u64) as i64);
-    [
-        n(u.wall_ms), n(u.cpu_ms), u.fuel.and_then(n), n(u.peak_memory_bytes), n(u.input_bytes), n(u.input_rows),
-        n(u.output_bytes), n(u.output_rows), n(u.events), n(u.log_bytes), n(u.rpc_requests), n(u.rpc_bytes),
-    ]
+    u.values().map(|v| v.map(|v| v.min(i64::MAX as u64) as i64))
 }
 
 const OF_TASK: &str = "SELECT attempt, wall_ms, cpu_ms, fuel, peak_memory_bytes, input_bytes, input_rows, output_bytes, output_rows, \
@@ -83,21 +85,9 @@ where
     for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
     for<'r> Option<i64>: Decode<'r, R::Database> + Type<R::Database>,
 {
-    let n = |i: usize| r.get::<Option<i64>, _>(from + i).unwrap_or(0).max(0) as u64;
-    AttemptUsage {
-        wall_ms: n(0),
-        cpu_ms: n(1),
-        fuel: r.get::<Option<i64>, _>(from + 2).filter(|f| *f > 0).map(|f| f as u64),
-        peak_memory_bytes: n(3),
-        input_bytes: n(4),
-        input_rows: n(5),
-        output_bytes: n(6),
-        output_rows: n(7),
-        events: n(8),
-        log_bytes: n(9),
-        rpc_requests: n(10),
-        rpc_bytes: n(11),
-    }
+    let values = std::array::from_fn(|i| r.get::<Option<i64>, _>(from + i).map(|v| v.max(0) as u64));
+    // A summed row reads no fuel as 0: that is no figure, not a burn of none.
+    AttemptUsage { fuel: values[2].filter(|f| *f > 0), ..AttemptUsage::from_values(values) }
 }
 
 #[allow(async_fn_in_trait, reason = "implemented once, below, for both backends")]
@@ -139,6 +129,13 @@ where
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_columns_follow_the_usage_fields() {
+        let names: Vec<&str> = super::COLUMNS.split(", ").map(str::trim).collect();
+        assert_eq!(names[6..], super::AttemptUsage::FIELDS);
+        assert!(super::INSERT_UNNEST.starts_with(&format!("INSERT INTO attempt_usage ({}) ", super::COLUMNS)));
+    }
+
     #[test]
     fn a_multi_row_insert_has_eighteen_parameters_a_row() {
         let sql = super::insert_rows(2);
