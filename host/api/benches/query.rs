@@ -85,7 +85,7 @@ fn main() {
     let service = Arc::new(QueryService::new(db.clone(), storage, dir.path().join("cache"), ServiceLimits::default()).unwrap());
     let caller = Caller { org, user: None };
     let (base, http) = rt.block_on(async {
-        let app = public_router(Arc::new(PublicState { db, query: Some(service.clone()), secret_key: None }));
+        let app = public_router(Arc::new(PublicState::new(db).with_query(Some(service.clone()))));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });

@@ -3,10 +3,9 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use trace_store::StoreError;
 
-use trace_protocol::wire::ErrorBody;
+use crate::problem::Problem;
 
 #[derive(Debug)]
 pub enum ApiError {
@@ -70,8 +69,8 @@ impl From<StoreError> for ApiError {
             StoreError::NoSuchDestination(_) | StoreError::NoSuchDelivery(_) | StoreError::NoSuchSecret(_) => ApiError::NotFound(e.to_string()),
             StoreError::MissingSecrets(_) => ApiError::Conflict(e.to_string()),
             StoreError::NotRetryable { .. } | StoreError::BufferedSchemaChanged { .. } => ApiError::Conflict(e.to_string()),
-            StoreError::NoSuchJob(_) | StoreError::NoSuchDataset(_) | StoreError::NoSuchUser(_) | StoreError::NoSuchDag(_) | StoreError::NoSuchDatasetVersion { .. } => ApiError::NotFound(e.to_string()),
-            StoreError::NothingToRollBackTo(_) | StoreError::RollbackOntoPurged { .. } | StoreError::VersionInUse { .. } => ApiError::Conflict(e.to_string()),
+            StoreError::NoSuchJob(_) | StoreError::NoSuchDataset(_) | StoreError::NoSuchUser(_) | StoreError::NoSuchDag(_) | StoreError::NoSuchDatasetVersion { .. } | StoreError::NoSuchDagVersion { .. } => ApiError::NotFound(e.to_string()),
+            StoreError::NothingToRollBackTo(_) | StoreError::RollbackOntoPurged { .. } | StoreError::VersionInUse { .. } | StoreError::AlreadyActive { .. } => ApiError::Conflict(e.to_string()),
             StoreError::UserExists(_) | StoreError::OrgExists(_) | StoreError::DatasetProducedElsewhere { .. } => ApiError::Conflict(e.to_string()),
             other => ApiError::Internal(other),
         }
@@ -105,6 +104,6 @@ impl IntoResponse for ApiError {
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error".to_owned())
             }
         };
-        (status, Json(ErrorBody { code: code.to_owned(), message })).into_response()
+        Problem::new(status, code, message).into_response()
     }
 }

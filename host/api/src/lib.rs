@@ -7,9 +7,12 @@
 //! The worker's client for the latter is `trace_worker::remote`.
 
 mod alert_routes;
+mod dag_routes;
+mod dataset_routes;
 mod error;
 mod http_metrics;
 mod internal;
+mod problem;
 mod public;
 mod public_client;
 mod public_state;
@@ -19,6 +22,7 @@ mod secret_routes;
 
 pub use alert_routes::{DeliveryAttempt, DeliveryDetail, DeliverySummary, DestinationBody, DestinationSaved, DestinationSummary};
 pub use error::ApiError;
+pub use problem::{Problem, PROBLEM_JSON};
 pub use internal::{internal_router, InternalState, MAX_BODY_BYTES, MAX_EVENTS_PER_REQUEST, MAX_PARTITIONS_PER_REQUEST};
 pub use public::{public_router, PublicState, MAX_LIST, MAX_NAME_CHARS, MAX_PUBLIC_BODY_BYTES};
 pub use public_client::{ClientError, PublicClient, QueryResponse};

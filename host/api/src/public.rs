@@ -5,7 +5,8 @@
 //! | call                                          | role      |
 //! |-----------------------------------------------|-----------|
 //! | `GET  /api/v1/whoami`                         | viewer    |
-//! | `POST /api/v1/dags` (body: DAG YAML)          | developer |
+//! | `POST /api/v1/dags[?staged=true]` (body: DAG YAML) | developer |
+//! | `GET  /api/v1/dags`, `POST /api/v1/dags/{dag}/cutover\|rollback`, `POST /api/v1/dags/{dag}/jobs/{job}/backfill` | see `dag_routes` |
 //! | `POST /api/v1/dags/{dag}/jobs/{job}/trigger`  | developer |
 //! | `GET  /api/v1/tasks?limit=N`                  | viewer    |
 //! | `GET  /api/v1/tasks/{id}`                     | viewer    |
@@ -13,6 +14,7 @@
 //! | `GET  /api/v1/usage?since=&until=&by=hour\|day` | viewer (the caller's org) |
 //! | `GET  /api/v1/datasets`                       | viewer (filtered by `read_roles`) |
 //! | `GET  /api/v1/datasets/{name}/partitions`     | viewer (if `read_roles` allow) |
+//! | `GET  /api/v1/datasets/{name}/versions`, `DELETE /api/v1/datasets/{name}/versions/{uuid}` | see `dataset_routes` |
 //! | `PUT  /api/v1/datasets/{name}/read_roles`     | admin     |
 //! | `POST /api/v1/users`                          | admin     |
 //! | `POST /api/v1/users/{name}/tokens`            | admin     |
@@ -30,7 +32,7 @@ use axum::http::HeaderMap;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde::Deserialize;
-use trace_store::{now_millis, Principal, Registry, Role, Store, TaskView, UsageRecords};
+use trace_store::{now_millis, Lifecycle, Principal, Registry, Role, Store, TaskView, UsageRecords};
 
 use crate::error::ApiError;
 pub use crate::public_state::PublicState;
@@ -49,7 +51,10 @@ pub const MAX_NAME_CHARS: usize = 64;
 pub fn public_router(state: Arc<PublicState>) -> Router {
     Router::new()
         .route("/api/v1/whoami", get(whoami))
-        .route("/api/v1/dags", post(deploy))
+        .route("/api/v1/dags", get(crate::dag_routes::versions).post(deploy))
+        .route("/api/v1/dags/{dag}/cutover", post(crate::dag_routes::cutover))
+        .route("/api/v1/dags/{dag}/rollback", post(crate::dag_routes::rollback))
+        .route("/api/v1/dags/{dag}/jobs/{job}/backfill", post(crate::dag_routes::backfill))
         .route("/api/v1/dags/{dag}/jobs/{job}/trigger", post(trigger))
         .route("/api/v1/tasks", get(tasks))
         .route("/api/v1/tasks/{id}", get(task))
@@ -57,6 +62,8 @@ pub fn public_router(state: Arc<PublicState>) -> Router {
         .route("/api/v1/usage", get(usage))
         .route("/api/v1/datasets", get(datasets))
         .route("/api/v1/datasets/{name}/partitions", get(partitions))
+        .route("/api/v1/datasets/{name}/versions", get(crate::dataset_routes::versions))
+        .route("/api/v1/datasets/{name}/versions/{version}", axum::routing::delete(crate::dataset_routes::purge))
         .route("/api/v1/datasets/{name}/read_roles", put(read_roles))
         .route("/api/v1/users", post(create_user))
         .route("/api/v1/users/{name}/tokens", post(create_token))
@@ -72,8 +79,10 @@ pub fn public_router(state: Arc<PublicState>) -> Router {
         .route("/api/v1/deliveries", get(crate::alert_routes::deliveries))
         .route("/api/v1/deliveries/{id}", get(crate::alert_routes::delivery))
         .route("/api/v1/deliveries/{id}/retry", post(crate::alert_routes::retry_delivery))
+        .fallback(crate::problem::no_route)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_PUBLIC_BODY_BYTES))
         .route_layer(axum::middleware::from_fn(crate::http_metrics::count))
+        .layer(axum::middleware::from_fn(crate::problem::uniform))
         .with_state(state)
 }
 
@@ -82,12 +91,30 @@ async fn whoami(State(s): State<Arc<PublicState>>, headers: HeaderMap) -> Result
     Ok(Json(WhoAmI { user: who.name, org_id: who.org, role: who.role.as_str().to_owned() }))
 }
 
-async fn deploy(State(s): State<Arc<PublicState>>, headers: HeaderMap, body: String) -> Result<Json<DeployResponse>, ApiError> {
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeployQuery {
+    /// Stage the version: it becomes active only at a cutover.
+    #[serde(default)]
+    staged: bool,
+}
+
+async fn deploy(State(s): State<Arc<PublicState>>, headers: HeaderMap, Query(q): Query<DeployQuery>, body: String) -> Result<Json<DeployResponse>, ApiError> {
     let who = caller(&s, &headers, Role::Developer).await?;
     let dag = trace_dag::parse("request body", &body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     check_shared_reads(&s, &who, &dag).await?;
-    let d = s.db.deploy(who.org, &dag, &body, &who.actor(), now_millis()).await?;
-    Ok(Json(DeployResponse { dag: dag.name, version: d.version, jobs: d.jobs.into_iter().map(|(name, _)| name).collect() }))
+    if !q.staged {
+        let d = s.db.deploy(who.org, &dag, &body, &who.actor(), now_millis()).await?;
+        return Ok(Json(DeployResponse { dag: dag.name, version: d.version, jobs: d.jobs.into_iter().map(|(name, _)| name).collect(), staged: false, rematerializing: 0 }));
+    }
+    let d = s.db.stage(who.org, &dag, &body, &who.actor(), now_millis()).await?;
+    // As `trace deploy --staged`: with a version active, the edited jobs
+    // re-run what they completed, as the staged version's tasks.
+    let rematerializing = match s.db.active_job(who.org, &dag.name, &dag.jobs[0].name).await? {
+        Some(_) => s.db.rematerialize(who.org, &dag.name, d.version, &who.actor(), now_millis()).await?,
+        None => 0,
+    };
+    Ok(Json(DeployResponse { dag: dag.name, version: d.version, jobs: d.jobs.into_iter().map(|(name, _)| name).collect(), staged: true, rematerializing }))
 }
 
 /// `read_roles` gate DAG-to-DAG reads too: a deployer may wire a job to

@@ -15,6 +15,29 @@ pub struct PublicState {
     pub query: Option<Arc<trace_query::QueryService>>,
     /// Seals org secrets; a server without one refuses to store them.
     pub secret_key: Option<Arc<trace_secrets::SecretKey>>,
+    /// The datasets' storage, where a purge deletes a version's files; a
+    /// server without it refuses purges.
+    pub storage: Option<trace_storage::Storage>,
+}
+
+impl PublicState {
+    /// The routes over `db` alone: no queries, secrets or purges until
+    /// their parts are given.
+    pub fn new(db: Arc<Db>) -> Self {
+        Self { db, query: None, secret_key: None, storage: None }
+    }
+
+    pub fn with_query(self, query: Option<Arc<trace_query::QueryService>>) -> Self {
+        Self { query, ..self }
+    }
+
+    pub fn with_secret_key(self, secret_key: Option<Arc<trace_secrets::SecretKey>>) -> Self {
+        Self { secret_key, ..self }
+    }
+
+    pub fn with_storage(self, storage: Option<trace_storage::Storage>) -> Self {
+        Self { storage, ..self }
+    }
 }
 
 pub(crate) async fn caller(s: &PublicState, headers: &HeaderMap, needs: Role) -> Result<Principal, ApiError> {

@@ -15,6 +15,121 @@ pub struct DeployResponse {
     pub dag: String,
     pub version: i32,
     pub jobs: Vec<String>,
+    /// The version waits for a cutover.
+    #[serde(default)]
+    pub staged: bool,
+    /// Staged over an active version: tasks queued to rematerialize the
+    /// edited jobs.
+    #[serde(default)]
+    pub rematerializing: u64,
+}
+
+/// `GET /api/v1/dags`: one row per version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DagVersionSummary {
+    pub dag: String,
+    pub version: i32,
+    /// `active`, `staged` (newer than the active one) or `previous`.
+    pub state: String,
+    pub created_at: i64,
+    pub deployed_by: String,
+    pub jobs: i64,
+}
+
+impl From<trace_store::DagVersionView> for DagVersionSummary {
+    fn from(v: trace_store::DagVersionView) -> Self {
+        Self { dag: v.dag, version: v.version, state: v.state.as_str().to_owned(), created_at: v.created_at, deployed_by: v.deployed_by, jobs: v.jobs }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CutoverRequest {
+    /// The staged version to make active.
+    pub version: i32,
+}
+
+/// What a cutover or rollback did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SwitchResponse {
+    pub from_version: i32,
+    pub to_version: i32,
+    /// Queued tasks of the replaced version, canceled.
+    pub canceled: u64,
+    /// Running ones, asked to stop.
+    pub stopping: u64,
+    /// Cutover: work the old version's edited jobs did meanwhile, queued again.
+    pub replayed: u64,
+    /// Cutover: the old version's open tasks, queued for the new version.
+    pub moved: u64,
+}
+
+impl From<trace_store::RolledBack> for SwitchResponse {
+    fn from(r: trace_store::RolledBack) -> Self {
+        Self { from_version: r.from_version, to_version: r.to_version, canceled: r.canceled, stopping: r.stopping, replayed: r.replayed, moved: r.moved }
+    }
+}
+
+/// `POST /api/v1/dags/{dag}/jobs/{job}/backfill`: like `trace backfill`,
+/// and resumable from it (the same label, range and chunk are the same runs).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackfillRequest {
+    pub start: u64,
+    pub end: u64,
+    /// Units per chunk (one source task each).
+    pub chunk: u64,
+    #[serde(default)]
+    pub label: Option<String>,
+    /// A version other than the active one.
+    #[serde(default)]
+    pub version: Option<i32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackfillResponse {
+    pub label: String,
+    pub chunks: usize,
+    pub new: usize,
+    pub already_triggered: usize,
+    /// The source tasks of the new chunks.
+    pub tasks: Vec<i64>,
+}
+
+/// `GET /api/v1/datasets/{name}/versions`: newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DatasetVersionSummary {
+    pub uuid: String,
+    pub created_at: i64,
+    pub dag_version: i32,
+    /// The active DAG version serves this one.
+    pub active: bool,
+    pub purged_at: Option<i64>,
+    pub partitions: i64,
+    pub rows: i64,
+    pub bytes: i64,
+}
+
+impl From<trace_store::DatasetVersionView> for DatasetVersionSummary {
+    fn from(v: trace_store::DatasetVersionView) -> Self {
+        Self {
+            uuid: v.uuid,
+            created_at: v.created_at,
+            dag_version: v.dag_version,
+            active: v.active,
+            purged_at: v.purged_at,
+            partitions: v.partitions,
+            rows: v.rows,
+            bytes: v.bytes,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PurgeResponse {
+    /// Partitions unregistered.
+    pub partitions: usize,
+    pub files_deleted: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

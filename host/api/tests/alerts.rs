@@ -37,7 +37,7 @@ async fn fixture(db: Db) -> Fixture {
         db.create_token(user, "t", "tester", now).await.unwrap()
     };
     let (ann, vic, zed) = (token(acme, "ann", Role::Admin).await, token(acme, "vic", Role::Viewer).await, token(globex, "zed", Role::Admin).await);
-    let app = public_router(Arc::new(PublicState { db: db.clone(), query: None, secret_key: Some(Arc::new(trace_secrets::SecretKey::generate())) }));
+    let app = public_router(Arc::new(PublicState::new(db.clone()).with_secret_key(Some(Arc::new(trace_secrets::SecretKey::generate())))));
     Fixture { app, db, ann, vic, zed }
 }
 

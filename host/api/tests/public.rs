@@ -1,59 +1,12 @@
 //! The public API through its router (no socket) on a real SQLite system
 //! database: tokens, roles, tenancy and bounds.
 
-use std::sync::Arc;
+mod common;
 
-use axum::body::Body;
-use axum::http::Request;
-use http_body_util::BodyExt;
-use serde_json::{json, Value};
-use tower::ServiceExt;
-use trace_api::{public_router, PublicState, MAX_LIST, MAX_PUBLIC_BODY_BYTES};
-use trace_store::{now_millis, Db, Registry, Role, SqliteStore, Store};
-
-const DAG: &str = "name: pipe\njobs:\n  - name: src\n    kind: source\n    operator: src.wasm\n";
-
-struct Fixture {
-    app: axum::Router,
-    db: Arc<Db>,
-    admin: String,
-    dev: String,
-    viewer: String,
-    outsider: String,
-    _dir: tempfile::TempDir,
-}
-
-async fn fixture() -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let db = Arc::new(Db::Sqlite(SqliteStore::open(&dir.path().join("t.db")).await.unwrap()));
-    db.migrate().await.unwrap();
-    let now = now_millis();
-    let acme = db.create_org("acme", now).await.unwrap();
-    let globex = db.create_org("globex", now).await.unwrap();
-    let token = async |org, name: &str, role| {
-        let user = db.create_user(org, name, role, "tester", now).await.unwrap();
-        db.create_token(user, "t", "tester", now).await.unwrap()
-    };
-    let (admin, dev, viewer, outsider) = (
-        token(acme, "ann", Role::Admin).await,
-        token(acme, "dan", Role::Developer).await,
-        token(acme, "vic", Role::Viewer).await,
-        token(globex, "zed", Role::Admin).await,
-    );
-    Fixture { app: public_router(Arc::new(PublicState { db: db.clone(), query: None, secret_key: None })), db, admin, dev, viewer, outsider, _dir: dir }
-}
-
-async fn call(f: &Fixture, method: &str, uri: &str, token: &str, body: Option<String>) -> (u16, Value) {
-    let req = Request::builder().method(method).uri(uri).header("authorization", format!("Bearer {token}"));
-    let req = match body {
-        Some(b) => req.header("content-type", "application/json").body(Body::from(b)).unwrap(),
-        None => req.body(Body::empty()).unwrap(),
-    };
-    let res = f.app.clone().oneshot(req).await.unwrap();
-    let status = res.status().as_u16();
-    let bytes = res.into_body().collect().await.unwrap().to_bytes();
-    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
-}
+use common::{call, fixture, DAG};
+use serde_json::json;
+use trace_api::{MAX_LIST, MAX_PUBLIC_BODY_BYTES};
+use trace_store::{now_millis, Store};
 
 #[tokio::test]
 async fn roles_and_tenancy_decide_who_may_do_what() {

@@ -43,7 +43,7 @@ async fn fixture(db: Db) -> Fixture {
     trace_query::testing::publish(&db, &storage, acme, &trace_query::testing::dag(1), "r1", &[3, 1, 4, 1, 5], now).await;
     let limits = ServiceLimits { queries_per_org: 1, ..ServiceLimits::default() };
     let service = QueryService::new(db.clone(), storage, dir.path().join("cache"), limits).unwrap();
-    let app = public_router(Arc::new(PublicState { db, query: Some(Arc::new(service)), secret_key: None }));
+    let app = public_router(Arc::new(PublicState::new(db).with_query(Some(Arc::new(service)))));
     Fixture { app, ann, vic, zed, _dir: dir }
 }
 
@@ -246,7 +246,7 @@ async fn a_server_without_storage_says_it_has_no_query_service() {
     let org = db.create_org("acme", now).await.unwrap();
     let user = db.create_user(org, "ann", Role::Admin, "tester", now).await.unwrap();
     let token = db.create_token(user, "t", "tester", now).await.unwrap();
-    let app = public_router(Arc::new(PublicState { db, query: None, secret_key: None }));
+    let app = public_router(Arc::new(PublicState::new(db)));
     let req = Request::post("/api/v1/query").header("authorization", format!("Bearer {token}")).header("content-type", "application/json");
     let res = app.oneshot(req.body(Body::from(r#"{"sql":"SELECT 1"}"#)).unwrap()).await.unwrap();
     assert_eq!(res.status().as_u16(), 503);

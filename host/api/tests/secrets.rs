@@ -50,8 +50,8 @@ async fn secrets_are_write_only_and_deploys_need_them(db: Db) {
     };
     let (ann, dev, zed) = (token(acme, "ann", Role::Admin).await, token(acme, "dev", Role::Developer).await, token(globex, "zed", Role::Admin).await);
     let key = Arc::new(SecretKey::generate());
-    let app = public_router(Arc::new(PublicState { db: db.clone(), query: None, secret_key: Some(key.clone()) }));
-    let without_key = public_router(Arc::new(PublicState { db: db.clone(), query: None, secret_key: None }));
+    let app = public_router(Arc::new(PublicState::new(db.clone()).with_secret_key(Some(key.clone()))));
+    let without_key = public_router(Arc::new(PublicState::new(db.clone())));
     let put = |v: &str| Some(json!({ "value": v }).to_string());
 
     // A deploy naming secrets the org does not have is refused, naming them.

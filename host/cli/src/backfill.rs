@@ -7,13 +7,11 @@
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
+use anyhow::Context;
+use trace_core::backfill::BackfillPlan;
 use trace_store::{now_millis, RunProgress, Store, TaskStatus};
 
 use crate::target::{block_on, job_of, open, org, Target};
-
-/// Most chunks one backfill is split into.
-pub const MAX_CHUNKS: u64 = 100_000;
 
 #[derive(Debug, clap::Args)]
 pub struct BackfillArgs {
@@ -43,26 +41,6 @@ pub struct BackfillArgs {
     pub every: Duration,
     #[command(flatten)]
     pub target: Target,
-}
-
-fn check_label(label: &str) -> anyhow::Result<()> {
-    let ok = !label.is_empty() && label.len() <= 64 && label.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
-    if !ok {
-        bail!("--label must be 1 to 64 of a-z 0-9 - _, got {label:?}");
-    }
-    Ok(())
-}
-
-/// `[start, end)` in chunks of `chunk`, aligned to `start`.
-fn chunks(range: (u64, u64), chunk: u64) -> anyhow::Result<Vec<(u64, u64)>> {
-    if chunk == 0 {
-        bail!("--chunk must be at least 1");
-    }
-    let n = (range.1 - range.0).div_ceil(chunk);
-    if n > MAX_CHUNKS {
-        bail!("{}..{} in chunks of {chunk} is too many chunks: got={n}, limit={MAX_CHUNKS} (use a larger --chunk)", range.0, range.1);
-    }
-    Ok((0..n).map(|i| (range.0 + i * chunk, (range.0 + (i + 1) * chunk).min(range.1))).collect())
 }
 
 fn progress_line(p: &RunProgress, total: i64, elapsed: Duration, done_at_start: i64) -> String {
@@ -115,14 +93,8 @@ fn last_line(label: &str, total: i64, chunks_failed: i64, downstream_failed: i64
 }
 
 pub fn run(args: BackfillArgs) -> anyhow::Result<ExitCode> {
-    let label = args.label.clone().unwrap_or_else(|| match args.version {
-        None => format!("{}-{}-{}", args.range.0, args.range.1, args.chunk),
-        Some(v) => format!("v{v}-{}-{}-{}", args.range.0, args.range.1, args.chunk),
-    });
-    check_label(&label)?;
-    let parts = chunks(args.range, args.chunk)?;
-    let prefix = format!("backfill:{label}:");
-    let runs: Vec<(String, (u64, u64))> = parts.iter().map(|r| (format!("{prefix}{}", r.0), *r)).collect();
+    let plan = BackfillPlan::new(args.range, args.chunk, args.label.as_deref(), args.version)?;
+    let (label, prefix, runs) = (plan.label, plan.run_prefix, plan.runs);
     block_on(async {
         let db = open(&args.target).await?;
         let org = org(&db, &args.target).await?;
@@ -168,17 +140,6 @@ pub fn run(args: BackfillArgs) -> anyhow::Result<ExitCode> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn chunks_cover_the_range_exactly_and_are_bounded() {
-        assert_eq!(chunks((5, 30), 10).unwrap(), vec![(5, 15), (15, 25), (25, 30)]);
-        assert_eq!(chunks((0, 10), 10).unwrap(), vec![(0, 10)]);
-        let err = chunks((0, 1_000_001), 10).unwrap_err().to_string();
-        assert!(err.contains("too many chunks: got=100001, limit=100000"), "{err}");
-        assert!(chunks((0, 10), 0).is_err());
-        assert!(check_label("Bad Label").is_err());
-        assert!(check_label("q4-2026_b").is_ok());
-    }
 
     #[test]
     fn progress_shows_rate_and_eta() {

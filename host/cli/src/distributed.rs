@@ -119,8 +119,8 @@ pub struct ServerQueryArgs {
 impl ServerQueryArgs {
     /// The service, if the server was given storage; the cache directory
     /// lives as long as the returned guard.
-    fn open(&self, db: Arc<Db>) -> anyhow::Result<(Option<Arc<trace_query::QueryService>>, Option<tempfile::TempDir>)> {
-        let Some(url) = &self.storage else { return Ok((None, None)) };
+    fn open(&self, db: Arc<Db>) -> anyhow::Result<(Option<Arc<trace_query::QueryService>>, Option<trace_storage::Storage>, Option<tempfile::TempDir>)> {
+        let Some(url) = &self.storage else { return Ok((None, None, None)) };
         if self.queries_per_org == 0 {
             anyhow::bail!("--queries-per-org must be at least 1");
         }
@@ -136,8 +136,8 @@ impl ServerQueryArgs {
         limits.interactive.max_rows = self.query_max_rows;
         limits.interactive.timeout = self.query_timeout;
         limits.batch.timeout = self.batch_timeout;
-        let service = trace_query::QueryService::new(db, storage, dir, limits).context("starting the query service")?;
-        Ok((Some(Arc::new(service)), guard))
+        let service = trace_query::QueryService::new(db, storage.clone(), dir, limits).context("starting the query service")?;
+        Ok((Some(Arc::new(service)), Some(storage), guard))
     }
 }
 
@@ -170,7 +170,7 @@ pub fn server(args: ServerArgs) -> anyhow::Result<ExitCode> {
         let db = Arc::new(Db::open(&args.db).await.with_context(|| format!("opening the system database {}", args.db))?);
         db.migrate().await.context("migrating the system database")?;
         let queue: Arc<dyn TaskQueue> = Arc::new(args.sqs.open().await?);
-        let (query, _cache) = args.query.open(db.clone())?;
+        let (query, storage, _cache) = args.query.open(db.clone())?;
         // Buffered datasets' rows go through SQS, so a server that dies
         // before its sink commits them loses nothing: any server's sink does.
         let buffer: Arc<dyn Buffer> = Arc::new(args.sqs.buffer()?);
@@ -182,7 +182,7 @@ pub fn server(args: ServerArgs) -> anyhow::Result<ExitCode> {
             }
             Err(e) => return Err(e).context("loading the secret key"),
         };
-        let app = public_router(Arc::new(PublicState { db: db.clone(), query, secret_key: secret_key.clone() }))
+        let app = public_router(Arc::new(PublicState::new(db.clone()).with_query(query).with_secret_key(secret_key.clone()).with_storage(storage)))
             .merge(internal_router(Arc::new(InternalState { db: db.clone(), buffer: buffer.clone(), worker_token: args.worker_token.clone(), secret_key: secret_key.clone() })));
         let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
         // Tests and scripts read this line to learn the port (`--listen 127.0.0.1:0`).

@@ -95,7 +95,7 @@ async fn a_run_moves_the_series_it_should() {
     // API requests, by route template and status (never by raw path).
     let db = Arc::new(trace_store::Db::Sqlite(trace_store::SqliteStore::open(&dir.path().join("api.db")).await.unwrap()));
     trace_store::Store::migrate(&*db).await.unwrap();
-    let app = trace_api::public_router(Arc::new(trace_api::PublicState { db, query: None, secret_key: None }));
+    let app = trace_api::public_router(Arc::new(trace_api::PublicState::new(db)));
     for path in ["/api/v1/tasks/41", "/api/v1/tasks/42", "/api/v1/whoami"] {
         let req = axum::http::Request::get(path).header("authorization", "Bearer trc_nope").body(axum::body::Body::empty()).unwrap();
         assert_eq!(app.clone().oneshot(req).await.unwrap().status().as_u16(), 401);

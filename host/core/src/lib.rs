@@ -1,6 +1,7 @@
 //! Trace's shared vocabulary. Every other crate speaks in these types; this
 //! crate depends on nothing heavy so it builds in seconds.
 
+pub mod backfill;
 pub mod digest;
 pub mod event;
 pub mod io;

@@ -11,6 +11,7 @@ use crate::buffered::{BufferCommit, Buffered, BufferedDataset};
 use crate::secrets::{SecretView, Secrets};
 use crate::slot_lease::{SlotLease, SlotLeases};
 use crate::usage::{UsageRecords, UsageSummary};
+use crate::history::{DagVersionView, DatasetVersionView, History};
 use crate::deliveries::{AfterAttempt, AttemptRecord, Deliveries, DeliveryAttemptView, DeliveryView, DestinationSpec, DestinationView, LeasedDelivery};
 use trace_protocol::buffered::{BufferedRead, BufferedRows, Value};
 use crate::lifecycle::{Lifecycle, Purged, RolledBack};
@@ -268,5 +269,14 @@ impl UsageRecords for Db {
     }
     async fn usage_summary(&self, org: OrgId, since: Millis, until: Millis, bucket_ms: i64) -> Result<Vec<UsageSummary>, StoreError> {
         both!(self, s => s.usage_summary(org, since, until, bucket_ms).await)
+    }
+}
+
+impl History for Db {
+    async fn dag_versions(&self, org: OrgId) -> Result<Vec<DagVersionView>, StoreError> {
+        both!(self, s => s.dag_versions(org).await)
+    }
+    async fn dataset_versions(&self, org: OrgId, dataset: &str) -> Result<Vec<DatasetVersionView>, StoreError> {
+        both!(self, s => s.dataset_versions(org, dataset).await)
     }
 }

@@ -28,6 +28,7 @@ mod effects;
 mod error;
 mod events;
 mod gate;
+mod history;
 mod ids;
 mod invalidate;
 mod lifecycle;
@@ -53,6 +54,7 @@ pub use lifecycle::{Lifecycle, Purged, RolledBack};
 pub use model::*;
 pub use secrets::{SecretView, Secrets};
 pub use slot_lease::{SlotLease, SlotLeases};
+pub use history::{DagVersionView, DatasetVersionView, History, VersionState, MAX_DAG_VERSIONS};
 pub use usage::{UsageRecords, UsageSummary, MAX_SUMMARY_ROWS};
 pub use registry::{AuditEntry, DatasetView, Principal, Registry, Role, UserId, VersionRead};
 

@@ -212,3 +212,26 @@ async fn cutover_moves_queued_and_running_work_to_the_new_version<S: Store + Reg
     assert_eq!(claimed.iter().map(|p| (p.job, p.range)).collect::<Vec<_>>(), vec![(blocks2, Some((0, 10)))]);
 }
 on_both!(cutover_moves_queued_and_running_work_to_the_new_version);
+
+async fn history_lists_dag_and_dataset_versions_with_their_state<S: Store + Registry + Lifecycle + History>(s: S) {
+    let org = s.create_org("acme", T0).await.unwrap();
+    let other = s.create_org("globex", T0).await.unwrap();
+    s.deploy(org, &dag(V1), V1, "ann", T0).await.unwrap();
+    let v2 = V1.replace("min_value: 100", "min_value: 500");
+    s.stage(org, &dag(&v2), &v2, "bob", T0 + 1).await.unwrap();
+    let states = |h: Vec<DagVersionView>| h.into_iter().map(|v| (v.version, v.state, v.deployed_by)).collect::<Vec<_>>();
+    assert_eq!(states(s.dag_versions(org).await.unwrap()), vec![(2, VersionState::Staged, "bob".into()), (1, VersionState::Active, "ann".into())]);
+    assert!(s.dag_versions(org).await.unwrap().iter().all(|v| v.jobs > 0));
+    assert!(s.dag_versions(other).await.unwrap().is_empty(), "another org's DAGs are not listed");
+
+    s.cutover(org, "erc20", 2, "ann", T0 + 2).await.unwrap();
+    assert_eq!(states(s.dag_versions(org).await.unwrap()), vec![(2, VersionState::Active, "bob".into()), (1, VersionState::Previous, "ann".into())]);
+    let versions = s.dataset_versions(org, "erc20_transfers").await.unwrap();
+    assert_eq!(versions.iter().map(|v| (v.dag_version, v.active)).collect::<Vec<_>>(), vec![(2, true), (1, false)]);
+    assert!(versions.iter().all(|v| v.partitions == 0 && v.rows == 0 && v.purged_at.is_none()));
+    assert_eq!(versions[0].uuid, version_of(&s, org, "erc20_transfers").await);
+    s.purge_version(org, "erc20_transfers", &versions[1].uuid, "root", T0 + 3).await.unwrap();
+    assert_eq!(s.dataset_versions(org, "erc20_transfers").await.unwrap()[1].purged_at, Some(T0 + 3));
+    assert!(s.dataset_versions(other, "erc20_transfers").await.unwrap().is_empty());
+}
+on_both!(history_lists_dag_and_dataset_versions_with_their_state);
