@@ -11,7 +11,9 @@
 #   - DuckDB's prebuilt library (pinned, checksum-checked) for the query
 #     engine, into host/query/lib;
 #   - anvil, a real Ethereum node (pinned, checksum-checked; from npm), into
-#     ~/.cache/trace/tools/anvil, for the ingest tests.
+#     ~/.cache/trace/tools/anvil, for the ingest tests;
+#   - Debian's chromium and chromium-driver, for the web console's browser
+#     test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,6 +37,13 @@ if ! command -v moto_server >/dev/null 2>&1; then
     echo "setup: installing moto[server] from PyPI"
     python3 -m pip install --quiet 'moto[server]' || python3 -m pip install --quiet --user 'moto[server]'
     if command -v pyenv >/dev/null 2>&1; then pyenv rehash; fi
+fi
+
+if ! command -v chromedriver >/dev/null 2>&1; then
+    echo "setup: installing Debian's chromium and chromium-driver"
+    export DEBIAN_FRONTEND=noninteractive
+    as_root apt-get update -qq
+    as_root apt-get install -y -qq chromium chromium-driver >/dev/null
 fi
 
 bash guest-sdk/install-tools.sh

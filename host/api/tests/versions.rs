@@ -123,7 +123,9 @@ async fn a_server_without_storage_refuses_purges_by_saying_so() {
 #[tokio::test]
 async fn every_error_is_one_problem_shape() {
     let f = fixture().await;
-    let cases: Vec<(&str, &str, &str, Option<String>, u16, &str)> = vec![
+    // (method, uri, token, body, status, code)
+    type Case<'a> = (&'a str, &'a str, &'a str, Option<String>, u16, &'a str);
+    let cases: Vec<Case> = vec![
         ("GET", "/api/v1/whoami", "trc_nope", None, 401, "unauthorized"),
         ("GET", "/api/v1/nowhere", &f.viewer, None, 404, "not_found"),
         ("DELETE", "/api/v1/whoami", &f.viewer, None, 405, "method_not_allowed"),

@@ -75,6 +75,7 @@ async fn trace_run(url: &str, slots: usize, end: u64, chunk: u64, cache: &Path) 
         secrets: Vec::new(),
         chunk: Some(chunk),
         fuel: false,
+        org: None,
     };
     let done = dev::run(run, |_| {}).await.expect("the ingest runs");
     if let Some(t) = done.failures.first() {

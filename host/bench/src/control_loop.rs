@@ -49,6 +49,7 @@ pub async fn trace_tasks_per_sec(db: Arc<Db>, operators: &Path, n: u64, workers:
         secrets: Vec::new(),
         chunk: None,
         fuel: false,
+        org: None,
     };
     let queue = Arc::new(trace_control::queue::InProcessQueue::default());
     let done = dev::run_on(db, queue, run, |_| {}).await.expect("the bench DAG runs");

@@ -51,6 +51,14 @@ pub struct DevArgs {
     /// (`off` for none).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
     pub metrics: String,
+    /// Serve the web console (and the public API) at http://ADDR/console
+    /// while the run lasts, with an admin token printed to sign in with
+    /// (`off` for none).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+    pub console: String,
+    /// Keep serving the console after the run, until Ctrl-C.
+    #[arg(long)]
+    pub stay: bool,
     /// Meter fuel in every task (`trace usage` and `trace task` then show
     /// what each burned); costs some speed (see docs/performance.md).
     #[arg(long)]
@@ -121,6 +129,16 @@ pub fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
         let at = runtime.block_on(trace_control::metrics::serve(addr)).with_context(|| format!("serving metrics on {addr}"))?;
         println!("metrics at http://{at}/metrics");
     }
+    let org = format!("dev_{}", trace_store::now_millis());
+    let console = match args.console.as_str() {
+        "off" => None,
+        text => {
+            let addr: std::net::SocketAddr = text.parse().with_context(|| format!("--console {text:?} is not ADDR:PORT or `off`"))?;
+            let console = runtime.block_on(crate::console::serve(&database, &objects, &org, addr))?;
+            println!("console at {} (sign in with the token {})", console.url, console.token);
+            Some(console)
+        }
+    };
     // Print a progress line only when the counts move, not every poll.
     let mut last = None;
     let outcome = runtime.block_on(dev::run(
@@ -140,6 +158,7 @@ pub fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
             secrets,
             chunk: args.chunk,
             fuel: args.fuel,
+            org: Some(org.clone()),
         },
         |p| {
             let seen = Some((p.counts.clone(), p.events));
@@ -150,6 +169,16 @@ pub fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
         },
     ));
     let finished = outcome.context("running the DAG")?;
+    let code = report(&args, &runtime, &finished, &dag, &database, &objects)?;
+    if let (true, Some(console)) = (args.stay, &console) {
+        println!("the console stays up at {}; Ctrl-C to stop", console.url);
+        runtime.block_on(async { tokio::signal::ctrl_c().await }).context("waiting for Ctrl-C")?;
+    }
+    Ok(code)
+}
+
+/// What the run did, printed; the exit code says whether it all succeeded.
+fn report(args: &DevArgs, runtime: &tokio::runtime::Runtime, finished: &dev::Finished, dag: &trace_dag::Dag, database: &std::path::Path, objects: &std::path::Path) -> anyhow::Result<ExitCode> {
     let done = &finished.progress;
     println!("done: DAG `{}` v{} in {:.1}s — {}", dag.name, finished.deployed.version, done.elapsed.as_secs_f64(), line(done));
     if !finished.deliveries.is_empty() {
@@ -161,7 +190,7 @@ pub fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
     }
     if finished.failed() == 0 {
         if dag.publish.iter().any(|p| !p.is_buffered()) {
-            let shown = runtime.block_on(published(&database, &objects, &finished.org, &dag))?;
+            let shown = runtime.block_on(published(database, objects, &finished.org, dag))?;
             print!("{shown}");
             if args.database.is_some() && shown.contains("published (queried") {
                 let first = &dag.publish.iter().rfind(|p| !p.is_buffered()).expect("one is published").dataset;
@@ -170,7 +199,7 @@ pub fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    eprint!("{}", failures(&finished));
+    eprint!("{}", failures(finished));
     if args.database.is_some() {
         let first = finished.failures.first().map_or(0, |t| t.id);
         eprintln!("inspect: trace task {first} --db sqlite:{} --org {}", database.display(), finished.org);

@@ -182,11 +182,14 @@ pub fn server(args: ServerArgs) -> anyhow::Result<ExitCode> {
             }
             Err(e) => return Err(e).context("loading the secret key"),
         };
-        let app = public_router(Arc::new(PublicState::new(db.clone()).with_query(query).with_secret_key(secret_key.clone()).with_storage(storage)))
+        let public = Arc::new(PublicState::new(db.clone()).with_query(query).with_secret_key(secret_key.clone()).with_storage(storage));
+        let app = public_router(public.clone())
+            .merge(trace_console::console_router(public))
             .merge(internal_router(Arc::new(InternalState { db: db.clone(), buffer: buffer.clone(), worker_token: args.worker_token.clone(), secret_key: secret_key.clone() })));
         let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
         // Tests and scripts read this line to learn the port (`--listen 127.0.0.1:0`).
         println!("trace server listening on http://{}", listener.local_addr()?);
+        println!("console at http://{}/console", listener.local_addr()?);
         if let Some(addr) = args.metrics {
             let at = trace_control::metrics::serve(addr).await.with_context(|| format!("serving metrics on {addr}"))?;
             println!("metrics at http://{at}/metrics");

@@ -7,6 +7,7 @@ mod follow;
 mod usage;
 mod secrets;
 mod cli;
+mod console;
 mod datasets;
 mod dag;
 mod dev;

@@ -611,3 +611,55 @@ fn json_logs_carry_the_task_and_attempt() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("TRACE_LOG_FORMAT must be text or json, got \"yaml\""), "{}", stderr(&o));
 }
+
+/// `trace dev` prints where to look (the console with a token to sign in
+/// with, and the metrics), and with `--stay` keeps the console up after the
+/// run: its overview shows the run's completed tasks to that token only.
+#[test]
+fn dev_prints_the_console_and_keeps_it_up_with_stay() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let dag = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/dags/dev.yaml");
+    let operators = Path::new(trace_artifacts::NOOP).parent().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_trace"))
+        .args(["dev", dag.to_str().unwrap(), "--operators", operators.to_str().unwrap(), "--range", "0..3000", "--stay"])
+        .current_dir(dir.path())
+        .env("XDG_CACHE_HOME", dir.path().join("cache"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut console, mut token, mut metrics) = (None, None, None);
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(rest) = line.strip_prefix("console at ") {
+            let (url, tail) = rest.split_once(" (sign in with the token ").unwrap();
+            console = Some(url.to_owned());
+            token = Some(tail.trim_end_matches(')').to_owned());
+        }
+        metrics = metrics.or_else(|| line.strip_prefix("metrics at ").map(str::to_owned));
+        if line.starts_with("the console stays up at ") {
+            break;
+        }
+    }
+    let (console, token) = (console.expect("a console line"), token.expect("a token"));
+    assert!(metrics.expect("a metrics line").ends_with("/metrics"));
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (status, page, refused) = runtime.block_on(async {
+        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        let r = http.get(&console).header("cookie", format!("trace_console={token}")).send().await.unwrap();
+        let status = r.status().as_u16();
+        let page = r.text().await.unwrap();
+        let refused = http.get(&console).header("cookie", "trace_console=trc_wrong").send().await.unwrap();
+        (status, page, refused.headers().get("location").map(|l| l.to_str().unwrap().to_owned()))
+    });
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let exited = child.wait().unwrap();
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("dev · admin"), "{page}");
+    let completed = page.split("id=\"count-completed\"").nth(1).and_then(|r| r.split("class=\"n\">").nth(1)).and_then(|r| r.split('<').next()).unwrap();
+    assert_eq!(completed, "4", "the run's tasks: {page}");
+    assert_eq!(refused.as_deref(), Some("/console/login"), "another token signs in nowhere");
+    assert!(exited.success(), "Ctrl-C ends a run that stayed: {exited:?}");
+}

@@ -101,6 +101,9 @@ pub struct DevRun<'a> {
     /// Meter fuel (deterministic CPU units) in every task; each attempt's
     /// usage then reports what it burned. Costs some speed.
     pub fuel: bool,
+    /// The org to run in, made if it does not exist [default: a new
+    /// `dev_<ms>` one per run].
+    pub org: Option<String>,
 }
 
 /// Most runs `DevRun::chunk` may split a source's range into.
@@ -122,8 +125,11 @@ pub async fn run(run: DevRun<'_>, progress: impl FnMut(&Progress)) -> Result<Fin
 pub async fn run_on(db: Arc<Db>, queue: Arc<dyn TaskQueue>, run: DevRun<'_>, mut progress: impl FnMut(&Progress)) -> Result<Finished, DevError> {
     db.migrate().await?;
     let now = now_millis();
-    let org_name = format!("dev_{now}");
-    let org: OrgId = db.create_org(&org_name, now).await?;
+    let org_name = run.org.clone().unwrap_or_else(|| format!("dev_{now}"));
+    let org: OrgId = match db.org_id(&org_name).await? {
+        Some(org) => org,
+        None => db.create_org(&org_name, now).await?,
+    };
     // Sealed with a key of this run's own: the database never holds a secret in clear.
     let key = Arc::new(SecretKey::generate());
     for (name, value) in &run.secrets {

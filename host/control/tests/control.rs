@@ -50,6 +50,7 @@ async fn a_dag_runs_end_to_end_in_process() {
         secrets: Vec::new(),
         chunk: None,
         fuel: false,
+        org: None,
     };
     let mut updates = 0u32;
     let dev::Finished { deployed, progress: done, .. } = dev::run(run, |_| updates += 1).await.unwrap();
@@ -234,6 +235,7 @@ async fn outputs_land_in_storage_under_id_only_paths_when_their_task_completes()
         secrets: Vec::new(),
         chunk: None,
         fuel: false,
+        org: None,
     };
     let dev::Finished { deployed, progress: done, .. } = dev::run_on(db.clone(), Arc::new(InProcessQueue::default()), run, |_| {}).await.unwrap();
     assert_eq!(done.counts, vec![(TaskStatus::Completed, 6)], "1 source task + 5 counting tasks");
@@ -402,6 +404,7 @@ async fn content_addressed_operators_are_fetched_verified_and_run() {
         secrets: Vec::new(),
         chunk: None,
         fuel: false,
+        org: None,
     };
     let done = dev::run_on(db.clone(), Arc::new(InProcessQueue::default()), run((0, 3)), |_| {}).await.unwrap().progress;
     assert_eq!(done.counts, vec![(TaskStatus::Completed, 4)]);

@@ -65,6 +65,7 @@ async fn run(dir: &std::path::Path, name: &str) {
         secrets: Vec::new(),
         chunk: None,
         fuel: false,
+        org: None,
     };
     let done = dev::run(run, |_| {}).await.unwrap();
     assert_eq!(done.failed(), 1, "the bomb");

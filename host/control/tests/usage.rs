@@ -54,6 +54,7 @@ async fn attempts_record_what_they_used() {
         secrets: Vec::new(),
         chunk: None,
         fuel: false,
+        org: None,
     };
     let done = dev::run(run, |_| {}).await.unwrap();
     assert_eq!(done.failed(), 1, "the bomb fails, nothing else");
@@ -125,6 +126,7 @@ async fn a_metered_run_reports_fuel() {
             secrets: Vec::new(),
             chunk: None,
             fuel,
+            org: None,
         };
         let done = dev::run(run, |_| {}).await.unwrap();
         let db = Db::Sqlite(SqliteStore::open(&path).await.unwrap());

@@ -97,6 +97,7 @@ async fn a_dag_runs_with_tasks_dispatched_over_sqs() {
         secrets: Vec::new(),
         chunk: None,
         fuel: false,
+        org: None,
     };
     let done = dev::run_on(db, Arc::new(queue.clone()), run, |_| {}).await.unwrap().progress;
     // 1 source task, 10 block ranges, 2 windows: every task id went through SQS.
