@@ -26,7 +26,7 @@ use crate::error::ApiError;
 use crate::public::MAX_LIST;
 use crate::public_state::{caller, PublicState};
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DestinationBody {
     pub url: String,
     /// `whsec_…`; or leave it out and set `generate`.
@@ -48,7 +48,7 @@ fn default_per_minute() -> u32 {
     600
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DestinationSummary {
     pub name: String,
     pub url: String,
@@ -57,7 +57,7 @@ pub struct DestinationSummary {
     pub updated_at: i64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DestinationSaved {
     pub name: String,
     /// Only when the server generated the secret: the one time it is shown.
@@ -65,7 +65,7 @@ pub struct DestinationSaved {
     pub generated_secret: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DeliverySummary {
     pub id: i64,
     pub webhook_id: String,
@@ -102,7 +102,7 @@ impl From<DeliveryView> for DeliverySummary {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DeliveryAttempt {
     pub attempt: u32,
     pub at: i64,
@@ -119,7 +119,7 @@ impl From<DeliveryAttemptView> for DeliveryAttempt {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DeliveryDetail {
     #[serde(flatten)]
     pub delivery: DeliverySummary,
@@ -132,12 +132,14 @@ pub(crate) struct DeliveryQuery {
     limit: Option<u32>,
 }
 
+#[utoipa::path(get, path = "/api/v1/destinations", tag = "alerts", summary = "Alert destinations (no secrets)", responses((status = 200, description = "done", body = Vec<DestinationSummary>), (status = "4XX", description = "refused: `code` says why", body = crate::Problem, content_type = "application/problem+json"), (status = "5XX", description = "failed; details are in the server's log", body = crate::Problem, content_type = "application/problem+json")), security(("bearer" = [])))]
 pub(crate) async fn destinations(State(s): State<Arc<PublicState>>, headers: HeaderMap) -> Result<Json<Vec<DestinationSummary>>, ApiError> {
     let who = caller(&s, &headers, Role::Viewer).await?;
     let list = s.db.destinations(who.org).await?;
     Ok(Json(list.into_iter().map(|d| DestinationSummary { name: d.name, url: d.url, max_in_flight: d.max_in_flight, per_minute: d.per_minute, updated_at: d.updated_at }).collect()))
 }
 
+#[utoipa::path(put, path = "/api/v1/destinations/{name}", tag = "alerts", summary = "Set a webhook destination; admin", params(("name" = String, Path, description = "the name")), request_body = DestinationBody, responses((status = 200, description = "done", body = DestinationSaved), (status = "4XX", description = "refused: `code` says why", body = crate::Problem, content_type = "application/problem+json"), (status = "5XX", description = "failed; details are in the server's log", body = crate::Problem, content_type = "application/problem+json")), security(("bearer" = [])))]
 pub(crate) async fn set_destination(
     State(s): State<Arc<PublicState>>,
     headers: HeaderMap,
@@ -160,12 +162,14 @@ pub(crate) async fn set_destination(
     Ok(Json(DestinationSaved { name, generated_secret: generated.then(|| secret.expose()) }))
 }
 
+#[utoipa::path(delete, path = "/api/v1/destinations/{name}", tag = "alerts", summary = "Remove a destination; admin", params(("name" = String, Path, description = "the name")), responses((status = 200, description = "done", body = Object), (status = "4XX", description = "refused: `code` says why", body = crate::Problem, content_type = "application/problem+json"), (status = "5XX", description = "failed; details are in the server's log", body = crate::Problem, content_type = "application/problem+json")), security(("bearer" = [])))]
 pub(crate) async fn delete_destination(State(s): State<Arc<PublicState>>, headers: HeaderMap, Path(name): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
     let who = caller(&s, &headers, Role::Admin).await?;
     s.db.delete_destination(who.org, &name, &who.actor(), now_millis()).await?;
     Ok(Json(serde_json::json!({ "deleted": name })))
 }
 
+#[utoipa::path(get, path = "/api/v1/deliveries", tag = "alerts", summary = "Alert deliveries, newest first", params(("state" = Option<String>, Query, description = "pending, delivered, failed or suppressed"), ("limit" = Option<u32>, Query, description = "1 to 1000")), responses((status = 200, description = "done", body = Vec<DeliverySummary>), (status = "4XX", description = "refused: `code` says why", body = crate::Problem, content_type = "application/problem+json"), (status = "5XX", description = "failed; details are in the server's log", body = crate::Problem, content_type = "application/problem+json")), security(("bearer" = [])))]
 pub(crate) async fn deliveries(State(s): State<Arc<PublicState>>, headers: HeaderMap, Query(q): Query<DeliveryQuery>) -> Result<Json<Vec<DeliverySummary>>, ApiError> {
     let who = caller(&s, &headers, Role::Viewer).await?;
     if let Some(state) = q.state.as_deref()
@@ -181,12 +185,14 @@ pub(crate) async fn deliveries(State(s): State<Arc<PublicState>>, headers: Heade
     Ok(Json(list.into_iter().map(Into::into).collect()))
 }
 
+#[utoipa::path(get, path = "/api/v1/deliveries/{id}", tag = "alerts", summary = "A delivery with its attempts", params(("id" = i64, Path, description = "the id")), responses((status = 200, description = "done", body = DeliveryDetail), (status = "4XX", description = "refused: `code` says why", body = crate::Problem, content_type = "application/problem+json"), (status = "5XX", description = "failed; details are in the server's log", body = crate::Problem, content_type = "application/problem+json")), security(("bearer" = [])))]
 pub(crate) async fn delivery(State(s): State<Arc<PublicState>>, headers: HeaderMap, Path(id): Path<i64>) -> Result<Json<DeliveryDetail>, ApiError> {
     let who = caller(&s, &headers, Role::Viewer).await?;
     let (d, attempts) = s.db.delivery(who.org, id).await?.ok_or_else(|| ApiError::NotFound(format!("delivery {id} does not exist")))?;
     Ok(Json(DeliveryDetail { delivery: d.into(), attempts: attempts.into_iter().map(Into::into).collect() }))
 }
 
+#[utoipa::path(post, path = "/api/v1/deliveries/{id}/retry", tag = "alerts", summary = "Send a failed delivery again; developer", params(("id" = i64, Path, description = "the id")), responses((status = 200, description = "done", body = Object), (status = "4XX", description = "refused: `code` says why", body = crate::Problem, content_type = "application/problem+json"), (status = "5XX", description = "failed; details are in the server's log", body = crate::Problem, content_type = "application/problem+json")), security(("bearer" = [])))]
 pub(crate) async fn retry_delivery(State(s): State<Arc<PublicState>>, headers: HeaderMap, Path(id): Path<i64>) -> Result<Json<serde_json::Value>, ApiError> {
     let who = caller(&s, &headers, Role::Developer).await?;
     s.db.retry_delivery(who.org, id, &who.actor(), now_millis()).await?;

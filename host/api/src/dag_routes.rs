@@ -24,6 +24,7 @@ use crate::error::ApiError;
 use crate::public_state::{caller, PublicState};
 use crate::public_wire::{BackfillRequest, BackfillResponse, CutoverRequest, DagVersionSummary, SwitchResponse};
 
+#[utoipa::path(get, path = "/api/v1/dags", tag = "dags", summary = "Every version of every DAG of the org", responses((status = 200, description = "done", body = Vec<DagVersionSummary>), (status = "4XX", description = "refused: `code` says why", body = crate::Problem, content_type = "application/problem+json"), (status = "5XX", description = "failed; details are in the server's log", body = crate::Problem, content_type = "application/problem+json")), security(("bearer" = [])))]
 pub(crate) async fn versions(State(s): State<Arc<PublicState>>, headers: HeaderMap) -> Result<Json<Vec<DagVersionSummary>>, ApiError> {
     let who = caller(&s, &headers, Role::Viewer).await?;
     Ok(Json(s.db.dag_versions(who.org).await?.into_iter().map(Into::into).collect()))
@@ -39,6 +40,7 @@ async fn own_dag(s: &PublicState, org: i64, dag: &str) -> Result<(), ApiError> {
     }
 }
 
+#[utoipa::path(post, path = "/api/v1/dags/{dag}/cutover", tag = "dags", summary = "Make a staged version active; admin", params(("dag" = String, Path, description = "the DAG")), request_body = CutoverRequest, responses((status = 200, description = "done", body = SwitchResponse), (status = "4XX", description = "refused: `code` says why", body = crate::Problem, content_type = "application/problem+json"), (status = "5XX", description = "failed; details are in the server's log", body = crate::Problem, content_type = "application/problem+json")), security(("bearer" = [])))]
 pub(crate) async fn cutover(
     State(s): State<Arc<PublicState>>,
     headers: HeaderMap,
@@ -51,6 +53,7 @@ pub(crate) async fn cutover(
     Ok(Json(r.into()))
 }
 
+#[utoipa::path(post, path = "/api/v1/dags/{dag}/rollback", tag = "dags", summary = "Make the previously active version active again; admin", params(("dag" = String, Path, description = "the DAG")), responses((status = 200, description = "done", body = SwitchResponse), (status = "4XX", description = "refused: `code` says why", body = crate::Problem, content_type = "application/problem+json"), (status = "5XX", description = "failed; details are in the server's log", body = crate::Problem, content_type = "application/problem+json")), security(("bearer" = [])))]
 pub(crate) async fn rollback(State(s): State<Arc<PublicState>>, headers: HeaderMap, Path(dag): Path<String>) -> Result<Json<SwitchResponse>, ApiError> {
     let who = caller(&s, &headers, Role::Admin).await?;
     own_dag(&s, who.org, &dag).await?;
@@ -59,6 +62,7 @@ pub(crate) async fn rollback(State(s): State<Arc<PublicState>>, headers: HeaderM
 }
 
 /// Trigger every chunk not yet triggered and return; progress is the tasks'.
+#[utoipa::path(post, path = "/api/v1/dags/{dag}/jobs/{job}/backfill", tag = "dags", summary = "Trigger a source over a range in chunks (resumable); developer", params(("dag" = String, Path, description = "the DAG"), ("job" = String, Path, description = "the job")), request_body = BackfillRequest, responses((status = 200, description = "done", body = BackfillResponse), (status = "4XX", description = "refused: `code` says why", body = crate::Problem, content_type = "application/problem+json"), (status = "5XX", description = "failed; details are in the server's log", body = crate::Problem, content_type = "application/problem+json")), security(("bearer" = [])))]
 pub(crate) async fn backfill(
     State(s): State<Arc<PublicState>>,
     headers: HeaderMap,
@@ -72,6 +76,7 @@ pub(crate) async fn backfill(
         Some(v) => s.db.version_job(who.org, &dag, v, &job).await?,
     };
     let job_id = job_id.ok_or_else(|| ApiError::NotFound(format!("no job {job:?} in DAG {dag:?}")))?;
+    crate::quota_routes::refuse_over_hourly(&s, who.org).await?;
     let triggered = s.db.trigger_many(job_id, &plan.runs, &who.actor(), now_millis()).await?;
     let new = triggered.iter().filter(|i| !i.duplicate).count();
     Ok(Json(BackfillResponse {

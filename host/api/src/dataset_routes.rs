@@ -26,12 +26,14 @@ pub(crate) async fn readable(s: &PublicState, who: &Principal, name: &str) -> Re
     }
 }
 
+#[utoipa::path(get, path = "/api/v1/datasets/{name}/versions", tag = "datasets", summary = "A dataset's versions, newest first", params(("name" = String, Path, description = "the name")), responses((status = 200, description = "done", body = Vec<DatasetVersionSummary>), (status = "4XX", description = "refused: `code` says why", body = crate::Problem, content_type = "application/problem+json"), (status = "5XX", description = "failed; details are in the server's log", body = crate::Problem, content_type = "application/problem+json")), security(("bearer" = [])))]
 pub(crate) async fn versions(State(s): State<Arc<PublicState>>, headers: HeaderMap, Path(name): Path<String>) -> Result<Json<Vec<DatasetVersionSummary>>, ApiError> {
     let who = caller(&s, &headers, Role::Viewer).await?;
     readable(&s, &who, &name).await?;
     Ok(Json(s.db.dataset_versions(who.org, &name).await?.into_iter().map(Into::into).collect()))
 }
 
+#[utoipa::path(delete, path = "/api/v1/datasets/{name}/versions/{version}", tag = "datasets", summary = "Purge a version no active DAG version uses; admin", params(("name" = String, Path, description = "the name"), ("version" = String, Path, description = "the version's UUID")), responses((status = 200, description = "done", body = PurgeResponse), (status = "4XX", description = "refused: `code` says why", body = crate::Problem, content_type = "application/problem+json"), (status = "5XX", description = "failed; details are in the server's log", body = crate::Problem, content_type = "application/problem+json")), security(("bearer" = [])))]
 pub(crate) async fn purge(State(s): State<Arc<PublicState>>, headers: HeaderMap, Path((name, version)): Path<(String, String)>) -> Result<Json<PurgeResponse>, ApiError> {
     let who = caller(&s, &headers, Role::Admin).await?;
     let storage = s.storage.as_ref().ok_or_else(|| ApiError::Unavailable("this server was started without --storage, so it cannot delete dataset files".to_owned()))?;

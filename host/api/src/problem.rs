@@ -19,7 +19,7 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 const MAX_DETAIL_BYTES: usize = 2_048;
 
 /// An error answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Problem {
     /// `urn:trace:problem:CODE`.
     #[serde(rename = "type")]

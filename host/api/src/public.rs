@@ -4,6 +4,7 @@
 //!
 //! | call                                          | role      |
 //! |-----------------------------------------------|-----------|
+//! | `GET  /api/v1/openapi.json` (this table as OpenAPI 3.1) | anyone |
 //! | `GET  /api/v1/whoami`                         | viewer    |
 //! | `POST /api/v1/dags[?staged=true]` (body: DAG YAML) | developer |
 //! | `GET  /api/v1/dags`, `POST /api/v1/dags/{dag}/cutover\|rollback`, `POST /api/v1/dags/{dag}/jobs/{job}/backfill` | see `dag_routes` |
@@ -12,6 +13,7 @@
 //! | `GET  /api/v1/tasks/{id}`                     | viewer    |
 //! | `POST /api/v1/tasks/{id}/cancel`              | developer |
 //! | `GET  /api/v1/usage?since=&until=&by=hour\|day` | viewer (the caller's org) |
+//! | `GET  /api/v1/quota`                          | viewer (the caller's org) |
 //! | `GET  /api/v1/datasets`                       | viewer (filtered by `read_roles`) |
 //! | `GET  /api/v1/datasets/{name}/partitions`     | viewer (if `read_roles` allow) |
 //! | `GET  /api/v1/datasets/{name}/versions`, `DELETE /api/v1/datasets/{name}/versions/{uuid}` | see `dataset_routes` |
@@ -50,6 +52,7 @@ pub const MAX_NAME_CHARS: usize = 64;
 /// The `/api/v1/*` routes.
 pub fn public_router(state: Arc<PublicState>) -> Router {
     Router::new()
+        .route("/api/v1/openapi.json", get(crate::openapi::serve))
         .route("/api/v1/whoami", get(whoami))
         .route("/api/v1/dags", get(crate::dag_routes::versions).post(deploy))
         .route("/api/v1/dags/{dag}/cutover", post(crate::dag_routes::cutover))
@@ -60,6 +63,7 @@ pub fn public_router(state: Arc<PublicState>) -> Router {
         .route("/api/v1/tasks/{id}", get(task))
         .route("/api/v1/tasks/{id}/cancel", post(cancel))
         .route("/api/v1/usage", get(usage))
+        .route("/api/v1/quota", get(crate::quota_routes::quota))
         .route("/api/v1/datasets", get(datasets))
         .route("/api/v1/datasets/{name}/partitions", get(partitions))
         .route("/api/v1/datasets/{name}/versions", get(crate::dataset_routes::versions))
@@ -86,6 +90,7 @@ pub fn public_router(state: Arc<PublicState>) -> Router {
         .with_state(state)
 }
 
+#[utoipa::path(get, path = "/api/v1/whoami", tag = "identity", summary = "Who the token is: user, org, role", responses((status = 200, description = "done", body = WhoAmI), (status = "4XX", description = "refused: `code` says why", body = crate::Problem, content_type = "application/problem+json"), (status = "5XX", description = "failed; details are in the server's log", body = crate::Problem, content_type = "application/problem+json")), security(("bearer" = [])))]
 async fn whoami(State(s): State<Arc<PublicState>>, headers: HeaderMap) -> Result<Json<WhoAmI>, ApiError> {
     let who = caller(&s, &headers, Role::Viewer).await?;
     Ok(Json(WhoAmI { user: who.name, org_id: who.org, role: who.role.as_str().to_owned() }))
@@ -99,6 +104,7 @@ struct DeployQuery {
     staged: bool,
 }
 
+#[utoipa::path(post, path = "/api/v1/dags", tag = "dags", summary = "Deploy a DAG (or stage it with staged=true); developer", params(("staged" = Option<bool>, Query, description = "stage the version: active only at a cutover")), request_body(content = String, content_type = "application/yaml", description = "the DAG file"), responses((status = 200, description = "done", body = DeployResponse), (status = "4XX", description = "refused: `code` says why", body = crate::Problem, content_type = "application/problem+json"), (status = "5XX", description = "failed; details are in the server's log", body = crate::Problem, content_type = "application/problem+json")), security(("bearer" = [])))]
 async fn deploy(State(s): State<Arc<PublicState>>, headers: HeaderMap, Query(q): Query<DeployQuery>, body: String) -> Result<Json<DeployResponse>, ApiError> {
     let who = caller(&s, &headers, Role::Developer).await?;
     let dag = trace_dag::parse("request body", &body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
@@ -143,6 +149,7 @@ async fn check_shared_reads(s: &PublicState, who: &Principal, dag: &trace_dag::D
     Ok(())
 }
 
+#[utoipa::path(post, path = "/api/v1/dags/{dag}/jobs/{job}/trigger", tag = "dags", summary = "Trigger a source run; developer", params(("dag" = String, Path, description = "the DAG"), ("job" = String, Path, description = "the job")), request_body = TriggerRequest, responses((status = 200, description = "done", body = TriggerResponse), (status = "4XX", description = "refused: `code` says why", body = crate::Problem, content_type = "application/problem+json"), (status = "5XX", description = "failed; details are in the server's log", body = crate::Problem, content_type = "application/problem+json")), security(("bearer" = [])))]
 async fn trigger(
     State(s): State<Arc<PublicState>>,
     headers: HeaderMap,
@@ -159,6 +166,7 @@ async fn trigger(
         return Err(ApiError::BadRequest(format!("run_id must have 1 to 128 characters, got {}", body.run_id.len())));
     }
     let job_id = s.db.active_job(who.org, &dag, &job).await?.ok_or_else(|| ApiError::NotFound(format!("no job {job:?} in DAG {dag:?}")))?;
+    crate::quota_routes::refuse_over_hourly(&s, who.org).await?;
     let r = s.db.trigger(job_id, &body.run_id, range, &who.actor(), now_millis()).await?;
     Ok(Json(TriggerResponse { duplicate: r.duplicate, tasks: r.tasks }))
 }
@@ -168,6 +176,7 @@ struct ListQuery {
     limit: Option<u32>,
 }
 
+#[utoipa::path(get, path = "/api/v1/tasks", tag = "tasks", summary = "The org's newest tasks", params(("limit" = Option<u32>, Query, description = "1 to 1000, default 50")), responses((status = 200, description = "done", body = Vec<TaskSummary>), (status = "4XX", description = "refused: `code` says why", body = crate::Problem, content_type = "application/problem+json"), (status = "5XX", description = "failed; details are in the server's log", body = crate::Problem, content_type = "application/problem+json")), security(("bearer" = [])))]
 async fn tasks(State(s): State<Arc<PublicState>>, headers: HeaderMap, Query(q): Query<ListQuery>) -> Result<Json<Vec<TaskSummary>>, ApiError> {
     let who = caller(&s, &headers, Role::Viewer).await?;
     let limit = q.limit.unwrap_or(50);
@@ -187,6 +196,7 @@ async fn own_task(s: &PublicState, who: &Principal, id: i64) -> Result<TaskView,
     }
 }
 
+#[utoipa::path(get, path = "/api/v1/tasks/{id}", tag = "tasks", summary = "A task with its attempts and their usage", params(("id" = i64, Path, description = "the id")), responses((status = 200, description = "done", body = TaskDetail), (status = "4XX", description = "refused: `code` says why", body = crate::Problem, content_type = "application/problem+json"), (status = "5XX", description = "failed; details are in the server's log", body = crate::Problem, content_type = "application/problem+json")), security(("bearer" = [])))]
 async fn task(State(s): State<Arc<PublicState>>, headers: HeaderMap, Path(id): Path<i64>) -> Result<Json<TaskDetail>, ApiError> {
     let who = caller(&s, &headers, Role::Viewer).await?;
     let t = own_task(&s, &who, id).await?;
@@ -216,6 +226,7 @@ struct UsageQuery {
 }
 
 /// The caller's org's usage per hour or day, DAG and job.
+#[utoipa::path(get, path = "/api/v1/usage", tag = "usage", summary = "The org's usage per hour or day, DAG and job", params(("since" = Option<i64>, Query, description = "ms since the epoch; default a day before until"), ("until" = Option<i64>, Query, description = "exclusive; default now"), ("by" = Option<String>, Query, description = "hour (default) or day")), responses((status = 200, description = "done", body = Vec<UsageRow>), (status = "4XX", description = "refused: `code` says why", body = crate::Problem, content_type = "application/problem+json"), (status = "5XX", description = "failed; details are in the server's log", body = crate::Problem, content_type = "application/problem+json")), security(("bearer" = [])))]
 async fn usage(State(s): State<Arc<PublicState>>, headers: HeaderMap, Query(q): Query<UsageQuery>) -> Result<Json<Vec<UsageRow>>, ApiError> {
     let who = caller(&s, &headers, Role::Viewer).await?;
     let bucket = match q.by.as_deref() {
@@ -232,6 +243,7 @@ async fn usage(State(s): State<Arc<PublicState>>, headers: HeaderMap, Query(q): 
     Ok(Json(rows.into_iter().map(|r| UsageRow { bucket: r.bucket, dag: r.dag, job: r.job, attempts: r.attempts, unsuccessful: r.unsuccessful, usage: r.usage }).collect()))
 }
 
+#[utoipa::path(post, path = "/api/v1/tasks/{id}/cancel", tag = "tasks", summary = "Cancel a task; developer", params(("id" = i64, Path, description = "the id")), responses((status = 200, description = "done", body = CancelResponse), (status = "4XX", description = "refused: `code` says why", body = crate::Problem, content_type = "application/problem+json"), (status = "5XX", description = "failed; details are in the server's log", body = crate::Problem, content_type = "application/problem+json")), security(("bearer" = [])))]
 async fn cancel(State(s): State<Arc<PublicState>>, headers: HeaderMap, Path(id): Path<i64>) -> Result<Json<CancelResponse>, ApiError> {
     let who = caller(&s, &headers, Role::Developer).await?;
     own_task(&s, &who, id).await?;
@@ -239,6 +251,7 @@ async fn cancel(State(s): State<Arc<PublicState>>, headers: HeaderMap, Path(id):
     Ok(Json(CancelResponse { status: status.as_str().to_owned() }))
 }
 
+#[utoipa::path(get, path = "/api/v1/datasets", tag = "datasets", summary = "The datasets the caller may read", responses((status = 200, description = "done", body = Vec<DatasetSummary>), (status = "4XX", description = "refused: `code` says why", body = crate::Problem, content_type = "application/problem+json"), (status = "5XX", description = "failed; details are in the server's log", body = crate::Problem, content_type = "application/problem+json")), security(("bearer" = [])))]
 async fn datasets(State(s): State<Arc<PublicState>>, headers: HeaderMap) -> Result<Json<Vec<DatasetSummary>>, ApiError> {
     let who = caller(&s, &headers, Role::Viewer).await?;
     let all = s.db.datasets(who.org).await?;
@@ -247,6 +260,7 @@ async fn datasets(State(s): State<Arc<PublicState>>, headers: HeaderMap) -> Resu
 
 /// The committed partitions of the dataset's current version. A dataset
 /// the caller may not read is `not_found`, like one that does not exist.
+#[utoipa::path(get, path = "/api/v1/datasets/{name}/partitions", tag = "datasets", summary = "The current version's committed partitions", params(("name" = String, Path, description = "the name")), responses((status = 200, description = "done", body = Vec<trace_protocol::wire::WirePartitionView>), (status = "4XX", description = "refused: `code` says why", body = crate::Problem, content_type = "application/problem+json"), (status = "5XX", description = "failed; details are in the server's log", body = crate::Problem, content_type = "application/problem+json")), security(("bearer" = [])))]
 async fn partitions(State(s): State<Arc<PublicState>>, headers: HeaderMap, Path(name): Path<String>) -> Result<Json<Vec<WirePartitionView>>, ApiError> {
     let who = caller(&s, &headers, Role::Viewer).await?;
     let readable = s.db.datasets(who.org).await?.into_iter().any(|d| d.name == name && d.readable_by(&who));
@@ -256,6 +270,7 @@ async fn partitions(State(s): State<Arc<PublicState>>, headers: HeaderMap, Path(
     Ok(Json(s.db.partitions(who.org, &name).await?.into_iter().map(|p| WirePartitionView::from(p).public()).collect()))
 }
 
+#[utoipa::path(put, path = "/api/v1/datasets/{name}/read_roles", tag = "datasets", summary = "Set who may read a dataset; admin", params(("name" = String, Path, description = "the name")), request_body = ReadRolesRequest, responses((status = 200, description = "done", body = DatasetSummary), (status = "4XX", description = "refused: `code` says why", body = crate::Problem, content_type = "application/problem+json"), (status = "5XX", description = "failed; details are in the server's log", body = crate::Problem, content_type = "application/problem+json")), security(("bearer" = [])))]
 async fn read_roles(
     State(s): State<Arc<PublicState>>,
     headers: HeaderMap,
@@ -279,6 +294,7 @@ fn check_name(what: &str, name: &str) -> Result<(), ApiError> {
     }
 }
 
+#[utoipa::path(post, path = "/api/v1/users", tag = "identity", summary = "Add a user to the org; admin", request_body = CreateUserRequest, responses((status = 200, description = "done", body = WhoAmI), (status = "4XX", description = "refused: `code` says why", body = crate::Problem, content_type = "application/problem+json"), (status = "5XX", description = "failed; details are in the server's log", body = crate::Problem, content_type = "application/problem+json")), security(("bearer" = [])))]
 async fn create_user(State(s): State<Arc<PublicState>>, headers: HeaderMap, Json(body): Json<CreateUserRequest>) -> Result<Json<WhoAmI>, ApiError> {
     let who = caller(&s, &headers, Role::Admin).await?;
     check_name("a user name", &body.name)?;
@@ -287,6 +303,7 @@ async fn create_user(State(s): State<Arc<PublicState>>, headers: HeaderMap, Json
     Ok(Json(WhoAmI { user: body.name, org_id: who.org, role: role.as_str().to_owned() }))
 }
 
+#[utoipa::path(post, path = "/api/v1/users/{name}/tokens", tag = "identity", summary = "Make a token for a user (shown once); admin", params(("name" = String, Path, description = "the name")), request_body = CreateTokenRequest, responses((status = 200, description = "done", body = TokenResponse), (status = "4XX", description = "refused: `code` says why", body = crate::Problem, content_type = "application/problem+json"), (status = "5XX", description = "failed; details are in the server's log", body = crate::Problem, content_type = "application/problem+json")), security(("bearer" = [])))]
 async fn create_token(
     State(s): State<Arc<PublicState>>,
     headers: HeaderMap,

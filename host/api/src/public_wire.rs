@@ -3,14 +3,14 @@
 use serde::{Deserialize, Serialize};
 use trace_store::{AttemptView, DatasetView, TaskView};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct WhoAmI {
     pub user: String,
     pub org_id: i64,
     pub role: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DeployResponse {
     pub dag: String,
     pub version: i32,
@@ -25,7 +25,7 @@ pub struct DeployResponse {
 }
 
 /// `GET /api/v1/dags`: one row per version.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DagVersionSummary {
     pub dag: String,
     pub version: i32,
@@ -42,7 +42,7 @@ impl From<trace_store::DagVersionView> for DagVersionSummary {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CutoverRequest {
     /// The staged version to make active.
@@ -50,7 +50,7 @@ pub struct CutoverRequest {
 }
 
 /// What a cutover or rollback did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SwitchResponse {
     pub from_version: i32,
     pub to_version: i32,
@@ -72,7 +72,7 @@ impl From<trace_store::RolledBack> for SwitchResponse {
 
 /// `POST /api/v1/dags/{dag}/jobs/{job}/backfill`: like `trace backfill`,
 /// and resumable from it (the same label, range and chunk are the same runs).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BackfillRequest {
     pub start: u64,
@@ -86,7 +86,7 @@ pub struct BackfillRequest {
     pub version: Option<i32>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BackfillResponse {
     pub label: String,
     pub chunks: usize,
@@ -97,7 +97,7 @@ pub struct BackfillResponse {
 }
 
 /// `GET /api/v1/datasets/{name}/versions`: newest first.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DatasetVersionSummary {
     pub uuid: String,
     pub created_at: i64,
@@ -125,14 +125,14 @@ impl From<trace_store::DatasetVersionView> for DatasetVersionSummary {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PurgeResponse {
     /// Partitions unregistered.
     pub partitions: usize,
     pub files_deleted: usize,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TriggerRequest {
     /// Durable run id: the same id twice is one run.
@@ -143,13 +143,13 @@ pub struct TriggerRequest {
     pub end: Option<u64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TriggerResponse {
     pub duplicate: bool,
     pub tasks: Vec<i64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TaskSummary {
     pub id: i64,
     pub job: String,
@@ -182,7 +182,7 @@ impl From<TaskView> for TaskSummary {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AttemptSummary {
     pub attempt: i32,
     pub started_at: i64,
@@ -201,7 +201,7 @@ impl From<AttemptView> for AttemptSummary {
 }
 
 /// `GET /api/v1/usage` rows: one (bucket, DAG, job) each.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct UsageRow {
     /// Start of the hour or day, ms since the epoch (UTC).
     pub bucket: i64,
@@ -213,19 +213,19 @@ pub struct UsageRow {
     pub usage: trace_store::AttemptUsage,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TaskDetail {
     pub task: TaskSummary,
     pub attempts: Vec<AttemptSummary>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CancelResponse {
     /// `canceled` at once, or `running` while the cancel is cooperative.
     pub status: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DatasetSummary {
     pub name: String,
     pub uuid: String,
@@ -250,33 +250,33 @@ impl From<DatasetView> for DatasetSummary {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReadRolesRequest {
     pub read_roles: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUserRequest {
     pub name: String,
     pub role: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTokenRequest {
     pub label: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TokenResponse {
     /// Shown once; only its hash is stored.
     pub token: String,
 }
 
 /// `POST /api/v1/query` and `POST /api/v1/queries`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QueryBody {
     /// One read-only statement; datasets are tables by name.
@@ -308,7 +308,7 @@ impl From<QueryBody> for trace_query::QueryRequest {
 
 /// A JSON query result. Other formats carry the counts in the
 /// `trace-row-count` and `trace-truncated` headers.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct QueryAnswer {
     pub columns: Vec<ColumnInfo>,
     /// One object per row, keyed by column name.
@@ -319,7 +319,7 @@ pub struct QueryAnswer {
     pub elapsed_ms: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ColumnInfo {
     pub name: String,
     #[serde(rename = "type")]
@@ -327,7 +327,7 @@ pub struct ColumnInfo {
 }
 
 /// A batch query's record.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BatchQuery {
     pub id: String,
     /// `running`, `succeeded` or `failed`.
@@ -349,7 +349,7 @@ impl From<trace_query::BatchQueryView> for BatchQuery {
 }
 
 /// A dataset a caller can query.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TableInfo {
     pub name: String,
     pub version: Option<String>,
@@ -370,4 +370,16 @@ impl From<trace_query::DatasetSchema> for TableInfo {
             bytes: d.bytes,
         }
     }
+}
+
+/// `GET /api/v1/quota`: the org's limits (`null`: none) and where it stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct QuotaView {
+    pub max_running: Option<u64>,
+    pub max_tasks_per_hour: Option<u64>,
+    pub max_stored_bytes: Option<u64>,
+    pub max_queries: Option<u64>,
+    pub running: i64,
+    pub started_this_hour: i64,
+    pub stored_bytes: i64,
 }

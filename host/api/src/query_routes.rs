@@ -22,7 +22,7 @@ use trace_store::{Principal, Role};
 
 use crate::error::ApiError;
 use crate::public_state::{caller, PublicState};
-use crate::public_wire::{BatchQuery, ColumnInfo, QueryBody, TableInfo};
+use crate::public_wire::{BatchQuery, ColumnInfo, QueryAnswer, QueryBody, TableInfo};
 
 /// The rows returned, and whether more matched: on every query response.
 pub const ROW_COUNT_HEADER: &str = "trace-row-count";
@@ -48,6 +48,7 @@ fn format(body: &QueryBody, headers: &HeaderMap) -> Result<Format, ApiError> {
     Ok(accept.split(',').find_map(|m| Format::from_media_type(m).filter(|f| *f != Format::Table)).unwrap_or(Format::Json))
 }
 
+#[utoipa::path(post, path = "/api/v1/query", tag = "queries", summary = "Run one read-only SQL statement (JSON, CSV, Arrow IPC or Parquet)", request_body = QueryBody, responses((status = 200, description = "done", body = QueryAnswer), (status = "4XX", description = "refused: `code` says why", body = crate::Problem, content_type = "application/problem+json"), (status = "5XX", description = "failed; details are in the server's log", body = crate::Problem, content_type = "application/problem+json")), security(("bearer" = [])))]
 pub(crate) async fn query(State(s): State<Arc<PublicState>>, headers: HeaderMap, Json(body): Json<QueryBody>) -> Result<Response, ApiError> {
     let who = caller(&s, &headers, Role::Viewer).await?;
     let format = format(&body, &headers)?;
@@ -84,6 +85,7 @@ fn json_answer(result: &QueryResult) -> Result<Vec<u8>, ApiError> {
     Ok(out)
 }
 
+#[utoipa::path(post, path = "/api/v1/queries", tag = "queries", summary = "Start a batch query (Parquet result)", request_body = QueryBody, responses((status = 202, description = "done", body = BatchQuery), (status = "4XX", description = "refused: `code` says why", body = crate::Problem, content_type = "application/problem+json"), (status = "5XX", description = "failed; details are in the server's log", body = crate::Problem, content_type = "application/problem+json")), security(("bearer" = [])))]
 pub(crate) async fn submit(State(s): State<Arc<PublicState>>, headers: HeaderMap, Json(body): Json<QueryBody>) -> Result<(StatusCode, Json<BatchQuery>), ApiError> {
     let who = caller(&s, &headers, Role::Viewer).await?;
     if body.format.as_deref().is_some_and(|f| f != "parquet") || body.max_rows.is_some() {
@@ -105,11 +107,13 @@ async fn own_batch(s: &PublicState, who: &Principal, id: &str) -> Result<trace_q
     Ok(view)
 }
 
+#[utoipa::path(get, path = "/api/v1/queries/{id}", tag = "queries", summary = "A batch query's record", params(("id" = String, Path, description = "the batch query's id")), responses((status = 200, description = "done", body = BatchQuery), (status = "4XX", description = "refused: `code` says why", body = crate::Problem, content_type = "application/problem+json"), (status = "5XX", description = "failed; details are in the server's log", body = crate::Problem, content_type = "application/problem+json")), security(("bearer" = [])))]
 pub(crate) async fn batch(State(s): State<Arc<PublicState>>, headers: HeaderMap, Path(id): Path<String>) -> Result<Json<BatchQuery>, ApiError> {
     let who = caller(&s, &headers, Role::Viewer).await?;
     Ok(Json(own_batch(&s, &who, &id).await?.into()))
 }
 
+#[utoipa::path(get, path = "/api/v1/queries/{id}/result", tag = "queries", summary = "A finished batch query's Parquet result", params(("id" = String, Path, description = "the batch query's id")), responses((status = 200, description = "done", body = Vec<u8>, content_type = "application/vnd.apache.parquet"), (status = "4XX", description = "refused: `code` says why", body = crate::Problem, content_type = "application/problem+json"), (status = "5XX", description = "failed; details are in the server's log", body = crate::Problem, content_type = "application/problem+json")), security(("bearer" = [])))]
 pub(crate) async fn batch_result(State(s): State<Arc<PublicState>>, headers: HeaderMap, Path(id): Path<String>) -> Result<Response, ApiError> {
     let who = caller(&s, &headers, Role::Viewer).await?;
     own_batch(&s, &who, &id).await?;
@@ -122,6 +126,7 @@ pub(crate) async fn batch_result(State(s): State<Arc<PublicState>>, headers: Hea
     Ok(response)
 }
 
+#[utoipa::path(get, path = "/api/v1/tables", tag = "queries", summary = "The datasets the caller can query, with columns", responses((status = 200, description = "done", body = Vec<TableInfo>), (status = "4XX", description = "refused: `code` says why", body = crate::Problem, content_type = "application/problem+json"), (status = "5XX", description = "failed; details are in the server's log", body = crate::Problem, content_type = "application/problem+json")), security(("bearer" = [])))]
 pub(crate) async fn tables(State(s): State<Arc<PublicState>>, headers: HeaderMap) -> Result<Json<Vec<TableInfo>>, ApiError> {
     let who = caller(&s, &headers, Role::Viewer).await?;
     Ok(Json(service(&s)?.tables(&as_caller(&who)).await?.into_iter().map(Into::into).collect()))

@@ -17,10 +17,11 @@ use trace_query::arrow::ipc::reader::StreamReader;
 use trace_query::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use trace_query::{render, Format, QueryResult, QueryService, ServiceLimits};
 use trace_storage::Storage;
-use trace_store::{now_millis, Db, PgStore, Registry, Role, SqliteStore, Store};
+use trace_store::{now_millis, Db, PgStore, Quota, Quotas, Registry, Role, SqliteStore, Store};
 
 struct Fixture {
     app: axum::Router,
+    db: Arc<Db>,
     ann: String,
     vic: String,
     zed: String,
@@ -43,8 +44,8 @@ async fn fixture(db: Db) -> Fixture {
     trace_query::testing::publish(&db, &storage, acme, &trace_query::testing::dag(1), "r1", &[3, 1, 4, 1, 5], now).await;
     let limits = ServiceLimits { queries_per_org: 1, ..ServiceLimits::default() };
     let service = QueryService::new(db.clone(), storage, dir.path().join("cache"), limits).unwrap();
-    let app = public_router(Arc::new(PublicState::new(db).with_query(Some(Arc::new(service)))));
-    Fixture { app, ann, vic, zed, _dir: dir }
+    let app = public_router(Arc::new(PublicState::new(db.clone()).with_query(Some(Arc::new(service)))));
+    Fixture { app, db, ann, vic, zed, _dir: dir }
 }
 
 struct Answer {
@@ -58,6 +59,14 @@ struct Answer {
 impl Answer {
     fn json(&self) -> Value {
         serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+
+    /// An error answer's code and message (the rest of the problem is the
+    /// same for every error; `versions.rs` checks its shape).
+    fn error(&self) -> Value {
+        let p = self.json();
+        assert_eq!(self.content_type, "application/problem+json", "{p}");
+        json!({"code": p["code"], "message": p["message"]})
     }
 }
 
@@ -126,10 +135,10 @@ async fn the_query_api(db: Db) {
     // A viewer the dataset is not opened to and another org's admin get
     // exactly what a name nobody uses gets.
     let nobody = query(&f, &f.ann, json!({"sql": "SELECT * FROM nope"})).await;
-    assert_eq!((nobody.status, nobody.json()), (404, json!({"code": "not_found", "message": "no such dataset: nope"})));
+    assert_eq!((nobody.status, nobody.error()), (404, json!({"code": "not_found", "message": "no such dataset: nope"})));
     for token in [&f.vic, &f.zed] {
         let hidden = query(&f, token, json!({"sql": "SELECT * FROM transfers"})).await;
-        assert_eq!((hidden.status, hidden.json()), (404, json!({"code": "not_found", "message": "no such dataset: transfers"})));
+        assert_eq!((hidden.status, hidden.error()), (404, json!({"code": "not_found", "message": "no such dataset: transfers"})));
         let tables = send(&f, "GET", "/api/v1/tables", token, None, None).await;
         assert_eq!((tables.status, tables.json()), (200, json!([])));
     }
@@ -161,7 +170,7 @@ async fn the_query_api(db: Db) {
     let started = Instant::now();
     let slow = query(&f, &f.ann, json!({"sql": "SELECT sum(hash(i)) FROM range(1000000000000) t(i)", "timeout_ms": 300})).await;
     assert_eq!(
-        (slow.status, slow.json()),
+        (slow.status, slow.error()),
         (422, json!({"code": "limit_exceeded", "message": "query ran past its time limit: limit=300ms"}))
     );
     assert!(started.elapsed() < Duration::from_secs(5));
@@ -205,7 +214,7 @@ async fn the_query_api(db: Db) {
     assert_eq!(submitted.status, 202);
     let busy = query(&f, &f.ann, json!({"sql": "SELECT 1"})).await;
     assert_eq!(
-        (busy.status, busy.json()),
+        (busy.status, busy.error()),
         (429, json!({"code": "too_many_requests", "message": "too many queries at once for this org: running=1, limit=1; try again when one finishes"}))
     );
     let id = submitted.json()["id"].as_str().unwrap().to_owned();
@@ -220,6 +229,15 @@ async fn the_query_api(db: Db) {
     let unfinished = send(&f, "GET", &format!("/api/v1/queries/{id}/result"), &f.ann, None, None).await;
     assert_eq!((unfinished.status, unfinished.json()["code"].as_str()), (409, Some("conflict")));
     assert_eq!(query(&f, &f.ann, json!({"sql": "SELECT 1 AS one"})).await.status, 200, "the place is free again");
+
+    // An org's quota replaces the server's cap (here: none at all).
+    let acme = f.db.org_id("acme").await.unwrap().unwrap();
+    f.db.set_quota(acme, &Quota { max_queries: Some(0), ..Quota::default() }, "root", now_millis()).await.unwrap();
+    let refused = query(&f, &f.ann, json!({"sql": "SELECT 1"})).await;
+    assert_eq!((refused.status, refused.error()["message"].as_str()), (429, Some("too many queries at once for this org: running=0, limit=0; try again when one finishes")));
+    assert_eq!(query(&f, &f.zed, json!({"sql": "SELECT 1"})).await.status, 200, "another org keeps the server's cap");
+    f.db.set_quota(acme, &Quota::default(), "root", now_millis()).await.unwrap();
+    assert_eq!(query(&f, &f.ann, json!({"sql": "SELECT 1"})).await.status, 200);
 
     // No token, no query.
     let anonymous = f.app.clone().oneshot(Request::post("/api/v1/query").header("content-type", "application/json").body(Body::from(r#"{"sql":"SELECT 1"}"#)).unwrap()).await.unwrap();

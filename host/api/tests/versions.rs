@@ -143,3 +143,28 @@ async fn every_error_is_one_problem_shape() {
         assert_eq!(p["detail"], p["message"]);
     }
 }
+
+/// `GET /api/v1/quota`, and a run refused with 429 naming the limit once
+/// the org's hourly starts are used up; another org is not affected.
+#[tokio::test]
+async fn an_org_over_its_hourly_quota_gets_429_naming_it() {
+    use trace_store::{Quotas, Store};
+    let f = fixture().await;
+    assert_eq!(call(&f, "POST", "/api/v1/dags", &f.dev, Some(DAG.into())).await.0, 200);
+    let acme = f.db.org_id("acme").await.unwrap().unwrap();
+    let (_, q) = call(&f, "GET", "/api/v1/quota", &f.viewer, None).await;
+    assert_eq!((q["max_tasks_per_hour"].is_null(), q["started_this_hour"].as_i64()), (true, Some(0)), "{q}");
+    f.db.set_quota(acme, &trace_store::Quota { max_tasks_per_hour: Some(1), max_running: Some(5), ..Default::default() }, "root", trace_store::now_millis()).await.unwrap();
+    let run = |id: &str| Some(json!({"run_id": id, "start": 0, "end": 10}).to_string());
+    assert_eq!(call(&f, "POST", "/api/v1/dags/pipe/jobs/src/trigger", &f.dev, run("r1")).await.0, 200);
+    assert_eq!(f.db.claim(10, trace_store::now_millis()).await.unwrap().len(), 1);
+    let (s, e) = call(&f, "POST", "/api/v1/dags/pipe/jobs/src/trigger", &f.dev, run("r2")).await;
+    assert_eq!((s, e["code"].as_str()), (429, Some("too_many_requests")), "{e}");
+    assert!(e["detail"].as_str().unwrap().contains("max_tasks_per_hour=1 is reached: 1 task attempts started this hour"), "{e}");
+    let body = Some(json!({"start": 0, "end": 20, "chunk": 10}).to_string());
+    assert_eq!(call(&f, "POST", "/api/v1/dags/pipe/jobs/src/backfill", &f.dev, body).await.0, 429);
+    let (_, q) = call(&f, "GET", "/api/v1/quota", &f.viewer, None).await;
+    assert_eq!((q["max_tasks_per_hour"].as_u64(), q["max_running"].as_u64(), q["started_this_hour"].as_i64(), q["running"].as_i64()), (Some(1), Some(5), Some(1), Some(1)), "{q}");
+    let (_, theirs) = call(&f, "GET", "/api/v1/quota", &f.outsider, None).await;
+    assert!(theirs["max_tasks_per_hour"].is_null() && theirs["running"] == 0, "{theirs}");
+}

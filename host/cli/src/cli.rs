@@ -136,6 +136,10 @@ pub enum Command {
     /// and bytes in and out, events, logs, RPC requests), per hour or day,
     /// DAG and job.
     Usage(crate::usage::UsageArgs),
+    /// An org's quota: tasks running at once, task starts per hour, stored
+    /// bytes, queries at once (set by the deployment's operator).
+    #[command(subcommand)]
+    Quota(crate::quota::QuotaCommand),
     /// Make the DAG's previously active version active again: its dataset versions
     /// become current, queued work of the rolled-back version is canceled.
     Rollback {
@@ -328,6 +332,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Backfill(args) => crate::backfill::run(args),
         Command::Follow(args) => crate::follow::run(args),
         Command::Usage(args) => crate::usage::run(args),
+        Command::Quota(c) => crate::quota::run(c),
         Command::Audit { limit, target } => crate::identity::audit(&target, limit),
         Command::Rollback { dag, target } => crate::versions::rollback(&target, &dag),
         Command::Dataset(DatasetCommand::Partitions { dataset, target }) => crate::datasets::partitions(&target, &dataset),

@@ -188,11 +188,11 @@ pub fn server(args: ServerArgs) -> anyhow::Result<ExitCode> {
             .merge(internal_router(Arc::new(InternalState { db: db.clone(), buffer: buffer.clone(), worker_token: args.worker_token.clone(), secret_key: secret_key.clone() })));
         let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
         // Tests and scripts read this line to learn the port (`--listen 127.0.0.1:0`).
-        println!("trace server listening on http://{}", listener.local_addr()?);
-        println!("console at http://{}/console", listener.local_addr()?);
+        announce(&format!("trace server listening on http://{}", listener.local_addr()?));
+        announce(&format!("console at http://{}/console", listener.local_addr()?));
         if let Some(addr) = args.metrics {
             let at = trace_control::metrics::serve(addr).await.with_context(|| format!("serving metrics on {addr}"))?;
-            println!("metrics at http://{at}/metrics");
+            announce(&format!("metrics at http://{at}/metrics"));
         }
 
         let (stop, stopped) = watch::channel(false);
@@ -292,10 +292,10 @@ pub fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
         let outputs = Outputs::Stored(open_storage(&storage, &args.sqs.sqs_region)?);
         let ctx = Arc::new(WorkerContext::new(plane, queue.clone(), sandbox, OperatorDir(args.operators.clone()), Arc::new(Notify::new()), outputs));
         let loops: Vec<_> = (0..args.concurrency).map(|_| tokio::spawn(worker::run(ctx.clone()))).collect();
-        println!("trace worker serving {} with {} task slot(s)", args.server, args.concurrency);
+        announce(&format!("trace worker serving {} with {} task slot(s)", args.server, args.concurrency));
         if let Some(addr) = args.metrics {
             let at = trace_control::metrics::serve(addr).await.with_context(|| format!("serving metrics on {addr}"))?;
-            println!("metrics at http://{at}/metrics");
+            announce(&format!("metrics at http://{at}/metrics"));
         }
         // On a signal, stop taking messages; tasks in flight finish and report.
         let closer = {
@@ -318,4 +318,13 @@ pub fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
             None => Ok(ExitCode::SUCCESS),
         }
     })
+}
+
+/// A line for whoever started a long-running process. A closed stdout (a
+/// supervisor that read the port and went away) must not take the server
+/// down, as `println!` would with a panic on the broken pipe.
+fn announce(line: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}").and_then(|()| out.flush());
 }

@@ -15,6 +15,7 @@ mod distributed;
 mod identity;
 mod op;
 mod query;
+mod quota;
 mod target;
 mod tasks;
 mod versions;

@@ -8,6 +8,7 @@
 //! `docs/console/` were made so).
 
 use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -86,8 +87,10 @@ struct Driver {
 }
 
 impl Drop for Driver {
+    /// chromedriver and the browsers it started are one process group:
+    /// a failed test leaves no Chromium behind.
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        unsafe { libc::kill(-(self.child.id() as i32), libc::SIGKILL) };
         let _ = self.child.wait();
     }
 }
@@ -99,6 +102,7 @@ fn chromedriver() -> Driver {
         .arg("--allowed-ips=127.0.0.1")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
+        .process_group(0)
         .spawn()
         .expect("chromedriver is not installed: run tests/setup.sh (Debian's chromium and chromium-driver)");
     Driver { child, url: format!("http://127.0.0.1:{port}") }

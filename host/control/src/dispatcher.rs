@@ -54,6 +54,11 @@ pub async fn run(
         let now = now_millis();
         if last_reap.elapsed() >= config.reap_every {
             db.reap(now).await?;
+            // On the reap clock: one small query twice a second, not per round.
+            let depth = db.queue_depth(now).await?;
+            metrics::gauge!("trace_queue_depth", "state" => "due").set(depth.due as f64);
+            metrics::gauge!("trace_queue_depth", "state" => "backing_off").set(depth.backing_off as f64);
+            metrics::gauge!("trace_queue_depth", "state" => "running").set(depth.running as f64);
             last_reap = std::time::Instant::now();
         }
         let started = std::time::Instant::now();

@@ -87,6 +87,11 @@ async fn a_run_moves_the_series_it_should() {
     assert!(value(&first, "trace_claims_total", &[]) >= 4.0 && value(&first, "trace_completions_total", &[]) >= 4.0);
     assert!(value(&first, "trace_task_duration_seconds_count", &[("job", "blocks")]) >= 1.0 || value(&first, "trace_task_duration_seconds", &[("job", "blocks")]) >= 1.0);
     assert!(first.samples.iter().any(|s| s.metric.starts_with("trace_task_peak_memory_bytes")), "a memory histogram");
+    // The dispatcher's gauge of open tasks: every state present, all drained.
+    for state in ["due", "backing_off", "running"] {
+        assert!(first.samples.iter().any(|s| s.metric == "trace_queue_depth" && s.labels.get("state") == Some(state)), "trace_queue_depth{{state={state}}}");
+    }
+    assert_eq!(value(&first, "trace_queue_depth", &[("state", "due")]), 0.0, "nothing left waiting");
 
     run(dir.path(), "second").await;
     let second = scrape(&url).await;
@@ -96,7 +101,7 @@ async fn a_run_moves_the_series_it_should() {
     // API requests, by route template and status (never by raw path).
     let db = Arc::new(trace_store::Db::Sqlite(trace_store::SqliteStore::open(&dir.path().join("api.db")).await.unwrap()));
     trace_store::Store::migrate(&*db).await.unwrap();
-    let app = trace_api::public_router(Arc::new(trace_api::PublicState::new(db)));
+    let app = trace_api::public_router(Arc::new(trace_api::PublicState::new(db.clone())));
     for path in ["/api/v1/tasks/41", "/api/v1/tasks/42", "/api/v1/whoami"] {
         let req = axum::http::Request::get(path).header("authorization", "Bearer trc_nope").body(axum::body::Body::empty()).unwrap();
         assert_eq!(app.clone().oneshot(req).await.unwrap().status().as_u16(), 401);
@@ -105,4 +110,17 @@ async fn a_run_moves_the_series_it_should() {
     assert_eq!(value(&third, "trace_http_requests_total", &[("route", "/api/v1/tasks/:id"), ("status", "401")]), 2.0);
     assert_eq!(value(&third, "trace_http_requests_total", &[("route", "/api/v1/whoami"), ("status", "401")]), 1.0);
     assert!(!third.samples.iter().any(|s| s.labels.get("route").is_some_and(|r| r.contains("41"))), "no series per id");
+
+    // Queries through the Query Service, by kind and outcome.
+    let cache = tempfile::tempdir().unwrap();
+    let storage = trace_storage::Storage::local(&dir.path().join("second")).unwrap();
+    let service = trace_query::QueryService::new(db, storage, cache.path().to_owned(), trace_query::ServiceLimits::default()).unwrap();
+    let caller = trace_query::Caller { org: 1, user: None };
+    let ask = |sql: &str| trace_query::QueryRequest { sql: sql.into(), ..Default::default() };
+    service.query(&caller, ask("SELECT 42")).await.unwrap();
+    service.query(&caller, ask("DROP TABLE x")).await.unwrap_err();
+    let fourth = scrape(&url).await;
+    assert_eq!(value(&fourth, "trace_queries_total", &[("kind", "interactive"), ("outcome", "ok")]), 1.0);
+    assert_eq!(value(&fourth, "trace_queries_total", &[("kind", "interactive"), ("outcome", "bad_sql")]), 1.0);
+    assert!(fourth.samples.iter().any(|s| s.metric.starts_with("trace_query_seconds")), "a query latency histogram");
 }

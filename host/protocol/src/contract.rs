@@ -237,6 +237,7 @@ pub struct Completion {
 
 /// What one attempt used: the basis of per-org accounting. Every field is
 /// what the worker measured; none is trusted for more than accounting.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AttemptUsage {

@@ -88,6 +88,7 @@ pub struct WireInputFeed {
 
 /// A committed partition, on both APIs (a worker's inputs, a user's
 /// `GET /api/v1/datasets/{name}/partitions`).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WirePartitionView {
     pub partition_key: String,

@@ -49,3 +49,19 @@ pub enum QueryError {
     #[error("the query engine could not start: {0}")]
     Setup(String),
 }
+
+impl QueryError {
+    /// A short label for metrics: what kind of refusal or failure it was.
+    pub fn kind(&self) -> &'static str {
+        use QueryError as Q;
+        match self {
+            Q::NotReadOnly { .. } | Q::SeveralStatements | Q::Empty | Q::TooLong { .. } | Q::Sql(_) | Q::Unrepresentable { .. } => "bad_sql",
+            Q::AboveLimit { .. } | Q::BelowMinimum { .. } => "bad_request",
+            Q::Timeout { .. } => "timeout",
+            Q::ResultTooLarge { .. } | Q::TooMuchToFetch { .. } | Q::CacheFull { .. } => "too_large",
+            Q::TooManyQueries { .. } => "too_many_queries",
+            Q::NoSuchDataset { .. } | Q::NoSuchVersion { .. } | Q::Purged { .. } | Q::NoData { .. } | Q::NoSuchBatch { .. } | Q::NotFinished { .. } => "not_found",
+            Q::Setup(_) => "failed",
+        }
+    }
+}

@@ -27,12 +27,14 @@ impl Gate {
         Arc::new(Gate { per_org, running: Mutex::new(HashMap::new()) })
     }
 
-    /// A place for one more query of `org`, if it has fewer than the cap running.
-    pub fn enter(self: &Arc<Self>, org: OrgId) -> Result<Permit, QueryError> {
+    /// A place for one more query of `org`, if it has fewer than its cap
+    /// running: `cap` is the org's own (its quota), else the server's.
+    pub fn enter(self: &Arc<Self>, org: OrgId, cap: Option<usize>) -> Result<Permit, QueryError> {
+        let limit = cap.unwrap_or(self.per_org);
         let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
         let n = running.entry(org).or_insert(0);
-        if *n >= self.per_org {
-            return Err(QueryError::TooManyQueries { running: *n, limit: self.per_org });
+        if *n >= limit {
+            return Err(QueryError::TooManyQueries { running: *n, limit });
         }
         *n += 1;
         Ok(Permit { gate: self.clone(), org })
@@ -64,15 +66,27 @@ mod tests {
     #[test]
     fn an_org_over_its_cap_is_refused_and_others_are_not() {
         let gate = Gate::new(2);
-        let a = gate.enter(1).unwrap();
-        let _b = gate.enter(1).unwrap();
-        match gate.enter(1) {
+        let a = gate.enter(1, None).unwrap();
+        let _b = gate.enter(1, None).unwrap();
+        match gate.enter(1, None) {
             Err(QueryError::TooManyQueries { running: 2, limit: 2 }) => {}
             other => panic!("expected the cap, got {other:?}"),
         }
-        let _other_org = gate.enter(2).unwrap();
+        let _other_org = gate.enter(2, None).unwrap();
         drop(a);
         assert_eq!(gate.running(1), 1);
-        gate.enter(1).unwrap();
+        gate.enter(1, None).unwrap();
+    }
+
+    #[test]
+    fn an_orgs_own_cap_overrides_the_servers() {
+        let gate = Gate::new(5);
+        let _a = gate.enter(1, Some(1)).unwrap();
+        match gate.enter(1, Some(1)) {
+            Err(QueryError::TooManyQueries { running: 1, limit: 1 }) => {}
+            other => panic!("expected the org's cap, got {other:?}"),
+        }
+        assert!(matches!(gate.enter(1, Some(0)), Err(QueryError::TooManyQueries { limit: 0, .. })));
+        gate.enter(2, None).unwrap();
     }
 }

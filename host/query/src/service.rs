@@ -108,9 +108,23 @@ impl QueryService {
         &self.limits
     }
 
+    /// A place for one more query of `org`: within its quota's
+    /// `max_queries` if it has one, else the server's `queries_per_org`.
+    async fn enter(&self, org: OrgId) -> Result<Permit, QueryError> {
+        let cap = trace_store::Quotas::quota(self.db.as_ref(), org).await.map_err(store)?.and_then(|q| q.max_queries);
+        self.gate.enter(org, cap.map(|c| usize::try_from(c).unwrap_or(usize::MAX)))
+    }
+
     /// Run `request` for `caller`, returning at most the interactive row limit.
     pub async fn query(&self, caller: &Caller, request: QueryRequest) -> Result<QueryResult, QueryError> {
-        let _permit = self.gate.enter(caller.org)?;
+        let started = std::time::Instant::now();
+        let result = self.query_counted(caller, request).await;
+        count("interactive", started, result.as_ref().err());
+        result
+    }
+
+    async fn query_counted(&self, caller: &Caller, request: QueryRequest) -> Result<QueryResult, QueryError> {
+        let _permit = self.enter(caller.org).await?;
         let limits = self.effective(&self.limits.interactive, &request)?;
         let sql = admit(&request.sql)?.to_owned();
         let resolved = self.resolve(caller, &request).await?;
@@ -120,7 +134,7 @@ impl QueryService {
     /// Start a batch query: no row limit, the result written as Parquet under
     /// the org's prefix. Datasets are pinned now; the id is returned at once.
     pub async fn submit(self: &Arc<Self>, caller: &Caller, request: QueryRequest) -> Result<String, QueryError> {
-        let permit = self.gate.enter(caller.org)?;
+        let permit = self.enter(caller.org).await?;
         let limits = self.effective(&self.limits.batch, &QueryRequest { max_rows: None, ..request.clone() })?;
         let sql = admit(&request.sql)?.to_owned();
         let Resolved { catalog, lease } = self.resolve_within(caller, &request, limits.max_fetch_bytes).await?;
@@ -142,9 +156,11 @@ impl QueryService {
     async fn run_batch(&self, org: OrgId, id: &str, catalog: Catalog, sql: String, limits: QueryLimits, _permit: Permit, _lease: CacheLease) -> BatchEnd {
         let file = self.scratch.join(format!("{id}.parquet"));
         let out = file.clone();
+        let started = std::time::Instant::now();
         let written = tokio::task::spawn_blocking(move || run_to_parquet(&catalog, &sql, &limits, &out))
             .await
             .unwrap_or_else(|_| Err(QueryError::Setup("the query thread panicked".into())));
+        count("batch", started, written.as_ref().err());
         let end = match written {
             Ok(w) => match self.upload(org, id, &file).await {
                 Ok(object_key) => BatchEnd::Succeeded { rows: w.rows, bytes: w.bytes, object_key },
@@ -201,7 +217,7 @@ impl QueryService {
     /// and size.
     pub async fn tables(&self, caller: &Caller) -> Result<Vec<DatasetSchema>, QueryError> {
         // It opens a DuckDB too: it counts against the org's cap.
-        let _permit = self.gate.enter(caller.org)?;
+        let _permit = self.enter(caller.org).await?;
         let readable = self.readable(caller).await?;
         let mut out = Vec::with_capacity(readable.len());
         let mut catalog = Catalog::default();
@@ -365,4 +381,11 @@ fn store(e: trace_store::StoreError) -> QueryError {
 
 fn looks_like_uuid(id: &str) -> bool {
     id.len() == 36 && id.chars().enumerate().all(|(i, c)| if matches!(i, 8 | 13 | 18 | 23) { c == '-' } else { c.is_ascii_hexdigit() })
+}
+
+/// `trace_queries_total{kind, outcome}` and `trace_query_seconds{kind}`.
+fn count(kind: &'static str, started: std::time::Instant, error: Option<&QueryError>) {
+    let outcome = error.map_or("ok", QueryError::kind);
+    metrics::counter!("trace_queries_total", "kind" => kind, "outcome" => outcome).increment(1);
+    metrics::histogram!("trace_query_seconds", "kind" => kind).record(started.elapsed().as_secs_f64());
 }

@@ -406,6 +406,11 @@ where
         Ok(rows.iter().map(|r| (TaskStatus::parse(r.get::<String, _>(0).as_str()), r.get(1))).collect())
     }
 
+    async fn queue_depth(&self, now: Millis) -> Result<QueueDepth, StoreError> {
+        let r = sqlx::query(self.q(sql::QUEUE_DEPTH)).bind(now).fetch_one(self.pool()).await.during("measuring the queue")?;
+        Ok(QueueDepth { due: r.get(0), backing_off: r.get(1), running: r.get(2) })
+    }
+
     async fn org_id(&self, name: &str) -> Result<Option<OrgId>, StoreError> {
         sqlx::query_scalar(self.q(sql::ORG_BY_NAME)).bind(name).fetch_optional(self.pool()).await.during("finding an org")
     }

@@ -8,6 +8,7 @@ use std::collections::{BTreeSet, HashMap};
 use sqlx::Row;
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Type};
 
+use crate::quotas::ClaimBudgets;
 use crate::dialect::{Affected, Conn, Dialect};
 use crate::effects::Effects;
 use crate::error::{DbContext, StoreError};
@@ -221,7 +222,15 @@ where
 
     /// Lease up to `limit` runnable tasks inside `tx` (see [`crate::Store::claim`]).
     async fn claim_in(&self, tx: &mut Conn<Self>, limit: u32, now: Millis) -> Result<Vec<Claim>, StoreError> {
-        let rows = sqlx::query(self.q(sql::CANDIDATES)).bind(now).bind(i64::from(limit)).fetch_all(&mut *tx).await.during("finding runnable tasks")?;
+        let mut budgets = self.budgets(&mut *tx, now).await?;
+        let rows = match budgets.as_ref().filter(|b| !b.blocked.is_empty()) {
+            None => sqlx::query(self.q(sql::CANDIDATES)).bind(now).bind(i64::from(limit)).fetch_all(&mut *tx).await,
+            Some(b) => {
+                let query = sqlx::query(self.dynamic(sql::candidates_except(&self.id_list(3, b.blocked.len())))).bind(now).bind(i64::from(limit));
+                self.bind_ids(query, &b.blocked).fetch_all(&mut *tx).await
+            }
+        }
+        .during("finding runnable tasks")?;
         if rows.is_empty() {
             return Ok(Vec::new());
         }
@@ -230,8 +239,8 @@ where
         let query = self.bind_ids(sqlx::query(self.dynamic(running_of_jobs(&self.id_list(1, jobs.len())))), &jobs);
         let mut running: HashMap<i64, i64> =
             query.fetch_all(&mut *tx).await.during("counting running tasks")?.iter().map(|r| (r.get(0), r.get(1))).collect();
-        // (task, job, slot, deadline) of each task metering admits.
-        let mut chosen: Vec<(TaskId, JobId, Option<i64>, Millis)> = Vec::new();
+        // (task, job, slot, deadline, org) of each task metering admits.
+        let mut chosen: Vec<(TaskId, JobId, Option<i64>, Millis, OrgId)> = Vec::new();
         for row in rows {
             let (task, job): (i64, i64) = (row.get(0), row.get(1));
             let concurrency = i64::from(row.get::<i32, _>(2));
@@ -239,6 +248,11 @@ where
             let count = running.entry(job).or_insert(0);
             if *count >= concurrency {
                 continue;
+            }
+            let org: OrgId = row.get(6);
+            let budget = budgets.as_mut().and_then(|b| b.left.get_mut(&org));
+            if budget.as_ref().is_some_and(|left| **left <= 0) {
+                continue; // the org's quota is used up for this round: the task waits
             }
             // Pooled jobs lease a slot each (rare: one statement per task).
             let slot: Option<i64> = match &pool {
@@ -253,7 +267,10 @@ where
                 }
             };
             *count += 1;
-            chosen.push((task, job, slot, now + row.get::<i64, _>(5)));
+            if let Some(left) = budgets.as_mut().and_then(|b| b.left.get_mut(&org)) {
+                *left -= 1;
+            }
+            chosen.push((task, job, slot, now + row.get::<i64, _>(5), org));
         }
         // Candidates were read without row locks: a task another
         // dispatcher claimed (or a cancel settled) meanwhile is no
@@ -267,12 +284,19 @@ where
             marked.extend(rows.iter().map(|r| (r.get::<i64, _>(0), r.get::<i32, _>(1))));
         }
         let mut claims = Vec::with_capacity(marked.len());
-        for (task, job, slot, deadline) in chosen {
+        let mut started: HashMap<OrgId, i64> = HashMap::new();
+        for (task, job, slot, deadline, org) in chosen {
             match marked.get(&task) {
-                Some(&attempt) => claims.push(Claim { task, job, attempt, credential: new_credential(), slot, deadline }),
+                Some(&attempt) => {
+                    if budgets.as_ref().is_some_and(|b| b.hourly.contains(&org)) {
+                        *started.entry(org).or_insert(0) += 1;
+                    }
+                    claims.push(Claim { task, job, attempt, credential: new_credential(), slot, deadline })
+                }
                 None => self.release(&mut *tx, slot, task).await?,
             }
         }
+        self.count_starts(&mut *tx, &started, now).await?;
         for chunk in claims.chunks(CHUNK) {
             self.insert_attempts(&mut *tx, chunk, now).await?;
         }

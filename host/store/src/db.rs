@@ -12,6 +12,7 @@ use crate::secrets::{SecretView, Secrets};
 use crate::slot_lease::{SlotLease, SlotLeases};
 use crate::usage::{UsageRecords, UsageSummary};
 use crate::history::{DagVersionView, DatasetVersionView, History};
+use crate::quotas::{Quota, QuotaUsage, Quotas};
 use crate::deliveries::{AfterAttempt, AttemptRecord, Deliveries, DeliveryAttemptView, DeliveryView, DestinationSpec, DestinationView, LeasedDelivery};
 use trace_protocol::buffered::{BufferedRead, BufferedRows, Value};
 use crate::lifecycle::{Lifecycle, Purged, RolledBack};
@@ -92,6 +93,9 @@ impl Store for Db {
     }
     async fn status_counts(&self, org: OrgId) -> Result<Vec<(TaskStatus, i64)>, StoreError> {
         both!(self, s => s.status_counts(org).await)
+    }
+    async fn queue_depth(&self, now: Millis) -> Result<QueueDepth, StoreError> {
+        both!(self, s => s.queue_depth(now).await)
     }
     async fn reap(&self, now: Millis) -> Result<Reaped, StoreError> {
         both!(self, s => s.reap(now).await)
@@ -278,5 +282,17 @@ impl History for Db {
     }
     async fn dataset_versions(&self, org: OrgId, dataset: &str) -> Result<Vec<DatasetVersionView>, StoreError> {
         both!(self, s => s.dataset_versions(org, dataset).await)
+    }
+}
+
+impl Quotas for Db {
+    async fn set_quota(&self, org: OrgId, quota: &Quota, actor: &str, now: Millis) -> Result<(), StoreError> {
+        both!(self, s => s.set_quota(org, quota, actor, now).await)
+    }
+    async fn quota(&self, org: OrgId) -> Result<Option<Quota>, StoreError> {
+        both!(self, s => s.quota(org).await)
+    }
+    async fn quota_usage(&self, org: OrgId, now: Millis) -> Result<QuotaUsage, StoreError> {
+        both!(self, s => s.quota_usage(org, now).await)
     }
 }

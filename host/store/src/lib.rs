@@ -35,6 +35,7 @@ mod lifecycle;
 mod migrate;
 mod model;
 mod postgres;
+mod quotas;
 mod registry;
 mod secrets;
 mod slot_lease;
@@ -54,6 +55,7 @@ pub use lifecycle::{Lifecycle, Purged, RolledBack};
 pub use model::*;
 pub use secrets::{SecretView, Secrets};
 pub use slot_lease::{SlotLease, SlotLeases};
+pub use quotas::{hour_of, Quota, QuotaUsage, Quotas, HOUR_MS};
 pub use history::{DagVersionView, DatasetVersionView, History, VersionState, MAX_DAG_VERSIONS};
 pub use usage::{UsageRecords, UsageSummary, MAX_SUMMARY_ROWS};
 pub use registry::{AuditEntry, DatasetView, Principal, Registry, Role, UserId, VersionRead};
@@ -130,6 +132,9 @@ pub trait Store: Send + Sync {
 
     /// Task counts of an org by status.
     async fn status_counts(&self, org: OrgId) -> Result<Vec<(TaskStatus, i64)>, StoreError>;
+
+    /// Open tasks of every org: how deep the queue is at `now`.
+    async fn queue_depth(&self, now: Millis) -> Result<QueueDepth, StoreError>;
 
     /// Time out attempts past their deadline: retry with backoff until
     /// `max_attempts`, then fail the task.

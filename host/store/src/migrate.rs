@@ -19,6 +19,7 @@ pub(crate) const POSTGRES: &[(i64, &str)] = &[
     (13, include_str!("../../../migrations/postgres/0013_org_secrets.sql")),
     (14, include_str!("../../../migrations/postgres/0014_job_rpc.sql")),
     (15, include_str!("../../../migrations/postgres/0015_attempt_usage.sql")),
+    (16, include_str!("../../../migrations/postgres/0016_org_quotas.sql")),
 ];
 
 /// (version, SQL) for SQLite.
@@ -38,6 +39,7 @@ pub(crate) const SQLITE: &[(i64, &str)] = &[
     (13, include_str!("../../../migrations/sqlite/0013_org_secrets.sql")),
     (14, include_str!("../../../migrations/sqlite/0014_job_rpc.sql")),
     (15, include_str!("../../../migrations/sqlite/0015_attempt_usage.sql")),
+    (16, include_str!("../../../migrations/sqlite/0016_org_quotas.sql")),
 ];
 
 pub(crate) const CREATE_TABLE: &str =

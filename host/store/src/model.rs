@@ -101,6 +101,16 @@ pub struct AttemptView {
     pub outcome: Option<String>,
 }
 
+/// Open tasks across every org (the `trace_queue_depth` gauge).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueDepth {
+    /// Pending and due: waiting for a claim.
+    pub due: i64,
+    /// Pending, due later (a retry's backoff).
+    pub backing_off: i64,
+    pub running: i64,
+}
+
 /// Progress of a set of runs (a backfill).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RunProgress {

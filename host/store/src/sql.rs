@@ -69,9 +69,17 @@ pub(crate) const EVENT_BY_KEY: &str = "SELECT id FROM events WHERE idempotency_k
 pub(crate) const INSERT_TASK: &str = "INSERT INTO tasks (org_id, job_id, event_id, status, available_at, created_at, updated_at) \
      VALUES ($1, $2, $3, 'pending', $4, $4, $4) ON CONFLICT (job_id, event_id) DO NOTHING RETURNING id";
 
-pub(crate) const CANDIDATES: &str = "SELECT t.id, t.job_id, j.concurrency, j.pool, j.dag_version_id, j.timeout_ms \
+pub(crate) const CANDIDATES: &str = "SELECT t.id, t.job_id, j.concurrency, j.pool, j.dag_version_id, j.timeout_ms, t.org_id \
      FROM tasks t JOIN jobs j ON j.id = t.job_id \
      WHERE t.status = 'pending' AND t.available_at <= $1 ORDER BY t.available_at, t.id LIMIT $2";
+/// [`CANDIDATES`] leaving out the orgs in `list` (at a quota).
+pub(crate) fn candidates_except(list: &str) -> String {
+    format!(
+        "SELECT t.id, t.job_id, j.concurrency, j.pool, j.dag_version_id, j.timeout_ms, t.org_id \
+         FROM tasks t JOIN jobs j ON j.id = t.job_id \
+         WHERE t.status = 'pending' AND t.available_at <= $1 AND t.org_id NOT {list} ORDER BY t.available_at, t.id LIMIT $2"
+    )
+}
 pub(crate) const LEASE_SLOT: &str = "UPDATE worker_slots SET leased_by_task = $1 WHERE id = \
      (SELECT id FROM worker_slots WHERE dag_version_id = $2 AND pool = $3 AND leased_by_task IS NULL \
       ORDER BY slot_index LIMIT 1) RETURNING id";
@@ -119,6 +127,13 @@ pub(crate) const STATE_DELETE: &str = "DELETE FROM operator_state WHERE org_id =
 /// open tasks) rather than every task the org ever had.
 pub(crate) const OPEN_TASKS: &str = "SELECT (SELECT COUNT(*) FROM tasks WHERE status = 'pending' AND org_id = $1) \
      + (SELECT COUNT(*) FROM tasks WHERE status = 'running' AND org_id = $1)";
+/// Every org's open tasks: pending and due, pending and not yet due (a
+/// retry's backoff), running.
+pub(crate) const QUEUE_DEPTH: &str = "SELECT \
+     CAST(COALESCE(SUM(CASE WHEN status = 'pending' AND available_at <= $1 THEN 1 ELSE 0 END), 0) AS BIGINT), \
+     CAST(COALESCE(SUM(CASE WHEN status = 'pending' AND available_at > $1 THEN 1 ELSE 0 END), 0) AS BIGINT), \
+     CAST(COALESCE(SUM(CASE WHEN status = 'running' THEN 1 ELSE 0 END), 0) AS BIGINT) \
+     FROM tasks WHERE status IN ('pending', 'running')";
 pub(crate) const STATUS_COUNTS: &str = "SELECT status, COUNT(*) FROM tasks WHERE org_id = $1 GROUP BY status ORDER BY status";
 pub(crate) const ORG_BY_NAME: &str = "SELECT id FROM orgs WHERE name = $1";
 pub(crate) const ACTIVE_JOB: &str = "SELECT j.id FROM dags d JOIN jobs j ON j.dag_version_id = d.active_version_id \

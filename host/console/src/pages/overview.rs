@@ -8,7 +8,7 @@ use axum::http::HeaderMap;
 use axum::response::Html;
 use maud::html;
 use trace_api::PublicState;
-use trace_store::{now_millis, Deliveries, Role, Store, TaskStatus};
+use trace_store::{now_millis, Deliveries, Quotas, Role, Store, TaskStatus};
 
 use crate::error::ConsoleError;
 use crate::layout::shell;
@@ -35,6 +35,12 @@ pub async fn page(State(s): State<Arc<PublicState>>, headers: HeaderMap) -> Resu
         .take(20)
         .collect();
     let failed_deliveries = s.db.deliveries(who.org, Some("failed"), 10).await?;
+    let quota = s.db.quota(who.org).await?;
+    let usage = s.db.quota_usage(who.org, now).await?;
+    let of = |used: String, limit: Option<u64>, f: &dyn Fn(u64) -> String| match limit {
+        Some(l) => format!("{used} of {}", f(l)),
+        None => used,
+    };
     let body = html! {
         div.cards {
             @for st in [TaskStatus::Pending, TaskStatus::Running, TaskStatus::Completed, TaskStatus::Failed, TaskStatus::Canceled] {
@@ -42,6 +48,15 @@ pub async fn page(State(s): State<Arc<PublicState>>, headers: HeaderMap) -> Resu
                     div.n { (count(st)) }
                     div.l { (st.as_str()) }
                 }
+            }
+        }
+        @if let Some(q) = quota {
+            p.hint #quota {
+                "Quota: running " (of(usage.running.to_string(), q.max_running, &|v| v.to_string()))
+                " · started this hour " (of(usage.started_this_hour.to_string(), q.max_tasks_per_hour, &|v| v.to_string()))
+                " · stored " (of(crate::format::bytes(usage.stored_bytes), q.max_stored_bytes, &|v| crate::format::bytes(v as i64)))
+                @if let Some(n) = q.max_queries { " · queries at once " (n) }
+                ". Work past a limit waits."
             }
         }
         h2 { "Failed tasks" }

@@ -1,0 +1,67 @@
+//! `cargo bench -p trace-bench --bench observability`: what metrics and
+//! spans cost the control loop. The control bench's no-op tasks per second
+//! on SQLite with nothing observing (no metrics recorder, no log
+//! subscriber) beside the same run with the Prometheus recorder installed
+//! and a JSON log subscriber at `info` (every attempt's span is created and
+//! entered; lines go to a sink). A recorder cannot be uninstalled, so each
+//! run is a child process of this one, `off` and `on` alternating.
+//!
+//! Flags: `--quick` (2,000 tasks, two runs each), `--tasks N`, `--runs N`.
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+
+use trace_bench::control_loop::trace_tasks_per_sec;
+use trace_bench::report::line;
+use trace_store::{Db, SqliteStore};
+
+/// The control bench's async workers.
+const WORKERS: usize = 4;
+const MODE: &str = "TRACE_BENCH_OBSERVE";
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let flag = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|n| n.parse::<u64>().ok());
+    let quick = args.iter().any(|a| a == "--quick");
+    let n = flag("--tasks").unwrap_or(if quick { 2_000 } else { 10_000 });
+    if let Ok(mode) = std::env::var(MODE) {
+        child(&mode, n);
+        return;
+    }
+    let runs = flag("--runs").unwrap_or(if quick { 2 } else { 5 });
+    println!("control loop, {n} no-op tasks on SQLite, {runs} runs each, alternating (median):");
+    let (mut off, mut on) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        off.push(run_child("off", n));
+        on.push(run_child("on", n));
+    }
+    let (off, on) = (median(&mut off), median(&mut on));
+    line("nothing observing", &format!("{off:.0} tasks/s"));
+    line("metrics + info spans (JSON)", &format!("{on:.0} tasks/s, ratio {:.3}x (target >= 0.95)", on / off));
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn run_child(mode: &str, n: u64) -> f64 {
+    let out = Command::new(std::env::current_exe().unwrap()).args(["--tasks", &n.to_string()]).env(MODE, mode).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or_else(|_| panic!("a child printed {:?}", String::from_utf8_lossy(&out.stdout)))
+}
+
+fn child(mode: &str, n: u64) {
+    if mode == "on" {
+        trace_control::metrics::install();
+        tracing_subscriber::fmt().with_env_filter("info").json().with_current_span(true).with_span_list(false).with_writer(std::io::sink).init();
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rate = runtime.block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Arc::new(Db::Sqlite(SqliteStore::open(&dir.path().join("bench.db")).await.unwrap()));
+        trace_tasks_per_sec(db, Path::new(trace_artifacts::NOOP).parent().unwrap(), n, WORKERS).await
+    });
+    println!("{rate}");
+}
