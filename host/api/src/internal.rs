@@ -63,6 +63,7 @@ pub fn internal_router(state: Arc<InternalState>) -> Router {
         .route("/internal/buffered-read", post(buffered_read))
         .route("/internal/slot-grant", post(slot_grant))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .route_layer(axum::middleware::from_fn(crate::http_traces::traced))
         .route_layer(axum::middleware::from_fn(crate::http_metrics::count))
         .with_state(state)
 }
@@ -82,6 +83,7 @@ struct FetchQuery {
 }
 
 async fn task_fetch(State(s): State<Arc<InternalState>>, headers: HeaderMap, Query(q): Query<FetchQuery>) -> Result<Json<FetchResponse>, ApiError> {
+    crate::http_traces::name_task(q.task_id, None);
     if !bearer(&headers).is_some_and(|t| same(t, &s.worker_token)) {
         return Err(ApiError::Unauthorized);
     }
@@ -104,6 +106,7 @@ fn to_store(events: &[WireEvent]) -> Result<Vec<EmittedEvent>, ApiError> {
 }
 
 async fn events(State(s): State<Arc<InternalState>>, headers: HeaderMap, Json(body): Json<EventsRequest>) -> Result<Json<EventsResponse>, ApiError> {
+    crate::http_traces::name_task(body.task_id, Some(body.attempt));
     let auth = auth(&headers, body.task_id, body.attempt)?;
     let events = to_store(&body.events)?;
     let ingested = s.db.post_events(&auth, &events, now_millis()).await?;
@@ -116,6 +119,7 @@ async fn events(State(s): State<Arc<InternalState>>, headers: HeaderMap, Json(bo
 }
 
 async fn task_complete(State(s): State<Arc<InternalState>>, headers: HeaderMap, Json(body): Json<CompleteRequest>) -> Result<Json<CompleteResponse>, ApiError> {
+    crate::http_traces::name_task(body.task_id, Some(body.attempt));
     let auth = auth(&headers, body.task_id, body.attempt)?;
     let outcome = match body.status.as_str() {
         "succeeded" => Outcome::Succeeded,
@@ -157,6 +161,7 @@ async fn task_complete(State(s): State<Arc<InternalState>>, headers: HeaderMap, 
 }
 
 async fn buffer_rows(State(s): State<Arc<InternalState>>, headers: HeaderMap, Json(body): Json<BufferRowsRequest>) -> Result<Json<serde_json::Value>, ApiError> {
+    crate::http_traces::name_task(body.task_id, Some(body.attempt));
     let auth = auth(&headers, body.task_id, body.attempt)?;
     let messages = s.db.buffer_messages(&auth, body.output, body.rows).await?;
     let count = messages.len();
@@ -167,11 +172,13 @@ async fn buffer_rows(State(s): State<Arc<InternalState>>, headers: HeaderMap, Js
 }
 
 async fn buffered_read(State(s): State<Arc<InternalState>>, headers: HeaderMap, Json(body): Json<BufferedReadRequest>) -> Result<Json<BufferedRead>, ApiError> {
+    crate::http_traces::name_task(body.task_id, Some(body.attempt));
     let auth = auth(&headers, body.task_id, body.attempt)?;
     Ok(Json(s.db.read_buffered(&auth, body.input).await?))
 }
 
 async fn slot_grant(State(s): State<Arc<InternalState>>, headers: HeaderMap, Json(body): Json<SlotGrantRequest>) -> Result<Json<trace_protocol::rpc::SlotGrant>, ApiError> {
+    crate::http_traces::name_task(body.task_id, Some(body.attempt));
     let auth = auth(&headers, body.task_id, body.attempt)?;
     let lease = s.db.slot_lease(&auth).await?;
     // What went wrong names a secret and why, never a value.

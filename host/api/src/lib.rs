@@ -11,6 +11,7 @@ mod dag_routes;
 mod dataset_routes;
 mod error;
 mod http_metrics;
+mod http_traces;
 mod internal;
 mod openapi;
 mod problem;

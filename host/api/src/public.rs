@@ -85,6 +85,7 @@ pub fn public_router(state: Arc<PublicState>) -> Router {
         .route("/api/v1/deliveries/{id}/retry", post(crate::alert_routes::retry_delivery))
         .fallback(crate::problem::no_route)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_PUBLIC_BODY_BYTES))
+        .route_layer(axum::middleware::from_fn(crate::http_traces::traced))
         .route_layer(axum::middleware::from_fn(crate::http_metrics::count))
         .layer(axum::middleware::from_fn(crate::problem::uniform))
         .with_state(state)

@@ -33,18 +33,27 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
-    // TRACE_LOG filters (`warn` by default); TRACE_LOG_FORMAT=json writes one
-    // JSON object a line, with the task and attempt of the span it is in.
-    let filter = tracing_subscriber::EnvFilter::try_from_env("TRACE_LOG").unwrap_or_else(|_| "warn".into());
-    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    match std::env::var("TRACE_LOG_FORMAT").as_deref() {
-        Ok("json") => logs.json().with_current_span(true).with_span_list(false).init(),
-        Ok("text") | Err(_) => logs.init(),
-        Ok(other) => {
-            eprintln!("error: TRACE_LOG_FORMAT must be text or json, got {other:?}");
+    // Log lines on stderr (TRACE_LOG, TRACE_LOG_FORMAT) and, with
+    // OTEL_EXPORTER_OTLP_ENDPOINT set, spans over OTLP; held to the end so
+    // the last spans are exported.
+    let service = match &args.command {
+        cli::Command::Server(_) => "trace-server",
+        cli::Command::Worker(_) => "trace-worker",
+        cli::Command::Dev(_) => "trace-dev",
+        _ => "trace",
+    };
+    let _telemetry = match trace_telemetry::init(service) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e}");
+            let mut cause = std::error::Error::source(&e);
+            while let Some(c) = cause {
+                eprintln!("  caused by: {c}");
+                cause = c.source();
+            }
             return ExitCode::from(2);
         }
-    }
+    };
     match cli::run(args) {
         Ok(code) => code,
         Err(err) => {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{watch, Notify};
+use tracing::Instrument;
 use trace_store::{now_millis, Db, Store, StoreError};
 
 use crate::queue::{QueueError, TaskQueue};
@@ -66,13 +67,15 @@ pub async fn run(
             let payloads = db.claim_payloads(config.batch, now).await?;
             let n = payloads.len();
             for payload in payloads {
-                queue.send_payload(payload).await?;
+                let span = dispatch_span(payload.task, payload.attempt.as_ref().map_or(0, |a| a.attempt), payload.trace_parent.as_deref());
+                queue.send_payload(payload).instrument(span).await?;
             }
             n
         } else {
             let claims = db.claim(config.batch, now).await?;
             for claim in &claims {
-                queue.send(claim.task).await?;
+                let span = dispatch_span(claim.task, claim.attempt, claim.trace_parent.as_deref());
+                queue.send(claim.task).instrument(span).await?;
             }
             claims.len()
         };
@@ -90,4 +93,16 @@ pub async fn run(
             _ = shutdown.changed() => {}
         }
     }
+}
+
+/// Handing one claimed task to the queue, as a span of the task's trace.
+/// Only when spans are exported: otherwise a span per task would cost the
+/// loop and show nowhere (log lines name the task themselves).
+fn dispatch_span(task: i64, attempt: i32, trace_parent: Option<&str>) -> tracing::Span {
+    if !trace_telemetry::exporting() {
+        return tracing::Span::none();
+    }
+    let span = tracing::info_span!("dispatch", task, attempt);
+    trace_telemetry::adopt(&span, trace_parent);
+    span
 }

@@ -169,6 +169,10 @@ pub struct TaskPayload {
     /// client from them and the leased slot's grant ([`crate::plane::ControlPlane::slot_grant`]).
     #[serde(default)]
     pub rpc: Option<crate::rpc::RpcSettings>,
+    /// The W3C `traceparent` of the span that created the task, when the
+    /// deployment exports spans: the attempt's span continues its trace.
+    #[serde(default)]
+    pub trace_parent: Option<String>,
 }
 
 /// One input of a task: a dataset version pinned at claim time and the

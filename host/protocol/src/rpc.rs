@@ -96,7 +96,7 @@ impl RpcSettings {
             return Err(format!("rpc.url is too long: got={} bytes, limit={MAX_TEMPLATE_BYTES}", self.url.len()));
         }
         let literal = self.url.split("${").next().unwrap_or_default();
-        if !self.url.starts_with("${") && !(literal.starts_with("http://") || literal.starts_with("https://")) {
+        if !(self.url.starts_with("${") || literal.starts_with("http://") || literal.starts_with("https://")) {
             return Err("rpc.url must start with http:// or https:// (or a ${NAME} that holds the whole URL)".into());
         }
         if self.headers.len() > MAX_HEADERS {

@@ -74,6 +74,9 @@ pub struct FetchResponse {
     /// `/internal/slot-grant`).
     #[serde(default)]
     pub rpc: Option<crate::rpc::RpcSettings>,
+    /// The task's trace context (W3C `traceparent`), when spans are exported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_parent: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -221,6 +224,7 @@ impl From<TaskPayload> for FetchResponse {
             outputs_to: p.outputs_to.into_iter().map(Into::into).collect(),
             inputs_from: p.inputs_from.into_iter().map(Into::into).collect(),
             refusal: p.refusal,
+            trace_parent: p.trace_parent,
             rpc: p.rpc,
         }
     }
@@ -272,6 +276,7 @@ impl FetchResponse {
             inputs_from: self.inputs_from.into_iter().map(Into::into).collect(),
             refusal: self.refusal,
             rpc: self.rpc,
+            trace_parent: self.trace_parent,
         })
     }
 }

@@ -143,7 +143,7 @@ where
                 Ingested { event_id, duplicate: true, tasks: Vec::new() }
             }
             Some(event_id) => {
-                let tasks: Vec<i64> = sqlx::query_scalar(self.q(sql::INSERT_TASK)).bind(org).bind(job).bind(event_id).bind(now)
+                let tasks: Vec<i64> = sqlx::query_scalar(self.q(sql::INSERT_TASK)).bind(org).bind(job).bind(event_id).bind(now).bind(trace_telemetry::current_traceparent())
                     .fetch_all(&mut *tx).await.during("creating a source task")?;
                 Ingested { event_id, duplicate: false, tasks }
             }

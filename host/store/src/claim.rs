@@ -139,6 +139,16 @@ pub(crate) trait Claims: Dialect {
     async fn covered_partitions(&self, tx: &mut Conn<Self>, p: &TaskPayload, version: i64) -> Result<Option<Vec<PartitionView>>, StoreError>;
 }
 
+/// A candidate task metering admitted, before it is marked running.
+struct Chosen {
+    task: TaskId,
+    job: JobId,
+    slot: Option<i64>,
+    deadline: Millis,
+    org: OrgId,
+    trace_parent: Option<String>,
+}
+
 impl<S> Claims for S
 where
     S: Dialect,
@@ -196,6 +206,7 @@ where
             inputs_from: Vec::new(),
             refusal: None,
             rpc: job.rpc.clone(),
+            trace_parent: r.get(12),
         }
     }
 
@@ -239,8 +250,7 @@ where
         let query = self.bind_ids(sqlx::query(self.dynamic(running_of_jobs(&self.id_list(1, jobs.len())))), &jobs);
         let mut running: HashMap<i64, i64> =
             query.fetch_all(&mut *tx).await.during("counting running tasks")?.iter().map(|r| (r.get(0), r.get(1))).collect();
-        // (task, job, slot, deadline, org) of each task metering admits.
-        let mut chosen: Vec<(TaskId, JobId, Option<i64>, Millis, OrgId)> = Vec::new();
+        let mut chosen: Vec<Chosen> = Vec::new();
         for row in rows {
             let (task, job): (i64, i64) = (row.get(0), row.get(1));
             let concurrency = i64::from(row.get::<i32, _>(2));
@@ -270,7 +280,7 @@ where
             if let Some(left) = budgets.as_mut().and_then(|b| b.left.get_mut(&org)) {
                 *left -= 1;
             }
-            chosen.push((task, job, slot, now + row.get::<i64, _>(5), org));
+            chosen.push(Chosen { task, job, slot, deadline: now + row.get::<i64, _>(5), org, trace_parent: row.get(7) });
         }
         // Candidates were read without row locks: a task another
         // dispatcher claimed (or a cancel settled) meanwhile is no
@@ -278,20 +288,20 @@ where
         // locks make the running counts above exact either way.
         let mut marked: HashMap<TaskId, i32> = HashMap::with_capacity(chosen.len());
         for chunk in chosen.chunks(CHUNK) {
-            let tasks: Vec<TaskId> = chunk.iter().map(|c| c.0).collect();
+            let tasks: Vec<TaskId> = chunk.iter().map(|c| c.task).collect();
             let query = self.bind_ids(sqlx::query(self.dynamic(mark_running(&self.id_list(2, tasks.len())))).bind(now), &tasks);
             let rows = query.fetch_all(&mut *tx).await.during("marking tasks running")?;
             marked.extend(rows.iter().map(|r| (r.get::<i64, _>(0), r.get::<i32, _>(1))));
         }
         let mut claims = Vec::with_capacity(marked.len());
         let mut started: HashMap<OrgId, i64> = HashMap::new();
-        for (task, job, slot, deadline, org) in chosen {
+        for Chosen { task, job, slot, deadline, org, trace_parent } in chosen {
             match marked.get(&task) {
                 Some(&attempt) => {
                     if budgets.as_ref().is_some_and(|b| b.hourly.contains(&org)) {
                         *started.entry(org).or_insert(0) += 1;
                     }
-                    claims.push(Claim { task, job, attempt, credential: new_credential(), slot, deadline })
+                    claims.push(Claim { task, job, attempt, credential: new_credential(), slot, deadline, trace_parent })
                 }
                 None => self.release(&mut *tx, slot, task).await?,
             }

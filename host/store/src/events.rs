@@ -90,7 +90,7 @@ where
         let mut tasks_of: HashMap<i64, Vec<TaskId>> = HashMap::new();
         if !new.is_empty() {
             let new_ids: Vec<i64> = new.values().copied().collect();
-            let query = self.bind_ids(sqlx::query(self.dynamic(sql::insert_subscriber_tasks(&self.id_list(2, new_ids.len())))).bind(now), &new_ids);
+            let query = self.bind_ids(sqlx::query(self.dynamic(sql::insert_subscriber_tasks(&self.id_list(3, new_ids.len())))).bind(now).bind(trace_telemetry::current_traceparent()), &new_ids);
             for r in query.fetch_all(&mut *tx).await.during("creating tasks for events")? {
                 tasks_of.entry(r.get::<i64, _>(1)).or_default().push(r.get(0));
             }

@@ -20,6 +20,7 @@ pub(crate) const POSTGRES: &[(i64, &str)] = &[
     (14, include_str!("../../../migrations/postgres/0014_job_rpc.sql")),
     (15, include_str!("../../../migrations/postgres/0015_attempt_usage.sql")),
     (16, include_str!("../../../migrations/postgres/0016_org_quotas.sql")),
+    (17, include_str!("../../../migrations/postgres/0017_task_trace_parent.sql")),
 ];
 
 /// (version, SQL) for SQLite.
@@ -40,6 +41,7 @@ pub(crate) const SQLITE: &[(i64, &str)] = &[
     (14, include_str!("../../../migrations/sqlite/0014_job_rpc.sql")),
     (15, include_str!("../../../migrations/sqlite/0015_attempt_usage.sql")),
     (16, include_str!("../../../migrations/sqlite/0016_org_quotas.sql")),
+    (17, include_str!("../../../migrations/sqlite/0017_task_trace_parent.sql")),
 ];
 
 pub(crate) const CREATE_TABLE: &str =

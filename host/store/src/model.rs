@@ -40,6 +40,8 @@ pub struct Claim {
     pub credential: String,
     pub slot: Option<i64>,
     pub deadline: Millis,
+    /// The task's trace context (W3C `traceparent`), when spans are exported.
+    pub trace_parent: Option<String>,
 }
 
 impl Claim {

@@ -66,16 +66,16 @@ pub(crate) const INSERT_EVENT: &str = "INSERT INTO events (org_id, producer_job_
      partition_key, range_start, range_end, cursor, idempotency_key, created_at) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (idempotency_key) DO NOTHING RETURNING id";
 pub(crate) const EVENT_BY_KEY: &str = "SELECT id FROM events WHERE idempotency_key = $1";
-pub(crate) const INSERT_TASK: &str = "INSERT INTO tasks (org_id, job_id, event_id, status, available_at, created_at, updated_at) \
-     VALUES ($1, $2, $3, 'pending', $4, $4, $4) ON CONFLICT (job_id, event_id) DO NOTHING RETURNING id";
+pub(crate) const INSERT_TASK: &str = "INSERT INTO tasks (org_id, job_id, event_id, status, available_at, created_at, updated_at, trace_parent) \
+     VALUES ($1, $2, $3, 'pending', $4, $4, $4, $5) ON CONFLICT (job_id, event_id) DO NOTHING RETURNING id";
 
-pub(crate) const CANDIDATES: &str = "SELECT t.id, t.job_id, j.concurrency, j.pool, j.dag_version_id, j.timeout_ms, t.org_id \
+pub(crate) const CANDIDATES: &str = "SELECT t.id, t.job_id, j.concurrency, j.pool, j.dag_version_id, j.timeout_ms, t.org_id, t.trace_parent \
      FROM tasks t JOIN jobs j ON j.id = t.job_id \
      WHERE t.status = 'pending' AND t.available_at <= $1 ORDER BY t.available_at, t.id LIMIT $2";
 /// [`CANDIDATES`] leaving out the orgs in `list` (at a quota).
 pub(crate) fn candidates_except(list: &str) -> String {
     format!(
-        "SELECT t.id, t.job_id, j.concurrency, j.pool, j.dag_version_id, j.timeout_ms, t.org_id \
+        "SELECT t.id, t.job_id, j.concurrency, j.pool, j.dag_version_id, j.timeout_ms, t.org_id, t.trace_parent \
          FROM tasks t JOIN jobs j ON j.id = t.job_id \
          WHERE t.status = 'pending' AND t.available_at <= $1 AND t.org_id NOT {list} ORDER BY t.available_at, t.id LIMIT $2"
     )
@@ -110,7 +110,7 @@ pub(crate) const EVENT_COUNT: &str = "SELECT COUNT(*) FROM events WHERE org_id =
 
 /// A task's own part of its payload; callers add the `WHERE`.
 pub(crate) const PAYLOAD_SELECT: &str = "SELECT t.id, t.job_id, t.status, t.cancel_requested, t.attempts, a.credential, a.deadline_at, \
-     e.partition_key, e.range_start, e.range_end, e.cursor, t.org_id \
+     e.partition_key, e.range_start, e.range_end, e.cursor, t.org_id, t.trace_parent \
      FROM tasks t JOIN events e ON e.id = t.event_id \
      LEFT JOIN task_attempts a ON a.task_id = t.id AND a.attempt = t.attempts";
 /// The job's part of a payload, read once per job of a batch rather than
@@ -171,13 +171,14 @@ pub(crate) fn events_by_keys(list: &str) -> String {
 }
 
 /// One task per subscribed job for each new event in `list` (`$1` now,
-/// then the event ids; each task in its event's org), returning task and
-/// event ids. (`$1` appears once, so SQLite binds every parameter by
-/// position.)
+/// `$2` the trace parent, then the event ids; each task in its event's
+/// org), returning task and event ids. (`$1` and `$2` appear once each, so
+/// SQLite binds every parameter by position.)
 pub(crate) fn insert_subscriber_tasks(list: &str) -> String {
     format!(
-        "INSERT INTO tasks (org_id, job_id, event_id, status, available_at, created_at, updated_at) \
-         SELECT e.org_id, ji.job_id, e.id, 'pending', n.now, n.now, n.now FROM (SELECT CAST($1 AS BIGINT) AS now) n, events e \
+        "INSERT INTO tasks (org_id, job_id, event_id, status, available_at, created_at, updated_at, trace_parent) \
+         SELECT e.org_id, ji.job_id, e.id, 'pending', n.now, n.now, n.now, n.trace_parent \
+         FROM (SELECT CAST($1 AS BIGINT) AS now, CAST($2 AS TEXT) AS trace_parent) n, events e \
          JOIN job_inputs ji ON ji.from_job_id = e.producer_job_id AND ji.from_output = e.output_index \
          WHERE e.id {list} ORDER BY e.id, ji.job_id ON CONFLICT (job_id, event_id) DO NOTHING RETURNING id, event_id"
     )

@@ -153,6 +153,7 @@ pub(crate) mod tests {
             outputs_to: Vec::new(),
             inputs_from: vec![InputFeed { input: 0, dataset_uuid: "d".into(), version_uuid: "v".into(), partitions, buffered: false }],
             refusal: None,
+            trace_parent: None,
             rpc: None,
         }
     }

@@ -141,6 +141,7 @@ mod tests {
             outputs_to: vec![],
             inputs_from: vec![],
             refusal: None,
+            trace_parent: None,
             rpc: None,
         }
     }

@@ -52,11 +52,14 @@ impl HttpControlPlane {
 
     async fn call<B: Serialize, R: DeserializeOwned>(&self, op: &'static str, method: Method, path: &str, token: &str, body: Option<&B>) -> Result<R, PlaneError> {
         let url = format!("{}{path}", self.base);
+        // The server's handling continues the caller's span (the attempt's).
+        let mut traced = reqwest::header::HeaderMap::new();
+        trace_telemetry::inject(&mut traced);
         let mut delay = FIRST_BACKOFF;
         let mut tries = 0;
         loop {
             tries += 1;
-            let mut request = self.http.request(method.clone(), &url).bearer_auth(token);
+            let mut request = self.http.request(method.clone(), &url).bearer_auth(token).headers(traced.clone());
             if let Some(body) = body {
                 request = request.json(body);
             }

@@ -54,7 +54,11 @@ pub async fn run(ctx: &Arc<WorkerContext>, auth: &AttemptAuth, prepared: Prepare
         task.event_sink = Some(Box::new(ChannelSink(events_tx)));
         tokio::spawn(stream::stream(ctx.plane.clone(), auth.clone(), events_rx))
     });
+    // The sandbox thread continues the attempt's span (spans follow
+    // futures, not threads).
+    let span = tracing::Span::current();
     let ran = tokio::task::spawn_blocking(move || {
+        let _in = span.enter();
         let cpu = crate::meter::thread_cpu();
         let mut measured = Measured::default();
         let ran = run_in_thread(operator, task, fetched, &existing, &buffered, encode, &mut measured);

@@ -13,6 +13,7 @@
 use std::sync::Arc;
 
 use tokio::task::JoinSet;
+use tracing::Instrument;
 use trace_protocol::contract::{AttemptAuth, Completion, Outcome, StateWrites, TaskId, TaskPayload};
 use trace_protocol::plane::PlaneError;
 
@@ -34,22 +35,33 @@ use crate::{persist, run as sandbox, stream};
 pub async fn run(ctx: Arc<WorkerContext>) -> Result<(), WorkerError> {
     let mut reports: JoinSet<Result<(), WorkerError>> = JoinSet::new();
     while let Some(mut delivery) = ctx.queue.recv().await? {
-        let completion = match delivery.payload.take() {
-            Some(payload) => execute_counted(&ctx, *payload).await?,
-            None => match fetch(&ctx, delivery.task).await? {
-                Some(payload) => execute_counted(&ctx, payload).await?,
-                None => None,
-            },
+        let payload = match delivery.payload.take() {
+            Some(payload) => Some(*payload),
+            None => fetch(&ctx, delivery.task).await?,
+        };
+        let (completion, span) = match payload {
+            Some(payload) => {
+                let span = attempt_span(&payload);
+                (execute_counted(&ctx, payload, &span).await?, span)
+            }
+            None => (None, tracing::Span::none()),
         };
         let ctx = ctx.clone();
-        reports.spawn(async move {
-            if let Some(completion) = completion {
-                report(&ctx, completion).await?;
+        let reporting = tracing::info_span!(parent: &span, "report", task = delivery.task, attempt = tracing::field::Empty);
+        if let Some(c) = &completion {
+            reporting.record("attempt", c.auth.attempt);
+        }
+        reports.spawn(
+            async move {
+                if let Some(completion) = completion {
+                    report(&ctx, completion).await?;
+                }
+                ctx.queue.ack(&delivery).await?;
+                ctx.wake.notify_one();
+                Ok(())
             }
-            ctx.queue.ack(&delivery).await?;
-            ctx.wake.notify_one();
-            Ok(())
-        });
+            .instrument(reporting),
+        );
         while let Some(done) = reports.try_join_next() {
             done.map_err(|_| WorkerError::ReportPanicked)??;
         }
@@ -88,7 +100,8 @@ async fn execute(ctx: &Arc<WorkerContext>, payload: TaskPayload) -> Result<Optio
     }
     let mut meter = Meter::start(&payload);
     let ended = |meter: &Meter, outcome: Outcome| Some(Completion { usage: Some(meter.usage()), ..ended(&auth, outcome) });
-    let prepared = match prepare(ctx, &payload).await {
+    let (task, attempt) = (auth.task, auth.attempt);
+    let prepared = match prepare(ctx, &payload).instrument(tracing::info_span!("prepare", task, attempt)).await {
         Ok(p) => p,
         Err(failure) => return Ok(ended(&meter, failure.outcome())),
     };
@@ -101,10 +114,11 @@ async fn execute(ctx: &Arc<WorkerContext>, payload: TaskPayload) -> Result<Optio
     };
     // Rows reach the buffer before the completion: a retry after this
     // point writes the same unique keys again, which the sink drops.
-    if let Err(failure) = persist::buffer(ctx, &auth, ran.buffered).await {
+    let persisting = tracing::info_span!("persist", task, attempt);
+    if let Err(failure) = persist::buffer(ctx, &auth, ran.buffered).instrument(persisting.clone()).await {
         return Ok(ended(&meter, failure.outcome()));
     }
-    let partitions = match persist::persist(ctx, &payload, ran.files).await {
+    let partitions = match persist::persist(ctx, &payload, ran.files).instrument(persisting).await {
         Ok(p) => p,
         Err(failure) => return Ok(ended(&meter, failure.outcome())),
     };
@@ -113,14 +127,21 @@ async fn execute(ctx: &Arc<WorkerContext>, payload: TaskPayload) -> Result<Optio
     Ok(Some(Completion { usage: Some(meter.usage()), auth, outcome: Outcome::Succeeded, events, state, partitions }))
 }
 
-/// [`execute`] in a span naming the task, its attempt and job (every log
-/// line of the attempt carries them), with the attempt counted in the
-/// process's metrics.
-async fn execute_counted(ctx: &Arc<WorkerContext>, payload: TaskPayload) -> Result<Option<Completion>, WorkerError> {
-    let job = payload.job_name.clone();
+/// The span of an attempt, naming the task, its attempt and job (every log
+/// line of the attempt carries them); a child of the span that created the
+/// task when spans are exported.
+fn attempt_span(payload: &TaskPayload) -> tracing::Span {
     let attempt = payload.attempt.as_ref().map_or(0, |a| a.attempt);
-    let span = tracing::info_span!("attempt", task = payload.task, attempt, job = %job, org = payload.org);
-    let done = tracing::Instrument::instrument(execute(ctx, payload), span.clone()).await?;
+    let span = tracing::info_span!("attempt", task = payload.task, attempt, job = %payload.job_name, org = payload.org);
+    trace_telemetry::adopt(&span, payload.trace_parent.as_deref());
+    span
+}
+
+/// [`execute`] in the attempt's span, with the attempt counted in the
+/// process's metrics.
+async fn execute_counted(ctx: &Arc<WorkerContext>, payload: TaskPayload, span: &tracing::Span) -> Result<Option<Completion>, WorkerError> {
+    let job = payload.job_name.clone();
+    let done = execute(ctx, payload).instrument(span.clone()).await?;
     if let Some(c) = &done {
         crate::meter::record(&job, &c.outcome, c.usage.as_ref());
         let _in = span.enter();
