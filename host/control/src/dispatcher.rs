@@ -102,7 +102,7 @@ fn dispatch_span(task: i64, attempt: i32, trace_parent: Option<&str>) -> tracing
     if !trace_telemetry::exporting() {
         return tracing::Span::none();
     }
-    let span = tracing::info_span!("dispatch", task, attempt);
+    let span = tracing::debug_span!("dispatch", task, attempt);
     trace_telemetry::adopt(&span, trace_parent);
     span
 }

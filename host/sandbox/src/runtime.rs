@@ -138,9 +138,9 @@ impl Operator {
         // Spans of the task's trace (the task and attempt on each: a log
         // line names the span it is in, not its parents).
         let (task_id, attempt) = (context.task_id.as_str(), context.attempt);
-        let result = tracing::info_span!("instantiate", task = task_id, attempt)
+        let result = tracing::debug_span!("instantiate", task = task_id, attempt)
             .in_scope(|| self.pre.instantiate(&mut store))
-            .and_then(|instance| tracing::info_span!("run", task = task_id, attempt).in_scope(|| instance.call_run(&mut store, &ctx, &event)));
+            .and_then(|instance| tracing::debug_span!("run", task = task_id, attempt).in_scope(|| instance.call_run(&mut store, &ctx, &event)));
         let fuel_consumed = self.settings.fuel.then(|| {
             let left = store.get_fuel().unwrap_or(0);
             limits.fuel.unwrap_or(u64::MAX) - left

@@ -11,6 +11,11 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer, Registry};
 
+/// What is exported unless `TRACE_TRACES` says otherwise: `info`, and the
+/// stages of a task (dispatch, prepare, instantiate, run, persist, report),
+/// which are `debug` so that log lines at `info` do not pay for them.
+pub const DEFAULT_TRACES: &str = "info,trace_control=debug,trace_worker=debug,trace_sandbox=debug";
+
 /// Set once [`init`] installed an exporter: only then is a trace context
 /// worth computing, storing or sending.
 static EXPORTING: AtomicBool = AtomicBool::new(false);
@@ -69,7 +74,7 @@ pub fn init(service: &'static str) -> Result<Telemetry, TelemetryError> {
         Some(endpoint) => {
             let filter = match std::env::var("TRACE_TRACES") {
                 Ok(f) => EnvFilter::try_new(f).map_err(TelemetryError::TraceFilter)?,
-                Err(_) => EnvFilter::new("info"),
+                Err(_) => EnvFilter::new(DEFAULT_TRACES),
             };
             let exporter = opentelemetry_otlp::SpanExporter::builder()
                 .with_http()

@@ -3,7 +3,7 @@
 //! [`init`] installs the process's subscriber: log lines on stderr (text,
 //! or one JSON object a line) filtered by `TRACE_LOG`, and, when
 //! `OTEL_EXPORTER_OTLP_ENDPOINT` is set, every span exported over OTLP
-//! (HTTP, JSON bodies) filtered by `TRACE_TRACES` (`info` by default).
+//! (HTTP, JSON bodies) filtered by `TRACE_TRACES` ([`DEFAULT_TRACES`]).
 //!
 //! One task is one trace across processes: the span that creates a task
 //! (an API trigger, or the completion that emitted its event) is stored
@@ -16,4 +16,4 @@ mod context;
 mod init;
 
 pub use context::{adopt, current_traceparent, inject, traceparent_in, MAX_TRACEPARENT, TRACEPARENT};
-pub use init::{exporting, init, Telemetry, TelemetryError};
+pub use init::{exporting, init, Telemetry, TelemetryError, DEFAULT_TRACES};

@@ -47,7 +47,7 @@ pub async fn run(ctx: Arc<WorkerContext>) -> Result<(), WorkerError> {
             None => (None, tracing::Span::none()),
         };
         let ctx = ctx.clone();
-        let reporting = tracing::info_span!(parent: &span, "report", task = delivery.task, attempt = tracing::field::Empty);
+        let reporting = tracing::debug_span!(parent: &span, "report", task = delivery.task, attempt = tracing::field::Empty);
         if let Some(c) = &completion {
             reporting.record("attempt", c.auth.attempt);
         }
@@ -101,7 +101,7 @@ async fn execute(ctx: &Arc<WorkerContext>, payload: TaskPayload) -> Result<Optio
     let mut meter = Meter::start(&payload);
     let ended = |meter: &Meter, outcome: Outcome| Some(Completion { usage: Some(meter.usage()), ..ended(&auth, outcome) });
     let (task, attempt) = (auth.task, auth.attempt);
-    let prepared = match prepare(ctx, &payload).instrument(tracing::info_span!("prepare", task, attempt)).await {
+    let prepared = match prepare(ctx, &payload).instrument(tracing::debug_span!("prepare", task, attempt)).await {
         Ok(p) => p,
         Err(failure) => return Ok(ended(&meter, failure.outcome())),
     };
@@ -114,7 +114,7 @@ async fn execute(ctx: &Arc<WorkerContext>, payload: TaskPayload) -> Result<Optio
     };
     // Rows reach the buffer before the completion: a retry after this
     // point writes the same unique keys again, which the sink drops.
-    let persisting = tracing::info_span!("persist", task, attempt);
+    let persisting = tracing::debug_span!("persist", task, attempt);
     if let Err(failure) = persist::buffer(ctx, &auth, ran.buffered).instrument(persisting.clone()).await {
         return Ok(ended(&meter, failure.outcome()));
     }
