@@ -148,7 +148,9 @@ async fn task_complete(State(s): State<Arc<InternalState>>, headers: HeaderMap, 
     if let Some((field, value)) = body.usage.as_ref().and_then(|u| u.out_of_bounds()) {
         return Err(ApiError::BadRequest(format!("usage.{field} is out of bounds: got={value}, limit={}", trace_protocol::contract::MAX_USAGE_VALUE)));
     }
-    let completion = Completion { auth, outcome, events, state, partitions, usage: body.usage };
+    // Bounded again here: the worker's word is not the limit.
+    let log = body.log.as_deref().and_then(trace_protocol::contract::log_tail);
+    let completion = Completion { auth, outcome, events, state, partitions, usage: body.usage, log };
     let done = s.db.complete_many(std::slice::from_ref(&completion), now_millis()).await?.pop().expect("one report, one result")?;
     let status = match done.status {
         TaskStatus::Completed => "completed",

@@ -192,11 +192,14 @@ pub struct AttemptSummary {
     /// What the attempt used, once it reported.
     #[serde(default)]
     pub usage: Option<trace_store::AttemptUsage>,
+    /// The end of what its operator logged (at most 64 KiB), if anything.
+    #[serde(default)]
+    pub log: Option<String>,
 }
 
 impl From<AttemptView> for AttemptSummary {
     fn from(a: AttemptView) -> Self {
-        Self { attempt: a.attempt, started_at: a.started_at, deadline_at: a.deadline_at, finished_at: a.finished_at, outcome: a.outcome, usage: None }
+        Self { attempt: a.attempt, started_at: a.started_at, deadline_at: a.deadline_at, finished_at: a.finished_at, outcome: a.outcome, usage: None, log: a.log }
     }
 }
 

@@ -223,7 +223,7 @@ async fn a_slot_grant_goes_to_the_live_attempt_only() {
     assert_eq!(status, StatusCode::CONFLICT);
     assert!(answer["message"].as_str().unwrap().contains("secret \"node-key\" (secret_env RPC_KEY) no longer exists"), "{answer}");
     // A finished attempt gets nothing.
-    let done = trace_store::Completion { usage: None, auth: trace_store::AttemptAuth { task: c.task, attempt: c.attempt, credential: c.credential.clone() }, outcome: trace_store::Outcome::Succeeded, events: vec![], state: vec![], partitions: vec![] };
+    let done = trace_store::Completion { usage: None, log: None, auth: trace_store::AttemptAuth { task: c.task, attempt: c.attempt, credential: c.credential.clone() }, outcome: trace_store::Outcome::Succeeded, events: vec![], state: vec![], partitions: vec![] };
     db.complete_many(&[done], now_millis()).await.unwrap();
     let (status, _) = call(&app, "POST", "/internal/slot-grant", Some(&c.credential), Some(json!({ "task_id": c.task, "attempt": c.attempt }))).await;
     assert_eq!(status, StatusCode::CONFLICT, "task_finished");

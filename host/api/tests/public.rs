@@ -94,14 +94,16 @@ async fn usage_is_recorded_with_the_outcome_and_summed_per_job() {
     let claim = f.db.claim(1, now_millis()).await.unwrap().pop().unwrap();
     let used = trace_store::AttemptUsage { wall_ms: 40, cpu_ms: 25, peak_memory_bytes: 3 << 20, output_rows: 7, output_bytes: 900, events: 1, rpc_requests: 4, rpc_bytes: 512, ..Default::default() };
     let auth = trace_store::AttemptAuth { task: claim.task, attempt: claim.attempt, credential: claim.credential.clone() };
-    let done = trace_store::Completion { auth, outcome: trace_store::Outcome::Succeeded, events: vec![], state: vec![], partitions: vec![], usage: Some(used) };
+    let done = trace_store::Completion { auth, outcome: trace_store::Outcome::Succeeded, events: vec![], state: vec![], partitions: vec![], usage: Some(used), log: Some("reading 0..10\ndone\n".into()) };
     f.db.complete_many(std::slice::from_ref(&done), now_millis()).await.unwrap();
-    // Reported twice (a retried call): recorded once.
-    let _ = f.db.complete_many(&[done], now_millis()).await.unwrap();
+    // Reported twice (a retried call): recorded once, the first log kept.
+    let again = trace_store::Completion { log: Some("a second report".into()), ..done };
+    let _ = f.db.complete_many(&[again], now_millis()).await.unwrap();
 
     let (status, detail) = call(&f, "GET", &format!("/api/v1/tasks/{}", claim.task), &f.viewer, None).await;
     assert_eq!(status, 200);
     assert_eq!(detail["attempts"][0]["usage"]["rpc_requests"], 4);
+    assert_eq!(detail["attempts"][0]["log"], "reading 0..10\ndone\n");
     let (status, rows) = call(&f, "GET", "/api/v1/usage?by=day", &f.viewer, None).await;
     assert_eq!(status, 200, "{rows}");
     let rows = rows.as_array().unwrap();

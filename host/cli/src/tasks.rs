@@ -60,6 +60,12 @@ pub fn task(t: &Target, id: i64) -> anyhow::Result<ExitCode> {
             if let Some((_, u)) = used.iter().find(|(n, _)| *n == a.attempt) {
                 println!("    used: {}", crate::usage::describe(u));
             }
+            if let Some(log) = &a.log {
+                println!("    log:");
+                for line in log.lines() {
+                    println!("      {}", printable(line));
+                }
+            }
         }
         Ok(ExitCode::SUCCESS)
     })
@@ -93,4 +99,20 @@ pub fn retry(t: &Target, id: i64) -> anyhow::Result<ExitCode> {
         }
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// An operator's log line as it may reach a terminal: control characters
+/// (escape sequences that could move the cursor or rewrite what the user
+/// sees) shown as `\u{…}` instead.
+fn printable(line: &str) -> String {
+    line.chars().map(|c| if c.is_control() && c != '\t' { c.escape_unicode().to_string() } else { c.to_string() }).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_operators_escape_sequences_do_not_reach_the_terminal() {
+        assert_eq!(super::printable("ok\tdone"), "ok\tdone");
+        assert_eq!(super::printable("\u{1b}[2Jgone\r"), "\\u{1b}[2Jgone\\u{d}");
+    }
 }

@@ -19,6 +19,8 @@ use trace_store::*;
 
 /// With markup in it: the pages must show it as text.
 const FAILURE: &str = "node answered HTTP 500 for eth_getLogs at block 7 <script>alert(1)</script>";
+/// What the failed attempt's operator logged (markup in it stays text).
+const LOG: &str = "fetching blocks 0..8\nretrying block 7 <img src=x onerror=alert(2)>\ngiving up";
 
 fn publishing(x: u32) -> String {
     format!("name: prod\njobs:\n  - name: src\n    kind: source\n    operator: src.wasm\n    max_attempts: 1\n    config: {{ x: \"{x}\" }}\npublish:\n  - {{ job: src, output_index: 0, dataset: facts }}\n")
@@ -55,7 +57,7 @@ async fn deployment() -> Deployment {
     let task = db.trigger(deployed.job("src"), "r1", Some((0, 10)), "user:ann", now).await.unwrap().tasks[0];
     let claim = db.claim(1, now_millis()).await.unwrap().pop().unwrap();
     assert_eq!(claim.task, task);
-    let usage = AttemptUsage { wall_ms: 1_250, cpu_ms: 900, peak_memory_bytes: 48 << 20, rpc_requests: 12, ..Default::default() };
+    let usage = AttemptUsage { wall_ms: 1_250, cpu_ms: 900, peak_memory_bytes: 48 << 20, rpc_requests: 12, log_bytes: LOG.len() as u64, ..Default::default() };
     let done = Completion {
         auth: AttemptAuth { task, attempt: claim.attempt, credential: claim.credential },
         outcome: Outcome::Failed { retryable: false, message: FAILURE.into() },
@@ -63,6 +65,7 @@ async fn deployment() -> Deployment {
         state: vec![],
         partitions: vec![],
         usage: Some(usage),
+        log: Some(LOG.into()),
     };
     db.complete_many(&[done], now_millis()).await.unwrap();
     assert_eq!(db.task(task).await.unwrap().status, TaskStatus::Failed);
@@ -193,6 +196,7 @@ async fn the_console_in_headless_chromium() {
     // The task's page: the error, the attempt and what it used.
     click(&c, &format!("#failed a[href='/console/tasks/{}']", d.failed_task)).await;
     assert_eq!(text(&c, "#task-error").await, FAILURE);
+    assert_eq!(text(&c, "#log-1").await, LOG, "the attempt's log, as text");
     let attempts = text(&c, "#attempts").await;
     assert!(attempts.contains("failed") && attempts.contains("48.0 MiB") && attempts.contains("1250 ms"), "{attempts}");
     screenshot(&c, "task").await;

@@ -23,6 +23,11 @@ jobs:
     operator: op_hostile.wasm
     max_attempts: 1
     config: { attack: memory_bomb }
+  - name: flood
+    kind: source
+    operator: op_hostile.wasm
+    max_attempts: 1
+    config: { attack: log_flood }
   - name: blocks
     kind: source
     operator: op_synthetic_blocks.wasm
@@ -57,7 +62,7 @@ async fn attempts_record_what_they_used() {
         org: None,
     };
     let done = dev::run(run, |_| {}).await.unwrap();
-    assert_eq!(done.failed(), 1, "the bomb fails, nothing else");
+    assert_eq!(done.failed(), 2, "the bomb and the flood fail, nothing else");
     let db = Arc::new(Db::Sqlite(SqliteStore::open(&path).await.unwrap()));
     let org = db.org_id(&done.org).await.unwrap().unwrap();
     let tasks = db.tasks_of_org(org, 100).await.unwrap();
@@ -88,6 +93,24 @@ async fn attempts_record_what_they_used() {
     assert!(blocks.iter().all(|u| u.output_bytes > 0 && u.cpu_ms <= u.wall_ms + 5), "{blocks:?}");
     let read: u64 = usage_of("transfers").await.iter().map(|u| u.input_rows).sum();
     assert_eq!(read, 2 * 20_000, "each of the two 1,000-block readers reads the run's one file");
+
+    // What the operators logged is kept with their attempts: all of a short
+    // log, the end of a flood (which the sandbox stopped at its limit).
+    let attempts_of = |job: &str| {
+        let db = db.clone();
+        let id = tasks.iter().find(|t| t.job_name == job).unwrap().id;
+        async move { db.attempts(id).await.unwrap() }
+    };
+    let big_log = attempts_of("big").await[0].log.clone().expect("the allocation's log");
+    assert_eq!(big_log.len() as u64, big[0].log_bytes);
+    let flood = attempts_of("flood").await;
+    assert_eq!(flood[0].outcome.as_deref(), Some("failed"));
+    let flood_log = flood[0].log.clone().expect("the flood's log");
+    let (head, kept) = flood_log.split_once('\n').unwrap();
+    assert!(head.starts_with("[first ") && head.ends_with(" dropped]"), "{head}");
+    assert_eq!(kept.len(), trace_protocol::contract::MAX_STORED_LOG_BYTES);
+    assert!(kept.trim_end().ends_with("xxxx"), "the end of the log is kept");
+    assert!(attempts_of("bomb").await[0].log.is_none(), "an attempt that logged nothing has no log");
 
     // The summary: one row per job this hour, the bomb unsuccessful.
     let rows = db.usage_summary(org, now_millis() - 3_600_000, now_millis() + 1, 3_600_000).await.unwrap();

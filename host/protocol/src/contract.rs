@@ -237,6 +237,33 @@ pub struct Completion {
     /// What the attempt used, recorded with its outcome (whatever it was).
     #[serde(default)]
     pub usage: Option<AttemptUsage>,
+    /// The end of what the operator logged (at most [`MAX_STORED_LOG_BYTES`],
+    /// see [`log_tail`]), kept with the attempt for `trace task` and the
+    /// console.
+    #[serde(default)]
+    pub log: Option<String>,
+}
+
+/// Most bytes of an attempt's log kept in the system database: its end,
+/// where a failing operator says why. (The sandbox lets a task write up to
+/// its own log limit, 1 MiB by default.)
+pub const MAX_STORED_LOG_BYTES: usize = 64 << 10;
+
+/// The last [`MAX_STORED_LOG_BYTES`] of `log` (cut at a character
+/// boundary, with a first line saying how much was dropped); `None` for an
+/// empty log.
+pub fn log_tail(log: &str) -> Option<String> {
+    if log.is_empty() {
+        return None;
+    }
+    if log.len() <= MAX_STORED_LOG_BYTES {
+        return Some(log.to_owned());
+    }
+    let mut start = log.len() - MAX_STORED_LOG_BYTES;
+    while !log.is_char_boundary(start) {
+        start += 1;
+    }
+    Some(format!("[first {start} bytes of {} dropped]\n{}", log.len(), &log[start..]))
 }
 
 /// What one attempt used: the basis of per-org accounting. Every field is
@@ -351,5 +378,19 @@ mod tests {
         let over = AttemptUsage { output_rows: u64::MAX, ..u };
         assert_eq!(over.out_of_bounds(), Some(("output_rows", u64::MAX)));
         assert_eq!(AttemptUsage { fuel: None, ..u }.values()[2], None);
+    }
+
+    #[test]
+    fn a_long_log_keeps_its_end_cut_at_a_character_and_says_so() {
+        assert_eq!(log_tail(""), None);
+        assert_eq!(log_tail("short\n").as_deref(), Some("short\n"));
+        // 3-byte characters, so the cut falls inside one and moves forward.
+        let long = format!("{}the reason\n", "€".repeat(MAX_STORED_LOG_BYTES / 3 + 10));
+        let tail = log_tail(&long).unwrap();
+        let (head, kept) = tail.split_once('\n').unwrap();
+        assert!(kept.ends_with("the reason\n"));
+        assert!(kept.len() <= MAX_STORED_LOG_BYTES, "{}", kept.len());
+        let dropped = long.len() - kept.len();
+        assert_eq!(head, format!("[first {dropped} bytes of {} dropped]", long.len()));
     }
 }

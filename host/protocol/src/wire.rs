@@ -326,6 +326,10 @@ pub struct CompleteRequest {
     /// What the attempt used.
     #[serde(default)]
     pub usage: Option<crate::contract::AttemptUsage>,
+    /// The end of the operator's log (the server keeps at most
+    /// [`crate::contract::MAX_STORED_LOG_BYTES`] of it).
+    #[serde(default)]
+    pub log: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

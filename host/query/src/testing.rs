@@ -59,7 +59,7 @@ pub async fn publish_with(db: &Db, org: OrgId, yaml: &str, run: &str, partitions
             bytes,
         });
     }
-    let done = Completion { usage: None, auth: p.attempt.clone().expect("an attempt"), outcome: Outcome::Succeeded, events: vec![], state: vec![], partitions: written };
+    let done = Completion { usage: None, log: None, auth: p.attempt.clone().expect("an attempt"), outcome: Outcome::Succeeded, events: vec![], state: vec![], partitions: written };
     db.complete_many(&[done], now).await.expect("complete").pop().expect("one").expect("completed");
     to.version_uuid.clone()
 }

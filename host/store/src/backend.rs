@@ -317,7 +317,7 @@ where
     }
 
     async fn complete(&self, auth: &AttemptAuth, outcome: &Outcome, final_events: &[EmittedEvent], state: &StateWrites, now: Millis) -> Result<Completed, StoreError> {
-        let c = Completion { usage: None, auth: auth.clone(), outcome: outcome.clone(), events: final_events.to_vec(), state: state.clone(), partitions: Vec::new() };
+        let c = Completion { usage: None, log: None, auth: auth.clone(), outcome: outcome.clone(), events: final_events.to_vec(), state: state.clone(), partitions: Vec::new() };
         let mut tx = self.begin_write().await?;
         // A refused report wrote nothing; dropping `tx` rolls back.
         let done = self.complete_in(&mut tx, std::slice::from_ref(&c), now).await?.pop().expect("one report, one result")?;
@@ -436,6 +436,7 @@ where
             deadline_at: r.get(2),
             finished_at: r.get(3),
             outcome: r.get(4),
+            log: r.get(5),
         }).collect())
     }
 

@@ -375,6 +375,12 @@ where
         if !used.is_empty() {
             self.insert_usage(&mut *tx, &used, now).await?;
         }
+        // Logs are rare and each its own row (one statement each).
+        for (c, p) in batch.iter().zip(&plans) {
+            if let (Ok(p), Some(log)) = (p, &c.log) {
+                sqlx::query(self.q(crate::sql::INSERT_LOG)).bind(p.task).bind(p.attempt).bind(log.as_str()).execute(&mut *tx).await.during("keeping an attempt's log")?;
+            }
+        }
         for (status, tasks) in &settled {
             for chunk in tasks.chunks(CHUNK) {
                 let query = self.bind_ids(sqlx::query(self.dynamic(set_statuses(&self.id_list(3, chunk.len())))).bind(*status).bind(now), chunk);

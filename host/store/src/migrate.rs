@@ -21,6 +21,7 @@ pub(crate) const POSTGRES: &[(i64, &str)] = &[
     (15, include_str!("../../../migrations/postgres/0015_attempt_usage.sql")),
     (16, include_str!("../../../migrations/postgres/0016_org_quotas.sql")),
     (17, include_str!("../../../migrations/postgres/0017_task_trace_parent.sql")),
+    (18, include_str!("../../../migrations/postgres/0018_attempt_logs.sql")),
 ];
 
 /// (version, SQL) for SQLite.
@@ -42,6 +43,7 @@ pub(crate) const SQLITE: &[(i64, &str)] = &[
     (15, include_str!("../../../migrations/sqlite/0015_attempt_usage.sql")),
     (16, include_str!("../../../migrations/sqlite/0016_org_quotas.sql")),
     (17, include_str!("../../../migrations/sqlite/0017_task_trace_parent.sql")),
+    (18, include_str!("../../../migrations/sqlite/0018_attempt_logs.sql")),
 ];
 
 pub(crate) const CREATE_TABLE: &str =

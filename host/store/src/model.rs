@@ -101,6 +101,8 @@ pub struct AttemptView {
     pub finished_at: Option<Millis>,
     /// `succeeded`, `failed`, `canceled`, `timeout`, or `None` while running.
     pub outcome: Option<String>,
+    /// The end of what its operator logged, if it logged anything.
+    pub log: Option<String>,
 }
 
 /// Open tasks across every org (the `trace_queue_depth` gauge).

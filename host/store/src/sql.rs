@@ -140,8 +140,10 @@ pub(crate) const ACTIVE_JOB: &str = "SELECT j.id FROM dags d JOIN jobs j ON j.da
      WHERE d.org_id = $1 AND d.name = $2 AND j.name = $3";
 pub(crate) const VERSION_JOB: &str = "SELECT j.id FROM dags d JOIN dag_versions v ON v.dag_id = d.id JOIN jobs j ON j.dag_version_id = v.id \
      WHERE d.org_id = $1 AND d.name = $2 AND v.version = $3 AND j.name = $4";
-pub(crate) const ATTEMPTS: &str = "SELECT attempt, started_at, deadline_at, finished_at, outcome FROM task_attempts \
-     WHERE task_id = $1 ORDER BY attempt";
+pub(crate) const ATTEMPTS: &str = "SELECT a.attempt, a.started_at, a.deadline_at, a.finished_at, a.outcome, l.log FROM task_attempts a \
+     LEFT JOIN attempt_logs l ON l.task_id = a.task_id AND l.attempt = a.attempt \
+     WHERE a.task_id = $1 ORDER BY a.attempt";
+pub(crate) const INSERT_LOG: &str = "INSERT INTO attempt_logs (task_id, attempt, log) VALUES ($1, $2, $3) ON CONFLICT (task_id, attempt) DO NOTHING";
 
 /// Events recorded per multi-row statement (10 parameters each; well under
 /// SQLite's and PostgreSQL's parameter limits).

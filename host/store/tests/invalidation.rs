@@ -54,7 +54,7 @@ async fn drain<S: Store>(s: &S, org: OrgId, emitting: &[&str], now: Millis) -> V
                 } else {
                     vec![]
                 };
-                Completion { usage: None, auth: p.attempt.clone().unwrap(), outcome: Outcome::Succeeded, events, state: vec![], partitions }
+                Completion { usage: None, log: None, auth: p.attempt.clone().unwrap(), outcome: Outcome::Succeeded, events, state: vec![], partitions }
             })
             .collect();
         done.extend(s.complete_many(&reports, now).await.unwrap().into_iter().map(Result::unwrap));
@@ -146,7 +146,7 @@ fn appended(org: OrgId, p: &TaskPayload) -> Completion {
         rows: 1,
         bytes: 1,
     };
-    Completion { usage: None, auth: p.attempt.clone().unwrap(), outcome: Outcome::Succeeded, events: vec![], state: vec![], partitions: vec![w] }
+    Completion { usage: None, log: None, auth: p.attempt.clone().unwrap(), outcome: Outcome::Succeeded, events: vec![], state: vec![], partitions: vec![w] }
 }
 
 async fn concurrent_appends_to_a_range_never_both_commit_unseen_rows<S: Store + Registry>(s: S) {
@@ -160,7 +160,7 @@ async fn concurrent_appends_to_a_range_never_both_commit_unseen_rows<S: Store + 
         .iter()
         .map(|p| {
             let emit = EmittedEvent { output: 0, partition_key: p.partition_key.clone(), range: Some((0, 10)), cursor: None };
-            Completion { usage: None, auth: p.attempt.clone().unwrap(), outcome: Outcome::Succeeded, events: vec![emit], state: vec![], partitions: vec![] }
+            Completion { usage: None, log: None, auth: p.attempt.clone().unwrap(), outcome: Outcome::Succeeded, events: vec![emit], state: vec![], partitions: vec![] }
         })
         .collect();
     s.complete_many(&done, T0).await.unwrap().into_iter().for_each(|r| drop(r.unwrap()));
@@ -206,7 +206,7 @@ fn keyed_report(org: OrgId, p: &TaskPayload, keys: &[&str], emitting: &[&str]) -
     let keyed = |key: &str| EmittedEvent { output: 0, partition_key: key.into(), range: None, cursor: None };
     if p.kind == TaskKind::Source {
         let events = keys.iter().map(|k| keyed(k)).collect();
-        return Completion { usage: None, auth: p.attempt.clone().unwrap(), outcome: Outcome::Succeeded, events, state: vec![], partitions: vec![] };
+        return Completion { usage: None, log: None, auth: p.attempt.clone().unwrap(), outcome: Outcome::Succeeded, events, state: vec![], partitions: vec![] };
     }
     let key = p.partition_key.clone();
     let partitions = p
@@ -232,7 +232,7 @@ fn keyed_report(org: OrgId, p: &TaskPayload, keys: &[&str], emitting: &[&str]) -
         })
         .collect();
     let events = if emitting.contains(&p.job_name.as_str()) { vec![keyed(&key)] } else { vec![] };
-    Completion { usage: None, auth: p.attempt.clone().unwrap(), outcome: Outcome::Succeeded, events, state: vec![], partitions }
+    Completion { usage: None, log: None, auth: p.attempt.clone().unwrap(), outcome: Outcome::Succeeded, events, state: vec![], partitions }
 }
 
 /// Run every runnable task of keyed work (see [`keyed_report`]).
@@ -299,7 +299,7 @@ async fn a_reader_of_a_key_reads_every_file_appended_to_it<S: Store + Registry>(
     s.trigger(d.job("src"), "c", Some((0, 10)), "ann", T0).await.unwrap();
     let src = s.claim_payloads(1, T0).await.unwrap().pop().unwrap();
     let emit = EmittedEvent { output: 0, partition_key: "usdc".into(), range: None, cursor: None };
-    let done = Completion { usage: None, auth: src.attempt.clone().unwrap(), outcome: Outcome::Succeeded, events: vec![emit], state: vec![], partitions: vec![] };
+    let done = Completion { usage: None, log: None, auth: src.attempt.clone().unwrap(), outcome: Outcome::Succeeded, events: vec![emit], state: vec![], partitions: vec![] };
     s.complete_many(&[done], T0).await.unwrap();
     let fact = s.claim_payloads(1, T0).await.unwrap().pop().unwrap();
     let existing = &fact.outputs_to[0].append.as_ref().unwrap().existing;
@@ -327,7 +327,7 @@ async fn an_append_to_too_many_committed_files_is_refused_alone<S: Store + Regis
             s.trigger(src, run, Some((0, n)), "ann", T0).await.unwrap();
             let p = s.claim_payloads(1, T0).await.unwrap().pop().unwrap();
             let emit = EmittedEvent { output: 0, partition_key: run.into(), range: Some((0, n)), cursor: None };
-            let done = Completion { usage: None, auth: p.attempt.clone().unwrap(), outcome: Outcome::Succeeded, events: vec![emit], state: vec![], partitions: vec![] };
+            let done = Completion { usage: None, log: None, auth: p.attempt.clone().unwrap(), outcome: Outcome::Succeeded, events: vec![emit], state: vec![], partitions: vec![] };
             s.complete_many(&[done], T0).await.unwrap().pop().unwrap().unwrap();
             s.claim_payloads(1, T0).await.unwrap().pop().unwrap()
         }

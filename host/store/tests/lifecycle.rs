@@ -83,7 +83,7 @@ async fn fill<S: Store>(s: &S, org: OrgId, blocks: JobId, ranges: &[(u64, u64)],
             .iter()
             .map(|p| {
                 let (start, end) = p.range.unwrap();
-                let mut c = Completion { usage: None, auth: p.attempt.clone().unwrap(), outcome: Outcome::Succeeded, events: vec![], state: vec![], partitions: vec![] };
+                let mut c = Completion { usage: None, log: None, auth: p.attempt.clone().unwrap(), outcome: Outcome::Succeeded, events: vec![], state: vec![], partitions: vec![] };
                 if p.job_name == "blocks" {
                     c.events.push(EmittedEvent { output: 0, partition_key: format!("{start}_{end}"), range: Some((start, end)), cursor: None });
                 } else if p.job_name == "transfers" {

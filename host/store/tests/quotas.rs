@@ -35,7 +35,7 @@ async fn orgs_of<S: Store>(s: &S, claims: &[Claim]) -> Vec<OrgId> {
 
 async fn finish<S: Store>(s: &S, c: &Claim) {
     let auth = AttemptAuth { task: c.task, attempt: c.attempt, credential: c.credential.clone() };
-    let done = Completion { auth, outcome: Outcome::Succeeded, events: vec![], state: vec![], partitions: vec![], usage: None };
+    let done = Completion { auth, outcome: Outcome::Succeeded, events: vec![], state: vec![], partitions: vec![], usage: None, log: None };
     s.complete_many(&[done], T0 + 100).await.unwrap().pop().unwrap().unwrap();
 }
 

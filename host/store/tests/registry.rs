@@ -166,7 +166,7 @@ async fn partitions_become_visible_only_with_an_accepted_success<S: Store + Regi
     assert_eq!(source.outputs_to.len(), 1, "the source's unpublished output is an internal dataset");
     assert!(s.datasets(org).await.unwrap().iter().all(|d| !d.name.starts_with('~')), "internal datasets are not listed");
     let emit = EmittedEvent { output: 0, partition_key: "0_10".into(), range: Some((0, 10)), cursor: None };
-    let done = Completion { usage: None, auth: source.attempt.clone().unwrap(), outcome: Outcome::Succeeded, events: vec![emit], state: vec![], partitions: vec![] };
+    let done = Completion { usage: None, log: None, auth: source.attempt.clone().unwrap(), outcome: Outcome::Succeeded, events: vec![emit], state: vec![], partitions: vec![] };
     s.complete_many(&[done], T0).await.unwrap().pop().unwrap().unwrap();
 
     let claimed = s.claim_payloads(10, T0).await.unwrap();
@@ -175,7 +175,7 @@ async fn partitions_become_visible_only_with_an_accepted_success<S: Store + Regi
     let to = transfers.outputs_to[0].clone();
     assert_eq!(to.dataset_uuid, by_name(&s.datasets(org).await.unwrap(), "erc20_transfers").uuid);
     let report = |p: &TaskPayload, outcome: Outcome, w: Vec<WrittenPartition>| Completion {
-        usage: None,
+        usage: None, log: None,
         auth: p.attempt.clone().unwrap(),
         outcome,
         events: vec![],
@@ -221,7 +221,7 @@ async fn a_task_covering_too_many_partitions_is_refused_alone<S: Store + Registr
         EmittedEvent { output: 0, partition_key: "all".into(), range: Some((0, n)), cursor: None },
         EmittedEvent { output: 0, partition_key: "some".into(), range: Some((0, 10)), cursor: None },
     ];
-    let done = Completion { usage: None, auth: source.attempt.clone().unwrap(), outcome: Outcome::Succeeded, events, state: vec![], partitions: files };
+    let done = Completion { usage: None, log: None, auth: source.attempt.clone().unwrap(), outcome: Outcome::Succeeded, events, state: vec![], partitions: files };
     s.complete_many(&[done], T0).await.unwrap().pop().unwrap().unwrap();
 
     // The claim succeeds: the two tasks over everything carry a refusal
@@ -235,7 +235,7 @@ async fn a_task_covering_too_many_partitions_is_refused_alone<S: Store + Registr
     }
     for p in &claimed {
         let failed = Outcome::Failed { retryable: false, message: p.refusal.clone().unwrap() };
-        let report = Completion { usage: None, auth: p.attempt.clone().unwrap(), outcome: failed, events: vec![], state: vec![], partitions: vec![] };
+        let report = Completion { usage: None, log: None, auth: p.attempt.clone().unwrap(), outcome: failed, events: vec![], state: vec![], partitions: vec![] };
         s.complete_many(&[report], T0).await.unwrap().pop().unwrap().unwrap();
     }
     let claimed = s.claim_payloads(10, T0).await.unwrap();
@@ -263,11 +263,11 @@ async fn a_shared_read_is_checked_against_read_roles_at_every_claim<S: Store + R
             s.trigger(ticks, run, Some((0, 10)), "user:bob", T0).await.unwrap();
             let tick = s.claim_payloads(10, T0).await.unwrap().into_iter().find(|p| p.job_name == "ticks").unwrap();
             let emit = EmittedEvent { output: 0, partition_key: run.into(), range: Some((0, 10)), cursor: None };
-            let done = Completion { usage: None, auth: tick.attempt.clone().unwrap(), outcome: Outcome::Succeeded, events: vec![emit], state: vec![], partitions: vec![] };
+            let done = Completion { usage: None, log: None, auth: tick.attempt.clone().unwrap(), outcome: Outcome::Succeeded, events: vec![emit], state: vec![], partitions: vec![] };
             s.complete_many(&[done], T0).await.unwrap().pop().unwrap().unwrap();
             let p = s.claim_payloads(10, T0).await.unwrap().into_iter().find(|p| p.job_name == "check").unwrap();
             let failed = Outcome::Failed { retryable: false, message: "done".into() };
-            let report = Completion { usage: None, auth: p.attempt.clone().unwrap(), outcome: failed, events: vec![], state: vec![], partitions: vec![] };
+            let report = Completion { usage: None, log: None, auth: p.attempt.clone().unwrap(), outcome: failed, events: vec![], state: vec![], partitions: vec![] };
             s.complete_many(&[report], T0).await.unwrap().pop().unwrap().unwrap();
             p
         }
@@ -291,7 +291,7 @@ async fn a_shared_read_is_checked_against_read_roles_at_every_claim<S: Store + R
     s.trigger(d.job("ticks"), "r3", Some((0, 10)), "user:ann", T0).await.unwrap();
     let tick = s.claim_payloads(10, T0).await.unwrap().into_iter().find(|p| p.job_name == "ticks").unwrap();
     let emit = EmittedEvent { output: 0, partition_key: "r3".into(), range: Some((0, 10)), cursor: None };
-    let done = Completion { usage: None, auth: tick.attempt.clone().unwrap(), outcome: Outcome::Succeeded, events: vec![emit], state: vec![], partitions: vec![] };
+    let done = Completion { usage: None, log: None, auth: tick.attempt.clone().unwrap(), outcome: Outcome::Succeeded, events: vec![emit], state: vec![], partitions: vec![] };
     s.complete_many(&[done], T0).await.unwrap().pop().unwrap().unwrap();
     let p = s.claim_payloads(10, T0).await.unwrap().into_iter().find(|p| p.job_name == "check").unwrap();
     assert_eq!(p.refusal, None);

@@ -352,9 +352,9 @@ async fn batched_completions_commit_together_and_fail_alone<S: Store>(s: S) {
     let a = running_source(&s, &d, "run-a").await;
     let b = running_source(&s, &d, "run-b").await;
     let before = s.event_count(org).await.unwrap();
-    let ok = |c: &Claim, e: EmittedEvent| Completion { usage: None, auth: c.auth(), outcome: Outcome::Succeeded, events: vec![e], state: vec![], partitions: vec![] };
-    let bad_output = Completion { usage: None, events: vec![range_event(0, 1), EmittedEvent { output: 9, ..range_event(1, 2) }], ..ok(&b, range_event(0, 1)) };
-    let forged = Completion { usage: None, auth: AttemptAuth { credential: "x".into(), ..a.auth() }, ..ok(&a, range_event(5, 6)) };
+    let ok = |c: &Claim, e: EmittedEvent| Completion { usage: None, log: None, auth: c.auth(), outcome: Outcome::Succeeded, events: vec![e], state: vec![], partitions: vec![] };
+    let bad_output = Completion { usage: None, log: None, events: vec![range_event(0, 1), EmittedEvent { output: 9, ..range_event(1, 2) }], ..ok(&b, range_event(0, 1)) };
+    let forged = Completion { usage: None, log: None, auth: AttemptAuth { credential: "x".into(), ..a.auth() }, ..ok(&a, range_event(5, 6)) };
     let results = s.complete_many(&[ok(&a, range_event(0, 10)), bad_output, forged], T0).await.unwrap();
     assert!(matches!(results[0], Ok(Completed { status: TaskStatus::Completed, .. })));
     assert!(matches!(results[1], Err(StoreError::NoSuchOutput { output: 9, .. })), "{:?}", results[1]);
@@ -388,7 +388,7 @@ async fn a_task_reported_twice_in_one_batch_counts_once<S: Store>(s: S) {
     let (org, d) = deployed(&s).await;
     let a = running_source(&s, &d, "run-a").await;
     let before = s.event_count(org).await.unwrap();
-    let report = |e: EmittedEvent| Completion { usage: None, auth: a.auth(), outcome: Outcome::Succeeded, events: vec![e], state: vec![], partitions: vec![] };
+    let report = |e: EmittedEvent| Completion { usage: None, log: None, auth: a.auth(), outcome: Outcome::Succeeded, events: vec![e], state: vec![], partitions: vec![] };
     let results = s.complete_many(&[report(range_event(0, 10)), report(range_event(10, 20))], T0).await.unwrap();
     assert!(results[0].is_ok());
     assert!(
@@ -414,7 +414,7 @@ async fn claims_can_carry_the_full_payload<S: Store>(s: S) {
         assert_eq!(p.attempt.as_ref().map(|a| a.attempt), Some(1));
         assert_eq!(p, &s.fetch(p.task).await.unwrap(), "the same payload a fetch returns");
     }
-    let done = Completion { usage: None, auth: claimed[0].attempt.clone().unwrap(), outcome: Outcome::Succeeded, events: vec![], state: vec![], partitions: vec![] };
+    let done = Completion { usage: None, log: None, auth: claimed[0].attempt.clone().unwrap(), outcome: Outcome::Succeeded, events: vec![], state: vec![], partitions: vec![] };
     s.complete_many(&[done], T0).await.unwrap().pop().unwrap().unwrap();
     let next = s.claim_payloads(10, T0).await.unwrap();
     assert_eq!(next.len(), 1, "the released slot lets the third task run");

@@ -32,6 +32,8 @@ pub struct Meter {
     pub output_bytes: u64,
     pub output_rows: u64,
     pub rpc: Option<Arc<RpcStats>>,
+    /// The end of the operator's log, kept with the attempt.
+    pub log: Option<String>,
 }
 
 impl Meter {
@@ -39,7 +41,7 @@ impl Meter {
     pub fn start(payload: &TaskPayload) -> Self {
         let parts = payload.inputs_from.iter().flat_map(|f| &f.partitions);
         let (input_bytes, input_rows) = parts.fold((0, 0), |(b, r), p| (b + p.bytes, r + p.rows));
-        Self { started: Instant::now(), cpu: Duration::ZERO, sandbox: None, input_bytes, input_rows, output_bytes: 0, output_rows: 0, rpc: None }
+        Self { started: Instant::now(), cpu: Duration::ZERO, sandbox: None, input_bytes, input_rows, output_bytes: 0, output_rows: 0, rpc: None, log: None }
     }
 
     pub fn usage(&self) -> AttemptUsage {

@@ -144,6 +144,7 @@ impl ControlPlane for HttpControlPlane {
                 state_writes: c.state.iter().map(|(k, v)| (k.clone(), v.as_ref().map(hex::encode))).collect(),
                 partitions: c.partitions.iter().map(WirePartition::from_store).collect(),
                 usage: c.usage,
+                log: c.log,
             };
             let done: CompleteResponse =
                 as_attempt(self.call("task-complete", Method::POST, "/internal/task-complete", &c.auth.credential, Some(&body)).await)?;

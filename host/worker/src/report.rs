@@ -48,7 +48,7 @@ async fn submit(ctx: &WorkerContext, completion: Completion) -> Result<bool, Wor
         Err(e) => return Err(e.into()),
     };
     let outcome = Outcome::Failed { retryable: false, message: format!("the operator's report was refused: {refused}") };
-    let retry = Completion { usage: None, auth: auth.clone(), outcome, events: Vec::new(), state: Vec::new(), partitions: Vec::new() };
+    let retry = Completion { usage: None, log: None, auth: auth.clone(), outcome, events: Vec::new(), state: Vec::new(), partitions: Vec::new() };
     match ctx.plane.complete(retry).await {
         Ok(_) | Err(PlaneError::Refused { reason: Refusal::Superseded, .. }) => Ok(false),
         Err(e) => Err(e.into()),

@@ -40,6 +40,8 @@ pub struct Measured {
     /// Rows and bytes of the encoded files and buffered rows.
     pub output_rows: u64,
     pub output_bytes: u64,
+    /// What the operator logged, however it ended.
+    pub log: String,
 }
 
 pub async fn run(ctx: &Arc<WorkerContext>, auth: &AttemptAuth, prepared: Prepared) -> Result<(Result<Ran, Failure>, Measured), Panicked> {
@@ -91,13 +93,15 @@ fn run_in_thread(
         let (started, limit) = (Instant::now(), task.limits.timeout);
         let mut report = match operator.run(task) {
             Ok(report) => report,
-            Err(failure) => {
+            Err(mut failure) => {
                 measured.sandbox = Some(failure.usage.clone());
+                measured.log = std::mem::take(&mut failure.log);
                 metrics::counter!("trace_sandbox_failures_total", "kind" => failure_kind(&failure.error)).increment(1);
                 return Err(failure.into());
             }
         };
         measured.sandbox = Some(report.usage.clone());
+        measured.log = std::mem::take(&mut report.log);
         // Buffered outputs leave as rows, not files.
         let mut rows = Vec::with_capacity(buffered.len());
         for (output, schema) in buffered {

@@ -99,7 +99,7 @@ async fn execute(ctx: &Arc<WorkerContext>, payload: TaskPayload) -> Result<Optio
         return Ok(Some(ended(&auth, Failure::fatal(why.clone()).outcome())));
     }
     let mut meter = Meter::start(&payload);
-    let ended = |meter: &Meter, outcome: Outcome| Some(Completion { usage: Some(meter.usage()), ..ended(&auth, outcome) });
+    let ended = |meter: &Meter, outcome: Outcome| Some(Completion { usage: Some(meter.usage()), log: meter.log.clone(), ..ended(&auth, outcome) });
     let (task, attempt) = (auth.task, auth.attempt);
     let prepared = match prepare(ctx, &payload).instrument(tracing::debug_span!("prepare", task, attempt)).await {
         Ok(p) => p,
@@ -108,6 +108,7 @@ async fn execute(ctx: &Arc<WorkerContext>, payload: TaskPayload) -> Result<Optio
     meter.rpc = prepared.rpc_stats.clone();
     let (ran, measured) = sandbox::run(ctx, &auth, prepared).await.map_err(|_| WorkerError::Panicked(payload.task))?;
     (meter.cpu, meter.sandbox, meter.output_rows, meter.output_bytes) = (measured.cpu, measured.sandbox, measured.output_rows, measured.output_bytes);
+    meter.log = trace_protocol::contract::log_tail(&measured.log);
     let ran = match ran {
         Ok(ran) => ran,
         Err(failure) => return Ok(ended(&meter, failure.outcome())),
@@ -124,7 +125,7 @@ async fn execute(ctx: &Arc<WorkerContext>, payload: TaskPayload) -> Result<Optio
     };
     let events = ran.report.events.into_iter().map(stream::emitted).collect();
     let state: StateWrites = ran.report.state_writes.into_iter().collect();
-    Ok(Some(Completion { usage: Some(meter.usage()), auth, outcome: Outcome::Succeeded, events, state, partitions }))
+    Ok(Some(Completion { usage: Some(meter.usage()), log: meter.log, auth, outcome: Outcome::Succeeded, events, state, partitions }))
 }
 
 /// The span of an attempt, naming the task, its attempt and job (every log
@@ -158,5 +159,5 @@ async fn execute_counted(ctx: &Arc<WorkerContext>, payload: TaskPayload, span: &
 
 /// An attempt that ended without results.
 fn ended(auth: &AttemptAuth, outcome: Outcome) -> Completion {
-    Completion { usage: None, auth: auth.clone(), outcome, events: Vec::new(), state: Vec::new(), partitions: Vec::new() }
+    Completion { usage: None, log: None, auth: auth.clone(), outcome, events: Vec::new(), state: Vec::new(), partitions: Vec::new() }
 }

@@ -58,7 +58,7 @@ async fn fetch_and_complete_round_trip_over_http() {
 
     // An event for an output the job does not have: the report is invalid.
     let bad = EmittedEvent { output: 7, partition_key: "x".into(), range: None, cursor: None };
-    let completion = |events: Vec<EmittedEvent>| Completion { usage: None, auth: claim.auth(), outcome: Outcome::Succeeded, events, state: Vec::new(), partitions: Vec::new() };
+    let completion = |events: Vec<EmittedEvent>| Completion { usage: None, log: None, auth: claim.auth(), outcome: Outcome::Succeeded, events, state: Vec::new(), partitions: Vec::new() };
     let err = plane.complete(completion(vec![bad])).await.unwrap_err();
     assert!(matches!(err, PlaneError::Refused { reason: Refusal::Invalid, .. }), "{err:?}");
 

@@ -130,7 +130,13 @@ pub async fn detail(State(s): State<Arc<PublicState>>, headers: HeaderMap, Path(
                 }
             }
         }
-        p.hint { "Operator log lines go to the worker's log (with the task and attempt on each line); the console shows their size." }
+        @for a in attempts.iter().filter(|a| a.log.is_some()) {
+            h2 { "Log of attempt " (a.attempt) }
+            pre.log id={ "log-" (a.attempt) } { (a.log.as_deref().unwrap_or_default()) }
+        }
+        @if attempts.iter().all(|a| a.log.is_none()) {
+            p.hint { "No attempt logged anything." }
+        }
     };
     Ok(shell(&format!("Task {id}"), Some(&who), body))
 }
