@@ -382,6 +382,8 @@ pub struct QuotaView {
     pub max_tasks_per_hour: Option<u64>,
     pub max_stored_bytes: Option<u64>,
     pub max_queries: Option<u64>,
+    /// Fuel each task attempt may burn (the org's tasks run metered).
+    pub fuel_per_task: Option<u64>,
     pub running: i64,
     pub started_this_hour: i64,
     pub stored_bytes: i64,

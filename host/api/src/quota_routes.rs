@@ -23,6 +23,7 @@ pub(crate) async fn quota(State(s): State<Arc<PublicState>>, headers: HeaderMap)
         max_tasks_per_hour: quota.max_tasks_per_hour,
         max_stored_bytes: quota.max_stored_bytes,
         max_queries: quota.max_queries,
+        fuel_per_task: quota.fuel_per_task,
         running: usage.running,
         started_this_hour: usage.started_this_hour,
         stored_bytes: usage.stored_bytes,

@@ -28,8 +28,14 @@ pub enum QuotaCommand {
         /// `--queries-per-org`); more get 429.
         #[arg(long, value_name = "N")]
         queries: Option<u64>,
+        /// Fuel each task attempt may burn: the org's tasks run with fuel
+        /// metering (reported in their usage) and an attempt that burns
+        /// this much stops with a limit error. Roughly one unit per
+        /// WebAssembly instruction.
+        #[arg(long, value_name = "UNITS")]
+        fuel_per_task: Option<u64>,
         /// Remove every limit.
-        #[arg(long, conflicts_with_all = ["running", "tasks_per_hour", "stored", "queries"])]
+        #[arg(long, conflicts_with_all = ["running", "tasks_per_hour", "stored", "queries", "fuel_per_task"])]
         clear: bool,
         #[command(flatten)]
         target: Target,
@@ -47,11 +53,11 @@ fn shown(v: Option<u64>, f: impl Fn(u64) -> String) -> String {
 
 pub fn run(c: QuotaCommand) -> anyhow::Result<ExitCode> {
     match c {
-        QuotaCommand::Set { running, tasks_per_hour, stored, queries, clear: _, target } => {
-            if [running, tasks_per_hour, queries].contains(&Some(0)) {
+        QuotaCommand::Set { running, tasks_per_hour, stored, queries, fuel_per_task, clear: _, target } => {
+            if [running, tasks_per_hour, queries, fuel_per_task].contains(&Some(0)) {
                 anyhow::bail!("a limit of 0 would stop the org for good; give at least 1 (or leave the limit out for none)");
             }
-            let quota = Quota { max_running: running, max_tasks_per_hour: tasks_per_hour, max_stored_bytes: stored, max_queries: queries };
+            let quota = Quota { max_running: running, max_tasks_per_hour: tasks_per_hour, max_stored_bytes: stored, max_queries: queries, fuel_per_task };
             block_on(async {
                 let db = open(&target).await?;
                 let org = org(&db, &target).await?;
@@ -69,6 +75,7 @@ pub fn run(c: QuotaCommand) -> anyhow::Result<ExitCode> {
             println!("started this hour     {:>10}   limit {}", u.started_this_hour, shown(q.max_tasks_per_hour, |v| v.to_string()));
             println!("stored                {:>10}   limit {}", human_bytes(u.stored_bytes.max(0) as u64), shown(q.max_stored_bytes, human_bytes));
             println!("queries at once                    limit {}", shown(q.max_queries, |v| v.to_string()));
+            println!("fuel per task attempt              limit {}", shown(q.fuel_per_task, |v| v.to_string()));
             Ok(ExitCode::SUCCESS)
         }),
     }

@@ -125,14 +125,26 @@ async fn attempts_record_what_they_used() {
     assert!(db.usage_summary(other, 0, now_millis() + 1, 86_400_000).await.unwrap().is_empty());
 }
 
-/// With fuel metering on, each attempt's usage says what it burned.
+/// Fuel metering, on for the worker (`--fuel`) or for one org (its quota's
+/// `fuel_per_task`): each attempt's usage says what it burned, and an
+/// attempt that burns its org's budget stops with the limit named. Without
+/// either, nothing is metered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_metered_run_reports_fuel() {
-    const SMALL: &str = "name: fueled\njobs:\n  - name: blocks\n    kind: source\n    operator: op_synthetic_blocks.wasm\n    config: { range_size: 1000 }\n";
+    const SMALL: &str = "name: fueled\njobs:\n  - name: blocks\n    kind: source\n    operator: op_synthetic_blocks.wasm\n    max_attempts: 1\n    config: { range_size: 1000 }\n";
     let dir = tempfile::tempdir().unwrap();
     let dag = trace_dag::parse("fueled.yaml", SMALL).unwrap();
     let path = dir.path().join("trace.db");
-    for fuel in [false, true] {
+    // (org, the worker meters everything, the org's fuel per task)
+    let cases = [("plain", false, None), ("worker_metered", true, None), ("org_metered", false, Some(1_000_000_000_000u64)), ("org_starved", false, Some(1_000))];
+    for (name, fuel, per_task) in cases {
+        {
+            let db = Db::Sqlite(SqliteStore::open(&path).await.unwrap());
+            db.migrate().await.unwrap();
+            let org = db.create_org(name, now_millis()).await.unwrap();
+            let quota = trace_store::Quota { fuel_per_task: per_task, ..Default::default() };
+            trace_store::Quotas::set_quota(&db, org, &quota, "root", now_millis()).await.unwrap();
+        }
         let run = DevRun {
             dag: &dag,
             yaml: SMALL,
@@ -149,16 +161,26 @@ async fn a_metered_run_reports_fuel() {
             secrets: Vec::new(),
             chunk: None,
             fuel,
-            org: None,
+            org: Some(name.to_owned()),
         };
         let done = dev::run(run, |_| {}).await.unwrap();
         let db = Db::Sqlite(SqliteStore::open(&path).await.unwrap());
         let org = db.org_id(&done.org).await.unwrap().unwrap();
-        let task = db.tasks_of_org(org, 10).await.unwrap()[0].id;
-        let used = db.task_usage(task).await.unwrap()[0].1;
-        match fuel {
-            false => assert_eq!(used.fuel, None, "no metering, no figure"),
-            true => assert!(used.fuel.is_some_and(|f| f > 10_000), "{used:?}"),
+        let task = &db.tasks_of_org(org, 10).await.unwrap()[0];
+        let used = db.task_usage(task.id).await.unwrap()[0].1;
+        match (fuel, per_task) {
+            (false, None) => assert_eq!(used.fuel, None, "no metering, no figure"),
+            (true, None) => assert!(used.fuel.is_some_and(|f| f > 10_000), "{used:?}"),
+            (_, Some(1_000)) => {
+                assert_eq!(done.failed(), 1, "{name}");
+                let error = task.last_error.as_deref().unwrap_or_default();
+                assert!(error.contains("ran out of fuel") && error.contains("limit=1000"), "{error}");
+                assert_eq!(used.fuel, Some(1_000), "it burned all of its budget");
+            }
+            (_, Some(budget)) => {
+                assert_eq!(done.failed(), 0, "{name}");
+                assert!(used.fuel.is_some_and(|f| f > 10_000 && f < budget), "{used:?}");
+            }
         }
     }
 }

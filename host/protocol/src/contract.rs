@@ -173,6 +173,11 @@ pub struct TaskPayload {
     /// deployment exports spans: the attempt's span continues its trace.
     #[serde(default)]
     pub trace_parent: Option<String>,
+    /// The fuel the attempt may burn, when its org meters its tasks (its
+    /// quota's `fuel_per_task`): the worker runs it metered and stops it
+    /// past this.
+    #[serde(default)]
+    pub fuel: Option<u64>,
 }
 
 /// One input of a task: a dataset version pinned at claim time and the

@@ -77,6 +77,9 @@ pub struct FetchResponse {
     /// The task's trace context (W3C `traceparent`), when spans are exported.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace_parent: Option<String>,
+    /// Fuel the attempt may burn (its org's `fuel_per_task`), if metered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fuel: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -225,6 +228,7 @@ impl From<TaskPayload> for FetchResponse {
             inputs_from: p.inputs_from.into_iter().map(Into::into).collect(),
             refusal: p.refusal,
             trace_parent: p.trace_parent,
+            fuel: p.fuel,
             rpc: p.rpc,
         }
     }
@@ -277,6 +281,7 @@ impl FetchResponse {
             refusal: self.refusal,
             rpc: self.rpc,
             trace_parent: self.trace_parent,
+            fuel: self.fuel,
         })
     }
 }

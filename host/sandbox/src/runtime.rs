@@ -59,6 +59,16 @@ impl Runtime {
         &self.engine
     }
 
+    pub fn config(&self) -> &RuntimeConfig {
+        &self.config
+    }
+
+    /// Whether this runtime's engine counts fuel (every task then reports
+    /// what it burned and may be given a budget).
+    pub fn meters_fuel(&self) -> bool {
+        self.config.engine.fuel
+    }
+
     /// Load the component at `path` for `world`.
     pub fn load_file(&self, path: &Path, world: World) -> Result<Operator, LoadError> {
         let bytes = std::fs::read(path).map_err(|source| LoadError::Read { path: path.display().to_string(), source })?;

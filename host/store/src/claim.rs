@@ -207,6 +207,7 @@ where
             refusal: None,
             rpc: job.rpc.clone(),
             trace_parent: r.get(12),
+            fuel: r.get::<Option<i64>, _>(13).map(|f| f.max(0) as u64),
         }
     }
 

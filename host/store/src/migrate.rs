@@ -22,6 +22,7 @@ pub(crate) const POSTGRES: &[(i64, &str)] = &[
     (16, include_str!("../../../migrations/postgres/0016_org_quotas.sql")),
     (17, include_str!("../../../migrations/postgres/0017_task_trace_parent.sql")),
     (18, include_str!("../../../migrations/postgres/0018_attempt_logs.sql")),
+    (19, include_str!("../../../migrations/postgres/0019_org_fuel.sql")),
 ];
 
 /// (version, SQL) for SQLite.
@@ -44,6 +45,7 @@ pub(crate) const SQLITE: &[(i64, &str)] = &[
     (16, include_str!("../../../migrations/sqlite/0016_org_quotas.sql")),
     (17, include_str!("../../../migrations/sqlite/0017_task_trace_parent.sql")),
     (18, include_str!("../../../migrations/sqlite/0018_attempt_logs.sql")),
+    (19, include_str!("../../../migrations/sqlite/0019_org_fuel.sql")),
 ];
 
 pub(crate) const CREATE_TABLE: &str =

@@ -35,6 +35,9 @@ pub struct Quota {
     pub max_stored_bytes: Option<u64>,
     /// Queries (interactive and batch) running at once.
     pub max_queries: Option<u64>,
+    /// Fuel each task attempt may burn: the org's tasks run metered and an
+    /// attempt past it stops with a limit error.
+    pub fuel_per_task: Option<u64>,
 }
 
 impl Quota {
@@ -51,12 +54,12 @@ pub struct QuotaUsage {
     pub stored_bytes: i64,
 }
 
-const UPSERT: &str = "INSERT INTO org_quotas (org_id, max_running, max_tasks_per_hour, max_stored_bytes, max_queries, updated_at) \
-     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (org_id) DO UPDATE SET max_running = excluded.max_running, \
+const UPSERT: &str = "INSERT INTO org_quotas (org_id, max_running, max_tasks_per_hour, max_stored_bytes, max_queries, fuel_per_task, updated_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (org_id) DO UPDATE SET max_running = excluded.max_running, \
      max_tasks_per_hour = excluded.max_tasks_per_hour, max_stored_bytes = excluded.max_stored_bytes, \
-     max_queries = excluded.max_queries, updated_at = excluded.updated_at";
+     max_queries = excluded.max_queries, fuel_per_task = excluded.fuel_per_task, updated_at = excluded.updated_at";
 const DELETE: &str = "DELETE FROM org_quotas WHERE org_id = $1";
-const OF_ORG: &str = "SELECT max_running, max_tasks_per_hour, max_stored_bytes, max_queries FROM org_quotas WHERE org_id = $1";
+const OF_ORG: &str = "SELECT max_running, max_tasks_per_hour, max_stored_bytes, max_queries, fuel_per_task FROM org_quotas WHERE org_id = $1";
 /// Every org with a task limit (what a claim has to respect).
 const TASK_LIMITS: &str = "SELECT org_id, max_running, max_tasks_per_hour, max_stored_bytes FROM org_quotas \
      WHERE max_running IS NOT NULL OR max_tasks_per_hour IS NOT NULL OR max_stored_bytes IS NOT NULL ORDER BY org_id";
@@ -204,7 +207,7 @@ where
             sqlx::query(self.q(DELETE)).bind(org).execute(&mut *tx).await.during("removing a quota")?;
         } else {
             sqlx::query(self.q(UPSERT)).bind(org).bind(column(quota.max_running)).bind(column(quota.max_tasks_per_hour))
-                .bind(column(quota.max_stored_bytes)).bind(column(quota.max_queries)).bind(now)
+                .bind(column(quota.max_stored_bytes)).bind(column(quota.max_queries)).bind(column(quota.fuel_per_task)).bind(now)
                 .execute(&mut *tx).await.during("setting a quota")?;
         }
         let detail = format!("org {org}: {quota:?}");
@@ -215,7 +218,7 @@ where
 
     async fn quota(&self, org: OrgId) -> Result<Option<Quota>, StoreError> {
         let row = sqlx::query(self.q(OF_ORG)).bind(org).fetch_optional(self.pool()).await.during("reading a quota")?;
-        Ok(row.map(|r| Quota { max_running: limit(r.get(0)), max_tasks_per_hour: limit(r.get(1)), max_stored_bytes: limit(r.get(2)), max_queries: limit(r.get(3)) }))
+        Ok(row.map(|r| Quota { max_running: limit(r.get(0)), max_tasks_per_hour: limit(r.get(1)), max_stored_bytes: limit(r.get(2)), max_queries: limit(r.get(3)), fuel_per_task: limit(r.get(4)) }))
     }
 
     async fn quota_usage(&self, org: OrgId, now: Millis) -> Result<QuotaUsage, StoreError> {

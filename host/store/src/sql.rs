@@ -110,9 +110,10 @@ pub(crate) const EVENT_COUNT: &str = "SELECT COUNT(*) FROM events WHERE org_id =
 
 /// A task's own part of its payload; callers add the `WHERE`.
 pub(crate) const PAYLOAD_SELECT: &str = "SELECT t.id, t.job_id, t.status, t.cancel_requested, t.attempts, a.credential, a.deadline_at, \
-     e.partition_key, e.range_start, e.range_end, e.cursor, t.org_id, t.trace_parent \
+     e.partition_key, e.range_start, e.range_end, e.cursor, t.org_id, t.trace_parent, q.fuel_per_task \
      FROM tasks t JOIN events e ON e.id = t.event_id \
-     LEFT JOIN task_attempts a ON a.task_id = t.id AND a.attempt = t.attempts";
+     LEFT JOIN task_attempts a ON a.task_id = t.id AND a.attempt = t.attempts \
+     LEFT JOIN org_quotas q ON q.org_id = t.org_id";
 /// The job's part of a payload, read once per job of a batch rather than
 /// repeated on every task's row; callers add the `WHERE`.
 pub(crate) const JOB_PAYLOAD_SELECT: &str = "SELECT j.id, j.name, j.kind, j.operator, j.config, j.outputs, j.timeout_ms, v.dag_id, j.rpc \

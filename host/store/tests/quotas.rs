@@ -86,9 +86,13 @@ async fn stored_bytes_at_the_limit_stop_new_work<S: Store + Quotas>(s: S) {
     let org = org_with_tasks(&s, "full", 2, T0).await;
     s.set_quota(org, &Quota { max_stored_bytes: Some(0), ..Quota::default() }, "root", T0).await.unwrap();
     assert!(s.claim(10, T0 + 10).await.unwrap().is_empty(), "0 bytes stored is at a 0-byte limit");
-    s.set_quota(org, &Quota { max_stored_bytes: Some(1 << 30), max_queries: Some(2), ..Quota::default() }, "root", T0).await.unwrap();
-    assert_eq!(s.claim(10, T0 + 11).await.unwrap().len(), 2);
-    assert_eq!(s.quota(org).await.unwrap().unwrap().max_queries, Some(2));
+    let quota = Quota { max_stored_bytes: Some(1 << 30), max_queries: Some(2), fuel_per_task: Some(5_000_000), ..Quota::default() };
+    s.set_quota(org, &quota, "root", T0).await.unwrap();
+    let claimed = s.claim(10, T0 + 11).await.unwrap();
+    assert_eq!(claimed.len(), 2);
+    assert_eq!(s.quota(org).await.unwrap(), Some(quota));
+    // The org's fuel budget travels with each of its tasks.
+    assert_eq!(s.fetch(claimed[0].task).await.unwrap().fuel, Some(5_000_000));
     assert_eq!(s.quota_usage(org, T0 + 11).await.unwrap().stored_bytes, 0);
 }
 on_both!(stored_bytes_at_the_limit_stop_new_work);

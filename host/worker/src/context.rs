@@ -56,7 +56,12 @@ pub struct WorkerContext {
     /// Woken after every completion so the dispatcher claims the follow-ups.
     pub wake: Arc<Notify>,
     pub outputs: Outputs,
-    loaded: Mutex<HashMap<(String, World), Operator>>,
+    /// Compiled operators by reference, world and whether metered.
+    loaded: Mutex<HashMap<(String, World, bool), Operator>>,
+    /// A second runtime with fuel metering, built the first time a task
+    /// with a fuel budget arrives at an unmetered worker (its org's quota
+    /// meters its tasks); the same one when the worker meters everything.
+    metered: Mutex<Option<Arc<Runtime>>>,
     /// Source tasks' RPC requests share its connections (built on first use).
     rpc_http: std::sync::OnceLock<reqwest::Client>,
     /// Each (job, slot)'s request pacing, across its tasks here.
@@ -65,7 +70,7 @@ pub struct WorkerContext {
 
 impl WorkerContext {
     pub fn new(plane: Arc<dyn ControlPlane>, queue: Arc<dyn TaskQueue>, runtime: Arc<Runtime>, operators: OperatorDir, wake: Arc<Notify>, outputs: Outputs) -> Self {
-        Self { plane, queue, runtime, operators, wake, outputs, loaded: Mutex::new(HashMap::new()), rpc_http: std::sync::OnceLock::new(), rpc_pacers: trace_rpc::SlotPacers::default() }
+        Self { plane, queue, runtime, operators, wake, outputs, loaded: Mutex::new(HashMap::new()), metered: Mutex::new(None), rpc_http: std::sync::OnceLock::new(), rpc_pacers: trace_rpc::SlotPacers::default() }
     }
 
     /// The HTTP client source tasks' RPC calls go through.
@@ -75,7 +80,24 @@ impl WorkerContext {
 
     /// Load (compile, or take from the cache) an operator ahead of its tasks.
     pub async fn preload(&self, reference: &str, world: World) -> Result<(), Failure> {
-        self.operator(reference, world).await.map(drop)
+        self.operator(reference, world, false).await.map(drop)
+    }
+
+    /// The runtime for a task: the process's own, or, for a task with a
+    /// fuel budget, one that meters fuel.
+    fn runtime_for(&self, metered: bool) -> Result<Arc<Runtime>, Failure> {
+        if !metered || self.runtime.meters_fuel() {
+            return Ok(self.runtime.clone());
+        }
+        let mut slot = self.metered.lock().expect("metered runtime lock poisoned");
+        if let Some(runtime) = slot.as_ref() {
+            return Ok(runtime.clone());
+        }
+        let mut config = self.runtime.config().clone();
+        config.engine = config.engine.with_fuel(true);
+        let runtime = Arc::new(Runtime::new(config).map_err(|e| Failure::fatal(format!("starting a fuel-metered sandbox: {e}")))?);
+        *slot = Some(runtime.clone());
+        Ok(runtime)
     }
 
     /// The operator a DAG names: a file under the operator directory, or
@@ -83,8 +105,9 @@ impl WorkerContext {
     /// digest before it is compiled. Compiling, once per component per
     /// process, runs off the async threads. A failure says whether a retry
     /// could help (storage trouble) or not (a bad or missing component).
-    pub async fn operator(&self, reference: &str, world: World) -> Result<Operator, Failure> {
-        if let Some(op) = self.loaded.lock().expect("operator cache poisoned").get(&(reference.to_owned(), world)).cloned() {
+    pub async fn operator(&self, reference: &str, world: World, metered: bool) -> Result<Operator, Failure> {
+        let key = (reference.to_owned(), world, metered);
+        if let Some(op) = self.loaded.lock().expect("operator cache poisoned").get(&key).cloned() {
             return Ok(op);
         }
         let failed = |retryable, message: String| Failure { retryable, message: format!("loading operator {reference}: {message}") };
@@ -103,12 +126,12 @@ impl WorkerContext {
                 read.map_err(|source| failed(false, LoadError::Read { path: path.display().to_string(), source }.to_string()))?.into()
             }
         };
-        let runtime = self.runtime.clone();
+        let runtime = self.runtime_for(metered)?;
         let op = tokio::task::spawn_blocking(move || runtime.load(&bytes, world))
             .await
             .map_err(|_| failed(true, "compiling the operator panicked".into()))?
             .map_err(|e| failed(false, e.to_string()))?;
-        self.loaded.lock().expect("operator cache poisoned").insert((reference.to_owned(), world), op.clone());
+        self.loaded.lock().expect("operator cache poisoned").insert(key, op.clone());
         Ok(op)
     }
 }

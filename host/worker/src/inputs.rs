@@ -154,6 +154,7 @@ pub(crate) mod tests {
             inputs_from: vec![InputFeed { input: 0, dataset_uuid: "d".into(), version_uuid: "v".into(), partitions, buffered: false }],
             refusal: None,
             trace_parent: None,
+            fuel: None,
             rpc: None,
         }
     }

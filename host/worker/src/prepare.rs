@@ -37,7 +37,7 @@ pub fn world(kind: TaskKind) -> World {
 }
 
 pub async fn prepare(ctx: &WorkerContext, payload: &TaskPayload) -> Result<Prepared, Failure> {
-    let operator = ctx.operator(&payload.operator, world(payload.kind)).await?;
+    let operator = ctx.operator(&payload.operator, world(payload.kind), payload.fuel.is_some()).await?;
     let mut task = sandbox_task(payload)?;
     let mut rpc_stats = None;
     if let Some(client) = crate::rpc::client(ctx, payload).await? {
@@ -101,7 +101,10 @@ fn sandbox_task(p: &TaskPayload) -> Result<Task, Failure> {
         cursor: p.cursor.clone(),
     };
     let state = MemoryState(p.state.iter().cloned().collect());
-    let limits = Limits::default().with_timeout(Duration::from_millis(p.timeout_ms.max(1) as u64));
+    let mut limits = Limits::default().with_timeout(Duration::from_millis(p.timeout_ms.max(1) as u64));
+    if let Some(fuel) = p.fuel {
+        limits = limits.with_fuel(fuel);
+    }
     let mut task = Task::new(context, event).with_outputs(p.outputs.max(1) as usize).with_state(state).with_limits(limits);
     // Every wired input is present (empty unless its partitions are read
     // from storage), so operators see their real input count.
@@ -142,6 +145,7 @@ mod tests {
             inputs_from: vec![],
             refusal: None,
             trace_parent: None,
+            fuel: None,
             rpc: None,
         }
     }

@@ -56,6 +56,7 @@ pub async fn page(State(s): State<Arc<PublicState>>, headers: HeaderMap) -> Resu
                 " · started this hour " (of(usage.started_this_hour.to_string(), q.max_tasks_per_hour, &|v| v.to_string()))
                 " · stored " (of(crate::format::bytes(usage.stored_bytes), q.max_stored_bytes, &|v| crate::format::bytes(v as i64)))
                 @if let Some(n) = q.max_queries { " · queries at once " (n) }
+                @if let Some(n) = q.fuel_per_task { " · fuel per task " (n) }
                 ". Work past a limit waits."
             }
         }
