@@ -48,8 +48,14 @@ pub async fn run(
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), DispatchError> {
     let mut last_reap = std::time::Instant::now() - config.reap_every;
+    let mut gauges = DepthGauges::default();
     loop {
         if *shutdown.borrow() {
+            // The gauges' last word is the queue as this dispatcher left it
+            // (otherwise they keep whatever the last reap tick saw).
+            if let Ok(depth) = db.queue_depth(now_millis()).await {
+                gauges.show(&depth);
+            }
             return Ok(());
         }
         let now = now_millis();
@@ -57,9 +63,7 @@ pub async fn run(
             db.reap(now).await?;
             // On the reap clock: one small query twice a second, not per round.
             let depth = db.queue_depth(now).await?;
-            metrics::gauge!("trace_queue_depth", "state" => "due").set(depth.due as f64);
-            metrics::gauge!("trace_queue_depth", "state" => "backing_off").set(depth.backing_off as f64);
-            metrics::gauge!("trace_queue_depth", "state" => "running").set(depth.running as f64);
+            gauges.show(&depth);
             last_reap = std::time::Instant::now();
         }
         let started = std::time::Instant::now();
@@ -105,4 +109,59 @@ fn dispatch_span(task: i64, attempt: i32, trace_parent: Option<&str>) -> tracing
     let span = tracing::debug_span!("dispatch", task, attempt);
     trace_telemetry::adopt(&span, trace_parent);
     span
+}
+
+/// The queue's depth as gauges: `trace_queue_depth{state}` in total and
+/// `trace_tasks{job,state}` per job name. A job whose tasks all finished
+/// drops to 0 rather than keeping its last value.
+#[derive(Default)]
+struct DepthGauges {
+    jobs: std::collections::HashSet<String>,
+}
+
+impl DepthGauges {
+    fn show(&mut self, depth: &trace_store::QueueDepth) {
+        let states = |d: i64, b: i64, r: i64| [("due", d), ("backing_off", b), ("running", r)];
+        for (state, n) in states(depth.due, depth.backing_off, depth.running) {
+            metrics::gauge!("trace_queue_depth", "state" => state).set(n as f64);
+        }
+        let mut now_shown = std::collections::HashSet::with_capacity(depth.by_job.len());
+        for j in &depth.by_job {
+            for (state, n) in states(j.due, j.backing_off, j.running) {
+                metrics::gauge!("trace_tasks", "job" => j.job.clone(), "state" => state).set(n as f64);
+            }
+            now_shown.insert(j.job.clone());
+        }
+        for gone in self.jobs.difference(&now_shown) {
+            for state in ["due", "backing_off", "running"] {
+                metrics::gauge!("trace_tasks", "job" => gone.clone(), "state" => state).set(0.0);
+            }
+        }
+        self.jobs = now_shown;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use metrics_exporter_prometheus::PrometheusBuilder;
+    use trace_store::{JobDepth, QueueDepth};
+
+    use super::DepthGauges;
+
+    #[test]
+    fn a_job_whose_tasks_all_finished_drops_to_zero() {
+        let recorder = PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        let mut gauges = DepthGauges::default();
+        let busy = QueueDepth { due: 2, backing_off: 0, running: 1, by_job: vec![JobDepth { job: "blocks".into(), due: 2, backing_off: 0, running: 1 }] };
+        metrics::with_local_recorder(&recorder, || gauges.show(&busy));
+        let text = handle.render();
+        assert!(text.contains("trace_tasks{job=\"blocks\",state=\"due\"} 2"), "{text}");
+        assert!(text.contains("trace_tasks{job=\"blocks\",state=\"running\"} 1"), "{text}");
+        assert!(text.contains("trace_queue_depth{state=\"due\"} 2"), "{text}");
+        metrics::with_local_recorder(&recorder, || gauges.show(&QueueDepth::default()));
+        let text = handle.render();
+        assert!(text.contains("trace_tasks{job=\"blocks\",state=\"due\"} 0"), "{text}");
+        assert!(text.contains("trace_tasks{job=\"blocks\",state=\"running\"} 0"), "{text}");
+    }
 }

@@ -17,6 +17,7 @@
 //! | `trace_completions_total`, `trace_completion_batch_seconds` | | reports committed, and a batch's commit latency |
 //! | `trace_queue_messages_total` | | task ids handed to the queue |
 //! | `trace_queue_depth` | `state` | open tasks of every org (gauge, set by the dispatcher on its reap clock): `due` (pending, waiting for a claim), `backing_off` (pending, a retry not yet due), `running` |
+//! | `trace_tasks` | `job`, `state` | the same per job name (jobs of every org and DAG with the name together; at most 1,000 names); a job whose tasks all finished drops to 0 |
 //! | `trace_queries_total`, `trace_query_seconds` | `kind`, `outcome` | queries through the Query Service: `interactive` or `batch`; `ok` or the refusal's kind |
 //! | `trace_http_requests_total`, `trace_http_request_duration_seconds` | `route`, `status` | API requests by route template (`/api/v1/tasks/:id`) |
 //! | `trace_rpc_requests_total` | `status` | source RPC requests: `ok`, `429`, `5xx`, `refused`, `error` |

@@ -407,8 +407,16 @@ where
     }
 
     async fn queue_depth(&self, now: Millis) -> Result<QueueDepth, StoreError> {
-        let r = sqlx::query(self.q(sql::QUEUE_DEPTH)).bind(now).fetch_one(self.pool()).await.during("measuring the queue")?;
-        Ok(QueueDepth { due: r.get(0), backing_off: r.get(1), running: r.get(2) })
+        let rows = sqlx::query(self.q(sql::QUEUE_DEPTH)).bind(now).fetch_all(self.pool()).await.during("measuring the queue")?;
+        let mut by_job: Vec<JobDepth> = rows.iter().map(|r| JobDepth { job: r.get(0), due: r.get(1), backing_off: r.get(2), running: r.get(3) }).collect();
+        let depth = QueueDepth {
+            due: by_job.iter().map(|j| j.due).sum(),
+            backing_off: by_job.iter().map(|j| j.backing_off).sum(),
+            running: by_job.iter().map(|j| j.running).sum(),
+            by_job: Vec::new(),
+        };
+        by_job.truncate(crate::model::MAX_DEPTH_JOBS);
+        Ok(QueueDepth { by_job, ..depth })
     }
 
     async fn org_id(&self, name: &str) -> Result<Option<OrgId>, StoreError> {

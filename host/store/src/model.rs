@@ -105,12 +105,29 @@ pub struct AttemptView {
     pub log: Option<String>,
 }
 
-/// Open tasks across every org (the `trace_queue_depth` gauge).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// Open tasks across every org (the `trace_queue_depth` and `trace_tasks`
+/// gauges): in total and per job name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct QueueDepth {
     /// Pending and due: waiting for a claim.
     pub due: i64,
     /// Pending, due later (a retry's backoff).
+    pub backing_off: i64,
+    pub running: i64,
+    /// The same per job name (jobs of every org and DAG with that name
+    /// together), for at most [`MAX_DEPTH_JOBS`] names in name order.
+    pub by_job: Vec<JobDepth>,
+}
+
+/// Most job names [`QueueDepth::by_job`] reports (a bound on the metric's
+/// series, whatever tenants name their jobs).
+pub const MAX_DEPTH_JOBS: usize = 1000;
+
+/// Open tasks of the jobs with one name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobDepth {
+    pub job: String,
+    pub due: i64,
     pub backing_off: i64,
     pub running: i64,
 }

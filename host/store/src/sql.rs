@@ -130,11 +130,13 @@ pub(crate) const OPEN_TASKS: &str = "SELECT (SELECT COUNT(*) FROM tasks WHERE st
      + (SELECT COUNT(*) FROM tasks WHERE status = 'running' AND org_id = $1)";
 /// Every org's open tasks: pending and due, pending and not yet due (a
 /// retry's backoff), running.
-pub(crate) const QUEUE_DEPTH: &str = "SELECT \
-     CAST(COALESCE(SUM(CASE WHEN status = 'pending' AND available_at <= $1 THEN 1 ELSE 0 END), 0) AS BIGINT), \
-     CAST(COALESCE(SUM(CASE WHEN status = 'pending' AND available_at > $1 THEN 1 ELSE 0 END), 0) AS BIGINT), \
-     CAST(COALESCE(SUM(CASE WHEN status = 'running' THEN 1 ELSE 0 END), 0) AS BIGINT) \
-     FROM tasks WHERE status IN ('pending', 'running')";
+/// Open tasks of every org by job name.
+pub(crate) const QUEUE_DEPTH: &str = "SELECT j.name, \
+     CAST(COALESCE(SUM(CASE WHEN t.status = 'pending' AND t.available_at <= $1 THEN 1 ELSE 0 END), 0) AS BIGINT), \
+     CAST(COALESCE(SUM(CASE WHEN t.status = 'pending' AND t.available_at > $1 THEN 1 ELSE 0 END), 0) AS BIGINT), \
+     CAST(COALESCE(SUM(CASE WHEN t.status = 'running' THEN 1 ELSE 0 END), 0) AS BIGINT) \
+     FROM tasks t JOIN jobs j ON j.id = t.job_id WHERE t.status IN ('pending', 'running') \
+     GROUP BY j.name ORDER BY j.name";
 pub(crate) const STATUS_COUNTS: &str = "SELECT status, COUNT(*) FROM tasks WHERE org_id = $1 GROUP BY status ORDER BY status";
 pub(crate) const ORG_BY_NAME: &str = "SELECT id FROM orgs WHERE name = $1";
 pub(crate) const ACTIVE_JOB: &str = "SELECT j.id FROM dags d JOIN jobs j ON j.dag_version_id = d.active_version_id \
