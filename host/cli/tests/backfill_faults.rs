@@ -55,18 +55,8 @@ async fn a_backfill_survives_a_killed_worker_and_publishes_what_a_calm_one_does(
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("cache");
     let moto = trace_testbed::moto();
-    let env = vec![
-        ("TRACE_DB", trace_testbed::database()),
-        ("TRACE_ORG", "chaos".to_owned()),
-        ("TRACE_WORKER_TOKEN", WORKER_TOKEN.to_owned()),
-        ("TRACE_SQS_ENDPOINT", moto.endpoint()),
-        ("TRACE_SQS_QUEUE", "backfill-faults".to_owned()),
-        ("AWS_ACCESS_KEY_ID", "test".to_owned()),
-        ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
-        ("TRACE_S3_ENDPOINT", moto.endpoint()),
-    ];
-    let made = reqwest::Client::new().put(format!("{}/faults", moto.endpoint())).send().await.unwrap();
-    assert!(made.status().is_success());
+    let env = cluster_env(trace_testbed::database(), "chaos", "backfill-faults", &moto);
+    make_bucket(&moto, "faults").await;
     let bucket = trace_storage::Storage::s3("faults", &s3_config(&moto)).unwrap();
 
     let dag = dir.path().join("pipeline.yaml");

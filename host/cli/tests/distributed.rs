@@ -75,21 +75,13 @@ async fn server_and_workers_run_a_dag_over_http_and_sqs() {
     let cache = dir.path().join("cache");
     let moto = trace_testbed::moto();
     let db = trace_testbed::database();
-    let env = vec![
-        ("TRACE_DB", db.clone()),
-        ("TRACE_ORG", "acme".to_owned()),
-        ("TRACE_WORKER_TOKEN", WORKER_TOKEN.to_owned()),
-        ("TRACE_SQS_ENDPOINT", moto.endpoint()),
-        ("TRACE_SQS_QUEUE", "distributed-test".to_owned()),
-        ("AWS_ACCESS_KEY_ID", "test".to_owned()),
-        ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
-        ("TRACE_S3_ENDPOINT", moto.endpoint()),
+    let mut env = cluster_env(db.clone(), "acme", "distributed-test", &moto);
+    env.extend([
         // The server's Query Service reads the same bucket the workers write.
         ("TRACE_STORAGE", "s3://trace-data".to_owned()),
-    ];
+    ]);
     // moto's S3 needs its bucket made with a plain PUT.
-    let made = reqwest::Client::new().put(format!("{}/trace-data", moto.endpoint())).send().await.unwrap();
-    assert!(made.status().is_success());
+    make_bucket(&moto, "trace-data").await;
 
     // Bootstrap: the first admin and their token, straight on the database.
     run_ok(&["user", "add", "root", "--role", "admin"], &env, &cache);
@@ -248,9 +240,7 @@ async fn server_and_workers_run_a_dag_over_http_and_sqs() {
     assert!(file.starts_with(b"PAR1") && stderr.contains(&format!("{} bytes of Parquet", file.len())), "{stderr}");
 
     // SIGTERM stops the server cleanly.
-    // SAFETY: signalling our own child process.
-    unsafe { libc::kill(server.0.id() as i32, libc::SIGTERM) };
     let mut server = server;
-    let status = server.0.wait().unwrap();
+    let status = stop(&mut server);
     assert!(status.success(), "{status:?}");
 }

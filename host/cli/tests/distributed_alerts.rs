@@ -45,19 +45,11 @@ async fn alerts_flow_through_server_workers_sqs_and_a_delivery_process() {
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("cache");
     let moto = trace_testbed::moto();
-    let env = vec![
-        ("TRACE_DB", trace_testbed::database()),
-        ("TRACE_ORG", "acme".to_owned()),
-        ("TRACE_WORKER_TOKEN", WORKER_TOKEN.to_owned()),
-        ("TRACE_SQS_ENDPOINT", moto.endpoint()),
-        ("TRACE_SQS_QUEUE", "alerts-test".to_owned()),
-        ("AWS_ACCESS_KEY_ID", "test".to_owned()),
-        ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
-        ("TRACE_S3_ENDPOINT", moto.endpoint()),
+    let mut env = cluster_env(trace_testbed::database(), "acme", "alerts-test", &moto);
+    env.extend([
         ("TRACE_SECRET_KEY", trace_secrets::SecretKey::generate().to_base64()),
-    ];
-    let made = reqwest::Client::new().put(format!("{}/trace-alerts", moto.endpoint())).send().await.unwrap();
-    assert!(made.status().is_success());
+    ]);
+    make_bucket(&moto, "trace-alerts").await;
     run_ok(&["user", "add", "root", "--role", "admin"], &env, &cache);
     let root = run_ok(&["token", "create", "root"], &env, &cache).trim().to_owned();
 

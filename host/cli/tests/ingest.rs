@@ -192,22 +192,14 @@ async fn a_chain_backfilled_over_two_keyed_slots_matches_the_node() {
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("cache");
     let moto = trace_testbed::moto();
-    let env = vec![
-        ("TRACE_DB", trace_testbed::database()),
-        ("TRACE_ORG", "acme".to_owned()),
-        ("TRACE_WORKER_TOKEN", WORKER_TOKEN.to_owned()),
-        ("TRACE_SQS_ENDPOINT", moto.endpoint()),
-        ("TRACE_SQS_QUEUE", "ingest-test".to_owned()),
-        ("AWS_ACCESS_KEY_ID", "test".to_owned()),
-        ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
-        ("TRACE_S3_ENDPOINT", moto.endpoint()),
+    let mut env = cluster_env(trace_testbed::database(), "acme", "ingest-test", &moto);
+    env.extend([
         ("TRACE_STORAGE", "s3://trace-ingest".to_owned()),
         ("TRACE_SECRET_KEY", trace_secrets::SecretKey::generate().to_base64()),
         // Everything the processes log is searched for the keys below.
         ("TRACE_LOG", "debug".to_owned()),
-    ];
-    let made_bucket = reqwest::Client::new().put(format!("{}/trace-ingest", moto.endpoint())).send().await.unwrap();
-    assert!(made_bucket.status().is_success());
+    ]);
+    make_bucket(&moto, "trace-ingest").await;
     run_ok(&["user", "add", "root", "--role", "admin"], &env, &cache);
     let root = run_ok(&["token", "create", "root"], &env, &cache).trim().to_owned();
     let logs_dir = dir.path().join("logs");

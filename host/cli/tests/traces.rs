@@ -91,38 +91,19 @@ fn spans(bodies: &[Value]) -> Vec<Span> {
     out
 }
 
-/// Ask a process to stop as an orchestrator would (it exports its last spans).
-fn stop(p: &mut Proc) {
-    // SAFETY: kill(2) on a child this test started and has not reaped.
-    unsafe { libc::kill(p.0.id() as i32, libc::SIGTERM) };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while p.0.try_wait().unwrap().is_none() {
-        assert!(Instant::now() < deadline, "the process did not stop on SIGTERM");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_runs_spans_form_one_trace_across_server_and_worker() {
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("cache");
     let moto = trace_testbed::moto();
     let (otlp, bodies) = receiver().await;
-    let env = vec![
-        ("TRACE_DB", trace_testbed::database()),
-        ("TRACE_ORG", "acme".to_owned()),
-        ("TRACE_WORKER_TOKEN", WORKER_TOKEN.to_owned()),
-        ("TRACE_SQS_ENDPOINT", moto.endpoint()),
-        ("TRACE_SQS_QUEUE", "traces-test".to_owned()),
-        ("AWS_ACCESS_KEY_ID", "test".to_owned()),
-        ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
-        ("TRACE_S3_ENDPOINT", moto.endpoint()),
+    let mut env = cluster_env(trace_testbed::database(), "acme", "traces-test", &moto);
+    env.extend([
         ("TRACE_STORAGE", "s3://trace-traces".to_owned()),
         ("OTEL_EXPORTER_OTLP_ENDPOINT", otlp),
         ("OTEL_BSP_SCHEDULE_DELAY", "200".to_owned()),
-    ];
-    let made = reqwest::Client::new().put(format!("{}/trace-traces", moto.endpoint())).send().await.unwrap();
-    assert!(made.status().is_success());
+    ]);
+    make_bucket(&moto, "trace-traces").await;
     run_ok(&["user", "add", "root", "--role", "admin"], &env, &cache);
     let root = run_ok(&["token", "create", "root"], &env, &cache).trim().to_owned();
 
@@ -151,6 +132,7 @@ async fn one_runs_spans_form_one_trace_across_server_and_worker() {
         assert!(Instant::now() < deadline, "the run did not finish: {tasks:?}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
+    // Stopped as an orchestrator would, they export their last spans.
     stop(&mut worker);
     stop(&mut server);
 

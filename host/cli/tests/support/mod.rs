@@ -4,7 +4,8 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
 
 pub const WORKER_TOKEN: &str = "worker-token-0123456789abcdef0123456789abcdef";
 
@@ -49,4 +50,40 @@ pub fn start_server(env: &[(&str, String)], cache: &Path) -> (Proc, String) {
     let base = first_line.trim().rsplit(' ').next().unwrap().to_owned();
     assert!(base.starts_with("http://127.0.0.1:"), "{first_line}");
     (Proc(server), base)
+}
+
+/// The environment of a deployment's processes: PostgreSQL `db`, SQS queue
+/// `queue` and S3 on moto, the shared worker token, acting in `org`.
+pub fn cluster_env(db: String, org: &str, queue: &str, moto: &trace_testbed::Moto) -> Vec<(&'static str, String)> {
+    vec![
+        ("TRACE_DB", db),
+        ("TRACE_ORG", org.to_owned()),
+        ("TRACE_WORKER_TOKEN", WORKER_TOKEN.to_owned()),
+        ("TRACE_SQS_ENDPOINT", moto.endpoint()),
+        ("TRACE_SQS_QUEUE", queue.to_owned()),
+        ("AWS_ACCESS_KEY_ID", "test".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
+        ("TRACE_S3_ENDPOINT", moto.endpoint()),
+    ]
+}
+
+/// Make an S3 bucket on moto (its S3 needs a plain PUT).
+pub async fn make_bucket(moto: &trace_testbed::Moto, bucket: &str) {
+    let made = reqwest::Client::new().put(format!("{}/{bucket}", moto.endpoint())).send().await.unwrap();
+    assert!(made.status().is_success(), "making bucket {bucket}: {}", made.status());
+}
+
+/// Ask a process to stop as an orchestrator would (SIGTERM) and wait for
+/// it, at most 30 s.
+pub fn stop(p: &mut Proc) -> ExitStatus {
+    // SAFETY: kill(2) on a child this test started and has not reaped.
+    unsafe { libc::kill(p.0.id() as i32, libc::SIGTERM) };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(status) = p.0.try_wait().unwrap() {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "the process did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
