@@ -102,3 +102,13 @@ proptest! {
         RUNTIME.with(|r| FIXTURE.with(|f| check(f, r, target, body)));
     }
 }
+
+/// Crashers the generated cases found, kept as cases of their own.
+#[tokio::test]
+async fn found_crashers_stay_fixed() {
+    let f = fixture().await;
+    // A backfill chunk reaching past u64::MAX overflowed in the planner.
+    let body = json!({"start": 1, "end": u64::MAX, "chunk": u64::MAX}).to_string();
+    let (status, _, answer) = call_raw(&f, "POST", "/api/v1/dags/pipe/jobs/src/backfill", &f.admin, Some(body)).await;
+    assert!(status < 500, "{status} {answer}");
+}

@@ -63,7 +63,9 @@ pub fn chunks(range: (u64, u64), chunk: u64) -> Result<Vec<(u64, u64)>, Backfill
     if n > MAX_CHUNKS {
         return Err(BackfillError::TooManyChunks { start: range.0, end: range.1, chunk, got: n });
     }
-    Ok((0..n).map(|i| (range.0 + i * chunk, (range.0 + (i + 1) * chunk).min(range.1))).collect())
+    // `i * chunk` stays inside the range for every `i < n`; the next
+    // chunk's start may not fit in a u64 near its top (saturates to the end).
+    Ok((0..n).map(|i| (range.0 + i * chunk, range.0.saturating_add((i + 1).saturating_mul(chunk)).min(range.1))).collect())
 }
 
 #[cfg(test)]
@@ -78,6 +80,9 @@ mod tests {
         assert!(err.contains("too many chunks: got=100001, limit=100000"), "{err}");
         assert_eq!(chunks((0, 10), 0), Err(BackfillError::ZeroChunk));
         assert_eq!(chunks((10, 10), 1), Err(BackfillError::EmptyRange { start: 10, end: 10 }));
+        // Found by the API fuzz test: a chunk reaching past u64::MAX overflowed.
+        assert_eq!(chunks((1, u64::MAX), u64::MAX).unwrap(), vec![(1, u64::MAX)]);
+        assert_eq!(chunks((u64::MAX - 10, u64::MAX), 7).unwrap(), vec![(u64::MAX - 10, u64::MAX - 3), (u64::MAX - 3, u64::MAX)]);
     }
 
     #[test]
