@@ -66,15 +66,24 @@ pub fn purge(t: &Target, dataset: &str, version: &str, storage: &str) -> anyhow:
     })
 }
 
-/// `trace dataset repair --storage URL`
+/// `trace dataset repair --storage URL`: every committed file at its final
+/// key, and staged files of attempts that died before committing deleted.
 pub fn repair(t: &Target, storage: &str) -> anyhow::Result<ExitCode> {
     let storage = crate::distributed::open_storage(storage, "us-east-1")?;
     block_on(async {
         let db = open(t).await?;
         let org = org(&db, t).await?;
+        let swept = trace_control::janitor::sweep_org(&db, &storage, org).await.context("sweeping staged files")?;
         let files = db.partition_files(org).await?;
         let r = trace_control::outputs::repair(&storage, &files).await.context("checking partition files")?;
-        println!("{} partition file(s): {} in place, {} promoted from staging, {} missing", files.len(), r.in_place, r.promoted, r.lost.len());
+        println!(
+            "{} partition file(s): {} in place, {} promoted from staging, {} missing",
+            files.len(),
+            r.in_place,
+            r.promoted + swept.promoted,
+            r.lost.len()
+        );
+        println!("staged files: {} deleted (their attempts died before committing), {} of running attempts kept", swept.deleted, swept.live);
         for lost in &r.lost {
             println!("  missing: {lost}");
         }

@@ -114,6 +114,11 @@ pub struct ServerQueryArgs {
     /// A batch query's wall-time limit.
     #[arg(long, default_value = "10m", value_parser = trace_core::units::parse_duration)]
     pub batch_timeout: Duration,
+    /// How often the storage janitor deletes files staged by attempts that
+    /// died before committing (and promotes committed ones left at their
+    /// staging key); needs `--storage`.
+    #[arg(long, default_value = "1m", value_parser = trace_core::units::parse_duration)]
+    pub sweep_every: Duration,
 }
 
 impl ServerQueryArgs {
@@ -182,6 +187,7 @@ pub fn server(args: ServerArgs) -> anyhow::Result<ExitCode> {
             }
             Err(e) => return Err(e).context("loading the secret key"),
         };
+        let janitor_storage = storage.clone();
         let public = Arc::new(PublicState::new(db.clone()).with_query(query).with_secret_key(secret_key.clone()).with_storage(storage));
         let app = public_router(public.clone())
             .merge(trace_console::console_router(public))
@@ -199,6 +205,7 @@ pub fn server(args: ServerArgs) -> anyhow::Result<ExitCode> {
         let wake = Arc::new(Notify::new());
         let dispatcher = tokio::spawn(dispatcher::run(db.clone(), queue.clone(), wake.clone(), DispatcherConfig::default(), stopped.clone()));
         let sink = tokio::spawn(trace_control::sink::run(db.clone(), buffer.clone(), wake, stopped.clone()));
+        let janitor = janitor_storage.map(|storage| tokio::spawn(trace_control::janitor::run(db.clone(), storage, args.query.sweep_every, stopped.clone())));
         let delivery = match (args.no_delivery, &secret_key) {
             (true, _) => None,
             (false, None) => {
@@ -214,8 +221,11 @@ pub fn server(args: ServerArgs) -> anyhow::Result<ExitCode> {
         let serve = axum::serve(listener, app).with_graceful_shutdown(shutdown_signal());
         let served = serve.await.context("serving the APIs");
         let _ = stop.send(true);
-        dispatcher.await.context("the dispatcher panicked")?.context("dispatching")?;
+        dispatcher.await.context("the dispatcher panicked")?;
         sink.await.context("the buffer sink panicked")?.context("committing buffered rows")?;
+        if let Some(janitor) = janitor {
+            janitor.await.context("the storage janitor panicked")?;
+        }
         if let Some(delivery) = delivery {
             delivery.await.context("the delivery service panicked")?;
         }

@@ -31,8 +31,6 @@ pub enum DevError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Worker(#[from] WorkerError),
-    #[error(transparent)]
-    Dispatch(#[from] crate::dispatcher::DispatchError),
     #[error("starting the sandbox")]
     Sandbox(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("the DAG has no source job to trigger")]
@@ -225,9 +223,7 @@ pub async fn run_on(db: Arc<Db>, queue: Arc<dyn TaskQueue>, run: DevRun<'_>, mut
     };
     let _ = stop.send(true);
     queue.close();
-    if let Ok(Err(e)) = dispatcher.await {
-        return Err(e.into());
-    }
+    let _ = dispatcher.await;
     if let Ok(Err(e)) = sink.await {
         return Err(e.into());
     }

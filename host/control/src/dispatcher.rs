@@ -39,16 +39,17 @@ pub enum DispatchError {
     Queue(#[from] QueueError),
 }
 
-/// Run until `shutdown` turns true. Returns the first database or queue error.
-pub async fn run(
-    db: Arc<Db>,
-    queue: Arc<dyn TaskQueue>,
-    wake: Arc<Notify>,
-    config: DispatcherConfig,
-    mut shutdown: watch::Receiver<bool>,
-) -> Result<(), DispatchError> {
+/// Longest wait between rounds that failed one after another.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// Run until `shutdown` turns true. A round that fails (the database
+/// restarting, the queue unreachable) is logged and tried again with
+/// backoff: a server outlives its database's restarts. Tasks claimed in a
+/// round whose sends failed come back when their attempts time out.
+pub async fn run(db: Arc<Db>, queue: Arc<dyn TaskQueue>, wake: Arc<Notify>, config: DispatcherConfig, mut shutdown: watch::Receiver<bool>) {
     let mut last_reap = std::time::Instant::now() - config.reap_every;
     let mut gauges = DepthGauges::default();
+    let mut backoff = config.poll;
     loop {
         if *shutdown.borrow() {
             // The gauges' last word is the queue as this dispatcher left it
@@ -56,47 +57,67 @@ pub async fn run(
             if let Ok(depth) = db.queue_depth(now_millis()).await {
                 gauges.show(&depth);
             }
-            return Ok(());
+            return;
         }
-        let now = now_millis();
-        if last_reap.elapsed() >= config.reap_every {
-            db.reap(now).await?;
-            // On the reap clock: one small query twice a second, not per round.
-            let depth = db.queue_depth(now).await?;
-            gauges.show(&depth);
-            last_reap = std::time::Instant::now();
-        }
-        let started = std::time::Instant::now();
-        let claimed = if queue.carries_payloads() {
-            let payloads = db.claim_payloads(config.batch, now).await?;
-            let n = payloads.len();
-            for payload in payloads {
-                let span = dispatch_span(payload.task, payload.attempt.as_ref().map_or(0, |a| a.attempt), payload.trace_parent.as_deref());
-                queue.send_payload(payload).instrument(span).await?;
+        let pause = match round(&db, queue.as_ref(), &config, &mut last_reap, &mut gauges).await {
+            Ok(claimed) if claimed as u32 == config.batch => {
+                backoff = config.poll;
+                continue; // more may be waiting
             }
-            n
-        } else {
-            let claims = db.claim(config.batch, now).await?;
-            for claim in &claims {
-                let span = dispatch_span(claim.task, claim.attempt, claim.trace_parent.as_deref());
-                queue.send(claim.task).instrument(span).await?;
+            Ok(_) => {
+                backoff = config.poll;
+                config.poll
             }
-            claims.len()
+            Err(e) => {
+                metrics::counter!("trace_dispatch_errors_total").increment(1);
+                tracing::warn!(error = %e, ?backoff, "a dispatch round failed; retrying");
+                let pause = backoff;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+                pause
+            }
         };
-        if claimed > 0 {
-            metrics::histogram!("trace_claim_seconds").record(started.elapsed().as_secs_f64());
-            metrics::counter!("trace_claims_total").increment(claimed as u64);
-            metrics::counter!("trace_queue_messages_total").increment(claimed as u64);
-        }
-        if claimed as u32 == config.batch {
-            continue; // more may be waiting
-        }
         tokio::select! {
             _ = wake.notified() => {}
-            _ = tokio::time::sleep(config.poll) => {}
+            _ = tokio::time::sleep(pause) => {}
             _ = shutdown.changed() => {}
         }
     }
+}
+
+/// One round: reap timed-out attempts (on their own clock), claim what is
+/// runnable and hand it to the queue. Returns how many tasks were claimed.
+async fn round(db: &Db, queue: &dyn TaskQueue, config: &DispatcherConfig, last_reap: &mut std::time::Instant, gauges: &mut DepthGauges) -> Result<usize, DispatchError> {
+    let now = now_millis();
+    if last_reap.elapsed() >= config.reap_every {
+        db.reap(now).await?;
+        // On the reap clock: one small query twice a second, not per round.
+        let depth = db.queue_depth(now).await?;
+        gauges.show(&depth);
+        *last_reap = std::time::Instant::now();
+    }
+    let started = std::time::Instant::now();
+    let claimed = if queue.carries_payloads() {
+        let payloads = db.claim_payloads(config.batch, now).await?;
+        let n = payloads.len();
+        for payload in payloads {
+            let span = dispatch_span(payload.task, payload.attempt.as_ref().map_or(0, |a| a.attempt), payload.trace_parent.as_deref());
+            queue.send_payload(payload).instrument(span).await?;
+        }
+        n
+    } else {
+        let claims = db.claim(config.batch, now).await?;
+        for claim in &claims {
+            let span = dispatch_span(claim.task, claim.attempt, claim.trace_parent.as_deref());
+            queue.send(claim.task).instrument(span).await?;
+        }
+        claims.len()
+    };
+    if claimed > 0 {
+        metrics::histogram!("trace_claim_seconds").record(started.elapsed().as_secs_f64());
+        metrics::counter!("trace_claims_total").increment(claimed as u64);
+        metrics::counter!("trace_queue_messages_total").increment(claimed as u64);
+    }
+    Ok(claimed)
 }
 
 /// Handing one claimed task to the queue, as a span of the task's trace.

@@ -9,6 +9,7 @@
 pub mod completer;
 pub mod dev;
 pub mod dispatcher;
+pub mod janitor;
 pub mod metrics;
 pub mod plane;
 pub mod queue;

@@ -288,6 +288,39 @@ async fn outputs_land_in_storage_under_id_only_paths_when_their_task_completes()
     let repaired = trace_control::outputs::repair(&storage, &files).await.unwrap();
     assert_eq!((repaired.in_place, repaired.promoted, repaired.lost.clone()), (4, 1, vec![files[1].0.clone()]));
     assert!(root.join(object).exists() && !root.join(staging).exists());
+
+    // The janitor: a committed file left staged is promoted; files staged by
+    // an attempt that died before committing are deleted; a running
+    // attempt's are kept; what is not a staging path is not touched.
+    use trace_store::Store;
+    let org = deployed.org;
+    let put = |key: &str| {
+        let path = root.join(key);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, b"PAR1").unwrap();
+    };
+    std::fs::create_dir_all(root.join(staging).parent().unwrap()).unwrap();
+    std::fs::rename(root.join(object), root.join(staging)).unwrap();
+    let (task, _) = trace_storage::paths::staged_by(org, &staging.as_str().into()).unwrap();
+    let range = trace_storage::Partition::Range { start: 100, end: 105 };
+    let dead = trace_storage::paths::staging_path(org, task, 9, 0, &range).to_string();
+    put(&dead);
+    db.trigger(deployed.job("units"), "live", Some((200, 201)), "tester", now_millis()).await.unwrap();
+    let claimed = db.claim(10, now_millis()).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    let live = trace_storage::paths::staging_path(org, claimed[0].task, claimed[0].attempt, 0, &range).to_string();
+    put(&live);
+    let stray = format!("org/{org}/staging/notes.txt");
+    put(&stray);
+    let swept = trace_control::janitor::sweep(&db, &storage).await.unwrap();
+    assert_eq!(swept, trace_control::janitor::Sweep { live: 1, promoted: 1, deleted: 1 });
+    assert!(root.join(object).exists() && !root.join(staging).exists(), "the committed file is at its final key");
+    assert!(!root.join(&dead).exists() && root.join(&live).exists() && root.join(&stray).exists());
+    // Once that attempt is over (here: timed out), its file goes too.
+    db.reap(now_millis() + 3_600_000).await.unwrap();
+    let swept = trace_control::janitor::sweep(&db, &storage).await.unwrap();
+    assert_eq!(swept, trace_control::janitor::Sweep { live: 0, promoted: 0, deleted: 1 });
+    assert!(!root.join(&live).exists());
 }
 
 /// Rows of `dataset`'s current version: (block_number, value as text) per row.

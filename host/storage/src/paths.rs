@@ -70,6 +70,22 @@ pub fn staging_path(org: i64, task: i64, attempt: i32, output: u32, partition: &
     Path::from(format!("org/{org}/staging/task/{task}/attempt/{attempt}/output/{output}/{}", partition.file_name()))
 }
 
+/// Where org `org`'s attempts stage their files.
+pub fn staging_prefix(org: i64) -> Path {
+    Path::from(format!("org/{org}/staging"))
+}
+
+/// The (task, attempt) that staged the file at `path`, if it is a staging
+/// path of org `org` as [`staging_path`] builds them.
+pub fn staged_by(org: i64, path: &Path) -> Option<(i64, i32)> {
+    let rest = path.as_ref().strip_prefix(&format!("org/{org}/staging/task/"))?;
+    let mut parts = rest.split('/');
+    let task = parts.next()?.parse().ok()?;
+    (parts.next()? == "attempt").then_some(())?;
+    let attempt = parts.next()?.parse().ok()?;
+    Some((task, attempt))
+}
+
 /// A component stored by its SHA-256 (lowercase hex).
 pub fn operator_path(sha256_hex: &str) -> Result<Path, StorageError> {
     if sha256_hex.len() != 64 || !sha256_hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {

@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 use object_store::path::Path;
-use trace_storage::paths::{operator_path, partition_path, staging_path, version_prefix};
+use trace_storage::paths::{operator_path, partition_path, staged_by, staging_path, version_prefix};
 use trace_storage::{OperatorDigests, Partition, S3Config, Storage, StorageError};
 
 const DATASET: &str = "0b5e6a1c-3f4d-4e2a-9c8b-7d6e5f4a3b2c";
@@ -52,6 +52,12 @@ fn paths_are_built_from_ids_only() {
     assert!(keyed.starts_with(&format!("org/7/dataset/{DATASET}/version/{V1}/key_")) && keyed.ends_with(".parquet"), "{keyed}");
     assert_eq!(keyed.len(), format!("org/7/dataset/{DATASET}/version/{V1}/key_.parquet").len() + 64, "the key is hashed, not embedded");
     assert_eq!(staging_path(7, 42, 3, 1, &range).to_string(), "org/7/staging/task/42/attempt/3/output/1/17000000_17010000.parquet");
+    // The janitor reads the writer back from a staging path, of its org only.
+    assert_eq!(staged_by(7, &staging_path(7, 42, 3, 1, &range)), Some((42, 3)));
+    assert_eq!(staged_by(8, &staging_path(7, 42, 3, 1, &range)), None);
+    for odd in ["org/7/staging/task/x/attempt/3/a", "org/7/staging/task/42/try/3/a", "org/7/staging/task/42", "org/7/dataset/42"] {
+        assert_eq!(staged_by(7, &odd.into()), None, "{odd}");
+    }
     // An append job's task adds its own file beside the range's others.
     let appended = Partition::Appended { to: Box::new(range.clone()), task: 42 };
     assert_eq!(

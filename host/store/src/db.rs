@@ -13,6 +13,7 @@ use crate::slot_lease::{SlotLease, SlotLeases};
 use crate::usage::{UsageRecords, UsageSummary};
 use crate::history::{DagVersionView, DatasetVersionView, History};
 use crate::quotas::{Quota, QuotaUsage, Quotas};
+use crate::staged::StagedFiles;
 use crate::deliveries::{AfterAttempt, AttemptRecord, Deliveries, DeliveryAttemptView, DeliveryView, DestinationSpec, DestinationView, LeasedDelivery};
 use trace_protocol::buffered::{BufferedRead, BufferedRows, Value};
 use crate::lifecycle::{Lifecycle, Purged, RolledBack};
@@ -282,6 +283,18 @@ impl History for Db {
     }
     async fn dataset_versions(&self, org: OrgId, dataset: &str) -> Result<Vec<DatasetVersionView>, StoreError> {
         both!(self, s => s.dataset_versions(org, dataset).await)
+    }
+}
+
+impl StagedFiles for Db {
+    async fn org_ids(&self) -> Result<Vec<OrgId>, StoreError> {
+        both!(self, s => s.org_ids().await)
+    }
+    async fn live_attempts(&self, tasks: &[i64]) -> Result<std::collections::HashSet<(i64, i32)>, StoreError> {
+        both!(self, s => s.live_attempts(tasks).await)
+    }
+    async fn committed_files(&self, tasks: &[i64]) -> Result<Vec<(String, String)>, StoreError> {
+        both!(self, s => s.committed_files(tasks).await)
     }
 }
 

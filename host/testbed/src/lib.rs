@@ -7,8 +7,10 @@
 
 pub mod anvil;
 pub mod moto;
+pub mod restartable;
 pub use anvil::{anvil, Anvil};
 pub use moto::{moto, Moto};
+pub use restartable::RestartablePostgres;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -24,7 +26,7 @@ pub struct Cluster {
 }
 
 /// Where PostgreSQL's server binaries are (`initdb`, `postgres`).
-fn pg_bindir() -> PathBuf {
+pub(crate) fn pg_bindir() -> PathBuf {
     if let Ok(out) = Command::new("pg_config").arg("--bindir").output() {
         let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
         if dir.join("initdb").exists() {
@@ -40,7 +42,7 @@ fn pg_bindir() -> PathBuf {
 
 /// Run a PostgreSQL binary, as the `postgres` user when we are root
 /// (the server refuses to run as root).
-fn pg_command(bin: &Path) -> Command {
+pub(crate) fn pg_command(bin: &Path) -> Command {
     // SAFETY: geteuid has no preconditions and cannot fail.
     if unsafe { libc::geteuid() } == 0 {
         let mut c = Command::new("runuser");

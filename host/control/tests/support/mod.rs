@@ -27,7 +27,7 @@ pub struct Running {
     sink: tokio::task::JoinHandle<Result<(), trace_store::StoreError>>,
     pub wake: Arc<Notify>,
     stop: watch::Sender<bool>,
-    dispatcher: tokio::task::JoinHandle<Result<(), trace_control::dispatcher::DispatchError>>,
+    dispatcher: tokio::task::JoinHandle<()>,
     workers: Vec<tokio::task::JoinHandle<Result<(), trace_control::worker::WorkerError>>>,
 }
 
@@ -76,7 +76,7 @@ impl Running {
     pub async fn stop(self) {
         let _ = self.stop.send(true);
         self.queue.close();
-        self.dispatcher.await.unwrap().unwrap();
+        self.dispatcher.await.unwrap();
         self.sink.await.unwrap().unwrap();
         for w in self.workers {
             w.await.unwrap().unwrap();
