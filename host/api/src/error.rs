@@ -33,6 +33,12 @@ pub enum ApiError {
     Unavailable(String),
     /// Anything else (`internal`); the detail is logged, not returned.
     Internal(StoreError),
+    /// A worker asked for an attempt another worker already took
+    /// (`already_taken`, 409).
+    AlreadyTaken(String),
+    /// The system database cannot be reached now (`database_unavailable`,
+    /// 503): a restart or an outage, not the request.
+    DatabaseUnavailable(StoreError),
     /// Like `Internal`, for failures outside the system database.
     Failed(String),
 }
@@ -57,9 +63,12 @@ impl From<trace_query::QueryError> for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
+        if e.is_unavailable() {
+            return ApiError::DatabaseUnavailable(e);
+        }
         match e {
             StoreError::NoSuchTask(_) => ApiError::NotFound(e.to_string()),
-            StoreError::StaleAttempt { .. } => ApiError::StaleAttempt(e.to_string()),
+            StoreError::StaleAttempt { .. } | StoreError::LateStateWrite { .. } => ApiError::StaleAttempt(e.to_string()),
             StoreError::TaskFinished { .. } => ApiError::TaskFinished(e.to_string()),
             StoreError::BadCredential { .. } => ApiError::Unauthorized,
             StoreError::NoSuchOutput { .. } | StoreError::BadRole(_) | StoreError::BadPartition { .. } => ApiError::BadRequest(e.to_string()),
@@ -84,6 +93,7 @@ impl IntoResponse for ApiError {
             ApiError::NotFound(m) => (StatusCode::NOT_FOUND, "not_found", m),
             ApiError::StaleAttempt(m) => (StatusCode::CONFLICT, "stale_attempt", m),
             ApiError::TaskFinished(m) => (StatusCode::CONFLICT, "task_finished", m),
+            ApiError::AlreadyTaken(m) => (StatusCode::CONFLICT, "already_taken", m),
             ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, "bad_request", m),
             ApiError::Forbidden(m) => (StatusCode::FORBIDDEN, "forbidden", m),
             ApiError::Conflict(m) => (StatusCode::CONFLICT, "conflict", m),
@@ -91,19 +101,24 @@ impl IntoResponse for ApiError {
             ApiError::TooManyRequests(m) => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests", m),
             ApiError::Gone(m) => (StatusCode::GONE, "gone", m),
             ApiError::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", m),
+            ApiError::DatabaseUnavailable(e) => {
+                tracing::warn!(error = %chain(&e), "the system database is unavailable");
+                (StatusCode::SERVICE_UNAVAILABLE, "database_unavailable", "the system database is unavailable (restarting, unreachable or out of connections); try again shortly".to_owned())
+            }
             ApiError::Failed(detail) => {
                 tracing::error!(error = %detail, "internal API error");
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error".to_owned())
             }
             ApiError::Internal(e) => {
-                let chain = std::iter::successors(Some(&e as &dyn std::error::Error), |e| e.source())
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join(": ");
-                tracing::error!(error = %chain, "internal API error");
+                tracing::error!(error = %chain(&e), "internal API error");
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error".to_owned())
             }
         };
         Problem::new(status, code, message).into_response()
     }
+}
+
+/// An error and its sources, for the server's log.
+fn chain(e: &StoreError) -> String {
+    std::iter::successors(Some(e as &dyn std::error::Error), |e| e.source()).map(ToString::to_string).collect::<Vec<_>>().join(": ")
 }

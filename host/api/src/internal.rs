@@ -27,7 +27,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use trace_protocol::buffered::{Buffer, BufferedRead};
-use trace_store::{now_millis, SlotLeases, Buffered, AttemptAuth, Completion, Db, EmittedEvent, Outcome, StateWrites, Store, TaskStatus};
+use trace_store::{now_millis, SlotLeases, Buffered, AttemptAuth, Completion, Db, EmittedEvent, Outcome, StateWrites, Store, Taken, TaskStatus};
 
 use crate::error::ApiError;
 use trace_protocol::wire::*;
@@ -80,6 +80,9 @@ fn same(a: &str, b: &str) -> bool {
 #[derive(Deserialize)]
 struct FetchQuery {
     task_id: i64,
+    /// A worker that received the task from the queue takes its attempt.
+    #[serde(default)]
+    take: bool,
 }
 
 async fn task_fetch(State(s): State<Arc<InternalState>>, headers: HeaderMap, Query(q): Query<FetchQuery>) -> Result<Json<FetchResponse>, ApiError> {
@@ -87,7 +90,16 @@ async fn task_fetch(State(s): State<Arc<InternalState>>, headers: HeaderMap, Que
     if !bearer(&headers).is_some_and(|t| same(t, &s.worker_token)) {
         return Err(ApiError::Unauthorized);
     }
-    Ok(Json(s.db.fetch(q.task_id).await?.into()))
+    if !q.take {
+        return Ok(Json(s.db.fetch(q.task_id).await?.into()));
+    }
+    match s.db.take(q.task_id, now_millis()).await? {
+        Taken::Run(payload) => Ok(Json((*payload).into())),
+        Taken::Duplicate { attempt } => Err(ApiError::AlreadyTaken(format!(
+            "task {} attempt {attempt} was already taken by another worker (a duplicate queue delivery); drop this copy",
+            q.task_id
+        ))),
+    }
 }
 
 fn auth(headers: &HeaderMap, task: i64, attempt: i32) -> Result<AttemptAuth, ApiError> {

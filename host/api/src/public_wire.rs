@@ -154,6 +154,10 @@ pub struct TaskSummary {
     pub id: i64,
     pub job: String,
     pub status: String,
+    /// The status in words: `retrying` for a pending task that already had
+    /// an attempt.
+    #[serde(default)]
+    pub state: String,
     pub attempts: i32,
     pub cancel_requested: bool,
     pub partition_key: String,
@@ -169,6 +173,7 @@ impl From<TaskView> for TaskSummary {
     fn from(t: TaskView) -> Self {
         Self {
             id: t.id,
+            state: t.state().to_owned(),
             job: t.job_name,
             status: t.status.as_str().to_owned(),
             attempts: t.attempts,
@@ -189,6 +194,15 @@ pub struct AttemptSummary {
     pub deadline_at: i64,
     pub finished_at: Option<i64>,
     pub outcome: Option<String>,
+    /// The attempt in words: running, overdue, timed out (no report: its
+    /// worker died or lost the control plane), its outcome, and the
+    /// duplicate queue deliveries it saw.
+    #[serde(default)]
+    pub state: String,
+    /// Queue deliveries of this attempt dropped because a worker had
+    /// already taken it.
+    #[serde(default)]
+    pub duplicate_deliveries: i32,
     /// What the attempt used, once it reported.
     #[serde(default)]
     pub usage: Option<trace_store::AttemptUsage>,
@@ -199,7 +213,18 @@ pub struct AttemptSummary {
 
 impl From<AttemptView> for AttemptSummary {
     fn from(a: AttemptView) -> Self {
-        Self { attempt: a.attempt, started_at: a.started_at, deadline_at: a.deadline_at, finished_at: a.finished_at, outcome: a.outcome, usage: None, log: a.log }
+        let state = a.state(trace_store::now_millis());
+        Self {
+            attempt: a.attempt,
+            started_at: a.started_at,
+            deadline_at: a.deadline_at,
+            finished_at: a.finished_at,
+            outcome: a.outcome,
+            state,
+            duplicate_deliveries: a.duplicate_deliveries,
+            usage: None,
+            log: a.log,
+        }
     }
 }
 

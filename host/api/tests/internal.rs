@@ -80,6 +80,35 @@ async fn fetch_needs_the_worker_token_and_hands_out_the_attempt() {
     assert_eq!((status, body["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
 }
 
+/// A queue message delivered twice: the first worker to take the running
+/// attempt gets it, the second is told so (and drops its copy), and the
+/// attempt shows the duplicate. A plain fetch (a worker checking on its own
+/// report) takes nothing.
+#[tokio::test]
+async fn a_running_attempt_is_taken_once() {
+    let f = fixture().await;
+    let c = running(&f, "r1").await;
+    let take = format!("/internal/task-fetch?task_id={}&take=true", c.task);
+    let (status, _) = call(&f.app, "GET", &format!("/internal/task-fetch?task_id={}", c.task), Some("worker-secret"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = call(&f.app, "GET", &take, Some("worker-secret"), None).await;
+    assert_eq!((status, body["attempt_credential"].as_str()), (StatusCode::OK, Some(c.credential.as_str())));
+    for seen in 1..=2 {
+        let (status, body) = call(&f.app, "GET", &take, Some("worker-secret"), None).await;
+        assert_eq!((status, body["code"].as_str()), (StatusCode::CONFLICT, Some("already_taken")), "{body}");
+        assert!(body["message"].as_str().unwrap().contains(&format!("task {} attempt 1 was already taken by another worker", c.task)), "{body}");
+        let attempts = f.db.attempts(c.task).await.unwrap();
+        assert_eq!(attempts[0].duplicate_deliveries, seen);
+    }
+    let state = f.db.attempts(c.task).await.unwrap()[0].state(now_millis());
+    assert_eq!(state, "running; 2 duplicate queue deliveries dropped");
+    // The next attempt is taken afresh.
+    f.db.reap(now_millis() + 3_600_000).await.unwrap();
+    let retry = f.db.claim(1, now_millis() + 3_700_000).await.unwrap().pop().unwrap();
+    let (status, body) = call(&f.app, "GET", &take, Some("worker-secret"), None).await;
+    assert_eq!((status, body["attempt"].as_i64()), (StatusCode::OK, Some(i64::from(retry.attempt))), "{body}");
+}
+
 #[tokio::test]
 async fn a_canceled_task_fetches_as_canceled() {
     let f = fixture().await;

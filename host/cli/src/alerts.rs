@@ -10,7 +10,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 use tokio::sync::watch;
 use trace_delivery::{DeliveryConfig, DeliveryService, WebhookSecret};
-use trace_store::{now_millis, Db, Deliveries, DestinationSpec, DELIVERY_STATES};
+use trace_store::{now_millis, Deliveries, DestinationSpec, DELIVERY_STATES};
 
 use crate::target::{actor, block_on, open, org, Target};
 
@@ -189,8 +189,7 @@ pub fn deliveries(command: DeliveriesCommand) -> anyhow::Result<ExitCode> {
 pub fn delivery(args: DeliveryArgs) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
     runtime.block_on(async move {
-        let db = Arc::new(Db::open(&args.db).await.with_context(|| format!("opening the system database {}", args.db))?);
-        trace_store::Store::migrate(&*db).await.context("migrating the system database")?;
+        let db = Arc::new(crate::system_db::open_and_migrate(&args.db).await?);
         let name = args.name.unwrap_or_else(|| format!("delivery-{}", std::process::id()));
         let timeout = std::time::Duration::from_secs(args.timeout_secs.max(1));
         let config = DeliveryConfig { timeout, lease: timeout * 3, ..DeliveryConfig::new(name.clone()) };

@@ -22,7 +22,7 @@ use trace_control::queue::TaskQueue;
 use trace_control::worker::{self, OperatorDir, Outputs, WorkerContext};
 use trace_queue_sqs::{SqsBuffer, SqsConfig, SqsQueue, DEFAULT_MAX_DEPTH};
 use trace_sandbox::{Runtime, RuntimeConfig};
-use trace_store::{Db, Store};
+use trace_store::Db;
 
 /// Where the task queue is.
 #[derive(Debug, Clone, clap::Args)]
@@ -172,8 +172,7 @@ async fn shutdown_signal() {
 pub fn server(args: ServerArgs) -> anyhow::Result<ExitCode> {
     check_worker_token(&args.worker_token)?;
     runtime()?.block_on(async move {
-        let db = Arc::new(Db::open(&args.db).await.with_context(|| format!("opening the system database {}", args.db))?);
-        db.migrate().await.context("migrating the system database")?;
+        let db = Arc::new(crate::system_db::open_and_migrate(&args.db).await?);
         let queue: Arc<dyn TaskQueue> = Arc::new(args.sqs.open().await?);
         let (query, storage, _cache) = args.query.open(db.clone())?;
         // Buffered datasets' rows go through SQS, so a server that dies

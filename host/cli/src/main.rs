@@ -16,6 +16,7 @@ mod identity;
 mod op;
 mod query;
 mod quota;
+mod system_db;
 mod target;
 mod tasks;
 mod versions;

@@ -16,7 +16,7 @@ pub struct Target {
 }
 
 pub(crate) async fn open(t: &Target) -> anyhow::Result<Db> {
-    let db = Db::open(&t.db).await.with_context(|| format!("opening the system database {}", t.db))?;
+    let db = Db::open(&t.db).await.with_context(|| format!("opening the system database {}", crate::system_db::redacted(&t.db)))?;
     db.migrate().await.context("migrating the system database")?;
     Ok(db)
 }

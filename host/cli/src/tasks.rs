@@ -23,7 +23,7 @@ pub fn tasks(t: &Target, limit: u32, failed_only: bool) -> anyhow::Result<ExitCo
                 "{:>8}  {:<20} {:<10} {:>8}  {:<20} {}",
                 task.id,
                 task.job_name,
-                task.status.to_string() + if task.cancel_requested { "*" } else { "" },
+                task.state().to_owned() + if task.cancel_requested { "*" } else { "" },
                 task.attempts,
                 event,
                 task.last_error.unwrap_or_default()
@@ -49,14 +49,14 @@ pub fn task(t: &Target, id: i64) -> anyhow::Result<ExitCode> {
     block_on(async {
         let db = open(t).await?;
         let task = task_in_org(&db, t, id).await?;
-        println!("task {} of job `{}`: {}{}", task.id, task.job_name, task.status, if task.cancel_requested { " (cancel requested)" } else { "" });
+        println!("task {} of job `{}`: {}{}", task.id, task.job_name, task.state(), if task.cancel_requested { " (cancel requested)" } else { "" });
         if let Some(e) = &task.last_error {
             println!("last error: {e}");
         }
         let used = db.task_usage(id).await?;
         for a in db.attempts(id).await? {
-            let took = a.finished_at.map_or("running".to_owned(), |f| format!("{} ms", f - a.started_at));
-            println!("  attempt {}: {} ({took})", a.attempt, a.outcome.as_deref().unwrap_or("running"));
+            let took = a.finished_at.map_or_else(|| format!("{} ms so far", now_millis() - a.started_at), |f| format!("{} ms", f - a.started_at));
+            println!("  attempt {}: {} ({took})", a.attempt, a.state(now_millis()));
             if let Some((_, u)) = used.iter().find(|(n, _)| *n == a.attempt) {
                 println!("    used: {}", crate::usage::describe(u));
             }

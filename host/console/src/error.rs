@@ -39,10 +39,14 @@ impl From<ApiError> for ConsoleError {
             ApiError::Forbidden(m) => ConsoleError::Forbidden(m),
             ApiError::NotFound(m) => ConsoleError::NotFound(m),
             ApiError::BadRequest(m) | ApiError::LimitExceeded(m) => ConsoleError::Refused(StatusCode::BAD_REQUEST, m),
-            ApiError::Conflict(m) | ApiError::StaleAttempt(m) | ApiError::TaskFinished(m) => ConsoleError::Refused(StatusCode::CONFLICT, m),
+            ApiError::Conflict(m) | ApiError::StaleAttempt(m) | ApiError::TaskFinished(m) | ApiError::AlreadyTaken(m) => ConsoleError::Refused(StatusCode::CONFLICT, m),
             ApiError::TooManyRequests(m) => ConsoleError::Refused(StatusCode::TOO_MANY_REQUESTS, m),
             ApiError::Gone(m) => ConsoleError::Refused(StatusCode::GONE, m),
             ApiError::Unavailable(m) => ConsoleError::Refused(StatusCode::SERVICE_UNAVAILABLE, m),
+            ApiError::DatabaseUnavailable(e) => {
+                tracing::warn!(error = %crate::format::chain(&e), "the system database is unavailable");
+                ConsoleError::Refused(StatusCode::SERVICE_UNAVAILABLE, "The system database is unavailable (restarting, unreachable or out of connections). This page will work again once it is back; try again shortly.".to_owned())
+            }
             ApiError::Internal(e) => ConsoleError::Internal(crate::format::chain(&e)),
             ApiError::Failed(m) => ConsoleError::Internal(m),
         }

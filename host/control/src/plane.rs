@@ -16,7 +16,7 @@ use trace_protocol::queue::BoxFuture;
 /// A store error as the worker sees it.
 fn plane_error(e: StoreError) -> PlaneError {
     match e {
-        StoreError::StaleAttempt { .. } | StoreError::TaskFinished { .. } | StoreError::BadCredential { .. } => {
+        StoreError::StaleAttempt { .. } | StoreError::LateStateWrite { .. } | StoreError::TaskFinished { .. } | StoreError::BadCredential { .. } => {
             PlaneError::Refused { reason: Refusal::Superseded, message: e.to_string() }
         }
         StoreError::NoSuchOutput { .. }
@@ -64,6 +64,15 @@ impl Embedded {
 impl ControlPlane for Embedded {
     fn fetch(&self, task: TaskId) -> BoxFuture<'_, Result<TaskPayload, PlaneError>> {
         Box::pin(async move { self.db.fetch(task).await.map_err(plane_error) })
+    }
+
+    fn take(&self, task: TaskId) -> BoxFuture<'_, Result<TaskPayload, PlaneError>> {
+        Box::pin(async move {
+            match self.db.take(task, now_millis()).await.map_err(plane_error)? {
+                trace_store::Taken::Run(payload) => Ok(*payload),
+                trace_store::Taken::Duplicate { .. } => Err(PlaneError::AlreadyTaken(task)),
+            }
+        })
     }
 
     fn complete(&self, completion: Completion) -> BoxFuture<'_, Result<TaskStatus, PlaneError>> {

@@ -25,6 +25,10 @@ pub enum PlaneError {
     Refused { reason: Refusal, message: String },
     #[error("task {0} does not exist")]
     NoSuchTask(TaskId),
+    /// Another worker took this running attempt first: this copy of the
+    /// queue message is a duplicate, to be dropped.
+    #[error("task {0}'s running attempt was already taken by another worker (a duplicate queue delivery)")]
+    AlreadyTaken(TaskId),
     /// The control plane in this process failed (its database).
     #[error("the control plane failed")]
     Local(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -40,6 +44,10 @@ pub enum PlaneError {
 pub trait ControlPlane: Send + Sync {
     /// The task with its current attempt's credential and its job's state.
     fn fetch(&self, task: TaskId) -> BoxFuture<'_, Result<TaskPayload, PlaneError>>;
+    /// [`fetch`](ControlPlane::fetch) for a task received from the queue:
+    /// the first worker to take a running attempt gets it; another gets
+    /// [`PlaneError::AlreadyTaken`].
+    fn take(&self, task: TaskId) -> BoxFuture<'_, Result<TaskPayload, PlaneError>>;
     /// Finish an attempt: outcome, final events and state writes, atomically.
     fn complete(&self, completion: Completion) -> BoxFuture<'_, Result<TaskStatus, PlaneError>>;
     /// Events of a running attempt, ahead of its completion; returns how

@@ -348,7 +348,7 @@ where
             sqlx::query(self.q(sql::FINISH_ATTEMPT)).bind(task).bind(attempt).bind(now).bind("timeout")
                 .execute(&mut *tx).await.during("timing out an attempt")?;
             self.release(&mut tx, slot, task).await?;
-            let error = format!("attempt {attempt} timed out");
+            let error = format!("attempt {attempt} timed out: {}", crate::states::NO_REPORT);
             if attempts >= max_attempts {
                 sqlx::query(self.q(sql::SET_STATUS)).bind(task).bind("failed").bind(now).bind(&error)
                     .execute(&mut *tx).await.during("failing a task")?;
@@ -395,6 +395,21 @@ where
     async fn fetch(&self, task: TaskId) -> Result<TaskPayload, StoreError> {
         let mut conn = self.pool().acquire().await.during("fetching a task")?;
         Ok(self.payloads_in(&mut conn, &[task]).await?.pop().expect("one task, one payload"))
+    }
+
+    async fn take(&self, task: TaskId, now: Millis) -> Result<Taken, StoreError> {
+        let payload = self.fetch(task).await?;
+        let attempt = match (&payload.attempt, payload.status) {
+            (Some(a), TaskStatus::Running) => a.attempt,
+            // Not running: nothing to take (the worker reports it as it is).
+            _ => return Ok(Taken::Run(Box::new(payload))),
+        };
+        let took = sqlx::query(self.q(sql::TAKE_ATTEMPT)).bind(task).bind(attempt).bind(now).execute(self.pool()).await.during("taking an attempt")?;
+        if took.rows_affected() == 1 {
+            return Ok(Taken::Run(Box::new(payload)));
+        }
+        sqlx::query(self.q(sql::COUNT_DUPLICATE)).bind(task).bind(attempt).execute(self.pool()).await.during("counting a duplicate delivery")?;
+        Ok(Taken::Duplicate { attempt })
     }
 
     async fn open_tasks(&self, org: OrgId) -> Result<i64, StoreError> {
@@ -445,6 +460,7 @@ where
             finished_at: r.get(3),
             outcome: r.get(4),
             log: r.get(5),
+            duplicate_deliveries: r.get(6),
         }).collect())
     }
 

@@ -126,6 +126,12 @@ fn check_partitions(c: &Completion, org: OrgId, targets: Option<&Targets>) -> Re
 
 fn judge(c: &Completion, seen: Option<&Seen>, taken: &HashMap<TaskId, TaskStatus>, targets: &HashMap<JobId, Targets>) -> Result<Plan, StoreError> {
     let admitted = admit(&c.auth, seen, taken)?;
+    // A late report may not write state: another task of its job may have
+    // run since the reaper freed its place, and its writes would be lost
+    // under these (a job's tasks see each other's state one at a time).
+    if admitted.late && !c.state.is_empty() {
+        return Err(StoreError::LateStateWrite { task: c.auth.task, attempt: c.auth.attempt });
+    }
     let (attempt_outcome, status, error) = match &c.outcome {
         Outcome::Succeeded => ("succeeded", TaskStatus::Completed, None),
         Outcome::Canceled => ("canceled", TaskStatus::Canceled, None),

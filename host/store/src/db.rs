@@ -86,6 +86,9 @@ impl Store for Db {
     async fn complete_many(&self, batch: &[Completion], now: Millis) -> Result<Vec<Result<Completed, StoreError>>, StoreError> {
         both!(self, s => s.complete_many(batch, now).await)
     }
+    async fn take(&self, task: TaskId, now: Millis) -> Result<Taken, StoreError> {
+        both!(self, s => s.take(task, now).await)
+    }
     async fn fetch(&self, task: TaskId) -> Result<TaskPayload, StoreError> {
         both!(self, s => s.fetch(task).await)
     }

@@ -13,6 +13,8 @@ pub enum StoreError {
     StaleAttempt { task: TaskId, attempt: i32, current: i32 },
     #[error("task {task} is already {status}; attempt {attempt} can no longer report")]
     TaskFinished { task: TaskId, attempt: i32, status: TaskStatus },
+    #[error("task {task} attempt {attempt} timed out before it reported, and its report writes operator state computed from state that may have changed since; the task runs again")]
+    LateStateWrite { task: TaskId, attempt: i32 },
     #[error("credential does not match task {task} attempt {attempt}")]
     BadCredential { task: TaskId, attempt: i32 },
     #[error("event for output {output} of job {job}, which has {outputs} output(s)")]
@@ -83,6 +85,22 @@ pub enum StoreError {
         #[source]
         source: sqlx::Error,
     },
+}
+
+impl StoreError {
+    /// Whether the database could not be reached or was going away (a
+    /// restart, a crash, a network cut): a passing condition, worth trying
+    /// again, and nothing about the request itself.
+    pub fn is_unavailable(&self) -> bool {
+        let StoreError::Db { source, .. } = self else { return false };
+        match source {
+            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => true,
+            // SQLSTATE class 08 (connection exception) and 57P0x (the
+            // server shutting down, crashed, or not yet accepting).
+            sqlx::Error::Database(d) => d.code().is_some_and(|c| c.starts_with("08") || c.starts_with("57P0")),
+            _ => false,
+        }
+    }
 }
 
 /// Attach the operation name to a database error.

@@ -40,11 +40,12 @@ mod registry;
 mod secrets;
 mod slot_lease;
 mod staged;
+mod states;
 mod usage;
 mod sql;
 mod sqlite;
 
-pub use postgres::{PgStore, ANALYZE_EVERY};
+pub use postgres::{PgStore, ACQUIRE_TIMEOUT, ANALYZE_EVERY};
 pub use sqlite::SqliteStore;
 pub use claim::MAX_INPUT_PARTITIONS;
 pub use batch_queries::{BatchEnd, BatchQueries, BatchQueryView, BatchStatus, MAX_BATCH_ERROR_BYTES, MAX_BATCH_SQL_BYTES};
@@ -57,6 +58,7 @@ pub use model::*;
 pub use secrets::{SecretView, Secrets};
 pub use slot_lease::{SlotLease, SlotLeases};
 pub use staged::{StagedFiles, STAGED_QUERY_CHUNK};
+pub use states::NO_REPORT;
 pub use quotas::{hour_of, Quota, QuotaUsage, Quotas, HOUR_MS};
 pub use history::{DagVersionView, DatasetVersionView, History, VersionState, MAX_DAG_VERSIONS};
 pub use usage::{UsageRecords, UsageSummary, MAX_SUMMARY_ROWS};
@@ -128,6 +130,12 @@ pub trait Store: Send + Sync {
 
     /// The task's payload for its current attempt, with its job's state.
     async fn fetch(&self, task: TaskId) -> Result<TaskPayload, StoreError>;
+
+    /// [`fetch`](Store::fetch) for a worker that received the task from the
+    /// queue: the first to take a running attempt runs it; a second (the
+    /// message was delivered twice) is told [`Taken::Duplicate`] and the
+    /// attempt counts it.
+    async fn take(&self, task: TaskId, now: Millis) -> Result<Taken, StoreError>;
 
     /// Tasks of an org that are pending or running.
     async fn open_tasks(&self, org: OrgId) -> Result<i64, StoreError>;

@@ -23,6 +23,7 @@ pub(crate) const POSTGRES: &[(i64, &str)] = &[
     (17, include_str!("../../../migrations/postgres/0017_task_trace_parent.sql")),
     (18, include_str!("../../../migrations/postgres/0018_attempt_logs.sql")),
     (19, include_str!("../../../migrations/postgres/0019_org_fuel.sql")),
+    (20, include_str!("../../../migrations/postgres/0020_attempt_taken.sql")),
 ];
 
 /// (version, SQL) for SQLite.
@@ -46,6 +47,7 @@ pub(crate) const SQLITE: &[(i64, &str)] = &[
     (17, include_str!("../../../migrations/sqlite/0017_task_trace_parent.sql")),
     (18, include_str!("../../../migrations/sqlite/0018_attempt_logs.sql")),
     (19, include_str!("../../../migrations/sqlite/0019_org_fuel.sql")),
+    (20, include_str!("../../../migrations/sqlite/0020_attempt_taken.sql")),
 ];
 
 pub(crate) const CREATE_TABLE: &str =

@@ -103,6 +103,18 @@ pub struct AttemptView {
     pub outcome: Option<String>,
     /// The end of what its operator logged, if it logged anything.
     pub log: Option<String>,
+    /// Queue deliveries of this attempt dropped because a worker had
+    /// already taken it (a message delivered twice).
+    pub duplicate_deliveries: i32,
+}
+
+/// What [`Store::take`](crate::Store::take) found.
+#[derive(Debug)]
+pub enum Taken {
+    /// Run it (or, not running, report it as it is).
+    Run(Box<TaskPayload>),
+    /// Another worker already took this running attempt.
+    Duplicate { attempt: i32 },
 }
 
 /// Open tasks across every org (the `trace_queue_depth` and `trace_tasks`

@@ -37,12 +37,20 @@ struct StatsRefresh {
 /// New tasks between two statistics refreshes (PostgreSQL).
 pub const ANALYZE_EVERY: u64 = 1_000;
 
+/// Longest wait for a pooled connection. While PostgreSQL is down the pool
+/// keeps trying to connect; past this a request fails as unavailable (the
+/// API answers 503 `database_unavailable`) instead of hanging.
+pub const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 impl PgStore {
     /// Connect to `url` (`postgres://…`).
+    /// Connect with a pool of at most `max_connections`; a caller waits at
+    /// most [`ACQUIRE_TIMEOUT`] for a connection.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
         let options = PgConnectOptions::from_str(url).during("parsing the database URL")?;
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(options)
             .await
             .during("connecting to PostgreSQL")?;

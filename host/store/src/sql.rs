@@ -143,7 +143,9 @@ pub(crate) const ACTIVE_JOB: &str = "SELECT j.id FROM dags d JOIN jobs j ON j.da
      WHERE d.org_id = $1 AND d.name = $2 AND j.name = $3";
 pub(crate) const VERSION_JOB: &str = "SELECT j.id FROM dags d JOIN dag_versions v ON v.dag_id = d.id JOIN jobs j ON j.dag_version_id = v.id \
      WHERE d.org_id = $1 AND d.name = $2 AND v.version = $3 AND j.name = $4";
-pub(crate) const ATTEMPTS: &str = "SELECT a.attempt, a.started_at, a.deadline_at, a.finished_at, a.outcome, l.log FROM task_attempts a \
+pub(crate) const TAKE_ATTEMPT: &str = "UPDATE task_attempts SET taken_at = $3 WHERE task_id = $1 AND attempt = $2 AND taken_at IS NULL AND finished_at IS NULL";
+pub(crate) const COUNT_DUPLICATE: &str = "UPDATE task_attempts SET duplicate_deliveries = duplicate_deliveries + 1 WHERE task_id = $1 AND attempt = $2";
+pub(crate) const ATTEMPTS: &str = "SELECT a.attempt, a.started_at, a.deadline_at, a.finished_at, a.outcome, l.log, a.duplicate_deliveries FROM task_attempts a \
      LEFT JOIN attempt_logs l ON l.task_id = a.task_id AND l.attempt = a.attempt \
      WHERE a.task_id = $1 ORDER BY a.attempt";
 pub(crate) const INSERT_LOG: &str = "INSERT INTO attempt_logs (task_id, attempt, log) VALUES ($1, $2, $3) ON CONFLICT (task_id, attempt) DO NOTHING";

@@ -101,6 +101,24 @@ async fn late_completion_of_the_current_attempt_is_accepted<S: Store>(s: S) {
 }
 on_both!(late_completion_of_the_current_attempt_is_accepted);
 
+/// Found by the chaos soak: a range aggregator's attempt timed out while its
+/// worker was cut off, the next range's task ran and wrote the coverage
+/// state, then the late report overwrote it and a window was never emitted.
+async fn a_late_report_may_not_write_state<S: Store>(s: S) {
+    let (_, d) = deployed(&s).await;
+    let claim = running_source(&s, &d, "run-1").await;
+    s.reap(claim.deadline + 1).await.unwrap();
+    let state = vec![("next".to_owned(), Some(b"10".to_vec()))];
+    let err = s.complete(&claim.auth(), &Outcome::Succeeded, &[range_event(0, 10)], &state, claim.deadline + 2).await.unwrap_err();
+    assert!(matches!(err, StoreError::LateStateWrite { attempt: 1, .. }), "{err}");
+    assert_eq!(s.task(claim.task).await.unwrap().status, TaskStatus::Pending, "it runs again, on the state as it is then");
+    // On time, the same report writes its state.
+    let retry = s.claim(10, claim.deadline + 60_000).await.unwrap().into_iter().find(|c| c.task == claim.task).expect("retried");
+    let done = s.complete(&retry.auth(), &Outcome::Succeeded, &[range_event(0, 10)], &state, claim.deadline + 60_001).await.unwrap();
+    assert!(!done.late);
+}
+on_both!(a_late_report_may_not_write_state);
+
 async fn late_completion_of_a_canceled_task_is_refused<S: Store>(s: S) {
     let (_, d) = deployed(&s).await;
     let claim = running_source(&s, &d, "run-1").await;
@@ -151,7 +169,7 @@ async fn reaper_retries_until_max_attempts<S: Store>(s: S) {
         } else {
             assert_eq!(reaped.failed, vec![task]);
             assert_eq!(view.status, TaskStatus::Failed);
-            assert_eq!(view.last_error.as_deref(), Some("attempt 3 timed out"));
+            assert_eq!(view.last_error.as_deref(), Some(format!("attempt 3 timed out: {}", trace_store::NO_REPORT).as_str()));
         }
     }
     assert!(s.claim(10, now + 1_000_000).await.unwrap().is_empty(), "a failed task is not retried");

@@ -82,8 +82,12 @@ impl RestartablePostgres {
 
     /// Start the server and wait until it answers queries.
     pub fn start(&self) -> Result<(), PgCtlFailed> {
+        // Commits must survive the crash: synchronous_commit stays on (with
+        // it off, an immediate shutdown loses the last acknowledged commits,
+        // which no client can recover from). fsync may stay off: the
+        // operating system, which keeps written WAL, does not crash here.
         let options = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300",
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=on -c full_page_writes=off -c max_connections=300",
             self.port,
             self.dir.path().display(),
         );

@@ -81,6 +81,19 @@ impl HttpControlPlane {
     }
 }
 
+impl HttpControlPlane {
+    async fn fetch_task(&self, task: TaskId, take: bool) -> Result<TaskPayload, PlaneError> {
+        let path = format!("/internal/task-fetch?task_id={task}{}", if take { "&take=true" } else { "" });
+        let fetched: Result<FetchResponse, _> = self.call("task-fetch", Method::GET, &path, &self.worker_token, None::<&()>).await;
+        match fetched {
+            Ok(r) => r.into_payload().map_err(|e| PlaneError::Remote { op: "task-fetch", source: e.into() }),
+            Err(e) if answered(&e, "not_found") => Err(PlaneError::NoSuchTask(task)),
+            Err(e) if answered(&e, "already_taken") => Err(PlaneError::AlreadyTaken(task)),
+            Err(e) => Err(e),
+        }
+    }
+}
+
 async fn answer(response: reqwest::Response) -> Answer {
     let status = response.status();
     match response.json::<ErrorBody>().await {
@@ -116,15 +129,11 @@ fn refusal(op: &'static str, a: Answer) -> PlaneError {
 
 impl ControlPlane for HttpControlPlane {
     fn fetch(&self, task: TaskId) -> BoxFuture<'_, Result<TaskPayload, PlaneError>> {
-        Box::pin(async move {
-            let path = format!("/internal/task-fetch?task_id={task}");
-            let fetched: Result<FetchResponse, _> = self.call("task-fetch", Method::GET, &path, &self.worker_token, None::<&()>).await;
-            match fetched {
-                Ok(r) => r.into_payload().map_err(|e| PlaneError::Remote { op: "task-fetch", source: e.into() }),
-                Err(e) if answered(&e, "not_found") => Err(PlaneError::NoSuchTask(task)),
-                Err(e) => Err(e),
-            }
-        })
+        Box::pin(self.fetch_task(task, false))
+    }
+
+    fn take(&self, task: TaskId) -> BoxFuture<'_, Result<TaskPayload, PlaneError>> {
+        Box::pin(self.fetch_task(task, true))
     }
 
     fn complete(&self, c: Completion) -> BoxFuture<'_, Result<TaskStatus, PlaneError>> {

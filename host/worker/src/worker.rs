@@ -34,10 +34,24 @@ use crate::{persist, run as sandbox, stream};
 /// nothing new is claimed for a job until its running tasks report.
 pub async fn run(ctx: Arc<WorkerContext>) -> Result<(), WorkerError> {
     let mut reports: JoinSet<Result<(), WorkerError>> = JoinSet::new();
+    let mut outage = Outage::default();
     while let Some(mut delivery) = ctx.queue.recv().await? {
         let payload = match delivery.payload.take() {
             Some(payload) => Some(*payload),
-            None => fetch(&ctx, delivery.task).await?,
+            None => match fetch(&ctx, delivery.task).await {
+                Ok(payload) => {
+                    outage.over();
+                    payload
+                }
+                // The control plane is unreachable (restarting, its database
+                // down): the message stays unacknowledged and comes back;
+                // the worker waits and carries on rather than exiting.
+                Err(WorkerError::Plane(e @ PlaneError::Remote { .. })) => {
+                    outage.wait(delivery.task, &e).await;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            },
         };
         let (completion, span) = match payload {
             Some(payload) => {
@@ -54,7 +68,17 @@ pub async fn run(ctx: Arc<WorkerContext>) -> Result<(), WorkerError> {
         reports.spawn(
             async move {
                 if let Some(completion) = completion {
-                    report(&ctx, completion).await?;
+                    match report(&ctx, completion).await {
+                        Ok(()) => {}
+                        // The report never reached the control plane: the
+                        // message is left for redelivery (the attempt, not
+                        // reported, times out and is retried).
+                        Err(WorkerError::Plane(e @ PlaneError::Remote { .. })) => {
+                            tracing::warn!(error = %crate::failure::error_chain(&e), "the report did not reach the control plane; the task's message is left to come back");
+                            return Ok(());
+                        }
+                        Err(e) => return Err(e),
+                    }
                 }
                 ctx.queue.ack(&delivery).await?;
                 ctx.wake.notify_one();
@@ -72,10 +96,47 @@ pub async fn run(ctx: Arc<WorkerContext>) -> Result<(), WorkerError> {
     Ok(())
 }
 
-/// The task's payload, or `None` if it no longer exists.
+/// Pacing while the control plane is unreachable: a growing pause between
+/// messages (up to [`MAX_OUTAGE_PAUSE`]), one warning per outage.
+#[derive(Default)]
+struct Outage {
+    pause: Option<std::time::Duration>,
+}
+
+/// Longest pause between fetches while the control plane is unreachable.
+pub const MAX_OUTAGE_PAUSE: std::time::Duration = std::time::Duration::from_secs(5);
+
+impl Outage {
+    async fn wait(&mut self, task: TaskId, e: &PlaneError) {
+        let pause = match self.pause {
+            None => {
+                tracing::warn!(task, error = %crate::failure::error_chain(e), "the control plane is unreachable; waiting for it (messages come back)");
+                std::time::Duration::from_millis(200)
+            }
+            Some(p) => (p * 2).min(MAX_OUTAGE_PAUSE),
+        };
+        self.pause = Some(pause);
+        metrics::counter!("trace_worker_control_plane_outages_total").increment(1);
+        tokio::time::sleep(pause).await;
+    }
+
+    fn over(&mut self) {
+        if self.pause.take().is_some() {
+            tracing::info!("the control plane answers again");
+        }
+    }
+}
+
+/// The task's payload, or `None` if there is nothing to run: it no longer
+/// exists, or another worker took its attempt (the message came twice).
 async fn fetch(ctx: &WorkerContext, task: TaskId) -> Result<Option<TaskPayload>, WorkerError> {
-    match ctx.plane.fetch(task).await {
+    match ctx.plane.take(task).await {
         Ok(payload) => Ok(Some(payload)),
+        Err(e @ PlaneError::AlreadyTaken(_)) => {
+            metrics::counter!("trace_worker_duplicate_deliveries_total").increment(1);
+            tracing::info!(task, "{e}; dropping the message");
+            Ok(None)
+        }
         // Deleted (purged) since it was queued: nothing to run.
         Err(PlaneError::NoSuchTask(_)) => {
             tracing::warn!(task, "received a task that does not exist; dropping the message");

@@ -2,6 +2,9 @@
 
 #![allow(dead_code, reason = "each test binary uses part of it")]
 
+pub mod balancer;
+pub mod webhooks;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};

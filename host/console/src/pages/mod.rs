@@ -24,7 +24,7 @@ pub(crate) fn task_table(tasks: &[TaskView]) -> Markup {
                     tr {
                         td { a href={ "/console/tasks/" (t.id) } { (t.id) } }
                         td { (t.job_name) }
-                        td { (status(t.status.as_str())) @if t.cancel_requested { " " span.muted { "(stop asked)" } } }
+                        td { (status(t.state())) @if t.cancel_requested { " " span.muted { "(stop asked)" } } }
                         td.num { (t.attempts) }
                         td { (format::range(t.event_range)) }
                         td.error { (t.last_error.as_deref().unwrap_or("")) }

@@ -90,7 +90,7 @@ pub async fn detail(State(s): State<Arc<PublicState>>, headers: HeaderMap, Path(
     let body = html! {
         dl.facts {
             dt { "job" } dd #task-job { (t.job_name) }
-            dt { "status" } dd #task-status { (status(t.status.as_str())) @if t.cancel_requested { " (asked to stop)" } }
+            dt { "status" } dd #task-status { (status(t.state())) @if t.cancel_requested { " (asked to stop)" } }
             dt { "partition" } dd { (t.event_partition_key) }
             dt { "range" } dd { (format::range(t.event_range)) }
             dt { "attempts" } dd { (t.attempts) }
@@ -115,7 +115,7 @@ pub async fn detail(State(s): State<Arc<PublicState>>, headers: HeaderMap, Path(
                     tr {
                         td.num { (a.attempt) }
                         td { (format::when(a.started_at)) }
-                        td { @match &a.outcome { Some(o) => (status(o)), None => (status("running")) } }
+                        td.state id={ "attempt-state-" (a.attempt) } { (a.state(now_millis())) }
                         @match u {
                             Some(u) => {
                                 td.num { (format::millis(u.wall_ms)) } td.num { (format::millis(u.cpu_ms)) }
