@@ -65,6 +65,9 @@ pub fn internal_router(state: Arc<InternalState>) -> Router {
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .route_layer(axum::middleware::from_fn(crate::http_traces::traced))
         .route_layer(axum::middleware::from_fn(crate::http_metrics::count))
+        // What axum answers by itself (a body that does not deserialize)
+        // is a problem+json too (found by tests/fuzz_internal.rs).
+        .layer(axum::middleware::from_fn(crate::problem::uniform))
         .with_state(state)
 }
 

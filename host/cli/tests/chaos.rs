@@ -504,6 +504,26 @@ async fn the_pipeline_survives_random_kills_and_database_crashes_with_exactly_th
         let n = injected.get(&fault).copied().unwrap_or(0);
         assert!(n >= settings.per_kind, "{fault:?}: {n} injected, {} planned", settings.per_kind);
     }
+    // What users see of the faults: attempts that got no report are named
+    // so, in the API and in `trace task ID`.
+    let http = reqwest::Client::new();
+    let (mut timed_out, mut duplicates, mut shown) = (0, 0, None);
+    for t in tasks.iter().filter(|t| t["attempts"].as_i64().unwrap_or(0) > 1) {
+        let id = t["id"].as_i64().unwrap();
+        let detail: Value = http.get(format!("{}/api/v1/tasks/{id}", d.base)).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+        for a in detail["attempts"].as_array().unwrap() {
+            let state = a["state"].as_str().unwrap_or_default();
+            if state.starts_with("timed out: no report by its deadline") {
+                timed_out += 1;
+                shown.get_or_insert(id);
+            }
+            duplicates += a["duplicate_deliveries"].as_i64().unwrap_or(0);
+        }
+    }
+    let id = shown.expect("no attempt timed out, though workers were killed mid-task");
+    let printed = run_ok(&["task", &id.to_string()], &d.env, &d.cache);
+    assert!(printed.contains(": timed out: no report by its deadline (its worker died or stalled, or could not reach the control plane)"), "{printed}");
+    report!("  attempts seen as `timed out: no report by its deadline …`: {timed_out}; duplicate queue deliveries dropped: {duplicates}");
     let chaos_outcome = outcome(&d, &token, &received).await;
     for (name, figures) in &chaos_outcome.datasets {
         report!("  {name}: {}", figures.replace('\n', " | "));

@@ -44,7 +44,19 @@ pub fn decode_ipc(bytes: &[u8]) -> Result<Vec<RecordBatch>, IpcError> {
 }
 
 /// [`decode_ipc`] for bytes the caller no longer needs: no copy at all.
+///
+/// arrow's decoder asserts on some malformations (a buffer past the
+/// message body panics in `Buffer::slice`) rather than returning an error;
+/// on bytes from a guest that must not take the host down, so a panic in
+/// it is caught and returned as a malformed stream.
 pub fn decode_ipc_owned(bytes: Vec<u8>) -> Result<Vec<RecordBatch>, IpcError> {
+    std::panic::catch_unwind(move || decode_unchecked(bytes)).unwrap_or_else(|panic| {
+        let why = panic.downcast_ref::<String>().map(String::as_str).or_else(|| panic.downcast_ref::<&str>().copied()).unwrap_or("a malformed stream");
+        Err(IpcError(ArrowError::IpcError(format!("malformed stream: {why}"))))
+    })
+}
+
+fn decode_unchecked(bytes: Vec<u8>) -> Result<Vec<RecordBatch>, IpcError> {
     let mut buffer = Buffer::from_vec(bytes);
     let mut decoder = StreamDecoder::new();
     let mut batches = Vec::new();

@@ -101,6 +101,20 @@ pub fn ipc_shape(bytes: &[u8]) -> Result<IpcShape, ShapeError> {
                 }
                 let batch = message.header_as_record_batch().ok_or_else(|| malformed("unreadable record batch"))?;
                 let rows = u64::try_from(batch.length()).map_err(|_| malformed("negative row count"))?;
+                // Every buffer inside the message's body and 8-byte aligned,
+                // as the format requires: arrow's decoder panics on one past
+                // the body or misaligned for its type (found by
+                // host/ipc/tests/fuzz.rs).
+                for buffer in batch.buffers().into_iter().flatten() {
+                    let (offset, length) = (u64::try_from(buffer.offset()).ok(), u64::try_from(buffer.length()).ok());
+                    let inside = offset.zip(length).and_then(|(o, l)| o.checked_add(l)).is_some_and(|end| end <= body as u64);
+                    if !inside {
+                        return Err(malformed("a buffer outside the message body"));
+                    }
+                    if offset.is_some_and(|o| o % 8 != 0) {
+                        return Err(malformed("a buffer not aligned to 8 bytes"));
+                    }
+                }
                 let mut values = 0u64;
                 for node in batch.nodes().into_iter().flatten() {
                     let len = u64::try_from(node.length()).map_err(|_| malformed("negative array length"))?;

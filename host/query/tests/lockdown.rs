@@ -149,6 +149,20 @@ fn result_bytes_and_memory_are_bounded() {
     }
 }
 
+/// Found by the SQL fuzz test: a scalar `range()` builds its list outside
+/// DuckDB's memory limit and cannot be interrupted mid-vector (8 GiB and
+/// 14 s before it was stopped from outside). Open: needs queries in a
+/// process of their own with an address-space limit (docs/query.md).
+#[test]
+#[ignore = "open: DuckDB's memory limit does not bound a list built by a scalar range(); see docs/query.md"]
+fn a_list_built_past_the_memory_limit_is_stopped() {
+    let f = fixture();
+    let limits = QueryLimits { memory_bytes: 256 << 20, timeout: Duration::from_secs(2), ..QueryLimits::default() };
+    let started = Instant::now();
+    assert!(run(&f.tables, "SELECT range(1000000000) FROM transfers", &limits).is_err());
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+}
+
 #[test]
 fn a_format_that_cannot_hold_a_column_says_which() {
     let f = fixture();

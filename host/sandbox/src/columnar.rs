@@ -277,3 +277,7 @@ mod tests {
         assert!(from_columns(vec![bad_nulls]).unwrap_err().contains("nulls has 2 entries for 1 rows"));
     }
 }
+
+#[cfg(test)]
+#[path = "columnar_fuzz.rs"]
+mod fuzz;

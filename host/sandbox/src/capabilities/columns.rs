@@ -17,7 +17,7 @@ use crate::task_state::TaskState;
 const MAX_ARROW_TYPE_BYTES: usize = 256;
 
 /// Whether an `arrow-type` is short and shallow enough to parse safely.
-fn arrow_type_is_plain(arrow_type: &str, max_depth: usize) -> bool {
+pub(crate) fn arrow_type_is_plain(arrow_type: &str, max_depth: usize) -> bool {
     let opened = arrow_type.bytes().filter(|b| matches!(b, b'(' | b'<' | b'[' | b'{')).count();
     // One level for the type's own parameters (`Decimal256(76, 0)`), one
     // for a time zone's `Some(…)`, then the nesting the limit allows.

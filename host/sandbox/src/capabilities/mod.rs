@@ -2,7 +2,7 @@
 //! capability. Each implementation treats what the guest passes as untrusted:
 //! sizes and counts are charged against the task's [`crate::Limits`].
 
-mod columns;
+pub(crate) mod columns;
 mod events;
 mod input;
 mod log;

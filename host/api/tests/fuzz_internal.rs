@@ -1,0 +1,142 @@
+//! The internal API's bodies come from workers, which run next to hostile
+//! operator code: generated JSON (any shape; near-valid shapes with wrong
+//! types, huge numbers and huge strings; half the time naming a real
+//! running attempt with its credential, so the handlers past the gate are
+//! reached) and arbitrary bytes, to every internal route, never get a 5xx
+//! or a panic: each is done or refused with a problem+json naming why.
+//! A fixed number of cases, so CI time is bounded.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::Request;
+use http_body_util::BodyExt;
+use proptest::prelude::*;
+use serde_json::{json, Value};
+use tower::ServiceExt;
+use trace_api::{internal_router, InternalState};
+use trace_store::{now_millis, Db, Deployed, SqliteStore, Store};
+
+const DAG: &str = "name: pipe\njobs:\n  - name: src\n    kind: source\n    operator: src.wasm\n    scaling: { max_concurrency: 10000 }\n  - name: sink\n    operator: sink.wasm\n    inputs:\n      - from: { job: src, output: 0 }\n";
+const WORKER_TOKEN: &str = "worker-secret";
+const ROUTES: [&str; 5] = ["/internal/events", "/internal/task-complete", "/internal/buffer-rows", "/internal/buffered-read", "/internal/slot-grant"];
+
+struct Fixture {
+    app: axum::Router,
+    db: Arc<Db>,
+    deployed: Deployed,
+    runs: std::cell::Cell<u64>,
+    _dir: tempfile::TempDir,
+}
+
+async fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Arc::new(Db::Sqlite(SqliteStore::open(&dir.path().join("t.db")).await.unwrap()));
+    db.migrate().await.unwrap();
+    let org = db.create_org("acme", now_millis()).await.unwrap();
+    let deployed = db.deploy(org, &trace_dag::parse("pipe.yaml", DAG).unwrap(), DAG, "tester", now_millis()).await.unwrap();
+    let state = InternalState { db: db.clone(), buffer: Arc::new(trace_protocol::buffered::InProcessBuffer::default()), worker_token: WORKER_TOKEN.into(), secret_key: None };
+    Fixture { app: internal_router(Arc::new(state)), db, deployed, runs: std::cell::Cell::new(0), _dir: dir }
+}
+
+fn json_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Value::from),
+        Just(json!(u64::MAX)),
+        Just(json!(-1)),
+        "\\PC{0,24}".prop_map(Value::from),
+        Just(Value::from("f".repeat(70_000))),
+    ];
+    leaf.prop_recursive(4, 40, 6, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..6).prop_map(Value::from),
+            prop::collection::btree_map(
+                prop_oneof![
+                    Just("task_id".to_owned()), Just("attempt".to_owned()), Just("events".to_owned()), Just("status".to_owned()),
+                    Just("retryable".to_owned()), Just("error".to_owned()), Just("final_events".to_owned()), Just("state_writes".to_owned()),
+                    Just("partitions".to_owned()), Just("usage".to_owned()), Just("log".to_owned()), Just("output".to_owned()),
+                    Just("rows".to_owned()), Just("input".to_owned()), Just("range".to_owned()), Just("start".to_owned()),
+                    Just("end".to_owned()), Just("partition_key".to_owned()), Just("cursor".to_owned()), Just("object_key".to_owned()),
+                    Just("staging_key".to_owned()), "[a-z_]{1,10}",
+                ],
+                inner,
+                0..8,
+            )
+            .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+/// A running attempt of a fresh run: (task, attempt, credential).
+async fn running(f: &Fixture) -> (i64, i32, String) {
+    f.runs.set(f.runs.get() + 1);
+    let start = f.runs.get() * 10;
+    f.db.trigger(f.deployed.job("src"), &format!("r{start}"), Some((start, start + 10)), "tester", now_millis()).await.unwrap();
+    // The newest run's task (or, claimed first, a task its predecessors'
+    // completions started downstream: any running attempt will do).
+    let c = f.db.claim(1, now_millis()).await.unwrap().pop().expect("a task to claim");
+    (c.task, c.attempt, c.credential)
+}
+
+async fn check(f: &Fixture, route: usize, body: Vec<u8>, aim: bool) {
+    let (task, attempt, credential) = running(f).await;
+    // Half the cases name the real attempt, so the gate lets them through.
+    let body = match (aim, serde_json::from_slice::<Value>(&body)) {
+        (true, Ok(Value::Object(mut m))) => {
+            m.insert("task_id".into(), json!(task));
+            m.insert("attempt".into(), json!(attempt));
+            serde_json::to_vec(&Value::Object(m)).unwrap()
+        }
+        _ => body,
+    };
+    let uri = ROUTES[route % ROUTES.len()];
+    let req = Request::builder().method("POST").uri(uri).header("authorization", format!("Bearer {credential}")).header("content-type", "application/json");
+    let res = f.app.clone().oneshot(req.body(Body::from(body.clone())).unwrap()).await.unwrap();
+    let status = res.status().as_u16();
+    let kind = res.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    let answer: Value = serde_json::from_slice(&res.into_body().collect().await.unwrap().to_bytes()).unwrap_or(Value::Null);
+    let shown: String = String::from_utf8_lossy(&body).chars().take(300).collect();
+    // This fixture has no secret key: a slot grant says so (a deployment's setting).
+    let unserved = uri == "/internal/slot-grant" && status == 503;
+    assert!(status < 500 || unserved, "POST {uri} answered {status} {answer} to {shown}");
+    if status >= 400 {
+        assert_eq!(kind, "application/problem+json", "POST {uri} {status}: {answer}");
+        assert!(answer["code"].is_string() && answer["detail"].is_string(), "POST {uri}: {answer}");
+    }
+}
+
+thread_local! {
+    static RUNTIME: tokio::runtime::Runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    static FIXTURE: Fixture = RUNTIME.with(|r| r.block_on(fixture()));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1_500, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn generated_json_to_internal_routes_is_done_or_refused_never_a_5xx(route in 0..ROUTES.len(), body in json_value(), aim in any::<bool>()) {
+        RUNTIME.with(|r| FIXTURE.with(|f| r.block_on(check(f, route, serde_json::to_vec(&body).unwrap(), aim))));
+    }
+
+    #[test]
+    fn arbitrary_bytes_to_internal_routes_are_refused_never_a_5xx(route in 0..ROUTES.len(), body in prop::collection::vec(any::<u8>(), 0..512)) {
+        RUNTIME.with(|r| FIXTURE.with(|f| r.block_on(check(f, route, body, false))));
+    }
+}
+
+/// `task-fetch`'s query string: any task id, `take` any text.
+#[test]
+fn task_fetch_query_strings_are_refused_never_a_5xx() {
+    RUNTIME.with(|r| {
+        FIXTURE.with(|f| {
+            for q in ["", "task_id=", "task_id=-1", "task_id=99999999999999999999", "task_id=1&take=maybe", "task_id=1&take=true&take=false", "task_id=%00", "task_id=1e3"] {
+                let req = Request::builder().method("GET").uri(format!("/internal/task-fetch?{q}")).header("authorization", format!("Bearer {WORKER_TOKEN}"));
+                let status = r.block_on(f.app.clone().oneshot(req.body(Body::empty()).unwrap())).unwrap().status().as_u16();
+                assert!(status < 500, "task-fetch?{q} answered {status}");
+            }
+        })
+    });
+}
