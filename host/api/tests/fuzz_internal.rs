@@ -6,6 +6,8 @@
 //! or a panic: each is done or refused with a problem+json naming why.
 //! A fixed number of cases, so CI time is bounded.
 
+mod generated;
+
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -39,36 +41,11 @@ async fn fixture() -> Fixture {
     Fixture { app: internal_router(Arc::new(state)), db, deployed, runs: std::cell::Cell::new(0), _dir: dir }
 }
 
-fn json_value() -> impl Strategy<Value = Value> {
-    let leaf = prop_oneof![
-        Just(Value::Null),
-        any::<bool>().prop_map(Value::from),
-        any::<i64>().prop_map(Value::from),
-        any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Value::from),
-        Just(json!(u64::MAX)),
-        Just(json!(-1)),
-        "\\PC{0,24}".prop_map(Value::from),
-        Just(Value::from("f".repeat(70_000))),
-    ];
-    leaf.prop_recursive(4, 40, 6, |inner| {
-        prop_oneof![
-            prop::collection::vec(inner.clone(), 0..6).prop_map(Value::from),
-            prop::collection::btree_map(
-                prop_oneof![
-                    Just("task_id".to_owned()), Just("attempt".to_owned()), Just("events".to_owned()), Just("status".to_owned()),
-                    Just("retryable".to_owned()), Just("error".to_owned()), Just("final_events".to_owned()), Just("state_writes".to_owned()),
-                    Just("partitions".to_owned()), Just("usage".to_owned()), Just("log".to_owned()), Just("output".to_owned()),
-                    Just("rows".to_owned()), Just("input".to_owned()), Just("range".to_owned()), Just("start".to_owned()),
-                    Just("end".to_owned()), Just("partition_key".to_owned()), Just("cursor".to_owned()), Just("object_key".to_owned()),
-                    Just("staging_key".to_owned()), "[a-z_]{1,10}",
-                ],
-                inner,
-                0..8,
-            )
-            .prop_map(|m| Value::Object(m.into_iter().collect())),
-        ]
-    })
-}
+/// Fields the internal routes read.
+const KEYS: &[&str] = &[
+    "task_id", "attempt", "events", "status", "retryable", "error", "final_events", "state_writes", "partitions", "usage", "log",
+    "output", "rows", "input", "range", "start", "end", "partition_key", "cursor", "object_key", "staging_key",
+];
 
 /// A running attempt of a fresh run: (task, attempt, credential).
 async fn running(f: &Fixture) -> (i64, i32, String) {
@@ -117,7 +94,7 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 1_500, failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
-    fn generated_json_to_internal_routes_is_done_or_refused_never_a_5xx(route in 0..ROUTES.len(), body in json_value(), aim in any::<bool>()) {
+    fn generated_json_to_internal_routes_is_done_or_refused_never_a_5xx(route in 0..ROUTES.len(), body in generated::json_value(KEYS), aim in any::<bool>()) {
         RUNTIME.with(|r| FIXTURE.with(|f| r.block_on(check(f, route, serde_json::to_vec(&body).unwrap(), aim))));
     }
 
