@@ -61,6 +61,9 @@ impl From<trace_query::QueryError> for ApiError {
     }
 }
 
+/// What a caller is told while the system database cannot be reached.
+pub const DATABASE_UNAVAILABLE: &str = "the system database is unavailable (restarting, unreachable or out of connections); try again shortly";
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         if e.is_unavailable() {
@@ -102,23 +105,18 @@ impl IntoResponse for ApiError {
             ApiError::Gone(m) => (StatusCode::GONE, "gone", m),
             ApiError::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", m),
             ApiError::DatabaseUnavailable(e) => {
-                tracing::warn!(error = %chain(&e), "the system database is unavailable");
-                (StatusCode::SERVICE_UNAVAILABLE, "database_unavailable", "the system database is unavailable (restarting, unreachable or out of connections); try again shortly".to_owned())
+                tracing::warn!(error = %trace_core::error_chain(&e), "the system database is unavailable");
+                (StatusCode::SERVICE_UNAVAILABLE, "database_unavailable", DATABASE_UNAVAILABLE.to_owned())
             }
             ApiError::Failed(detail) => {
                 tracing::error!(error = %detail, "internal API error");
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error".to_owned())
             }
             ApiError::Internal(e) => {
-                tracing::error!(error = %chain(&e), "internal API error");
+                tracing::error!(error = %trace_core::error_chain(&e), "internal API error");
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error".to_owned())
             }
         };
         Problem::new(status, code, message).into_response()
     }
-}
-
-/// An error and its sources, for the server's log.
-fn chain(e: &StoreError) -> String {
-    std::iter::successors(Some(e as &dyn std::error::Error), |e| e.source()).map(ToString::to_string).collect::<Vec<_>>().join(": ")
 }

@@ -24,7 +24,7 @@ mod quota_routes;
 mod secret_routes;
 
 pub use alert_routes::{DeliveryAttempt, DeliveryDetail, DeliverySummary, DestinationBody, DestinationSaved, DestinationSummary};
-pub use error::ApiError;
+pub use error::{ApiError, DATABASE_UNAVAILABLE};
 pub use openapi::document as openapi_document;
 pub use problem::{Problem, PROBLEM_JSON};
 pub use internal::{internal_router, InternalState, MAX_BODY_BYTES, MAX_EVENTS_PER_REQUEST, MAX_PARTITIONS_PER_REQUEST};

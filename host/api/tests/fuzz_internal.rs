@@ -7,8 +7,7 @@
 //! A fixed number of cases, so CI time is bounded.
 
 mod generated;
-
-use std::sync::Arc;
+mod internal_app;
 
 use axum::body::Body;
 use axum::http::Request;
@@ -16,29 +15,20 @@ use http_body_util::BodyExt;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 use tower::ServiceExt;
-use trace_api::{internal_router, InternalState};
-use trace_store::{now_millis, Db, Deployed, SqliteStore, Store};
+use internal_app::{internal_app, InternalApp, WORKER_TOKEN};
+use trace_store::{now_millis, Store};
 
 const DAG: &str = "name: pipe\njobs:\n  - name: src\n    kind: source\n    operator: src.wasm\n    scaling: { max_concurrency: 10000 }\n  - name: sink\n    operator: sink.wasm\n    inputs:\n      - from: { job: src, output: 0 }\n";
-const WORKER_TOKEN: &str = "worker-secret";
 const ROUTES: [&str; 5] = ["/internal/events", "/internal/task-complete", "/internal/buffer-rows", "/internal/buffered-read", "/internal/slot-grant"];
 
+/// The app, and how many runs the cases have triggered on it.
 struct Fixture {
-    app: axum::Router,
-    db: Arc<Db>,
-    deployed: Deployed,
+    internal: InternalApp,
     runs: std::cell::Cell<u64>,
-    _dir: tempfile::TempDir,
 }
 
 async fn fixture() -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let db = Arc::new(Db::Sqlite(SqliteStore::open(&dir.path().join("t.db")).await.unwrap()));
-    db.migrate().await.unwrap();
-    let org = db.create_org("acme", now_millis()).await.unwrap();
-    let deployed = db.deploy(org, &trace_dag::parse("pipe.yaml", DAG).unwrap(), DAG, "tester", now_millis()).await.unwrap();
-    let state = InternalState { db: db.clone(), buffer: Arc::new(trace_protocol::buffered::InProcessBuffer::default()), worker_token: WORKER_TOKEN.into(), secret_key: None };
-    Fixture { app: internal_router(Arc::new(state)), db, deployed, runs: std::cell::Cell::new(0), _dir: dir }
+    Fixture { internal: internal_app(DAG).await, runs: std::cell::Cell::new(0) }
 }
 
 /// Fields the internal routes read.
@@ -51,10 +41,10 @@ const KEYS: &[&str] = &[
 async fn running(f: &Fixture) -> (i64, i32, String) {
     f.runs.set(f.runs.get() + 1);
     let start = f.runs.get() * 10;
-    f.db.trigger(f.deployed.job("src"), &format!("r{start}"), Some((start, start + 10)), "tester", now_millis()).await.unwrap();
+    f.internal.db.trigger(f.internal.deployed.job("src"), &format!("r{start}"), Some((start, start + 10)), "tester", now_millis()).await.unwrap();
     // The newest run's task (or, claimed first, a task its predecessors'
     // completions started downstream: any running attempt will do).
-    let c = f.db.claim(1, now_millis()).await.unwrap().pop().expect("a task to claim");
+    let c = f.internal.db.claim(1, now_millis()).await.unwrap().pop().expect("a task to claim");
     (c.task, c.attempt, c.credential)
 }
 
@@ -71,7 +61,7 @@ async fn check(f: &Fixture, route: usize, body: Vec<u8>, aim: bool) {
     };
     let uri = ROUTES[route % ROUTES.len()];
     let req = Request::builder().method("POST").uri(uri).header("authorization", format!("Bearer {credential}")).header("content-type", "application/json");
-    let res = f.app.clone().oneshot(req.body(Body::from(body.clone())).unwrap()).await.unwrap();
+    let res = f.internal.app.clone().oneshot(req.body(Body::from(body.clone())).unwrap()).await.unwrap();
     let status = res.status().as_u16();
     let kind = res.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
     let answer: Value = serde_json::from_slice(&res.into_body().collect().await.unwrap().to_bytes()).unwrap_or(Value::Null);
@@ -111,7 +101,7 @@ fn task_fetch_query_strings_are_refused_never_a_5xx() {
         FIXTURE.with(|f| {
             for q in ["", "task_id=", "task_id=-1", "task_id=99999999999999999999", "task_id=1&take=maybe", "task_id=1&take=true&take=false", "task_id=%00", "task_id=1e3"] {
                 let req = Request::builder().method("GET").uri(format!("/internal/task-fetch?{q}")).header("authorization", format!("Bearer {WORKER_TOKEN}"));
-                let status = r.block_on(f.app.clone().oneshot(req.body(Body::empty()).unwrap())).unwrap().status().as_u16();
+                let status = r.block_on(f.internal.app.clone().oneshot(req.body(Body::empty()).unwrap())).unwrap().status().as_u16();
                 assert!(status < 500, "task-fetch?{q} answered {status}");
             }
         })

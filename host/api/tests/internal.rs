@@ -1,6 +1,8 @@
 //! The internal API, driven through its router (no socket) on a real SQLite
 //! system database.
 
+mod internal_app;
+
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -8,8 +10,9 @@ use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use tower::ServiceExt;
+use internal_app::{internal_app, InternalApp as Fixture};
 use trace_api::{internal_router, InternalState};
-use trace_store::{now_millis, Claim, Db, Deployed, SqliteStore, Store};
+use trace_store::{now_millis, Claim, Db, SqliteStore, Store};
 
 const DAG: &str = r#"name: pipe
 jobs:
@@ -24,21 +27,8 @@ jobs:
       - from: { job: src, output: 0 }
 "#;
 
-struct Fixture {
-    app: axum::Router,
-    db: Arc<Db>,
-    deployed: Deployed,
-    _dir: tempfile::TempDir,
-}
-
 async fn fixture() -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let db = Arc::new(Db::Sqlite(SqliteStore::open(&dir.path().join("t.db")).await.unwrap()));
-    db.migrate().await.unwrap();
-    let org = db.create_org("acme", now_millis()).await.unwrap();
-    let deployed = db.deploy(org, &trace_dag::parse("pipe.yaml", DAG).unwrap(), DAG, "tester", now_millis()).await.unwrap();
-    let app = internal_router(Arc::new(InternalState { db: db.clone(), buffer: Arc::new(trace_protocol::buffered::InProcessBuffer::default()), worker_token: "worker-secret".into(), secret_key: None }));
-    Fixture { app, db, deployed, _dir: dir }
+    internal_app(DAG).await
 }
 
 async fn call(app: &axum::Router, method: &str, uri: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {

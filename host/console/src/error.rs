@@ -45,7 +45,7 @@ impl From<ApiError> for ConsoleError {
             ApiError::Unavailable(m) => ConsoleError::Refused(StatusCode::SERVICE_UNAVAILABLE, m),
             ApiError::DatabaseUnavailable(e) => {
                 tracing::warn!(error = %crate::format::chain(&e), "the system database is unavailable");
-                ConsoleError::Refused(StatusCode::SERVICE_UNAVAILABLE, "The system database is unavailable (restarting, unreachable or out of connections). This page will work again once it is back; try again shortly.".to_owned())
+                ConsoleError::Refused(StatusCode::SERVICE_UNAVAILABLE, trace_api::DATABASE_UNAVAILABLE.to_owned())
             }
             ApiError::Internal(e) => ConsoleError::Internal(crate::format::chain(&e)),
             ApiError::Failed(m) => ConsoleError::Internal(m),

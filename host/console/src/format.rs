@@ -19,7 +19,4 @@ pub fn range(r: Option<(u64, u64)>) -> String {
     r.map_or_else(|| "-".to_owned(), |(s, e)| format!("{s}..{e}"))
 }
 
-/// An error and its sources, for the log.
-pub fn chain(e: &dyn std::error::Error) -> String {
-    std::iter::successors(Some(e), |e| e.source()).map(ToString::to_string).collect::<Vec<_>>().join(": ")
-}
+pub use trace_core::error_chain as chain;

@@ -3,6 +3,7 @@
 
 pub mod backfill;
 pub mod digest;
+pub mod errors;
 pub mod event;
 pub mod io;
 pub mod retry;
@@ -10,6 +11,7 @@ pub mod task;
 pub mod units;
 
 pub use digest::Digest;
+pub use errors::error_chain;
 pub use event::{Event, InputEvent, Range};
 pub use io::{BatchSource, ChainSource, VecSource};
 pub use task::TaskContext;

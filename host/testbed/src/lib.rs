@@ -100,11 +100,30 @@ fn start_cluster() -> Cluster {
         std::thread::sleep(Duration::from_millis(50));
     }
     // Accepting TCP is not quite ready for queries; pg_isready tells.
+    assert!(ready_by(&bindir, port, deadline), "postgres did not become ready");
+    Cluster { port, _dir: dir }
+}
+
+/// Wait until the server on `port` answers queries; `false` at `deadline`.
+pub(crate) fn ready_by(bindir: &Path, port: u16, deadline: Instant) -> bool {
     while !pg_command(&bindir.join("pg_isready")).args(["-h", "127.0.0.1", "-p", &port.to_string()]).stdout(Stdio::null()).status().is_ok_and(|s| s.success()) {
-        assert!(Instant::now() < deadline, "postgres did not become ready");
+        if Instant::now() > deadline {
+            return false;
+        }
         std::thread::sleep(Duration::from_millis(50));
     }
-    Cluster { port, _dir: dir }
+    true
+}
+
+/// Create database `name` on the server on `port`; returns its URL.
+pub(crate) fn create_database(bindir: &Path, port: u16, name: &str) -> String {
+    let status = pg_command(&bindir.join("psql"))
+        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-U", "postgres", "-q", "-c", &format!("CREATE DATABASE {name}")])
+        .stdout(Stdio::null())
+        .status()
+        .expect("running psql");
+    assert!(status.success(), "creating database {name} failed");
+    format!("postgres://postgres@127.0.0.1:{port}/{name}")
 }
 
 /// The process's cluster, started on first use.
@@ -119,12 +138,5 @@ pub fn database() -> String {
     static NEXT: AtomicU32 = AtomicU32::new(0);
     let c = cluster();
     let name = format!("t_{}_{}", std::process::id(), NEXT.fetch_add(1, Ordering::SeqCst));
-    let psql = pg_bindir().join("psql");
-    let status = pg_command(&psql)
-        .args(["-h", "127.0.0.1", "-p", &c.port.to_string(), "-U", "postgres", "-q", "-c", &format!("CREATE DATABASE {name}")])
-        .stdout(Stdio::null())
-        .status()
-        .expect("running psql");
-    assert!(status.success(), "creating database {name} failed");
-    format!("postgres://postgres@127.0.0.1:{}/{name}", c.port)
+    create_database(&pg_bindir(), c.port, &name)
 }

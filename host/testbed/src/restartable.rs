@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::{free_port, pg_bindir, pg_command};
+use crate::{create_database, free_port, pg_bindir, pg_command, ready_by};
 
 pub struct RestartablePostgres {
     /// The port on 127.0.0.1 (the same across restarts).
@@ -93,14 +93,10 @@ impl RestartablePostgres {
         );
         let log = self.dir.path().join("server.log");
         self.pg_ctl(&["start", "-w", "-t", "60", "-o", &options, "-l", log.to_str().unwrap()])?;
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !pg_command(&self.bindir.join("pg_isready")).args(["-h", "127.0.0.1", "-p", &self.port.to_string()]).stdout(Stdio::null()).status().is_ok_and(|s| s.success()) {
-            if Instant::now() > deadline {
-                return Err(PgCtlFailed("postgres did not become ready in 30 s".into()));
-            }
-            std::thread::sleep(Duration::from_millis(50));
+        match ready_by(&self.bindir, self.port, Instant::now() + Duration::from_secs(30)) {
+            true => Ok(()),
+            false => Err(PgCtlFailed("postgres did not become ready in 30 s".into())),
         }
-        Ok(())
     }
 
     /// Immediate shutdown: every connection is cut and nothing is flushed.
@@ -110,13 +106,7 @@ impl RestartablePostgres {
 
     /// A new, empty database; returns its URL.
     pub fn database(&self, name: &str) -> String {
-        let status = pg_command(&self.bindir.join("psql"))
-            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", "postgres", "-q", "-c", &format!("CREATE DATABASE {name}")])
-            .stdout(Stdio::null())
-            .status()
-            .expect("running psql");
-        assert!(status.success(), "creating database {name} failed");
-        format!("postgres://postgres@127.0.0.1:{}/{name}", self.port)
+        create_database(&self.bindir, self.port, name)
     }
 }
 

@@ -26,10 +26,7 @@ impl Failure {
     }
 }
 
-/// `e` and its causes, outermost first.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    std::iter::successors(Some(e), |e| e.source()).map(ToString::to_string).collect::<Vec<_>>().join(": ")
-}
+pub use trace_core::error_chain;
 
 impl From<InputError> for Failure {
     fn from(e: InputError) -> Self {

@@ -79,9 +79,8 @@ impl HttpControlPlane {
             delay *= 2;
         }
     }
-}
 
-impl HttpControlPlane {
+    /// `/internal/task-fetch`; with `take`, as the worker that runs it.
     async fn fetch_task(&self, task: TaskId, take: bool) -> Result<TaskPayload, PlaneError> {
         let path = format!("/internal/task-fetch?task_id={task}{}", if take { "&take=true" } else { "" });
         let fetched: Result<FetchResponse, _> = self.call("task-fetch", Method::GET, &path, &self.worker_token, None::<&()>).await;
