@@ -5,21 +5,26 @@
 //! - plain DuckDB: one open connection with a view over the files (the
 //!   baseline);
 //! - the engine: a fresh locked-down DuckDB per query over the same files;
-//! - the service: the engine plus resolving the dataset by name in the
-//!   SQLite system database and pinning its version;
+//! - the engine in a process of its own (`trace-query-runner`, kept ready
+//!   ahead of need), as the service runs every query;
+//! - the service: that plus resolving the dataset by name in the SQLite
+//!   system database and pinning its version;
 //! - the API: the service behind `POST /api/v1/query` on 127.0.0.1, with a
 //!   token, answering JSON.
 //!
 //! The legs take turns, round after round (so drift on a busy machine hits
 //! them all alike); each reports its best of 10. Ratios are against plain
 //! DuckDB, the faster of its two configurations in that run.
+//!
+//! The runner is a binary of its own: build it first with
+//! `cargo build --release -p trace-query --bin trace-query-runner`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use trace_api::{public_router, PublicState};
 use trace_query::duckdb::Connection;
-use trace_query::{run, Caller, Catalog, QueryLimits, QueryRequest, QueryService, ServiceLimits, Table};
+use trace_query::{run, Caller, Catalog, QueryLimits, QueryRequest, QueryService, Runner, ServiceLimits, Table};
 use trace_storage::Storage;
 use trace_store::{now_millis, Db, Registry, Role, SqliteStore, Store};
 
@@ -44,6 +49,11 @@ fn ms(d: Duration) -> String {
 }
 
 fn main() {
+    let runner = Runner::locate();
+    if !runner.program().is_file() {
+        eprintln!("no query runner at {}: build it first with `cargo build --release -p trace-query --bin trace-query-runner`", runner.program().display());
+        std::process::exit(2);
+    }
     let quick = std::env::args().any(|a| a == "--quick");
     let rows: u64 = if quick { 1_000_000 } else { 10_000_000 };
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
@@ -110,6 +120,7 @@ fn main() {
         format!("{:?}", row.get_ref(0).unwrap())
     };
     let engine = |sql: &str| run(&catalog, sql, &limits).unwrap().rows;
+    let isolated = |sql: &str| runner.run(&catalog, sql, &limits).unwrap().rows;
     let in_service = |sql: &str| {
         let request = QueryRequest { sql: sql.into(), ..Default::default() };
         rt.block_on(service.query(&caller, request)).unwrap().rows
@@ -129,12 +140,15 @@ fn main() {
         ("small query (fixed cost: resolve, pin, new DuckDB, lockdown, view, first row)", "SELECT id FROM transfers LIMIT 1"),
     ] {
         // Warm every path once (the OS page cache, the service's first use).
-        let _ = (plain(sql), engine(sql), in_service(sql), api(sql));
+        let _ = (plain(sql), engine(sql), isolated(sql), in_service(sql), api(sql));
         let times = best_of_turns(&mut [
             &mut || drop(std::hint::black_box(plain(sql))),
             &mut || drop(std::hint::black_box(plain_uncached(sql))),
             &mut || {
                 std::hint::black_box(engine(sql));
+            },
+            &mut || {
+                std::hint::black_box(isolated(sql));
             },
             &mut || {
                 std::hint::black_box(in_service(sql));
@@ -144,7 +158,7 @@ fn main() {
             },
         ]);
         let base = times[0].min(times[1]);
-        let names = ["plain DuckDB", "(DuckDB, no file cache)", "engine", "service (SQLite)", "API (HTTP, JSON)"];
+        let names = ["plain DuckDB", "(DuckDB, no file cache)", "engine", "engine, own process", "service (SQLite)", "API (HTTP, JSON)"];
         let legs = names.into_iter().zip(times.iter().copied());
         println!("  {what}");
         for (name, took) in legs {

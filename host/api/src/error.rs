@@ -50,7 +50,7 @@ impl From<trace_query::QueryError> for ApiError {
             Q::NotReadOnly { .. } | Q::SeveralStatements | Q::Empty | Q::TooLong { .. } | Q::Sql(_) | Q::AboveLimit { .. } | Q::BelowMinimum { .. } | Q::NoData { .. } | Q::Unrepresentable { .. } => {
                 ApiError::BadRequest(e.to_string())
             }
-            Q::Timeout { .. } | Q::ResultTooLarge { .. } | Q::TooMuchToFetch { .. } => ApiError::LimitExceeded(e.to_string()),
+            Q::Timeout { .. } | Q::ResultTooLarge { .. } | Q::TooMuchToFetch { .. } | Q::OutOfMemory { .. } => ApiError::LimitExceeded(e.to_string()),
             Q::TooManyQueries { .. } => ApiError::TooManyRequests(e.to_string()),
             Q::NoSuchDataset { .. } | Q::NoSuchVersion { .. } | Q::NoSuchBatch { .. } => ApiError::NotFound(e.to_string()),
             Q::Purged { .. } => ApiError::Gone(e.to_string()),

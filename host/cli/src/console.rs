@@ -34,7 +34,7 @@ pub async fn serve(database: &Path, objects: &Path, org: &str, addr: SocketAddr)
     let token = db.create_token(user, "console", "trace-dev", now).await?;
     let storage = trace_storage::Storage::local(objects).context("opening the objects directory")?;
     let cache = tempfile::tempdir().context("creating the query cache")?;
-    let query = trace_query::QueryService::new(db.clone(), storage.clone(), cache.path().to_owned(), trace_query::ServiceLimits::default())?;
+    let query = trace_query::QueryService::new(db.clone(), storage.clone(), cache.path().to_owned(), trace_query::ServiceLimits::default())?.with_runner(crate::query_runner::runner());
     let state = Arc::new(PublicState::new(db).with_query(Some(Arc::new(query))).with_storage(Some(storage)));
     let app = public_router(state.clone()).merge(trace_console::console_router(state));
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("listening on {addr}"))?;

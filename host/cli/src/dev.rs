@@ -218,7 +218,7 @@ async fn published(database: &std::path::Path, objects: &std::path::Path, org: &
     let storage = trace_storage::Storage::local(objects).context("opening the objects directory")?;
     let cache = tempfile::tempdir().context("creating the query's file cache")?;
     let db = std::sync::Arc::new(db);
-    let service = trace_query::QueryService::new(db.clone(), storage, cache.path().to_owned(), trace_query::ServiceLimits::default())?;
+    let service = trace_query::QueryService::new(db.clone(), storage, cache.path().to_owned(), trace_query::ServiceLimits::default())?.with_runner(crate::query_runner::runner());
     let caller = trace_query::Caller { org, user: None };
     // Datasets still without a file (nothing written yet) have no columns
     // to query; they are listed as such.

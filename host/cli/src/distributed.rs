@@ -141,7 +141,7 @@ impl ServerQueryArgs {
         limits.interactive.max_rows = self.query_max_rows;
         limits.interactive.timeout = self.query_timeout;
         limits.batch.timeout = self.batch_timeout;
-        let service = trace_query::QueryService::new(db, storage.clone(), dir, limits).context("starting the query service")?;
+        let service = trace_query::QueryService::new(db, storage.clone(), dir, limits).context("starting the query service")?.with_runner(crate::query_runner::runner());
         Ok((Some(Arc::new(service)), Some(storage), guard))
     }
 }

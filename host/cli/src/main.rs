@@ -15,6 +15,7 @@ mod distributed;
 mod identity;
 mod op;
 mod query;
+mod query_runner;
 mod quota;
 mod system_db;
 mod target;
@@ -33,6 +34,9 @@ use clap::Parser;
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    if query_runner::asked() {
+        return trace_query::serve(std::env::args());
+    }
     let args = cli::Cli::parse();
     // Log lines on stderr (TRACE_LOG, TRACE_LOG_FORMAT) and, with
     // OTEL_EXPORTER_OTLP_ENDPOINT set, spans over OTLP; held to the end so

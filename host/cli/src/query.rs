@@ -85,7 +85,7 @@ impl Service {
         let cache = tempfile::tempdir().context("creating the query's file cache")?;
         let db = Arc::new(open(&e.target).await?);
         let caller = Caller { org: org(&db, &e.target).await?, user: None };
-        let service = QueryService::new(db, storage, cache.path().to_owned(), limits)?;
+        let service = QueryService::new(db, storage, cache.path().to_owned(), limits)?.with_runner(crate::query_runner::runner());
         Ok(Service::Local { service: Arc::new(service), caller, _cache: cache })
     }
 

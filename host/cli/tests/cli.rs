@@ -443,6 +443,11 @@ fn dev_ends_by_querying_what_it_published_and_query_reads_it_by_name() {
     let passwd = query("SELECT * FROM read_csv('/etc/passwd')", &[]);
     assert_eq!(passwd.status.code(), Some(1));
     assert!(stderr(&passwd).contains("file system operations are disabled"), "{}", stderr(&passwd));
+    // A statement that builds a value past the query's memory ends in its
+    // own process, with the limit named.
+    let huge = query("SELECT range(1000000000) AS l FROM erc20_transfers LIMIT 1", &[]);
+    assert_eq!(huge.status.code(), Some(1));
+    assert!(stderr(&huge).contains("error: the query ran out of memory (") && stderr(&huge).contains("bytes of address space for its process"), "{}", stderr(&huge));
     let copy = query("COPY erc20_transfers TO 'out.csv'", &[]);
     assert!(stderr(&copy).contains("got COPY") && !dir.path().join("out.csv").exists(), "{}", stderr(&copy));
     // A dataset that is not there, and a version that is not there.

@@ -3,6 +3,7 @@
 //! watchdog, its rows under limits (or, for a batch query, into a Parquet
 //! file).
 
+use std::ops::Deref;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -14,7 +15,6 @@ use duckdb::{Connection, Statement};
 use crate::error::QueryError;
 use crate::guard::admit;
 use crate::limits::QueryLimits;
-use crate::warm::Fresh;
 
 /// A dataset as one query sees it: its name and the files of the version
 /// the query was pinned to.
@@ -71,31 +71,54 @@ pub struct Written {
 /// A dataset's columns: (name, DuckDB type).
 pub type Columns = Vec<(String, String)>;
 
-/// Run `sql` over `catalog` under `limits`.
+/// Run `sql` over `catalog` under `limits`, in this process.
+///
+/// In this process, DuckDB's memory limit bounds what its buffer manager
+/// holds, not every allocation a statement can make (a scalar `range(n)`
+/// builds its list outside it): the Query Service runs each query in a
+/// process of its own instead ([`Runner`](crate::Runner)). This is for
+/// trusted SQL and for measuring the engine itself.
 pub fn run(catalog: &Catalog, sql: &str, limits: &QueryLimits) -> Result<QueryResult, QueryError> {
-    let started = Instant::now();
-    let sql = admit(sql)?;
-    let conn = locked_down(catalog, limits)?;
-    let (schema, batches, rows, truncated) = watched(&conn, limits.timeout, catalog, |conn| fetch(conn, sql, limits))?;
-    Ok(QueryResult { schema, batches, rows, truncated, elapsed: started.elapsed() })
+    run_on(crate::warm::take(limits.memory_bytes)?, catalog, sql, limits)
 }
 
 /// Run `sql` over `catalog` and write every row to a Parquet file at `out`
-/// (a batch query: no row limit; `limits.max_result_bytes` bounds the file).
+/// (a batch query: no row limit; `limits.max_result_bytes` bounds the file),
+/// in this process (see [`run`]).
 pub fn run_to_parquet(catalog: &Catalog, sql: &str, limits: &QueryLimits, out: &Path) -> Result<Written, QueryError> {
+    run_to_parquet_on(crate::warm::take(limits.memory_bytes)?, catalog, sql, limits, out)
+}
+
+/// The columns of each dataset in `catalog` that has data, by name, read in
+/// this process (see [`run`]).
+pub fn describe(catalog: &Catalog, limits: &QueryLimits) -> Result<Vec<(String, Columns)>, QueryError> {
+    describe_on(crate::warm::take(limits.memory_bytes)?, catalog, limits)
+}
+
+/// [`run`] on `conn`, a DuckDB nobody has used.
+pub(crate) fn run_on<C: Deref<Target = Connection>>(conn: C, catalog: &Catalog, sql: &str, limits: &QueryLimits) -> Result<QueryResult, QueryError> {
     let started = Instant::now();
     let sql = admit(sql)?;
-    let conn = locked_down(catalog, limits)?;
-    let (rows, bytes) = watched(&conn, limits.timeout, catalog, |conn| write_parquet(conn, sql, limits, out))?;
+    let conn = locked_down(conn, catalog, limits)?;
+    let (schema, batches, rows, truncated) = watched(&conn, limits, catalog, |conn| fetch(conn, sql, limits))?;
+    Ok(QueryResult { schema, batches, rows, truncated, elapsed: started.elapsed() })
+}
+
+/// [`run_to_parquet`] on `conn`, a DuckDB nobody has used.
+pub(crate) fn run_to_parquet_on<C: Deref<Target = Connection>>(conn: C, catalog: &Catalog, sql: &str, limits: &QueryLimits, out: &Path) -> Result<Written, QueryError> {
+    let started = Instant::now();
+    let sql = admit(sql)?;
+    let conn = locked_down(conn, catalog, limits)?;
+    let (rows, bytes) = watched(&conn, limits, catalog, |conn| write_parquet(conn, sql, limits, out))?;
     Ok(Written { rows, bytes, elapsed: started.elapsed() })
 }
 
-/// The columns of each dataset in `catalog` that has data, by name.
-pub fn describe(catalog: &Catalog, limits: &QueryLimits) -> Result<Vec<(String, Columns)>, QueryError> {
-    let conn = locked_down(catalog, limits)?;
+/// [`describe`] on `conn`, a DuckDB nobody has used.
+pub(crate) fn describe_on<C: Deref<Target = Connection>>(conn: C, catalog: &Catalog, limits: &QueryLimits) -> Result<Vec<(String, Columns)>, QueryError> {
+    let conn = locked_down(conn, catalog, limits)?;
     let sql = "SELECT table_name, column_name, data_type FROM information_schema.columns \
                WHERE table_schema = 'main' ORDER BY table_name, ordinal_position";
-    watched(&conn, limits.timeout, catalog, |conn| {
+    watched(&conn, limits, catalog, |conn| {
         let mut stmt = conn.prepare(sql).map_err(sql_error)?;
         let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))).map_err(sql_error)?;
         let mut out: Vec<(String, Columns)> = Vec::new();
@@ -110,8 +133,9 @@ pub fn describe(catalog: &Catalog, limits: &QueryLimits) -> Result<Vec<(String, 
     })
 }
 
-/// `work` on `conn`, interrupted by a watchdog at `timeout`.
-fn watched<T>(conn: &Connection, timeout: Duration, catalog: &Catalog, work: impl FnOnce(&Connection) -> Result<T, QueryError>) -> Result<T, QueryError> {
+/// `work` on `conn`, interrupted by a watchdog at the time limit.
+fn watched<T>(conn: &Connection, limits: &QueryLimits, catalog: &Catalog, work: impl FnOnce(&Connection) -> Result<T, QueryError>) -> Result<T, QueryError> {
+    let timeout = limits.timeout;
     // The watchdog interrupts the statement at the deadline unless told
     // it is done first.
     let (done, finished) = mpsc::channel::<()>();
@@ -126,7 +150,7 @@ fn watched<T>(conn: &Connection, timeout: Duration, catalog: &Catalog, work: imp
             false
         })
         .map_err(|e| QueryError::Setup(format!("starting the watchdog: {e}")))?;
-    let outcome = work(conn).map_err(|e| no_data_yet(e, catalog));
+    let outcome = work(conn).map_err(|e| out_of_memory(no_data_yet(e, catalog), limits));
     let _ = done.send(());
     let interrupted = watchdog.join().unwrap_or(false);
     match outcome {
@@ -187,11 +211,10 @@ fn next_batch(stmt: &Statement<'_>) -> Result<Option<RecordBatch>, QueryError> {
     Ok(stmt.step().map_err(sql_error)?.map(|array| RecordBatch::from(&array)))
 }
 
-/// A fresh in-memory DuckDB with a view per dataset and a table per system
-/// table, then locked.
-fn locked_down(catalog: &Catalog, limits: &QueryLimits) -> Result<Fresh, QueryError> {
+/// `conn`, a fresh in-memory DuckDB, with a view per dataset and a table
+/// per system table, then locked.
+fn locked_down<C: Deref<Target = Connection>>(conn: C, catalog: &Catalog, limits: &QueryLimits) -> Result<C, QueryError> {
     let setup = |e: duckdb::Error| QueryError::Setup(e.to_string());
-    let conn = crate::warm::take(limits.memory_bytes)?;
 
     let tables = &catalog.datasets;
     let files: Vec<String> = tables.iter().flat_map(|t| &t.files).map(|f| literal(&f.to_string_lossy())).collect();
@@ -260,6 +283,21 @@ fn no_data_yet(e: QueryError, catalog: &Catalog) -> QueryError {
         e => e,
     }
 }
+
+/// DuckDB's out-of-memory error as the limit it met. Its advice (raise the
+/// limit, set a temporary directory) is not the caller's to take.
+fn out_of_memory(e: QueryError, limits: &QueryLimits) -> QueryError {
+    match e {
+        QueryError::Sql(message) if message.starts_with(DUCKDB_OUT_OF_MEMORY) => QueryError::OutOfMemory {
+            what: message[DUCKDB_OUT_OF_MEMORY.len()..].lines().next().unwrap_or("").trim().to_owned(),
+            memory: limits.memory_bytes,
+            address_space: crate::limits::address_space(limits.memory_bytes),
+        },
+        e => e,
+    }
+}
+
+const DUCKDB_OUT_OF_MEMORY: &str = "Out of Memory Error:";
 
 fn sql_error(e: duckdb::Error) -> QueryError {
     let message = e.to_string();

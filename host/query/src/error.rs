@@ -16,6 +16,8 @@ pub enum QueryError {
     TooLong { got: usize, limit: usize },
     #[error("query ran past its time limit: limit={}ms", .limit.as_millis())]
     Timeout { limit: Duration },
+    #[error("the query ran out of memory ({what}): limit={memory} bytes for DuckDB, {address_space} bytes of address space for its process; read fewer rows or columns, or build smaller values")]
+    OutOfMemory { what: String, memory: u64, address_space: u64 },
     #[error("the result is too large: more than {limit} bytes (use a batch query, or fewer rows or columns)")]
     ResultTooLarge { limit: usize },
     #[error("no such dataset: {name}")]
@@ -58,7 +60,7 @@ impl QueryError {
             Q::NotReadOnly { .. } | Q::SeveralStatements | Q::Empty | Q::TooLong { .. } | Q::Sql(_) | Q::Unrepresentable { .. } => "bad_sql",
             Q::AboveLimit { .. } | Q::BelowMinimum { .. } => "bad_request",
             Q::Timeout { .. } => "timeout",
-            Q::ResultTooLarge { .. } | Q::TooMuchToFetch { .. } | Q::CacheFull { .. } => "too_large",
+            Q::ResultTooLarge { .. } | Q::TooMuchToFetch { .. } | Q::CacheFull { .. } | Q::OutOfMemory { .. } => "too_large",
             Q::TooManyQueries { .. } => "too_many_queries",
             Q::NoSuchDataset { .. } | Q::NoSuchVersion { .. } | Q::Purged { .. } | Q::NoData { .. } | Q::NoSuchBatch { .. } | Q::NotFinished { .. } => "not_found",
             Q::Setup(_) => "failed",

@@ -21,9 +21,13 @@ mod format;
 mod gate;
 mod guard;
 mod limits;
+mod process;
+mod runner;
 mod service;
+mod spawn;
 mod system;
 mod warm;
+mod wire;
 #[cfg(feature = "testing")]
 pub mod testing;
 /// Plain DuckDB, for benchmarks' baselines.
@@ -36,7 +40,9 @@ pub use engine::{describe, parquet_properties, run, run_to_parquet, Catalog, Col
 pub use error::QueryError;
 pub use format::{render, Format};
 pub use guard::admit;
-pub use limits::{QueryLimits, ServiceLimits};
+pub use limits::{address_space, QueryLimits, ServiceLimits, ADDRESS_SPACE_HEADROOM, KILL_GRACE};
+pub use process::{Runner, RUNNER_BIN, RUNNER_ENV};
+pub use runner::serve;
 pub use service::{result_key, Caller, DatasetSchema, QueryRequest, QueryService, Resolved, BATCH_GRACE};
 pub use trace_store::{BatchQueryView, BatchStatus};
 

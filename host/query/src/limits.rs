@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct QueryLimits {
     /// Wall time from the first statement to the last row.
     pub timeout: Duration,
@@ -52,3 +52,21 @@ impl Default for ServiceLimits {
         Self { interactive: QueryLimits::default(), batch: QueryLimits::batch(), queries_per_org: 4, cache_bytes: 16 << 30 }
     }
 }
+
+/// Address space a query's process gets beside its DuckDB memory limit: the
+/// runner's code and libraries, thread stacks, allocator arenas, its result
+/// on the way out.
+pub const ADDRESS_SPACE_HEADROOM: u64 = 1 << 30;
+
+/// The address-space limit (RLIMIT_AS) of the process a query runs in, for
+/// a DuckDB memory limit of `memory_bytes`: the memory limit, half as much
+/// again for what DuckDB allocates outside its buffer manager, and
+/// [`ADDRESS_SPACE_HEADROOM`]. An allocation past it fails, and the query
+/// with it, not the server.
+pub fn address_space(memory_bytes: u64) -> u64 {
+    memory_bytes.saturating_add(memory_bytes / 2).saturating_add(ADDRESS_SPACE_HEADROOM)
+}
+
+/// How long past its time limit a query's process may take to answer (its
+/// own watchdog interrupts DuckDB at the limit) before it is killed.
+pub const KILL_GRACE: Duration = Duration::from_secs(2);

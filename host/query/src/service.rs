@@ -13,11 +13,12 @@ use trace_storage::{ObjectPath, Storage};
 use trace_store::{now_millis, BatchEnd, BatchQueries, BatchQueryView, Db, DatasetView, OrgId, PartitionView, Principal, Registry, VersionRead};
 
 use crate::cache::{CacheLease, FileCache};
-use crate::engine::{describe, run, run_to_parquet, Catalog, Columns, QueryResult, Table};
+use crate::engine::{Catalog, Columns, QueryResult, Table};
 use crate::error::QueryError;
 use crate::gate::{Gate, Permit};
 use crate::guard::admit;
 use crate::limits::{QueryLimits, ServiceLimits};
+use crate::process::Runner;
 use crate::system::{system_tables, Pinned};
 
 /// Who asks: an org, and the user (`None`: an operator on the system
@@ -77,6 +78,8 @@ pub struct QueryService {
     cache: Arc<FileCache>,
     limits: ServiceLimits,
     gate: Arc<Gate>,
+    /// How each query's process is started.
+    runner: Runner,
     /// Where batch results are written before they are uploaded.
     scratch: PathBuf,
 }
@@ -95,13 +98,22 @@ pub const BATCH_GRACE: Duration = Duration::from_secs(300);
 
 impl QueryService {
     /// A service reading `storage` (fetched objects cached in `cache_dir`,
-    /// at most `limits.cache_bytes` of them).
+    /// at most `limits.cache_bytes` of them), running each query in a
+    /// process started by [`Runner::locate`] (see
+    /// [`with_runner`](Self::with_runner)).
     pub fn new(db: Arc<Db>, storage: Storage, cache_dir: PathBuf, limits: ServiceLimits) -> Result<Self, QueryError> {
         let scratch = cache_dir.join("results");
         std::fs::create_dir_all(&scratch).map_err(|e| QueryError::Setup(format!("creating {}: {e}", scratch.display())))?;
         let cache = FileCache::new(cache_dir.join("files"), limits.cache_bytes)?;
         let gate = Gate::new(limits.queries_per_org);
-        Ok(QueryService { db, storage, cache, limits, gate, scratch })
+        let runner = Runner::locate();
+        Ok(QueryService { db, storage, cache, limits, gate, runner, scratch })
+    }
+
+    /// Start each query's process with `runner` instead.
+    pub fn with_runner(mut self, runner: Runner) -> Self {
+        self.runner = runner;
+        self
     }
 
     pub fn limits(&self) -> &ServiceLimits {
@@ -128,7 +140,8 @@ impl QueryService {
         let limits = self.effective(&self.limits.interactive, &request)?;
         let sql = admit(&request.sql)?.to_owned();
         let resolved = self.resolve(caller, &request).await?;
-        tokio::task::spawn_blocking(move || run(&resolved.catalog, &sql, &limits)).await.map_err(|_| QueryError::Setup("the query thread panicked".into()))?
+        let runner = self.runner.clone();
+        tokio::task::spawn_blocking(move || runner.run(&resolved.catalog, &sql, &limits)).await.map_err(|_| QueryError::Setup("the query thread panicked".into()))?
     }
 
     /// Start a batch query: no row limit, the result written as Parquet under
@@ -157,7 +170,8 @@ impl QueryService {
         let file = self.scratch.join(format!("{id}.parquet"));
         let out = file.clone();
         let started = std::time::Instant::now();
-        let written = tokio::task::spawn_blocking(move || run_to_parquet(&catalog, &sql, &limits, &out))
+        let runner = self.runner.clone();
+        let written = tokio::task::spawn_blocking(move || runner.run_to_parquet(&catalog, &sql, &limits, &out))
             .await
             .unwrap_or_else(|_| Err(QueryError::Setup("the query thread panicked".into())));
         count("batch", started, written.as_ref().err());
@@ -247,7 +261,8 @@ impl QueryService {
             });
         }
         let limits = self.limits.interactive.clone();
-        let described = tokio::task::spawn_blocking(move || describe(&catalog, &limits)).await.map_err(|_| QueryError::Setup("the query thread panicked".into()))??;
+        let runner = self.runner.clone();
+        let described = tokio::task::spawn_blocking(move || runner.describe(&catalog, &limits)).await.map_err(|_| QueryError::Setup("the query thread panicked".into()))??;
         for (name, columns) in described {
             if let Some(d) = out.iter_mut().find(|d| d.name == name) {
                 d.columns = columns;

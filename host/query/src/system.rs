@@ -22,11 +22,14 @@ pub struct Pinned<'a> {
     pub partitions: &'a [PartitionView],
 }
 
+/// The names of the system tables.
+pub const NAMES: [&str; 2] = ["datasets", "partitions"];
+
 /// The system tables over `pinned`.
 pub fn system_tables(pinned: &[Pinned<'_>]) -> Result<Vec<SystemTable>, QueryError> {
     Ok(vec![
-        SystemTable { name: "datasets", rows: datasets(pinned)? },
-        SystemTable { name: "partitions", rows: partitions(pinned)? },
+        SystemTable { name: NAMES[0], rows: datasets(pinned)? },
+        SystemTable { name: NAMES[1], rows: partitions(pinned)? },
     ])
 }
 

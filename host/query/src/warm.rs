@@ -127,7 +127,7 @@ fn lowest_priority() {
     }
 }
 
-fn open(memory_bytes: Shape) -> Result<Connection, QueryError> {
+pub(crate) fn open(memory_bytes: Shape) -> Result<Connection, QueryError> {
     let setup = |e: duckdb::Error| QueryError::Setup(e.to_string());
     let config = Config::default()
         .enable_autoload_extension(false)
