@@ -152,6 +152,9 @@ fn spawn(command: &RunnerCommand, memory_bytes: u64) -> io::Result<Child> {
         // mimalloc (the `trace` binary's allocator) reserves 1 GiB up front
         // unless told not to.
         .env("MIMALLOC_ARENA_RESERVE", "0")
+        // Bind every symbol while the runner waits for its query, not on
+        // each first call during it (DuckDB's library has many).
+        .env("LD_BIND_NOW", "1")
         .current_dir("/")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -179,4 +182,33 @@ fn spawn(command: &RunnerCommand, memory_bytes: u64) -> io::Result<Child> {
         });
     }
     cmd.spawn()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runners die with what started them, so a killed server leaves none
+    /// behind (PR_SET_PDEATHSIG fires when the starting thread ends).
+    #[test]
+    fn a_runner_dies_with_the_thread_that_started_it() {
+        let command = RunnerCommand { program: "/bin/sh".into(), args: vec!["-c".into(), "exec sleep 30".into()], ready: 0 };
+        let pid = std::thread::spawn(move || {
+            let child = spawn(&command, 64 << 20).unwrap();
+            let pid = child.id();
+            // Not waited for here: the point is what happens without it.
+            std::mem::forget(child);
+            pid
+        })
+        .join()
+        .unwrap();
+        let gone = |pid: u32| std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| s.split_whitespace().nth(2) == Some("Z"));
+        let started = std::time::Instant::now();
+        while !gone(pid) {
+            assert!(started.elapsed() < std::time::Duration::from_secs(5), "runner {pid} outlived its starter");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        // SAFETY: reaping our own child.
+        unsafe { libc::waitpid(pid as libc::pid_t, std::ptr::null_mut(), 0) };
+    }
 }
