@@ -483,7 +483,7 @@ async fn the_pipeline_survives_random_kills_and_database_crashes_with_exactly_th
     }
     let faults_done = started.elapsed();
     let calming = Instant::now();
-    let (tasks, deliveries) = quiesce(&mut d, &token, &mut rng, Duration::from_secs(900)).await;
+    let (tasks, deliveries) = quiesce(&mut d, &token, &mut rng, Duration::from_secs(240)).await;
     // Less the time it had to stay settled to count as quiet.
     let quiet = calming.elapsed().saturating_sub(STABLE_FOR);
     let total: usize = injected.values().sum();
@@ -568,7 +568,7 @@ async fn the_pipeline_survives_random_kills_and_database_crashes_with_exactly_th
     // The calm run: the same deployment over the same blocks, nothing injected.
     let calm_started = Instant::now();
     let (mut calm, calm_token, calm_received) = deploy("calm", &e, d.backfilled).await;
-    let (calm_tasks, calm_deliveries) = quiesce(&mut calm, &calm_token, &mut rng, Duration::from_secs(900)).await;
+    let (calm_tasks, calm_deliveries) = quiesce(&mut calm, &calm_token, &mut rng, Duration::from_secs(240)).await;
     let calm_outcome = outcome(&calm, &calm_token, &calm_received).await;
     stop_all(&mut calm);
     report!("calm run over blocks 0..{}: {} task(s), {} deliveries, settled in {:.1}s", d.backfilled, calm_tasks.len(), calm_deliveries.len(), calm_started.elapsed().as_secs_f64());

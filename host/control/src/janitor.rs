@@ -6,7 +6,8 @@
 //! no completion will ever name (a later attempt stages its own), and one
 //! killed between the commit and the promote leaves a registered partition
 //! at its staging key. The janitor finds both. It never touches the files
-//! of an attempt that is still running: that attempt may yet commit them.
+//! of an attempt that may still commit them: one still running, or its
+//! open task's current attempt timed out (a late report is admitted).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -23,7 +24,8 @@ pub const MAX_SWEPT_PER_ORG: usize = 10_000;
 /// What one sweep did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Sweep {
-    /// Staged files of attempts that may still commit: left alone.
+    /// Staged files of attempts that may still commit (running, or timed
+    /// out and still current): left alone.
     pub live: usize,
     /// Committed files moved from their staging key to their final key.
     pub promoted: usize,

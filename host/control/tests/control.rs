@@ -316,8 +316,17 @@ async fn outputs_land_in_storage_under_id_only_paths_when_their_task_completes()
     assert_eq!(swept, trace_control::janitor::Sweep { live: 1, promoted: 1, deleted: 1 });
     assert!(root.join(object).exists() && !root.join(staging).exists(), "the committed file is at its final key");
     assert!(!root.join(&dead).exists() && root.join(&live).exists() && root.join(&stray).exists());
-    // Once that attempt is over (here: timed out), its file goes too.
+    // Timed out, it may still report late (until a newer attempt starts),
+    // and that report may commit the file: it is kept. (The chaos soak
+    // found a partition whose file the janitor had deleted this way.)
     db.reap(now_millis() + 3_600_000).await.unwrap();
+    let swept = trace_control::janitor::sweep(&db, &storage).await.unwrap();
+    assert_eq!(swept, trace_control::janitor::Sweep { live: 1, promoted: 0, deleted: 0 });
+    assert!(root.join(&live).exists());
+    // Once the next attempt has started, no report of that one is admitted:
+    // its file goes.
+    let retried = db.claim(10, now_millis() + 7_200_000).await.unwrap();
+    assert_eq!((retried.len(), retried[0].task, retried[0].attempt), (1, claimed[0].task, claimed[0].attempt + 1));
     let swept = trace_control::janitor::sweep(&db, &storage).await.unwrap();
     assert_eq!(swept, trace_control::janitor::Sweep { live: 0, promoted: 0, deleted: 1 });
     assert!(!root.join(&live).exists());

@@ -113,11 +113,18 @@ impl Runner {
         // Refused here, a query costs no process.
         let sql = admit(sql)?.to_owned();
         let wants_rows = matches!(op, Op::Rows);
+        // A runner works from `/`: paths relative to this process's
+        // directory are made whole before they cross.
+        let whole = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_owned());
+        let op = match op {
+            Op::Parquet(out) => Op::Parquet(whole(&out)),
+            op => op,
+        };
         let request = Request {
             op,
             sql,
             limits: limits.clone(),
-            datasets: catalog.datasets.iter().map(|t| (t.name.clone(), t.files.clone())).collect(),
+            datasets: catalog.datasets.iter().map(|t| (t.name.clone(), t.files.iter().map(|f| whole(f)).collect())).collect(),
             system: catalog.system.iter().map(|t| t.name.to_owned()).collect(),
         };
         let mut child = spawn::take(&self.command, limits.memory_bytes)?;

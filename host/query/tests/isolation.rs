@@ -72,6 +72,23 @@ fn a_query_in_its_own_process_answers_as_in_this_one() {
 }
 
 #[test]
+fn paths_relative_to_the_servers_directory_are_read_from_there() {
+    // Tests run in the crate's directory, the runner in `/`: a path below
+    // here (one with `..` would resolve alike from `/`).
+    let dir = tempfile::Builder::new().prefix(".isolation-test-").tempdir_in(".").unwrap();
+    let here = std::env::current_dir().unwrap();
+    let relative = |p: PathBuf| if p.is_absolute() { p.strip_prefix(&here).unwrap().to_path_buf() } else { p };
+    let file = relative(parquet(&dir.path().join("r.parquet"), 42));
+    assert!(file.is_relative(), "{}", file.display());
+    let catalog: Catalog = vec![Table { name: "r".into(), files: vec![file] }].into();
+    let counted = runner().run(&catalog, "SELECT count(*) AS n FROM r", &QueryLimits::default()).unwrap();
+    assert_eq!(json(&counted).trim(), "[{\"n\":42}]");
+    let out = relative(dir.path().join("out.parquet"));
+    let written = runner().run_to_parquet(&catalog, "SELECT * FROM r", &QueryLimits::batch(), &out).unwrap();
+    assert_eq!((written.rows, written.bytes), (42, std::fs::metadata(&out).unwrap().len()));
+}
+
+#[test]
 fn a_list_built_past_the_memory_limit_is_stopped() {
     let dir = tempfile::tempdir().unwrap();
     let catalog = catalog(dir.path());

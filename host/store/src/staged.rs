@@ -2,10 +2,17 @@
 //! the attempt that wrote it may still commit, and whether a commit already
 //! registered it (then it is promoted, not deleted).
 //!
-//! Read in that order, no snapshot is needed: an attempt not live at the
-//! first read can never commit afterwards (completions are fenced on the
-//! attempt), and a commit that happened before the first read is visible
-//! to the second.
+//! Read in that order, no snapshot is needed: an attempt that may not
+//! commit at the first read can never commit afterwards (completions are
+//! fenced on the attempt, see `gate`), and a commit that happened before the
+//! first read is visible to the second.
+//!
+//! "May still commit" is exactly what the completion gate admits: an
+//! attempt not finished, or the task's current attempt timed out while its
+//! task is still open (a late report is accepted until a newer attempt
+//! starts). The chaos soak found the second case: the janitor deleted the
+//! staged file of a timed-out attempt whose late report then committed it,
+//! and the partition's file was gone.
 
 use std::collections::HashSet;
 
@@ -21,7 +28,11 @@ pub const STAGED_QUERY_CHUNK: usize = 500;
 const ORGS: &str = "SELECT id FROM orgs ORDER BY id";
 
 fn live_attempts(list: &str) -> String {
-    format!("SELECT task_id, attempt FROM task_attempts WHERE finished_at IS NULL AND task_id {list}")
+    format!(
+        "SELECT a.task_id, a.attempt FROM task_attempts a JOIN tasks t ON t.id = a.task_id \
+         WHERE a.task_id {list} AND (a.finished_at IS NULL \
+         OR (a.outcome = 'timeout' AND a.attempt = t.attempts AND t.status NOT IN ('completed', 'canceled')))"
+    )
 }
 
 fn committed_files(list: &str) -> String {
@@ -32,8 +43,9 @@ fn committed_files(list: &str) -> String {
 pub trait StagedFiles: Send + Sync {
     /// Every org's id.
     async fn org_ids(&self) -> Result<Vec<OrgId>, StoreError>;
-    /// Of `tasks`, the (task, attempt) pairs whose attempt has not finished:
-    /// their staged files may still be committed.
+    /// Of `tasks`, the (task, attempt) pairs whose attempt may still
+    /// commit: not finished, or timed out as its open task's current
+    /// attempt (a late report is still admitted).
     async fn live_attempts(&self, tasks: &[i64]) -> Result<HashSet<(i64, i32)>, StoreError>;
     /// Of `tasks`, every registered partition as (staging key, object key).
     async fn committed_files(&self, tasks: &[i64]) -> Result<Vec<(String, String)>, StoreError>;
