@@ -193,7 +193,7 @@ fn send(stdin: impl Write, request: &Request, catalog: &Catalog) -> Result<(), W
 
 fn receive(stdout: impl Read, wants_rows: bool, limits: &QueryLimits) -> Result<Answer, WireError> {
     let mut input = BufReader::new(stdout);
-    let reply: Reply = wire::read_json(&mut input)?;
+    let reply: Reply = wire::read_json(&mut input, wire::MAX_REPLY_HEADER_BYTES)?;
     let rows = match reply {
         // The runner held the rows to `max_result_bytes` as Arrow in memory;
         // their IPC encoding is about that size.

@@ -61,7 +61,7 @@ pub fn serve(args: impl IntoIterator<Item = String>) -> ExitCode {
 }
 
 fn read_request(input: &mut impl std::io::Read) -> Result<(Request, Catalog), WireError> {
-    let request: Request = wire::read_json(input)?;
+    let request: Request = wire::read_json(input, wire::MAX_REQUEST_BYTES)?;
     let mut system = Vec::with_capacity(request.system.len());
     for name in &request.system {
         let (_, batches) = wire::read_batches(input, MAX_SYSTEM_TABLE_BYTES)?;

@@ -19,8 +19,14 @@ use crate::engine::Columns;
 use crate::error::QueryError;
 use crate::limits::QueryLimits;
 
-/// Largest JSON header either side accepts.
-pub(crate) const MAX_HEADER_BYTES: u64 = 16 << 20;
+/// Largest reply header the service reads from a runner (errors, counts,
+/// columns).
+pub(crate) const MAX_REPLY_HEADER_BYTES: u64 = 16 << 20;
+
+/// Largest request a runner reads: the SQL (at most 1 MiB) and every file
+/// of the datasets it names, which for a long history is tens of thousands
+/// of paths.
+pub(crate) const MAX_REQUEST_BYTES: u64 = 256 << 20;
 
 /// What the runner is asked to do.
 #[derive(Debug, Serialize, Deserialize)]
@@ -144,8 +150,8 @@ pub(crate) fn write_json(out: &mut impl Write, value: &impl Serialize) -> Result
     write_frame(out, &bytes)
 }
 
-pub(crate) fn read_json<T: for<'de> Deserialize<'de>>(input: &mut impl Read) -> Result<T, WireError> {
-    let bytes = read_frame(input, MAX_HEADER_BYTES)?;
+pub(crate) fn read_json<T: for<'de> Deserialize<'de>>(input: &mut impl Read, limit: u64) -> Result<T, WireError> {
+    let bytes = read_frame(input, limit)?;
     serde_json::from_slice(&bytes).map_err(|e| WireError::Malformed(e.to_string()))
 }
 

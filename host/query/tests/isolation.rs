@@ -89,6 +89,18 @@ fn paths_relative_to_the_servers_directory_are_read_from_there() {
 }
 
 #[test]
+fn a_dataset_of_many_files_crosses_whole() {
+    // 80,000 paths of about 250 bytes: a long history of small partitions,
+    // 20 MB of request (more than a reply's header may be).
+    let dir = tempfile::tempdir().unwrap();
+    let deep = dir.path().join("d".repeat(200));
+    let file = parquet(&deep.join("p.parquet"), 3);
+    let catalog: Catalog = vec![Table { name: "many".into(), files: vec![file; 80_000] }].into();
+    let r = runner().run(&catalog, "SELECT count(*) AS n FROM (SELECT * FROM many LIMIT 5)", &QueryLimits::default()).unwrap();
+    assert_eq!(json(&r).trim(), "[{\"n\":5}]");
+}
+
+#[test]
 fn a_list_built_past_the_memory_limit_is_stopped() {
     let dir = tempfile::tempdir().unwrap();
     let catalog = catalog(dir.path());
