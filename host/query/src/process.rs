@@ -132,19 +132,20 @@ impl Runner {
             spawn::reap(child);
             return Err(QueryError::Setup("the query's process has no pipes".into()));
         };
-        let stderr = std::thread::Builder::new().name("trace-query-stderr".into()).spawn(move || tail(stderr)).ok();
+        // What it says on stderr, read to its end (or as far as it gets).
+        let (said, stderr_tail) = mpsc::channel::<String>();
+        let _ = std::thread::Builder::new().name("trace-query-stderr".into()).spawn(move || said.send(tail(stderr)));
 
         // The deadline kills the process unless told it answered first. It
         // runs before the process is waited for, so the pid is still its.
         let (done, finished) = mpsc::channel::<()>();
-        let pid = child.id() as libc::pid_t;
+        let pid = child.id();
         let deadline = limits.timeout + KILL_GRACE;
         let killer = std::thread::Builder::new()
             .name("trace-query-deadline".into())
             .spawn(move || {
                 if finished.recv_timeout(deadline) == Err(mpsc::RecvTimeoutError::Timeout) {
-                    // SAFETY: signalling a child not yet waited for.
-                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                    spawn::kill_group(pid);
                     return true;
                 }
                 false
@@ -170,12 +171,16 @@ impl Runner {
                 Ok(answer)
             }
             Err(e) => {
-                let status = child.wait();
-                let stderr = stderr.and_then(|t| t.join().ok()).unwrap_or_default();
                 if killed {
+                    let _ = child.wait();
                     return Err(QueryError::Timeout { limit: limits.timeout });
                 }
-                Err(ended_without_answer(status, &stderr, &e, limits))
+                // It may be on its way out (an abort in progress): let it
+                // end and say why. One that lingers after answering wrong
+                // is ended here.
+                let (status, ended_by_us) = end_within(&mut child, ANSWERED_WRONG_GRACE);
+                let stderr = stderr_tail.recv_timeout(ANSWERED_WRONG_GRACE).unwrap_or_default();
+                Err(ended_without_answer(status, ended_by_us, &stderr, &e, limits))
             }
         }
     }
@@ -216,12 +221,31 @@ fn unexpected(what: &str) -> QueryError {
 }
 
 /// What a process that stopped without answering most likely ran into.
-fn ended_without_answer(status: std::io::Result<ExitStatus>, stderr: &str, read: &WireError, limits: &QueryLimits) -> QueryError {
+/// How long a process that failed to answer gets to end by itself.
+const ANSWERED_WRONG_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// `child`'s exit status, killing it if it has not ended within `grace`;
+/// and whether it was killed here.
+fn end_within(child: &mut std::process::Child, grace: std::time::Duration) -> (std::io::Result<ExitStatus>, bool) {
+    let started = std::time::Instant::now();
+    while started.elapsed() < grace {
+        match child.try_wait() {
+            Ok(Some(status)) => return (Ok(status), false),
+            Ok(None) => std::thread::sleep(std::time::Duration::from_millis(5)),
+            Err(e) => return (Err(e), false),
+        }
+    }
+    spawn::kill_group(child.id());
+    (child.wait(), true)
+}
+
+fn ended_without_answer(status: std::io::Result<ExitStatus>, ended_by_us: bool, stderr: &str, read: &WireError, limits: &QueryLimits) -> QueryError {
     use std::os::unix::process::ExitStatusExt;
     let signal = status.as_ref().ok().and_then(ExitStatusExt::signal);
     // An allocation refused at the address-space limit ends in an abort
     // (Rust and C++ alike say so on stderr), or the kernel's OOM killer.
-    let out_of_memory = ["memory allocation of", "bad_alloc", "Out of Memory", "out of memory"].iter().any(|m| stderr.contains(m)) || signal == Some(libc::SIGKILL);
+    let oom_killed = signal == Some(libc::SIGKILL) && !ended_by_us;
+    let out_of_memory = ["memory allocation of", "bad_alloc", "Out of Memory", "out of memory"].iter().any(|m| stderr.contains(m)) || oom_killed;
     if out_of_memory {
         let what = "its process stopped at its address-space limit".to_owned();
         return QueryError::OutOfMemory { what, memory: limits.memory_bytes, address_space: address_space(limits.memory_bytes) };

@@ -46,10 +46,7 @@ fn pool() -> &'static Pool {
     POOL.get_or_init(|| {
         let (reaper, reaping) = mpsc::channel::<Child>();
         let _ = std::thread::Builder::new().name("trace-query-reaper".into()).spawn(move || {
-            for mut child in reaping {
-                let _ = child.kill();
-                let _ = child.wait();
-            }
+            reaping.into_iter().for_each(end);
         });
         // Runners die with the thread that started them (PR_SET_PDEATHSIG):
         // this one lives as long as the process.
@@ -64,9 +61,23 @@ pub(crate) fn reap(child: Child) {
 }
 
 fn discard(child: Child) {
-    if let Err(mpsc::SendError(mut child)) = pool().reaper.lock().unwrap_or_else(|p| p.into_inner()).send(child) {
-        let _ = child.kill();
-        let _ = child.wait();
+    if let Err(mpsc::SendError(child)) = pool().reaper.lock().unwrap_or_else(|p| p.into_inner()).send(child) {
+        end(child);
+    }
+}
+
+/// End `child` and its process group, and wait for it.
+fn end(mut child: Child) {
+    kill_group(child.id());
+    let _ = child.wait();
+}
+
+/// SIGKILL to the process group a runner leads (see `spawn`). Only for a
+/// child not yet waited for, so its id is still its own.
+pub(crate) fn kill_group(pid: u32) {
+    // SAFETY: a plain system call; a negative pid names the group.
+    unsafe {
+        libc::kill(-(pid as libc::pid_t), libc::SIGKILL);
     }
 }
 
@@ -169,6 +180,10 @@ fn spawn(command: &RunnerCommand, memory_bytes: u64) -> io::Result<Child> {
                 let rl = libc::rlimit { rlim_cur: value, rlim_max: value };
                 if libc::setrlimit(resource, &rl) != 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
             };
+            // A group of its own: ending it ends anything it started.
+            if libc::setpgid(0, 0) != 0 {
+                return Err(io::Error::last_os_error());
+            }
             bound(libc::RLIMIT_AS, limit)?;
             bound(libc::RLIMIT_CORE, 0)?;
             if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {

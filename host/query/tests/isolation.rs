@@ -142,6 +142,16 @@ fn a_process_that_does_not_answer_is_killed_at_the_time_limit() {
     assert!(took >= limits.timeout + KILL_GRACE && took < limits.timeout + KILL_GRACE + Duration::from_secs(3), "{took:?}");
     let pid = std::fs::read_to_string(&pid_file).unwrap();
     assert!(!Path::new(&format!("/proc/{}", pid.trim())).exists(), "the process {pid} is gone");
+
+    // One that leaves a process of its own holding its pipes: the deadline
+    // ends the whole process group, so the answer does not wait on it.
+    let leaves = script(&format!("sleep 60 & echo $! > {}; exit 1", pid_file.display()));
+    let started = Instant::now();
+    assert!(matches!(leaves.run(&catalog, "SELECT 1", &limits), Err(QueryError::Timeout { .. })));
+    assert!(started.elapsed() < limits.timeout + KILL_GRACE + Duration::from_secs(3), "{:?}", started.elapsed());
+    let pid = std::fs::read_to_string(&pid_file).unwrap();
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).unwrap_or_default();
+    assert!(stat.is_empty() || stat.split_whitespace().nth(2) == Some("Z"), "the left-behind process {pid} was ended: {stat}");
 }
 
 #[test]
@@ -155,6 +165,7 @@ fn a_runner_is_distrusted_like_any_input() {
         ("a header cut short", "printf '\\100\\000\\000\\000\\000\\000\\000\\000{\"Rows\"'"),
         ("nothing, then an exit", "exit 7"),
         ("a crash", "kill -SEGV $$"),
+        ("garbage, then silence", "printf 'not a frame at all'; exec sleep 60"),
     ] {
         let started = Instant::now();
         match script(&format!("cat > /dev/null; {body}")).run(&catalog, "SELECT 1", &limits) {
