@@ -55,7 +55,7 @@ impl From<trace_query::QueryError> for ApiError {
             Q::NoSuchDataset { .. } | Q::NoSuchVersion { .. } | Q::NoSuchBatch { .. } => ApiError::NotFound(e.to_string()),
             Q::Purged { .. } => ApiError::Gone(e.to_string()),
             Q::NotFinished { .. } => ApiError::Conflict(e.to_string()),
-            Q::CacheFull { .. } => ApiError::Unavailable(e.to_string()),
+            Q::CacheFull { .. } | Q::ServerBusy { .. } => ApiError::Unavailable(e.to_string()),
             Q::Setup(_) => ApiError::Failed(e.to_string()),
         }
     }

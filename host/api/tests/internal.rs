@@ -145,6 +145,27 @@ async fn events_and_completion_are_accepted_only_from_the_current_attempt() {
     assert_eq!(f.db.fetch(second.task).await.unwrap().state, vec![("cursor".to_owned(), vec![10])]);
 }
 
+/// A worker's log is bounded again on arrival: a report whose log is past
+/// what the server keeps (a worker that did not cut it, or lies) is stored
+/// as its tail, saying how much was dropped.
+#[tokio::test]
+async fn a_reported_log_is_kept_to_its_bound() {
+    let f = fixture().await;
+    let c = running(&f, "r1").await;
+    let limit = trace_protocol::contract::MAX_STORED_LOG_BYTES;
+    // `é` is 2 bytes and the tail 15: the cut falls inside an `é` and moves
+    // past it.
+    let log = format!("{}the last line!\n", "é".repeat(limit));
+    let done = json!({ "task_id": c.task, "attempt": c.attempt, "status": "succeeded", "log": log });
+    let (status, body) = call(&f.app, "POST", "/internal/task-complete", Some(&c.credential), Some(done)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let stored = f.db.attempts(c.task).await.unwrap().pop().unwrap().log.unwrap();
+    let (first, rest) = stored.split_once('\n').unwrap();
+    assert_eq!(rest.len(), limit - 1);
+    assert!(rest.starts_with('é') && rest.ends_with("éthe last line!\n"), "the tail is kept");
+    assert_eq!(first, format!("[first {} bytes of {} dropped]", log.len() - limit + 1, log.len()));
+}
+
 #[tokio::test]
 async fn bad_requests_are_rejected_without_leaking_internals() {
     let f = fixture().await;

@@ -2,14 +2,18 @@
 //! the platform works through in parallel (up to the job's concurrency),
 //! with progress and an ETA. Run ids are derived from the label and the
 //! chunk's start, so the same command again resumes: chunks already
-//! triggered are not triggered twice.
+//! triggered are not triggered twice. While it watches, a system database
+//! that goes away (a restart, a failover) is waited for, up to
+//! `--database-patience`, as the servers and workers wait for it.
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use std::future::Future;
+
 use anyhow::Context;
 use trace_core::backfill::BackfillPlan;
-use trace_store::{now_millis, RunProgress, Store, TaskStatus};
+use trace_store::{now_millis, RunProgress, Store, StoreError, TaskStatus};
 
 use crate::target::{block_on, job_of, open, org, Target};
 
@@ -39,6 +43,12 @@ pub struct BackfillArgs {
     /// Time between progress lines.
     #[arg(long, default_value = "1s", value_parser = trace_core::units::parse_duration)]
     pub every: Duration,
+    /// How long the watch waits for an unreachable system database (it
+    /// retries every `--every`, at least every second) before it gives up;
+    /// the backfill goes on either way, and the same command resumes the
+    /// watch.
+    #[arg(long, default_value = "5m", value_parser = trace_core::units::parse_duration)]
+    pub database_patience: Duration,
     #[command(flatten)]
     pub target: Target,
 }
@@ -67,18 +77,63 @@ fn progress_line(p: &RunProgress, total: i64, elapsed: Duration, done_at_start: 
 /// Tasks of other jobs one backfill waits for and counts when they fail.
 const DOWNSTREAM_SCAN: u32 = 100_000;
 
+/// How the watch reads the system database: each read retried while the
+/// database is unreachable, for at most `patience` in a row.
+struct Watch {
+    every: Duration,
+    patience: Duration,
+    started: Instant,
+}
+
+impl Watch {
+    async fn read<T, F, Fut>(&self, what: &str, mut read: F) -> anyhow::Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, StoreError>>,
+    {
+        let mut unavailable_since: Option<Instant> = None;
+        loop {
+            match read().await {
+                Ok(value) => return Ok(value),
+                Err(e) if e.is_unavailable() => {
+                    let since = *unavailable_since.get_or_insert_with(Instant::now);
+                    let waited = since.elapsed();
+                    if waited >= self.patience {
+                        return Err(e).with_context(|| {
+                            format!(
+                                "{what}: the system database has been unreachable for {:.1}s, past --database-patience {:.1}s; the backfill goes on without this watch, and the same command resumes it",
+                                waited.as_secs_f64(),
+                                self.patience.as_secs_f64()
+                            )
+                        });
+                    }
+                    println!(
+                        "[{:>6.1}s] the system database is unreachable ({}); retrying ({:.0}s of {:.0}s patience)",
+                        self.started.elapsed().as_secs_f64(),
+                        trace_core::error_chain(&e),
+                        waited.as_secs_f64(),
+                        self.patience.as_secs_f64()
+                    );
+                    tokio::time::sleep(self.every.min(Duration::from_secs(1))).await;
+                }
+                Err(e) => return Err(e).context(what.to_owned()),
+            }
+        }
+    }
+}
+
 /// Wait until the org has no open task, then count the failed tasks of jobs
 /// other than the source that were created since the backfill's first chunk.
-async fn wait_downstream(db: &trace_store::Db, org: i64, source: i64, first_task: i64, every: Duration, started: Instant) -> anyhow::Result<i64> {
+async fn wait_downstream(db: &trace_store::Db, org: i64, source: i64, first_task: i64, watch: &Watch) -> anyhow::Result<i64> {
     loop {
-        let open = db.open_tasks(org).await?;
+        let open = watch.read("counting open tasks", || db.open_tasks(org)).await?;
         if open == 0 {
             break;
         }
-        println!("[{:>6.1}s] chunks settled; {open} downstream task(s) still open", started.elapsed().as_secs_f64());
-        tokio::time::sleep(every).await;
+        println!("[{:>6.1}s] chunks settled; {open} downstream task(s) still open", watch.started.elapsed().as_secs_f64());
+        tokio::time::sleep(watch.every).await;
     }
-    let failed = db.failed_tasks(org, DOWNSTREAM_SCAN).await?;
+    let failed = watch.read("listing failed tasks", || db.failed_tasks(org, DOWNSTREAM_SCAN)).await?;
     Ok(failed.iter().filter(|t| t.id >= first_task && t.job != source).count() as i64)
 }
 
@@ -116,11 +171,12 @@ pub fn run(args: BackfillArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
         let total = runs.len() as i64;
-        let started = Instant::now();
-        let done_at_start = db.run_progress(job, &prefix).await?.count(TaskStatus::Completed);
+        let watch = Watch { every: args.every, patience: args.database_patience, started: Instant::now() };
+        let progress = || db.run_progress(job, &prefix);
+        let done_at_start = watch.read("reading the backfill's progress", progress).await?.count(TaskStatus::Completed);
         let settled = loop {
-            let p = db.run_progress(job, &prefix).await?;
-            println!("{}", progress_line(&p, total, started.elapsed(), done_at_start));
+            let p = watch.read("reading the backfill's progress", progress).await?;
+            println!("{}", progress_line(&p, total, watch.started.elapsed(), done_at_start));
             if p.count(TaskStatus::Completed) + p.count(TaskStatus::Failed) + p.count(TaskStatus::Canceled) >= total {
                 break p;
             }
@@ -130,7 +186,7 @@ pub fn run(args: BackfillArgs) -> anyhow::Result<ExitCode> {
         // The chunks are done; what they started downstream may not be, and
         // a failure there loses data as surely as a failed chunk.
         let first_task = triggered.iter().flat_map(|i| i.tasks.iter().copied()).min().unwrap_or(0);
-        let downstream_failed = wait_downstream(&db, org, job, first_task, args.every, started).await?;
+        let downstream_failed = wait_downstream(&db, org, job, first_task, &watch).await?;
         let line = last_line(&label, total, chunks_failed, downstream_failed);
         println!("{line}");
         Ok(if chunks_failed + downstream_failed > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })

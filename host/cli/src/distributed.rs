@@ -105,6 +105,11 @@ pub struct ServerQueryArgs {
     /// Queries (interactive and batch) one org may run at once; more get 429.
     #[arg(long, default_value_t = 4)]
     pub queries_per_org: usize,
+    /// Queries of all orgs at once; more get 503. Each runs in a process of
+    /// its own that may use up to 1.5 × its memory limit + 1 GiB of address
+    /// space (2.5 GiB by default), so this bounds the server's memory.
+    #[arg(long, default_value_t = 8)]
+    pub queries_per_server: usize,
     /// Most rows an interactive query returns.
     #[arg(long, default_value_t = 10_000)]
     pub query_max_rows: usize,
@@ -129,6 +134,9 @@ impl ServerQueryArgs {
         if self.queries_per_org == 0 {
             anyhow::bail!("--queries-per-org must be at least 1");
         }
+        if self.queries_per_server == 0 {
+            anyhow::bail!("--queries-per-server must be at least 1");
+        }
         let storage = open_storage(url, &std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".to_owned()))?;
         let (dir, guard) = match &self.query_cache {
             Some(dir) => (dir.clone(), None),
@@ -137,7 +145,7 @@ impl ServerQueryArgs {
                 (t.path().to_owned(), Some(t))
             }
         };
-        let mut limits = trace_query::ServiceLimits { queries_per_org: self.queries_per_org, cache_bytes: self.query_cache_bytes, ..Default::default() };
+        let mut limits = trace_query::ServiceLimits { queries_per_org: self.queries_per_org, queries_per_server: self.queries_per_server, cache_bytes: self.query_cache_bytes, ..Default::default() };
         limits.interactive.max_rows = self.query_max_rows;
         limits.interactive.timeout = self.query_timeout;
         limits.batch.timeout = self.batch_timeout;

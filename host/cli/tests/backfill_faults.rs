@@ -133,3 +133,81 @@ fn wait(child: &mut std::process::Child, within: Duration) -> bool {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// Lines `child` prints, as they come.
+fn lines_of(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let out = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(out)).map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// The first line from `lines` that contains `what`, within 60 s.
+fn wait_for(lines: &std::sync::mpsc::Receiver<String>, what: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        match lines.recv_timeout(left) {
+            Ok(line) if line.contains(what) => return line,
+            Ok(_) => {}
+            Err(e) => panic!("waiting for a line with {what:?}: {e}"),
+        }
+    }
+    panic!("no line with {what:?} in 60 s");
+}
+
+/// The watch of `trace backfill` outlives a restart of its database (it
+/// says so and goes on), and gives up, naming its patience, when the
+/// database stays away. No worker runs: the chunks stay pending.
+#[test]
+fn a_backfill_watch_waits_out_a_database_restart() {
+    let pg = trace_testbed::RestartablePostgres::new();
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let env = vec![("TRACE_DB", pg.database("patience")), ("TRACE_ORG", "acme".to_owned())];
+    let dag = dir.path().join("pipeline.yaml");
+    std::fs::write(&dag, pipeline()).unwrap();
+    run_ok(&["deploy", dag.to_str().unwrap()], &env, &cache);
+    let backfill = |label: &str, patience: &str| {
+        let args = ["backfill", "erc20_pipeline", "blocks", "--range", "0..10000", "--chunk", "1000", "--every", "200ms", "--label", label, "--database-patience", patience];
+        Proc(trace_cmd(&args, &env, &cache).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap())
+    };
+
+    let mut watching = backfill("restart", "60s");
+    let lines = lines_of(&mut watching.0);
+    wait_for(&lines, "chunks 0/10 done, 0 running, 10 pending");
+    pg.crash().unwrap();
+    let said = wait_for(&lines, "the system database is unreachable");
+    assert!(said.contains("s of 60s patience)"), "{said}");
+    pg.start().unwrap();
+    wait_for(&lines, "chunks 0/10 done, 0 running, 10 pending");
+    assert!(watching.0.try_wait().unwrap().is_none(), "the watch went on after the restart");
+    drop(watching);
+
+    let mut giving_up = backfill("gives-up", "2s");
+    let lines = lines_of(&mut giving_up.0);
+    wait_for(&lines, "chunks 0/10 done");
+    pg.crash().unwrap();
+    let crashed = Instant::now();
+    let status = loop {
+        if let Some(status) = giving_up.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(crashed.elapsed() < Duration::from_secs(30), "the watch did not give up");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(giving_up.0.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert!(!status.success());
+    assert!(crashed.elapsed() >= Duration::from_secs(2), "{:?}", crashed.elapsed());
+    assert!(stderr.contains("the system database has been unreachable for ") && stderr.contains("s, past --database-patience 2.0s"), "{stderr}");
+    // It asked nothing of the chunks: the same command resumes the watch.
+    pg.start().unwrap();
+    let resumed = run_ok(&["backfill", "erc20_pipeline", "blocks", "--range", "0..10000", "--chunk", "1000", "--label", "gives-up", "--no-wait"], &env, &cache);
+    assert!(resumed.contains("0 new, 10 already triggered"), "{resumed}");
+}

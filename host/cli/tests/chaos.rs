@@ -183,7 +183,8 @@ impl Deployment {
                     self.backfill = None;
                     return true;
                 }
-                // It failed (its database went away): its user runs it again.
+                // It was killed (a database restart it waits out): its user
+                // runs it again.
                 b.restart_at = Some(Instant::now() + rng.between((Duration::from_millis(200), Duration::from_millis(1500))));
             }
             tend_slot(b, env, cache, logs, rng);

@@ -32,6 +32,8 @@ pub enum QueryError {
     TooMuchToFetch { got: u64, limit: u64 },
     #[error("too many queries at once for this org: running={running}, limit={limit}; try again when one finishes")]
     TooManyQueries { running: usize, limit: usize },
+    #[error("this server is running as many queries as it may at once: running={running}, limit={limit}; try again shortly")]
+    ServerBusy { running: usize, limit: usize },
     #[error("{what} above the service's limit: asked={asked}, limit={limit}")]
     AboveLimit { what: &'static str, asked: String, limit: String },
     #[error("{what} must be at least {min}, got {asked}")]
@@ -62,6 +64,7 @@ impl QueryError {
             Q::Timeout { .. } => "timeout",
             Q::ResultTooLarge { .. } | Q::TooMuchToFetch { .. } | Q::CacheFull { .. } | Q::OutOfMemory { .. } => "too_large",
             Q::TooManyQueries { .. } => "too_many_queries",
+            Q::ServerBusy { .. } => "server_busy",
             Q::NoSuchDataset { .. } | Q::NoSuchVersion { .. } | Q::Purged { .. } | Q::NoData { .. } | Q::NoSuchBatch { .. } | Q::NotFinished { .. } => "not_found",
             Q::Setup(_) => "failed",
         }

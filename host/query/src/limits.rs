@@ -43,13 +43,17 @@ pub struct ServiceLimits {
     pub batch: QueryLimits,
     /// Queries (interactive and batch) one org may run at once in this process.
     pub queries_per_org: usize,
+    /// Queries of all orgs at once in this process: each runs in a process
+    /// that may reach [`address_space`] of its memory limit, so this bounds
+    /// the server's memory for queries.
+    pub queries_per_server: usize,
     /// Bytes of fetched dataset files kept in the local cache.
     pub cache_bytes: u64,
 }
 
 impl Default for ServiceLimits {
     fn default() -> Self {
-        Self { interactive: QueryLimits::default(), batch: QueryLimits::batch(), queries_per_org: 4, cache_bytes: 16 << 30 }
+        Self { interactive: QueryLimits::default(), batch: QueryLimits::batch(), queries_per_org: 4, queries_per_server: 8, cache_bytes: 16 << 30 }
     }
 }
 

@@ -105,7 +105,7 @@ impl QueryService {
         let scratch = cache_dir.join("results");
         std::fs::create_dir_all(&scratch).map_err(|e| QueryError::Setup(format!("creating {}: {e}", scratch.display())))?;
         let cache = FileCache::new(cache_dir.join("files"), limits.cache_bytes)?;
-        let gate = Gate::new(limits.queries_per_org);
+        let gate = Gate::new(limits.queries_per_org, limits.queries_per_server);
         let runner = Runner::locate();
         Ok(QueryService { db, storage, cache, limits, gate, runner, scratch })
     }

@@ -98,10 +98,12 @@ async fn batch_queries_system_tables_and_the_org_cap(db: Db) {
     let dir = tempfile::tempdir().unwrap();
     let storage = Storage::local(&dir.path().join("objects")).unwrap();
     let db = Arc::new(db);
-    let limits = ServiceLimits { queries_per_org: 1, ..ServiceLimits::default() };
+    let limits = ServiceLimits { queries_per_org: 1, queries_per_server: 2, ..ServiceLimits::default() };
     let service = Arc::new(QueryService::new(db.clone(), storage.clone(), dir.path().join("cache"), limits).unwrap());
     let org = db.create_org("acme", T0).await.unwrap();
     let other = db.create_org("globex", T0).await.unwrap();
+    let third = db.create_org("initech", T0).await.unwrap();
+    let ivy = Caller { org: third, user: Some(Principal { user: 0, org: third, name: "ivy".into(), role: Role::Admin }) };
     let ann = Caller { org, user: Some(Principal { user: 0, org, name: "ann".into(), role: Role::Admin }) };
     let zed = Caller { org: other, user: Some(Principal { user: 0, org: other, name: "zed".into(), role: Role::Admin }) };
     let v1 = publish(&db, &storage, org, &dag(1), "r1", &[1, 2, 3, 4, 5]).await;
@@ -139,16 +141,23 @@ async fn batch_queries_system_tables_and_the_org_cap(db: Db) {
     // The org's cap: while a batch query runs, a second query is refused
     // with the limit named; another org is not held up.
     let slow = QueryRequest { sql: "SELECT sum(hash(i)) FROM range(1000000000000) t(i)".into(), timeout: Some(Duration::from_millis(1500)), ..Default::default() };
-    let id = service.submit(&ann, slow).await.unwrap();
+    let id = service.submit(&ann, slow.clone()).await.unwrap();
     let refused = service.query(&ann, request("SELECT 1")).await.unwrap_err();
     assert_eq!(refused.to_string(), "too many queries at once for this org: running=1, limit=1; try again when one finishes");
     assert_eq!(ids(&service, &zed, request("SELECT 1 AS one")).await.unwrap(), "one\n1\n");
+    // The server's total holds across orgs: with two orgs' long queries
+    // running, a third org, under its own cap, is refused too.
+    let zeds = service.submit(&zed, slow).await.unwrap();
+    let busy = service.query(&ivy, request("SELECT 1")).await.unwrap_err();
+    assert_eq!(busy.to_string(), "this server is running as many queries as it may at once: running=2, limit=2; try again shortly");
     let failed = finished(&service, &ann, &id).await;
     assert_eq!((failed.status, failed.error.as_deref()), (BatchStatus::Failed, Some("query ran past its time limit: limit=1500ms")));
     assert_eq!(failed.object_key, None);
     assert!(matches!(service.batch_result(&ann, &id).await, Err(QueryError::NotFinished { .. })));
     // Its place is free again.
     assert_eq!(ids(&service, &ann, request("SELECT 1 AS one")).await.unwrap(), "one\n1\n");
+    finished(&service, &zed, &zeds).await;
+    assert_eq!(ids(&service, &ivy, request("SELECT 1 AS one")).await.unwrap(), "one\n1\n");
     // Asking for more than the service allows names the limit.
     let greedy = QueryRequest { sql: "SELECT 1".into(), max_rows: Some(10_001), ..Default::default() };
     assert_eq!(service.query(&ann, greedy).await.unwrap_err().to_string(), "max_rows above the service's limit: asked=10001, limit=10000");

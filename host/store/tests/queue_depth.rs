@@ -37,3 +37,28 @@ async fn depth_counts_open_tasks_per_job<S: Store>(s: S) {
     assert_eq!((b.due, b.backing_off, b.running), (1, 0, 0));
 }
 on_both!(depth_counts_open_tasks_per_job);
+
+/// Per-job figures are bounded (one metric series per job name, whatever
+/// tenants name their jobs); the totals still count every open task.
+async fn depth_reports_at_most_max_depth_jobs_names<S: Store>(s: S) {
+    let org = s.create_org("acme", T0).await.unwrap();
+    // Two DAGs: one of as many jobs as a DAG may have, one more job after it
+    // in name order.
+    let source = |name: String| format!("  - name: {name}\n    kind: source\n    operator: s.wasm\n");
+    let many: String = (0..MAX_DEPTH_JOBS).map(|i| source(format!("j{i:04}"))).collect();
+    let mut jobs = Vec::new();
+    for (dag, body) in [("many", many), ("last", source("z_last".into()))] {
+        let text = format!("name: {dag}\njobs:\n{body}");
+        let deployed = s.deploy(org, &trace_dag::parse("dag.yaml", &text).unwrap(), &text, "ann", T0).await.unwrap();
+        jobs.extend(deployed.jobs.iter().map(|(_, id)| *id));
+    }
+    for (i, job) in jobs.iter().enumerate() {
+        s.trigger(*job, &format!("r{i}"), Some((0, 10)), "ann", T0).await.unwrap();
+    }
+    let depth = s.queue_depth(T0 + 1).await.unwrap();
+    assert_eq!(depth.due, MAX_DEPTH_JOBS as i64 + 1, "the total counts every job");
+    assert_eq!(depth.by_job.len(), MAX_DEPTH_JOBS);
+    assert_eq!((depth.by_job[0].job.as_str(), depth.by_job[MAX_DEPTH_JOBS - 1].job.as_str()), ("j0000", "j0999"));
+    assert!(depth.by_job.iter().all(|j| j.job != "z_last" && j.due == 1));
+}
+on_both!(depth_reports_at_most_max_depth_jobs_names);

@@ -460,3 +460,54 @@ async fn a_backfill_is_triggered_once_and_resumes<S: Store>(s: S) {
     assert_eq!((progress.total(), progress.count(TaskStatus::Completed)), (5, 1));
 }
 on_both!(a_backfill_is_triggered_once_and_resumes);
+
+const BUFFERED_DAG: &str = r#"name: alerting
+jobs:
+  - name: detect
+    kind: source
+    operator: detect.wasm
+  - name: route
+    operator: route.wasm
+    inputs:
+      - from: { job: detect, output: 0 }
+publish:
+  - { job: detect, output_index: 0, dataset: alerts, storage: buffered, schema: alert_events }
+"#;
+
+/// A task reads at most `MAX_READ_ROWS` of one buffered input's commit: one
+/// that holds exactly that many is read whole, one row more is refused by
+/// name rather than read into the worker's memory.
+async fn a_buffered_input_is_read_up_to_its_row_limit<S: Store + Buffered>(s: S) {
+    use trace_protocol::buffered::{BufferedRows, MAX_READ_ROWS};
+    let org = s.create_org("acme", T0).await.unwrap();
+    let d = s.deploy(org, &trace_dag::parse("alerting.yaml", BUFFERED_DAG).unwrap(), BUFFERED_DAG, "tester", T0).await.unwrap();
+    let dataset = s.buffered_datasets().await.unwrap().into_iter().find(|x| x.name == "alerts").unwrap();
+    let commit = |from: usize, count: usize| BufferedRows {
+        org,
+        dataset_uuid: dataset.uuid.clone(),
+        job: d.job("detect"),
+        task: 1,
+        output: 0,
+        columns: ["alert_key", "severity", "event_time", "payload"].map(String::from).to_vec(),
+        rows: (from..from + count).map(|i| vec![serde_json::json!(format!("k{i}")), serde_json::json!("info"), serde_json::json!(i), serde_json::Value::Null]).collect(),
+    };
+    for (from, count) in [(0, MAX_READ_ROWS), (MAX_READ_ROWS, MAX_READ_ROWS + 1)] {
+        let committed = s.commit_buffered(&commit(from, count), T0).await.unwrap();
+        assert_eq!((committed.inserted, committed.tasks), (count as u64, 1));
+        let claim = s.claim(10, T0).await.unwrap().pop().expect("the reading task is claimed");
+        assert_eq!(claim.job, d.job("route"));
+        let read = s.read_buffered(&claim.auth(), 0).await;
+        match (count, read) {
+            (MAX_READ_ROWS, Ok(read)) => {
+                assert_eq!(read.rows.len(), MAX_READ_ROWS);
+                assert_eq!((read.rows[0][0].as_str(), read.rows[MAX_READ_ROWS - 1][2].as_i64()), (Some("k0"), Some(MAX_READ_ROWS as i64 - 1)));
+            }
+            (_, Err(e @ StoreError::TooManyBufferedRows { limit: MAX_READ_ROWS, input: 0, .. })) => {
+                assert!(e.to_string().contains(&MAX_READ_ROWS.to_string()), "the limit is named: {e}");
+            }
+            (count, other) => panic!("{count} rows: {other:?}"),
+        }
+        s.complete(&claim.auth(), &Outcome::Succeeded, &[], &vec![], T0).await.unwrap();
+    }
+}
+on_both!(a_buffered_input_is_read_up_to_its_row_limit);
