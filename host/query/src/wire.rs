@@ -60,6 +60,10 @@ pub(crate) enum Reply {
 }
 
 /// The errors a query's engine can end with, as they cross the boundary.
+/// A list of its own rather than `QueryError` made serializable: a runner
+/// may only claim what an engine can end with (never `TooManyQueries`,
+/// `CacheFull` or a batch's state), and anything else it hits arrives as
+/// `Setup`.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum Failure {
     NotReadOnly { got: String },
