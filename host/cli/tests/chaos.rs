@@ -566,10 +566,14 @@ async fn the_pipeline_survives_random_kills_and_database_crashes_with_exactly_th
     report!("  storage: no staged file left; {}", repair.lines().next().unwrap_or_default());
     stop_all(&mut d);
 
-    // The calm run: the same deployment over the same blocks, nothing injected.
+    // The calm run: the same deployment over the same blocks, nothing
+    // injected. It gets as long as the chaos run took for them (at least
+    // 240 s): the long variant's range grows with its hour of faults, and
+    // its calm run cannot be much faster than the machine's throughput.
     let calm_started = Instant::now();
+    let calm_limit = started.elapsed().max(Duration::from_secs(240));
     let (mut calm, calm_token, calm_received) = deploy("calm", &e, d.backfilled).await;
-    let (calm_tasks, calm_deliveries) = quiesce(&mut calm, &calm_token, &mut rng, Duration::from_secs(240)).await;
+    let (calm_tasks, calm_deliveries) = quiesce(&mut calm, &calm_token, &mut rng, calm_limit).await;
     let calm_outcome = outcome(&calm, &calm_token, &calm_received).await;
     stop_all(&mut calm);
     report!("calm run over blocks 0..{}: {} task(s), {} deliveries, settled in {:.1}s", d.backfilled, calm_tasks.len(), calm_deliveries.len(), calm_started.elapsed().as_secs_f64());
