@@ -6,10 +6,9 @@
 //! that goes away (a restart, a failover) is waited for, up to
 //! `--database-patience`, as the servers and workers wait for it.
 
+use std::future::Future;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
-
-use std::future::Future;
 
 use anyhow::Context;
 use trace_core::backfill::BackfillPlan;

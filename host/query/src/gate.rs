@@ -15,13 +15,7 @@ use crate::error::QueryError;
 pub struct Gate {
     per_org: usize,
     total: usize,
-    running: Mutex<Running>,
-}
-
-#[derive(Debug, Default)]
-struct Running {
-    by_org: HashMap<OrgId, usize>,
-    total: usize,
+    running: Mutex<HashMap<OrgId, usize>>,
 }
 
 /// A running query's place; dropping it frees the place.
@@ -35,7 +29,7 @@ impl Gate {
     /// `per_org` queries of one org (unless its quota says otherwise) and
     /// `total` of all orgs at once.
     pub fn new(per_org: usize, total: usize) -> Arc<Self> {
-        Arc::new(Gate { per_org, total, running: Mutex::new(Running::default()) })
+        Arc::new(Gate { per_org, total, running: Mutex::new(HashMap::new()) })
     }
 
     /// A place for one more query of `org`, if it has fewer than its cap
@@ -44,33 +38,33 @@ impl Gate {
     pub fn enter(self: &Arc<Self>, org: OrgId, cap: Option<usize>) -> Result<Permit, QueryError> {
         let limit = cap.unwrap_or(self.per_org);
         let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
-        let n = running.by_org.get(&org).copied().unwrap_or(0);
+        let n = running.get(&org).copied().unwrap_or(0);
         if n >= limit {
             return Err(QueryError::TooManyQueries { running: n, limit });
         }
-        if running.total >= self.total {
-            return Err(QueryError::ServerBusy { running: running.total, limit: self.total });
+        // Summed over the orgs with a query running: at most `total` of them.
+        let all: usize = running.values().sum();
+        if all >= self.total {
+            return Err(QueryError::ServerBusy { running: all, limit: self.total });
         }
-        *running.by_org.entry(org).or_insert(0) += 1;
-        running.total += 1;
+        running.insert(org, n + 1);
         Ok(Permit { gate: self.clone(), org })
     }
 
     /// Queries of `org` running now.
     #[cfg(test)]
     pub fn running(&self, org: OrgId) -> usize {
-        self.running.lock().unwrap_or_else(|p| p.into_inner()).by_org.get(&org).copied().unwrap_or(0)
+        self.running.lock().unwrap_or_else(|p| p.into_inner()).get(&org).copied().unwrap_or(0)
     }
 }
 
 impl Drop for Permit {
     fn drop(&mut self) {
         let mut running = self.gate.running.lock().unwrap_or_else(|p| p.into_inner());
-        running.total = running.total.saturating_sub(1);
-        if let Some(n) = running.by_org.get_mut(&self.org) {
+        if let Some(n) = running.get_mut(&self.org) {
             *n -= 1;
             if *n == 0 {
-                running.by_org.remove(&self.org);
+                running.remove(&self.org);
             }
         }
     }

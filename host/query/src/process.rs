@@ -220,7 +220,6 @@ fn unexpected(what: &str) -> QueryError {
     QueryError::Setup("the query's process answered out of turn".into())
 }
 
-/// What a process that stopped without answering most likely ran into.
 /// How long a process that failed to answer gets to end by itself.
 const ANSWERED_WRONG_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 
@@ -239,6 +238,7 @@ fn end_within(child: &mut std::process::Child, grace: std::time::Duration) -> (s
     (child.wait(), true)
 }
 
+/// What a process that stopped without answering most likely ran into.
 fn ended_without_answer(status: std::io::Result<ExitStatus>, ended_by_us: bool, stderr: &str, read: &WireError, limits: &QueryLimits) -> QueryError {
     use std::os::unix::process::ExitStatusExt;
     let signal = status.as_ref().ok().and_then(ExitStatusExt::signal);
